@@ -1,0 +1,37 @@
+// DType names and sizes.
+#include "ir/dtype.h"
+
+namespace kiln {
+
+size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::f32: return 4;
+    case DType::f64: return 8;
+    case DType::i32: return 4;
+    case DType::i64: return 8;
+    case DType::boolean: return 1;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::f32: return "f32";
+    case DType::f64: return "f64";
+    case DType::i32: return "i32";
+    case DType::i64: return "i64";
+    case DType::boolean: return "bool";
+  }
+  return "?";
+}
+
+std::optional<DType> parse_dtype(std::string_view name) {
+  if (name == "f32") return DType::f32;
+  if (name == "f64") return DType::f64;
+  if (name == "i32") return DType::i32;
+  if (name == "i64") return DType::i64;
+  if (name == "bool") return DType::boolean;
+  return std::nullopt;
+}
+
+}  // namespace kiln

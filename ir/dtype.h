@@ -1,0 +1,19 @@
+// Element types of kiln tensors.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace kiln {
+
+enum class DType : uint8_t { f32, f64, i32, i64, boolean };
+
+size_t dtype_size(DType t);            // bytes per element (boolean is 1 byte)
+const char* dtype_name(DType t);       // "f32", "f64", "i32", "i64", "bool"
+std::optional<DType> parse_dtype(std::string_view name);
+inline bool is_float(DType t) { return t == DType::f32 || t == DType::f64; }
+inline bool is_int(DType t) { return t == DType::i32 || t == DType::i64; }
+
+}  // namespace kiln
