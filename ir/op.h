@@ -16,7 +16,8 @@
 //                    stats). attrs init, init_a, init_b as for parameter
 //   constant         leaf; attr value:float (splat) or data:floats (numel values)
 //   iota             leaf; attr axis:int; out[idx] = idx[axis] (any dtype)
-//   rng_uniform      input: counter (i64 scalar); attrs seed:int, key:int. Philox4x32-10
+//   rng_uniform      input: counter (i64 scalar); attrs seed:int, key:int, shape:ints,
+//                    dtype:dtype (the output type). Philox4x32-10
 //                    keyed by (seed,key), counter (elem index, counter); U[0,1) in out dtype
 //   rng_normal       same, standard normal (Box-Muller on two uniforms)
 //   neg abs exp log sqrt tanh sigmoid relu   unary float
