@@ -1,0 +1,110 @@
+// Layer implementations.
+#include "frontend/nn.h"
+
+#include <atomic>
+#include <map>
+#include <mutex>
+
+namespace kiln::nn {
+
+std::string fresh_name(const std::string& prefix) {
+  static std::mutex mu;
+  static std::map<std::string, int> counts;
+  std::lock_guard<std::mutex> lock(mu);
+  return prefix + std::to_string(counts[prefix]++);
+}
+
+Tensor Context::rng_counter() {
+  if (counter_.valid()) return counter_;
+  Value existing = b.graph().find_leaf("rng_step");
+  if (existing.valid()) {
+    counter_ = Tensor(&b, existing);
+    return counter_;
+  }
+  counter_ = b.state("rng_step", TensorType{DType::i64, Shape{}}, "zeros");
+  if (training) b.update_state(counter_, counter_ + 1.0);
+  return counter_;
+}
+
+static Tensor param(Builder& b, const std::string& name, TensorType type, const Init& init) {
+  Value v = b.graph().find_leaf(name);
+  if (v.valid()) {
+    Tensor t(&b, v);
+    if (t.type() != type)
+      b.record_error(Error("parameter '" + name + "' exists with type " + t.type().to_string() +
+                           ", requested " + type.to_string()));
+    return t;
+  }
+  return b.parameter(name, type, init.kind, init.a, init.b);
+}
+
+Linear::Linear(int64_t in_features, int64_t out_features, Init weight_init, bool bias,
+               std::string name)
+    : in_(in_features), out_(out_features), init_(weight_init), has_bias_(bias) {
+  if (name.empty()) name = fresh_name("linear");
+  weight_ = name + ".weight";
+  bias_ = name + ".bias";
+}
+
+Tensor Linear::forward(Context& ctx, const Tensor& x) {
+  if (!x.valid()) return Tensor{};
+  int64_t in = in_ > 0 ? in_ : x.dim(-1);
+  if (in_ <= 0) in_ = in;  // LazyLinear: fixed at first use
+  if (x.dim(-1) != in) {
+    ctx.b.record_error(Error(ctx.b.resolve_loc({}).to_string() + ": Linear(" +
+                             std::to_string(in) + ", " + std::to_string(out_) +
+                             ") applied to input of type " + x.type().to_string()));
+    return Tensor{};
+  }
+  Tensor w = param(ctx.b, weight_, TensorType{x.dtype(), Shape{in, out_}}, init_);
+  Tensor y = matmul(x, w);
+  if (!has_bias_) return y;
+  Tensor b = param(ctx.b, bias_, TensorType{x.dtype(), Shape{out_}}, Init{"zeros", 0, 0});
+  return y + b;
+}
+
+std::string Linear::describe() const {
+  return "Linear(" + std::to_string(in_) + ", " + std::to_string(out_) + ")";
+}
+
+Tensor Activation::forward(Context& ctx, const Tensor& x) {
+  switch (kind_) {
+    case ReLU: return relu(x);
+    case Sigmoid: return sigmoid(x);
+    case Tanh: return tanh(x);
+  }
+  return Tensor{};
+}
+
+std::string Activation::describe() const {
+  switch (kind_) {
+    case ReLU: return "ReLU";
+    case Sigmoid: return "Sigmoid";
+    case Tanh: return "Tanh";
+  }
+  return "?";
+}
+
+Tensor Dropout::forward(Context& ctx, const Tensor& x) {
+  if (!ctx.training || p_ <= 0.0 || !x.valid()) return x;
+  if (p_ >= 1.0) return scalar_like(x, 0.0);
+  Tensor keep = bernoulli(ctx.b, x.shape(), 1.0 - p_, ctx.rng_counter(), ctx.seed, x.dtype());
+  // mask * x / (1 - p)
+  return x * keep * (1.0 / (1.0 - p_));
+}
+
+std::string Dropout::describe() const { return "Dropout(" + std::to_string(p_) + ")"; }
+
+Tensor Sequential::forward(Context& ctx, const Tensor& x) {
+  Tensor h = x;
+  for (auto& layer : layers_) h = layer->forward(ctx, h);
+  return h;
+}
+
+std::string Sequential::describe() const {
+  std::string s = "Sequential(";
+  for (size_t i = 0; i < layers_.size(); ++i) s += (i ? ", " : "") + layers_[i]->describe();
+  return s + ")";
+}
+
+}  // namespace kiln::nn

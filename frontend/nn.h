@@ -1,0 +1,111 @@
+// Neural-network layers for the DSL. A layer is a small object holding its
+// configuration and parameter names; calling it on a Builder creates (or, when the graph
+// already has them, reuses) its parameter leaves. Train and eval graphs built from the
+// same layers therefore name the same parameters, and executables compiled against one
+// StateStore share the weights.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "frontend/ops.h"
+
+namespace kiln::nn {
+
+// Per-graph settings every layer sees.
+struct Context {
+  Builder& b;
+  bool training = true;  // dropout active, batch-norm statistics updated
+  int64_t seed = 0;      // RNG stream for dropout and friends
+  // i64 scalar that changes every run (the step counter), for Philox counters.
+  Tensor rng_counter();
+  Tensor counter_;  // created on first use: a state "rng_step" incremented per run
+};
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  virtual Tensor forward(Context& ctx, const Tensor& x) = 0;
+  virtual std::string describe() const = 0;
+  Tensor operator()(Context& ctx, const Tensor& x,
+                    std::source_location loc = std::source_location::current()) {
+    Builder::LocScope scope(ctx.b, SourceLoc::from(loc));
+    return forward(ctx, x);
+  }
+};
+
+struct Init {
+  std::string kind = "normal";  // normal | uniform | xavier_uniform | zeros | constant
+  double a = 0.0, b = 0.01;     // normal: mean, std; uniform: low, high; constant: a
+};
+
+class Linear : public Module {
+ public:
+  // in_features may be 0: inferred from the input's last dimension (d2l's LazyLinear).
+  Linear(int64_t in_features, int64_t out_features, Init weight_init = {}, bool bias = true,
+         std::string name = "");
+  Tensor forward(Context& ctx, const Tensor& x) override;
+  std::string describe() const override;
+  const std::string& weight_name() const { return weight_; }
+  const std::string& bias_name() const { return bias_; }
+
+ private:
+  int64_t in_, out_;
+  Init init_;
+  bool has_bias_;
+  std::string weight_, bias_;
+};
+
+class Flatten : public Module {
+ public:
+  Tensor forward(Context& ctx, const Tensor& x) override { return flatten(x, 1); }
+  std::string describe() const override { return "Flatten"; }
+};
+
+class Activation : public Module {
+ public:
+  enum Kind { ReLU, Sigmoid, Tanh };
+  explicit Activation(Kind k) : kind_(k) {}
+  Tensor forward(Context& ctx, const Tensor& x) override;
+  std::string describe() const override;
+
+ private:
+  Kind kind_;
+};
+
+// Inverted dropout: in training, zeroes each element with probability p and scales the
+// rest by 1/(1-p); identity in eval.
+class Dropout : public Module {
+ public:
+  explicit Dropout(double p) : p_(p) {}
+  Tensor forward(Context& ctx, const Tensor& x) override;
+  std::string describe() const override;
+
+ private:
+  double p_;
+};
+
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  Sequential& add(std::unique_ptr<Module> m) {
+    layers_.push_back(std::move(m));
+    return *this;
+  }
+  template <typename M, typename... Args>
+  Sequential& emplace(Args&&... args) {
+    return add(std::make_unique<M>(std::forward<Args>(args)...));
+  }
+  Tensor forward(Context& ctx, const Tensor& x) override;
+  std::string describe() const override;
+  size_t size() const { return layers_.size(); }
+
+ private:
+  std::vector<std::unique_ptr<Module>> layers_;
+};
+
+// Fresh unique layer names ("linear0", "linear1", ...) across one model definition.
+std::string fresh_name(const std::string& prefix);
+
+}  // namespace kiln::nn
