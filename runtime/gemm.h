@@ -1,0 +1,47 @@
+// Batched dense matrix multiply for the runtime: C = op(A) * op(B) (+ C when
+// accumulating), row-major with leading dimensions, optional fused epilogue
+// (bias over columns, then ReLU). f32 uses the BLIS/GotoBLAS structure (DESIGN.md
+// convention 11): B packed into k x NR panels, A into MR x k panels, a register-tiled
+// micro-kernel of broadcast FMAs (AVX2: 6x16 with 12 ymm accumulators; AVX-512: 12x32
+// with 24 zmm accumulators) selected at run time with __builtin_cpu_supports, so one
+// binary runs on any x86-64. Work is split over (M, N) tiles on the global thread pool.
+// f64 takes a simple cache-blocked path that the compiler vectorizes.
+//
+// Choice (documented per the brief): DESIGN.md wants GEMM micro-kernels emitted as LLVM
+// IR by the code generator eventually; for now compiled kernels call this C++ routine
+// (like XLA's CPU backend calling Eigen). The JIT passes a pointer to a constant
+// GemmParams block, so the call costs one indirect argument.
+#pragma once
+
+#include <cstdint>
+
+namespace kiln {
+
+struct GemmParams {
+  int64_t batch = 1, m = 0, n = 0, k = 0;
+  int64_t lda = 0, ldb = 0, ldc = 0;           // leading dimensions (row strides)
+  int64_t stride_a = 0, stride_b = 0, stride_c = 0;  // per batch, in elements
+  int64_t trans_a = 0, trans_b = 0;            // A is stored [K,M] / B is stored [N,K]
+  int64_t accumulate = 0;                      // C += A*B instead of C = A*B
+  int64_t relu = 0;                            // epilogue: C = max(C, 0) (after bias)
+  // bias (length N, added to every row) is passed separately; may be null.
+};
+
+void gemm_f32(const GemmParams& p, const float* a, const float* b, float* c,
+              const float* bias = nullptr);
+void gemm_f64(const GemmParams& p, const double* a, const double* b, double* c,
+              const double* bias = nullptr);
+
+// Which f32 micro-kernel is in use: "avx512", "avx2" or "generic".
+const char* gemm_f32_isa();
+// For tests: force a micro-kernel ("avx512", "avx2", "generic"); returns false when the
+// CPU cannot run it. Empty string restores automatic selection.
+bool gemm_force_isa(const char* isa);
+
+}  // namespace kiln
+
+// Entry points called by JIT-compiled code.
+extern "C" void kiln_gemm_f32(const kiln::GemmParams* p, const float* a, const float* b, float* c,
+                              const float* bias);
+extern "C" void kiln_gemm_f64(const kiln::GemmParams* p, const double* a, const double* b,
+                              double* c, const double* bias);
