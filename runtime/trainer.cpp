@@ -95,8 +95,10 @@ Expected<std::vector<EpochMetrics>> Trainer::fit(const DataSource& train, const 
       Executable* exe = KILN_TRY(executable_for(train_, b));
       train.gather(order.data() + start, b, *exe->input("x"), *exe->input("y"));
       exe->run();
-      loss_sum += read_scalar(exe->output("loss")) * b;
-      if (opts_.has_accuracy) correct += read_scalar(exe->output("correct"));
+      double batch_loss = read_scalar(exe->output("loss"));
+      double batch_correct = opts_.has_accuracy ? read_scalar(exe->output("correct")) : -1;
+      loss_sum += batch_loss * b;
+      if (opts_.has_accuracy) correct += batch_correct;
       done += b;
       if (on_step) {
         StepInfo s;
@@ -106,6 +108,9 @@ Expected<std::vector<EpochMetrics>> Trainer::fit(const DataSource& train, const 
         s.mean_loss = loss_sum / done;
         s.accuracy = opts_.has_accuracy ? correct / done : -1;
         s.seconds = seconds_since(t0);
+        s.batch = b;
+        s.batch_loss = batch_loss;
+        s.batch_correct = batch_correct;
         on_step(s);
       }
     }

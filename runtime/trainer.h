@@ -66,6 +66,9 @@ struct StepInfo {
   double mean_loss = 0;          // running, this epoch
   double accuracy = -1;          // running, or -1 without accuracy
   double seconds = 0;            // since the epoch started
+  int64_t batch = 0;             // this step's batch size
+  double batch_loss = 0;         // this step's mean loss
+  double batch_correct = -1;     // this step's correct count, or -1 without accuracy
 };
 
 struct EpochMetrics {

@@ -1,0 +1,83 @@
+// Graph building and executable caching for supervised models.
+#include "models/harness.h"
+
+#include <chrono>
+
+#include "passes/simplify.h"
+
+namespace kiln {
+
+namespace {
+
+Tensor default_loss(const SupervisedSpec& spec, const Tensor& pred, const Tensor& y) {
+  if (spec.classification) return softmax_cross_entropy(pred, y);
+  return mse(pred, y, /*half=*/true);
+}
+
+}  // namespace
+
+Expected<Graph> build_graph(const SupervisedSpec& spec, GraphKind kind, int64_t batch,
+                            const std::function<void(const std::string&, const Graph&)>& after_pass,
+                            std::vector<PassTiming>* timings) {
+  const char* kind_name = kind == GraphKind::Train ? "train" : kind == GraphKind::Eval ? "eval" : "predict";
+  Graph g(spec.name + "." + kind_name);
+  Builder b(g);
+  Shape xs = spec.example_shape;
+  xs.dims.insert(xs.dims.begin(), batch);
+  Tensor x = b.input("x", TensorType{DType::f32, xs});
+  nn::Context ctx{b, kind == GraphKind::Train, spec.seed, Tensor{}};
+  Tensor pred = spec.net(ctx, x);
+  if (kind == GraphKind::Predict) {
+    b.output("pred", pred);
+  } else {
+    Tensor y = spec.classification
+                   ? b.input("y", TensorType{DType::i32, Shape{batch}})
+                   : b.input("y", TensorType{DType::f32, Shape{batch, spec.target_width}});
+    Tensor loss;
+    if (kind == GraphKind::Eval && spec.eval_loss) {
+      loss = spec.eval_loss(ctx, pred, y);
+    } else if (spec.loss) {
+      loss = spec.loss(ctx, pred, y);
+    } else {
+      loss = default_loss(spec, pred, y);
+    }
+    b.output("loss", loss);
+    if (spec.classification) b.output("correct", correct_count(pred, y));
+  }
+  KILN_RETURN_IF_ERROR(b.status());
+  if (kind == GraphKind::Train && g.parameters().empty())
+    return Error("model '" + spec.name + "' has no parameters");
+
+  if (after_pass) after_pass("dsl", g);  // the graph as the DSL built it
+  PassManager pm;
+  pm.add(std::make_unique<SimplifyPass>());
+  if (kind == GraphKind::Train) {
+    pm.add(std::make_unique<TrainingStepPass>("loss", spec.optimizer));
+    pm.add(std::make_unique<SimplifyPass>());
+  }
+  if (after_pass) pm.set_after_pass(after_pass);
+  KILN_RETURN_IF_ERROR(pm.run(g));
+  if (timings) *timings = pm.timings();
+  return g;
+}
+
+CompiledModel::CompiledModel(SupervisedSpec spec, uint64_t init_seed)
+    : spec_(std::move(spec)), init_seed_(init_seed), state_(std::make_shared<StateStore>()) {}
+
+Expected<Executable*> CompiledModel::get(GraphKind kind, int64_t batch) {
+  auto key = std::make_pair(static_cast<int>(kind), batch);
+  auto it = cache_.find(key);
+  if (it != cache_.end()) return it->second.get();
+  auto t0 = std::chrono::steady_clock::now();
+  Graph g = KILN_TRY(build_graph(spec_, kind, batch));
+  CompileOptions opts;
+  opts.init_seed = init_seed_;
+  std::unique_ptr<Executable> exe = KILN_TRY(compile(g, state_, opts));
+  compile_seconds_ +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  Executable* raw = exe.get();
+  cache_[key] = std::move(exe);
+  return raw;
+}
+
+}  // namespace kiln

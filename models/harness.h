@@ -1,0 +1,64 @@
+// Shared machinery for supervised models: a SupervisedSpec says what the network,
+// loss and optimizer are; the harness builds the training-step and evaluation graphs
+// for a batch size, runs the pass pipeline, compiles them against one shared
+// StateStore (so they see the same weights) and caches one executable per batch size.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "codegen/compile.h"
+#include "frontend/losses.h"
+#include "frontend/nn.h"
+#include "passes/training.h"
+#include "runtime/trainer.h"
+
+namespace kiln {
+
+struct SupervisedSpec {
+  std::string name;
+  Shape example_shape;          // one example of x, e.g. {1, 28, 28}
+  bool classification = true;   // y: i32 labels [B]; otherwise f32 targets [B, target_width]
+  int64_t target_width = 1;
+  std::function<Tensor(nn::Context&, const Tensor& x)> net;
+  // Training loss from (prediction, y); default: softmax cross-entropy for classifiers,
+  // mean squared error / 2 (d2l's squared_loss) otherwise.
+  std::function<Tensor(nn::Context&, const Tensor& pred, const Tensor& y)> loss;
+  // Evaluation loss; default: the training loss.
+  std::function<Tensor(nn::Context&, const Tensor& pred, const Tensor& y)> eval_loss;
+  OptimizerConfig optimizer;
+  int64_t seed = 0;
+  std::shared_ptr<void> layers;  // keeps the layer objects `net` refers to alive
+};
+
+enum class GraphKind { Train, Eval, Predict };
+
+// Builds the graph of one kind for `batch` examples and runs the pass pipeline
+// (simplify; training for Train; simplify). `after_pass` sees the graph after each pass.
+Expected<Graph> build_graph(const SupervisedSpec& spec, GraphKind kind, int64_t batch,
+                            const std::function<void(const std::string&, const Graph&)>&
+                                after_pass = nullptr,
+                            std::vector<PassTiming>* timings = nullptr);
+
+class CompiledModel {
+ public:
+  explicit CompiledModel(SupervisedSpec spec, uint64_t init_seed = 0);
+  Expected<Executable*> get(GraphKind kind, int64_t batch);
+  ExecutableFactory factory(GraphKind kind) {
+    return [this, kind](int64_t b) { return get(kind, b); };
+  }
+  StateStore& state() { return *state_; }
+  const SupervisedSpec& spec() const { return spec_; }
+  double compile_seconds() const { return compile_seconds_; }
+
+ private:
+  SupervisedSpec spec_;
+  uint64_t init_seed_;
+  std::shared_ptr<StateStore> state_;
+  std::map<std::pair<int, int64_t>, std::unique_ptr<Executable>> cache_;
+  double compile_seconds_ = 0;
+};
+
+}  // namespace kiln

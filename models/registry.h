@@ -1,0 +1,57 @@
+// The model zoo registry: every d2l model registers itself by name with a description,
+// default hyperparameters and a `run` function used by `kiln train`, plus (for `kiln
+// inspect`) a function building its training-step definition.
+#pragma once
+
+#include <functional>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "models/harness.h"
+
+namespace kiln {
+
+// Command-line options common to all models. Unset numbers are NaN / -1 and mean
+// "the model's default".
+struct RunOptions {
+  int epochs = -1;
+  int64_t batch_size = -1;
+  double lr = std::numeric_limits<double>::quiet_NaN();
+  double wd = std::numeric_limits<double>::quiet_NaN();
+  int threads = 0;  // 0 = all cores
+  uint64_t seed = 0;
+  std::string data;       // data file or directory (model-specific default)
+  std::string plot;       // SVG path for the training curves ("" = none); CSV beside it
+  bool progress = true;   // progress bar on stderr
+  int64_t limit = -1;     // use only the first `limit` training examples (tests, quick runs)
+  std::string output;     // model-specific output file (house_prices: submission.csv)
+};
+
+// Results: ordered (name, value) pairs, printed as text and as the --json line.
+struct RunReport {
+  std::string model;
+  std::vector<std::pair<std::string, double>> metrics;
+  std::vector<std::pair<std::string, std::string>> notes;  // string fields (paths, ...)
+  void set(const std::string& k, double v);
+  double get(const std::string& k, double dflt = std::numeric_limits<double>::quiet_NaN()) const;
+};
+
+struct ModelEntry {
+  std::string name;
+  std::string description;  // one line, with the d2l section
+  std::function<Expected<RunReport>(const RunOptions&)> run;
+  // The supervised definition trained by `run` (used by `kiln inspect`).
+  std::function<Expected<SupervisedSpec>(const RunOptions&)> spec;
+};
+
+// Registers at static-initialization time: `static ModelRegistration r{{...}};`
+struct ModelRegistration {
+  explicit ModelRegistration(ModelEntry entry);
+};
+
+const ModelEntry* find_model(const std::string& name);
+std::vector<const ModelEntry*> all_models();  // sorted by name
+
+}  // namespace kiln

@@ -1,0 +1,51 @@
+// What every `kiln train MODEL` run shares: adapting loaded data sets to the trainer,
+// the progress bar, curves (SVG + CSV) and the report with d2l's metrics.
+#pragma once
+
+#include "models/registry.h"
+#include "runtime/idx.h"
+
+namespace kiln {
+
+// Fashion-MNIST (or any ImageDataset) as a trainer data source: x [B, C, H, W], y i32.
+class ImageSource : public DataSource {
+ public:
+  explicit ImageSource(const ImageDataset& data) : data_(data) {}
+  int64_t size() const override { return data_.size(); }
+  void gather(const int64_t* idx, int64_t n, HostBuffer& x, HostBuffer& y) const override {
+    data_.gather(idx, n, x.as<float>(), y.as<int32_t>());
+  }
+
+ private:
+  const ImageDataset& data_;
+};
+
+struct TrainDefaults {
+  int epochs = 10;
+  int64_t batch_size = 256;
+  double lr = 0.1;
+};
+
+// Applies --epochs/--batch-size/--lr/--wd/--seed over the defaults.
+int resolve_epochs(const RunOptions& opts, const TrainDefaults& d);
+int64_t resolve_batch(const RunOptions& opts, const TrainDefaults& d);
+double resolve_lr(const RunOptions& opts, const TrainDefaults& d);
+Status check_common_options(const RunOptions& opts);
+
+// Trains `spec` on `train`, evaluating on `test` (may be null) after each epoch, with a
+// progress bar and optional curves. Fills: epochs, train_loss, [train_acc, test_acc],
+// test_loss, seconds_per_epoch, examples_per_second, compile_seconds.
+// `finish` (optional) runs after training with the trained model, e.g. to read weights.
+Expected<RunReport> run_supervised(
+    SupervisedSpec spec, const DataSource& train, const DataSource* test,
+    const RunOptions& opts, const TrainDefaults& defaults,
+    const std::function<Status(CompiledModel&, RunReport&)>& finish = nullptr);
+
+// Loads Fashion-MNIST train/test from opts.data (or the Debian package's directory),
+// honouring opts.limit on the training set.
+struct FashionMnist {
+  ImageDataset train, test;
+};
+Expected<FashionMnist> load_fashion(const RunOptions& opts, int resize = 0);
+
+}  // namespace kiln
