@@ -103,7 +103,9 @@ Expected<RunReport> run_supervised(
   r.set("compile_seconds", model.compile_seconds());
   if (finish) KILN_RETURN_IF_ERROR(finish(model, r));
   if (!opts.plot.empty()) {
-    KILN_RETURN_IF_ERROR(curves.write_svg(opts.plot, name));
+    PlotOptions plot_opts;
+    plot_opts.title = name;
+    KILN_RETURN_IF_ERROR(curves.write_svg(opts.plot, plot_opts));
     std::string csv = opts.plot;
     if (csv.size() > 4 && csv.substr(csv.size() - 4) == ".svg") csv.resize(csv.size() - 4);
     csv += ".csv";
