@@ -1,0 +1,270 @@
+// Tests for runtime/idx: IDX round trip through gzip and plain files, truncation, bad
+// magic, mismatched counts, missing data set hints, resizing, and the real
+// Fashion-MNIST files when the Debian package is installed.
+#include "runtime/idx.h"
+
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "runtime/atomic_file.h"
+#include "temp_dir.h"
+
+using namespace kiln;
+
+namespace {
+
+std::string idx_bytes(std::vector<int64_t> dims, const std::vector<uint8_t>& data, uint8_t type = 0x08) {
+  std::string s = {0, 0, static_cast<char>(type), static_cast<char>(dims.size())};
+  for (int64_t d : dims) {
+    for (int shift = 24; shift >= 0; shift -= 8) s += static_cast<char>((d >> shift) & 0xFF);
+  }
+  s.append(reinterpret_cast<const char*>(data.data()), data.size());
+  return s;
+}
+
+void write_gz(const std::string& path, const std::string& bytes) {
+  gzFile f = gzopen(path.c_str(), "wb");
+  REQUIRE(f != nullptr);
+  REQUIRE(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())) == static_cast<int>(bytes.size()));
+  REQUIRE(gzclose(f) == Z_OK);
+}
+
+// 3 images of 2x4 with pixel value (i*8 + p) * 10, labels 7, 0, 9.
+void write_tiny_set(const testing::TempDir& dir, const std::string& prefix, bool gz = true) {
+  std::vector<uint8_t> pixels;
+  for (int i = 0; i < 3 * 8; ++i) pixels.push_back(static_cast<uint8_t>(i * 10));
+  std::string images = idx_bytes({3, 2, 4}, pixels), labels = idx_bytes({3}, {7, 0, 9});
+  if (gz) {
+    write_gz(dir.file(prefix + "-images-idx3-ubyte.gz"), images);
+    write_gz(dir.file(prefix + "-labels-idx1-ubyte.gz"), labels);
+  } else {
+    REQUIRE(write_file_atomic(dir.file(prefix + "-images-idx3-ubyte"), images).ok());
+    REQUIRE(write_file_atomic(dir.file(prefix + "-labels-idx1-ubyte"), labels).ok());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("IDX round trip through gzip", "[runtime][idx]") {
+  testing::TempDir dir;
+  write_tiny_set(dir, "train");
+  auto arr = read_idx(dir.file("train-images-idx3-ubyte.gz"), 3);
+  REQUIRE(arr.ok());
+  CHECK(arr->dims == std::vector<int64_t>{3, 2, 4});
+  CHECK(arr->data.size() == 24);
+  CHECK(arr->data[23] == 230);
+
+  auto ds = load_fashion_mnist(dir.path(), /*train=*/true);
+  REQUIRE(ds.ok());
+  CHECK(ds->count == 3);
+  CHECK(ds->size() == 3);
+  CHECK(ds->height() == 2);
+  CHECK(ds->width() == 4);
+  CHECK(ds->batch_shape(3) == Shape{3, 1, 2, 4});
+  CHECK(ds->labels == std::vector<int32_t>{7, 0, 9});
+  REQUIRE(ds->images.size() == 24);
+  CHECK(ds->images[0] == 0.0f);
+  CHECK(ds->images[9] == Approx(90.0 / 255.0));
+  CHECK(ds->images[23] == Approx(230.0 / 255.0));
+
+  // gather picks examples in the given order.
+  std::vector<float> batch(2 * 8);
+  std::vector<int32_t> labels(2);
+  int64_t idx[] = {2, 0};
+  ds->gather(idx, 2, batch.data(), labels.data());
+  CHECK(labels == std::vector<int32_t>{9, 7});
+  CHECK(batch[0] == ds->images[16]);
+  CHECK(batch[8] == ds->images[0]);
+
+  auto sub = ds->subset(2);
+  CHECK(sub.count == 2);
+  CHECK(sub.images.size() == 16);
+  CHECK(sub.labels == std::vector<int32_t>{7, 0});
+  CHECK(ds->subset(100).count == 3);
+}
+
+TEST_CASE("IDX uncompressed files are accepted", "[runtime][idx]") {
+  testing::TempDir dir;
+  write_tiny_set(dir, "t10k", /*gz=*/false);
+  auto ds = load_fashion_mnist(dir.path(), /*train=*/false);
+  REQUIRE(ds.ok());
+  CHECK(ds->count == 3);
+  CHECK(ds->labels[2] == 9);
+}
+
+TEST_CASE("IDX truncated data is reported", "[runtime][idx]") {
+  testing::TempDir dir;
+  std::string full = idx_bytes({3, 2, 4}, std::vector<uint8_t>(24, 1));
+  write_gz(dir.file("short.gz"), full.substr(0, full.size() - 5));
+  auto r = read_idx(dir.file("short.gz"), 3);
+  REQUIRE(!r.ok());
+  CHECK_THAT(r.error().message(), Catch::Contains("short.gz") && Catch::Contains("truncated") &&
+                                      Catch::Contains("expected 24 bytes of image data, got 19"));
+
+  // A gzip stream cut in the middle.
+  std::vector<uint8_t> noise(5000);
+  for (size_t i = 0; i < noise.size(); ++i) noise[i] = static_cast<uint8_t>((i * 7919) ^ (i >> 3));
+  write_gz(dir.file("cut.gz"), idx_bytes({5000}, noise));
+  std::string gz = *read_file(dir.file("cut.gz"));
+  REQUIRE(write_file_atomic(dir.file("cut.gz"), gz.substr(0, gz.size() / 2)).ok());
+  auto cut = read_idx(dir.file("cut.gz"), 1);
+  REQUIRE(!cut.ok());
+  CHECK_THAT(cut.error().message(), Catch::Contains("truncated") && Catch::Contains("bytes of label data"));
+
+  // Header only partly there.
+  REQUIRE(write_file_atomic(dir.file("hdr"), std::string("\0\0\x08\x03\0\0", 6)).ok());
+  auto hdr = read_idx(dir.file("hdr"));
+  REQUIRE(!hdr.ok());
+  CHECK_THAT(hdr.error().message(), Catch::Contains("truncated"));
+}
+
+TEST_CASE("IDX bad magic, type and rank", "[runtime][idx]") {
+  testing::TempDir dir;
+  write_gz(dir.file("magic.gz"), "PK\x03\x04 this is not idx");
+  auto m = read_idx(dir.file("magic.gz"));
+  REQUIRE(!m.ok());
+  CHECK_THAT(m.error().message(), Catch::Contains("magic.gz") && Catch::Contains("bad magic"));
+
+  write_gz(dir.file("float.gz"), idx_bytes({1}, {0, 0, 0, 0}, 0x0D));
+  auto f = read_idx(dir.file("float.gz"));
+  REQUIRE(!f.ok());
+  CHECK_THAT(f.error().message(), Catch::Contains("element type"));
+
+  write_gz(dir.file("rank.gz"), idx_bytes({3}, {1, 2, 3}));
+  auto r = read_idx(dir.file("rank.gz"), 3);
+  REQUIRE(!r.ok());
+  CHECK_THAT(r.error().message(), Catch::Contains("expected an idx3 file"));
+
+  auto missing = read_idx(dir.file("none.gz"));
+  REQUIRE(!missing.ok());
+  CHECK_THAT(missing.error().message(), Catch::Contains("none.gz") && Catch::Contains("no such file"));
+}
+
+TEST_CASE("IDX images and labels must agree", "[runtime][idx]") {
+  testing::TempDir dir;
+  write_gz(dir.file("train-images-idx3-ubyte.gz"), idx_bytes({2, 1, 1}, {1, 2}));
+  write_gz(dir.file("train-labels-idx1-ubyte.gz"), idx_bytes({3}, {1, 2, 3}));
+  auto ds = load_fashion_mnist(dir.path(), true);
+  REQUIRE(!ds.ok());
+  CHECK_THAT(ds.error().message(), Catch::Contains("2 images") && Catch::Contains("3 labels"));
+
+  write_gz(dir.file("train-labels-idx1-ubyte.gz"), idx_bytes({2}, {1, 12}));
+  auto bad_label = load_fashion_mnist(dir.path(), true);
+  REQUIRE(!bad_label.ok());
+  CHECK_THAT(bad_label.error().message(), Catch::Contains("label 12"));
+}
+
+TEST_CASE("Fashion-MNIST missing files name the Debian package", "[runtime][idx]") {
+  testing::TempDir dir;
+  auto no_dir = load_fashion_mnist(dir.file("does-not-exist"), true);
+  REQUIRE(!no_dir.ok());
+  CHECK_THAT(no_dir.error().message(), Catch::Contains("dataset-fashion-mnist") &&
+                                           Catch::Contains("does-not-exist") && Catch::Contains("make demo"));
+  auto no_files = load_fashion_mnist(dir.path(), false);
+  REQUIRE(!no_files.ok());
+  CHECK_THAT(no_files.error().message(),
+             Catch::Contains("t10k-images-idx3-ubyte.gz") && Catch::Contains("apt-get install dataset-fashion-mnist"));
+}
+
+TEST_CASE("Fashion-MNIST text labels", "[runtime][idx]") {
+  REQUIRE(fashion_mnist_labels().size() == 10);
+  CHECK(fashion_mnist_label(0) == "t-shirt");
+  CHECK(fashion_mnist_label(9) == "ankle boot");
+  CHECK(fashion_mnist_label(10) == "?");
+}
+
+TEST_CASE("bilinear resize follows PIL's conventions", "[runtime][idx]") {
+  // Upscaling 2x2 -> 4x4: half-pixel centres, edges clamped.
+  // 1-D: [0, 1] -> centres 0.25, 0.75, 1.25, 1.75 of the source -> [0, 0.25, 0.75, 1].
+  float src[] = {0, 1, 2, 3};  // rows [0,1], [2,3]
+  float dst[16];
+  resize_bilinear(src, 1, 2, 2, dst, 4, 4);
+  float want_row0[] = {0, 0.25f, 0.75f, 1};
+  for (int x = 0; x < 4; ++x) CHECK(dst[x] == Approx(want_row0[x]));
+  // Column 0 goes 0, 0.5, 1.5, 2 (the rows differ by 2).
+  float want_col0[] = {0, 0.5f, 1.5f, 2};
+  for (int y = 0; y < 4; ++y) CHECK(dst[y * 4] == Approx(want_col0[y]));
+  CHECK(dst[15] == Approx(3));
+
+  // Identity when the size does not change.
+  float same[4];
+  resize_bilinear(src, 1, 2, 2, same, 2, 2);
+  for (int i = 0; i < 4; ++i) CHECK(same[i] == Approx(src[i]));
+
+  // Shrinking 4 -> 2 widens the triangle filter to radius 2 (antialiasing). Output 0 is
+  // centred at source coordinate 1.0 and reads pixels 0, 1, 2 at distances .25, .25, .75
+  // (in units of the widened filter), so weights .75, .75, .25, normalized by 1.75.
+  float row[] = {0, 1, 2, 3};
+  float half[2];
+  resize_bilinear(row, 1, 1, 4, half, 1, 2);
+  CHECK(half[0] == Approx((0 * .75 + 1 * .75 + 2 * .25) / 1.75));
+  CHECK(half[1] == Approx((1 * .25 + 2 * .75 + 3 * .75) / 1.75));
+
+  // A constant image stays constant at any size.
+  std::vector<float> flat(28 * 28, 0.5f), big(224 * 224);
+  resize_bilinear(flat.data(), 1, 28, 28, big.data(), 224, 224);
+  for (float v : big) REQUIRE(v == Approx(0.5f));
+}
+
+TEST_CASE("resize through the data set: lazy gather and eager resize_images", "[runtime][idx]") {
+  testing::TempDir dir;
+  write_tiny_set(dir, "train");
+  auto ds = load_fashion_mnist(dir.path(), true, /*resize=*/8);
+  REQUIRE(ds.ok());
+  CHECK(ds->resized());
+  CHECK(ds->height() == 8);
+  CHECK(ds->width() == 8);
+  CHECK(ds->stored_height == 2);
+  CHECK(ds->example_numel() == 64);
+  CHECK(ds->batch_shape(5) == Shape{5, 1, 8, 8});
+
+  std::vector<float> lazy(2 * 64);
+  int64_t idx[] = {1, 2};
+  ds->gather(idx, 2, lazy.data());
+  ImageDataset eager = resize_images(*ds, 8, 8);
+  CHECK(eager.stored_height == 8);
+  CHECK(!eager.resized());
+  for (int i = 0; i < 64; ++i) {
+    CHECK(lazy[i] == Approx(eager.images[64 + i]));
+    CHECK(lazy[64 + i] == Approx(eager.images[128 + i]));
+  }
+  for (float v : lazy) {
+    CHECK(v >= 0.0f);
+    CHECK(v <= 1.0f);
+  }
+  auto sub = ds->subset(1);
+  CHECK(sub.height() == 8);
+}
+
+TEST_CASE("real Fashion-MNIST when installed", "[runtime][idx][data]") {
+  struct stat st;
+  if (::stat(kFashionMnistDir, &st) != 0) {
+    WARN("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist); skipping");
+    return;
+  }
+  for (bool train : {true, false}) {
+    auto ds = load_fashion_mnist("", train);
+    REQUIRE(ds.ok());
+    CHECK(ds->count == (train ? 60000 : 10000));
+    CHECK(ds->height() == 28);
+    CHECK(ds->width() == 28);
+    CHECK(ds->images.size() == size_t(ds->count) * 784);
+    int counts[10] = {};
+    for (int32_t l : ds->labels) {
+      REQUIRE(l >= 0);
+      REQUIRE(l <= 9);
+      ++counts[l];
+    }
+    for (int c : counts) CHECK(c == (train ? 6000 : 1000));  // Fashion-MNIST is balanced
+    float lo = 1, hi = 0;
+    for (float v : ds->images) lo = std::min(lo, v), hi = std::max(hi, v);
+    CHECK(lo == 0.0f);
+    CHECK(hi == 1.0f);
+  }
+  auto resized = load_fashion_mnist("", false, 224);
+  REQUIRE(resized.ok());
+  CHECK(resized->batch_shape(256) == Shape{256, 1, 224, 224});
+}
