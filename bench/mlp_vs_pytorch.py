@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""kiln vs PyTorch on d2l's Fashion-MNIST recipes, in one run.
+
+Runs `kiln train MODEL --json` and the same recipe in PyTorch (same architecture,
+N(0, 0.01) weights, zero biases, minibatch SGD, batch 256, shuffled every epoch, data
+preloaded as tensors so only the training step is timed) on the same machine with the
+same thread count, then prints seconds per epoch, test accuracy and the ratio.
+
+PyTorch comes from Debian's python3-torch (1.13) with libopenblas0-pthread as its BLAS;
+this script installs them with apt-get when missing (bench only, never needed by kiln).
+
+usage: bench/mlp_vs_pytorch.py [--models mlp,softmax,mlp_dropout] [--epochs 10]
+       [--threads 2] [--kiln build/kiln]
+"""
+import argparse
+import gzip
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+
+FMNIST = "/usr/share/datasets/fashion-mnist"
+RECIPES = {  # d2l: architecture, learning rate
+    "softmax": ([784, 10], [], 0.1),
+    "mlp": ([784, 256, 10], [], 0.1),
+    "mlp_dropout": ([784, 256, 256, 10], [0.2, 0.5], 0.5),
+}
+
+
+def ensure_torch():
+    try:
+        import torch  # noqa: F401
+        return
+    except ImportError:
+        pass
+    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
+        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.check_call(sudo + ["apt-get", "install", "-y", "-qq", "python3-torch",
+                                  "libopenblas0-pthread"])
+
+
+def read_idx(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    magic, n = struct.unpack(">II", data[:8])
+    rank = magic & 0xFF
+    dims = struct.unpack(">" + "I" * rank, data[4:4 + 4 * rank])
+    return dims, data[4 + 4 * rank:]
+
+
+def load(torch, split):
+    prefix = "train" if split == "train" else "t10k"
+    dims, img = read_idx(f"{FMNIST}/{prefix}-images-idx3-ubyte.gz")
+    _, lab = read_idx(f"{FMNIST}/{prefix}-labels-idx1-ubyte.gz")
+    x = torch.frombuffer(bytearray(img), dtype=torch.uint8).float().div_(255).reshape(dims[0], -1)
+    y = torch.frombuffer(bytearray(lab), dtype=torch.uint8).long()
+    return x, y
+
+
+def torch_run(model, epochs, threads):
+    import torch
+    from torch import nn
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    sizes, drops, lr = RECIPES[model]
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+            if drops:
+                layers.append(nn.Dropout(drops[i]))
+    net = nn.Sequential(*layers)
+    for m in net:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.01)
+            nn.init.zeros_(m.bias)
+    xtr, ytr = load(torch, "train")
+    xte, yte = load(torch, "test")
+    opt = torch.optim.SGD(net.parameters(), lr=lr)
+    loss_fn = nn.CrossEntropyLoss()
+    times = []
+    for _ in range(epochs):
+        net.train()
+        perm = torch.randperm(xtr.shape[0])
+        t0 = time.perf_counter()
+        for s in range(0, xtr.shape[0], 256):
+            idx = perm[s:s + 256]
+            loss = loss_fn(net(xtr[idx]), ytr[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - t0)
+    net.eval()
+    with torch.no_grad():
+        acc = (net(xte).argmax(1) == yte).float().mean().item()
+    return sum(times) / len(times), acc
+
+
+def kiln_run(kiln, model, epochs, threads):
+    out = subprocess.run([kiln, "train", model, "--epochs", str(epochs), "--threads",
+                          str(threads), "--json", "--quiet"], check=True, capture_output=True,
+                         text=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    return result["seconds_per_epoch"], result["test_acc"], result["compile_seconds"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default="mlp")
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--kiln", default=os.path.join(os.path.dirname(__file__), "..", "build", "kiln"))
+    args = ap.parse_args()
+    if not os.path.exists(args.kiln):
+        sys.exit(f"error: {args.kiln} not found; run `make build` first")
+    ensure_torch()
+    import torch
+    print(f"PyTorch {torch.__version__}, {args.threads} threads, {args.epochs} epochs")
+    print(f"{'model':<12} {'kiln s/epoch':>12} {'torch s/epoch':>13} {'ratio':>6} "
+          f"{'kiln acc':>8} {'torch acc':>9} {'kiln compile s':>14}")
+    for model in args.models.split(","):
+        if model not in RECIPES:
+            sys.exit(f"error: unknown model '{model}' (choose from {', '.join(RECIPES)})")
+        ks, kacc, kc = kiln_run(args.kiln, model, args.epochs, args.threads)
+        ts, tacc = torch_run(model, args.epochs, args.threads)
+        print(f"{model:<12} {ks:12.3f} {ts:13.3f} {ks / ts:6.2f} {kacc:8.4f} {tacc:9.4f} {kc:14.2f}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
