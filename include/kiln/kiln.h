@@ -1,0 +1,16 @@
+// One include for kiln users: the DSL, passes, compiler and runtime.
+#pragma once
+
+#include "codegen/compile.h"
+#include "frontend/builder.h"
+#include "frontend/losses.h"
+#include "frontend/nn.h"
+#include "frontend/ops.h"
+#include "ir/graph.h"
+#include "ir/interpreter.h"
+#include "ir/printer.h"
+#include "passes/autodiff.h"
+#include "passes/simplify.h"
+#include "passes/training.h"
+#include "runtime/executable.h"
+#include "runtime/trainer.h"
