@@ -81,7 +81,7 @@ Status ref_mean(const Node& n, RefIns in, RefTensor& out) {
 
 // dL/dout reshaped so reduced axes have size 1, then broadcast to the input shape.
 Tensor expand_grad(GradContext& c, const Tensor& g) {
-  const Shape& in_shape = c.inputs[0].shape();
+  const Shape in_shape = c.inputs[0].shape();  // a copy: building nodes moves node storage
   Shape ks = kept_shape(in_shape, c.node.attrs.ints("axes"));
   return broadcast_to(reshape(g, ks), in_shape);
 }

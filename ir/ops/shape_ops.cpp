@@ -47,7 +47,8 @@ Status ref_broadcast(const Node&, RefIns in, RefTensor& out) {
 }
 
 std::vector<Tensor> grad_broadcast(GradContext& c) {
-  return {sum_to(c.grad_out, c.inputs[0].shape())};
+  Shape in_shape = c.inputs[0].shape();  // a copy: building nodes moves node storage
+  return {sum_to(c.grad_out, in_shape)};
 }
 
 // ---- reshape --------------------------------------------------------------------
@@ -70,7 +71,8 @@ Status ref_copy(const Node&, RefIns in, RefTensor& out) {
 }
 
 std::vector<Tensor> grad_reshape(GradContext& c) {
-  return {reshape(c.grad_out, c.inputs[0].shape())};
+  Shape in_shape = c.inputs[0].shape();
+  return {reshape(c.grad_out, in_shape)};
 }
 
 // ---- permute --------------------------------------------------------------------
