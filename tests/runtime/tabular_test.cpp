@@ -23,7 +23,7 @@ int index_of(const TabularData& d, const std::string& name) {
 
 TEST_CASE("preprocess_tabular on a tiny table", "[runtime][tabular]") {
   auto train = parse_csv(
-      "Id,Area,Zone,Street,Price\n"
+      "Id,Area,Zone,Street,SalePrice\n"
       "1,10,RL,Pave,100\n"
       "2,NA,RM,,200\n"
       "3,30,RL,Grvl,300\n",
@@ -35,6 +35,7 @@ TEST_CASE("preprocess_tabular on a tiny table", "[runtime][tabular]") {
   REQUIRE(train.ok());
   REQUIRE(test.ok());
   auto d = preprocess_tabular(*train, *test);
+  INFO((d.ok() ? "" : d.error().message()));
   REQUIRE(d.ok());
   // Numeric first, then Zone's sorted categories + nan, then Street's.
   CHECK(d->feature_names == std::vector<std::string>{"Area", "Zone_C (all)", "Zone_RL", "Zone_RM", "Zone_nan",
@@ -64,6 +65,7 @@ TEST_CASE("preprocess_tabular: constant column and errors", "[runtime][tabular]"
   auto train = parse_csv("Id,C,SalePrice\n1,5,1\n2,5,2\n", "train.csv");
   auto test = parse_csv("Id,C\n3,5\n", "test.csv");
   auto d = preprocess_tabular(*train, *test);
+  INFO((d.ok() ? "" : d.error().message()));
   REQUIRE(d.ok());
   for (float v : d->train_features) CHECK(v == 0.0f);  // 0/0 -> NaN -> filled with 0
 
@@ -88,6 +90,7 @@ TEST_CASE("preprocess_tabular: constant column and errors", "[runtime][tabular]"
 
 TEST_CASE("Kaggle house prices: d2l's 331 features", "[runtime][tabular][data]") {
   auto d = load_kaggle_house(KILN_SHARED_DATA);
+  INFO((d.ok() ? "" : d.error().message()));
   REQUIRE(d.ok());
   CHECK(d->num_features == 331);
   CHECK(d->feature_names.size() == 331);

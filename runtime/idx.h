@@ -1,0 +1,90 @@
+// Image data sets in the IDX format of MNIST and Fashion-MNIST: idx1 ubyte label files
+// and idx3 ubyte image files, gzip-compressed or not (zlib reads both). Images become
+// float32 in [0,1] laid out [N, 1, H, W] (NCHW with one channel), labels int32.
+// `load_fashion_mnist` reads the standard four files from a directory (by default the
+// Debian package dataset-fashion-mnist's). Resizing for the larger d2l models (AlexNet
+// wants 224x224) is bilinear with PIL's/torchvision's conventions and done per batch in
+// `gather`, because 60000 images at 224x224 would take 12 GB as float32.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ir/shape.h"
+#include "ir/status.h"
+
+namespace kiln {
+
+inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+
+// A decoded IDX file with unsigned-byte elements.
+struct IdxArray {
+  std::vector<int64_t> dims;  // e.g. {60000, 28, 28}
+  std::vector<uint8_t> data;  // row-major, product(dims) bytes
+};
+
+// Reads an IDX ubyte file (gzip or plain). `expected_rank` (if > 0) is checked, e.g. 3
+// for images, 1 for labels. Errors name the path and say what is wrong: missing file,
+// bad magic, a type other than ubyte, a rank mismatch, or truncated data ("expected
+// 47040000 bytes of image data, got 1234").
+Expected<IdxArray> read_idx(const std::string& path, int expected_rank = 0);
+
+struct ImageDataset {
+  int64_t count = 0;
+  int64_t channels = 1;
+  int64_t stored_height = 0, stored_width = 0;  // size of the images held in `images`
+  std::vector<float> images;                    // [count, channels, stored_h, stored_w], in [0,1]
+  std::vector<int32_t> labels;                  // [count]
+  // Size of the examples `gather` produces: resize_height/width when set (> 0),
+  // otherwise the stored size.
+  int64_t resize_height = 0, resize_width = 0;
+
+  int64_t size() const { return count; }
+  int64_t height() const { return resize_height > 0 ? resize_height : stored_height; }
+  int64_t width() const { return resize_width > 0 ? resize_width : stored_width; }
+  bool resized() const { return height() != stored_height || width() != stored_width; }
+  // Elements of one example as produced by gather: channels * height() * width().
+  int64_t example_numel() const { return channels * height() * width(); }
+  // [batch, C, H, W] of a batch as produced by gather.
+  Shape batch_shape(int64_t batch) const { return Shape{batch, channels, height(), width()}; }
+  // Stored pixels of example i.
+  const float* stored_image(int64_t i) const {
+    return images.data() + i * channels * stored_height * stored_width;
+  }
+
+  // Writes examples idx[0..n) to dst ([n, C, height(), width()], resized if needed)
+  // and, when labels_out is not null, their labels. Indices must be in [0, count).
+  void gather(const int64_t* idx, int64_t n, float* dst, int32_t* labels_out = nullptr) const;
+  // The first n examples (all of them if n >= count or n < 0).
+  ImageDataset subset(int64_t n) const;
+};
+
+// Reads an image file and a label file and checks that they agree in count.
+Expected<ImageDataset> load_idx_dataset(const std::string& images_path, const std::string& labels_path);
+
+// Loads Fashion-MNIST's training (60000) or test (10000) split from `dir` (empty means
+// kFashionMnistDir). Files are train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,
+// t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (the names without .gz are
+// accepted too). resize > 0 produces resize x resize examples (see ImageDataset).
+// When the files are missing the error says how to install them
+// (apt-get install dataset-fashion-mnist, or `make demo` / scripts/setup.sh).
+Expected<ImageDataset> load_fashion_mnist(const std::string& dir = "", bool train = true, int resize = 0);
+
+// The ten class names, index = label: t-shirt, trouser, pullover, dress, coat, sandal,
+// shirt, sneaker, bag, ankle boot (d2l's get_fashion_mnist_labels).
+const std::vector<std::string>& fashion_mnist_labels();
+// The name of one label, or "?" when out of range.
+std::string_view fashion_mnist_label(int label);
+
+// Bilinear resize of one [channels, h, w] image to [channels, out_h, out_w] with the
+// conventions of PIL's BILINEAR filter (what torchvision's Resize uses): pixel centres
+// at +0.5, edges clamped, and when shrinking the triangle filter widens to average all
+// covered source pixels (antialiasing).
+void resize_bilinear(const float* src, int64_t channels, int64_t h, int64_t w, float* dst,
+                     int64_t out_h, int64_t out_w);
+// The whole data set resized eagerly (stored size becomes out_h x out_w).
+ImageDataset resize_images(const ImageDataset& ds, int64_t out_h, int64_t out_w);
+
+}  // namespace kiln
