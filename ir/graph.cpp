@@ -1,7 +1,6 @@
 // Graph construction, queries and rewriting helpers.
 #include "ir/graph.h"
 
-#include <algorithm>
 
 namespace kiln {
 
@@ -55,7 +54,7 @@ Expected<Value> Graph::add(OpKind op, std::vector<Value> inputs, AttrMap attrs, 
   Node node;
   node.id = size();
   node.op = op;
-  node.inputs = std::move(inputs);
+  node.inputs = inputs;  // copied: `fail` still describes `inputs`
   node.attrs = std::move(attrs);
   node.name = std::move(name);
   node.loc = loc;
@@ -139,15 +138,27 @@ std::vector<NodeId> Graph::compact() {
     roots.push_back(u.state.id);
     roots.push_back(u.value.id);
   }
-  // Reachable nodes in a stable topological order (iterative DFS post-order, visiting
-  // inputs in order), so rewrites that point old nodes at newer ones stay valid.
+  // Live = reachable from the roots.
+  std::vector<char> live(nodes_.size(), 0);
+  std::vector<NodeId> work = roots;
+  for (NodeId r : roots) live[r] = 1;
+  while (!work.empty()) {
+    NodeId id = work.back();
+    work.pop_back();
+    for (Value v : nodes_[id].inputs)
+      if (!live[v.id]) {
+        live[v.id] = 1;
+        work.push_back(v.id);
+      }
+  }
+  // Live nodes in a stable topological order: DFS post-order started from each live node
+  // in id order, so an already-ordered graph keeps its order and rewrites that point old
+  // nodes at newer ones are reordered minimally.
   std::vector<char> state(nodes_.size(), 0);  // 0 new, 1 on stack, 2 done
   std::vector<NodeId> order;
   std::vector<std::pair<NodeId, size_t>> stack;
-  std::vector<NodeId> sorted_roots = roots;
-  std::sort(sorted_roots.begin(), sorted_roots.end());
-  for (NodeId r : sorted_roots) {
-    if (state[r]) continue;
+  for (NodeId r = 0; r < static_cast<NodeId>(nodes_.size()); ++r) {
+    if (!live[r] || state[r]) continue;
     stack.push_back({r, 0});
     state[r] = 1;
     while (!stack.empty()) {
