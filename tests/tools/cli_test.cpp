@@ -135,3 +135,27 @@ TEST_CASE("kiln inspect shows far fewer kernels than graph nodes", "[cli]") {
   CHECK(kernels > 0);
   CHECK(kernels * 3 < nodes);
 }
+
+TEST_CASE("kiln-opt runs a pass on a textual graph", "[cli]") {
+  std::string dir = temp_dir("kiln_opt_test");
+  {
+    std::ofstream f(dir + "/in.kir");
+    f << "graph t {\n  %0 = input() {name=\"x\"} : f32[3]\n  %1 = exp(%0) : f32[3]\n"
+         "  %2 = exp(%0) : f32[3]\n  %3 = add(%1, %2) : f32[3]\n  output \"y\" = %3\n}\n";
+  }
+  std::string opt = std::string(KILN_BINARY_DIR) + "/kiln-opt ";
+  FILE* p = popen((opt + dir + "/in.kir --pass simplify 2>&1").c_str(), "r");
+  REQUIRE(p);
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p)) out += buf;
+  CHECK(pclose(p) == 0);
+  CHECK_THAT(out, Catch::Contains("%2 = add(%1, %1)"));
+  CHECK_THAT(out, !Catch::Contains("%3"));
+  p = popen((opt + dir + "/missing.kir 2>&1").c_str(), "r");
+  out.clear();
+  while (fgets(buf, sizeof buf, p)) out += buf;
+  CHECK(pclose(p) != 0);
+  CHECK_THAT(out, Catch::Contains("cannot read"));
+  std::filesystem::remove_all(dir);
+}
