@@ -1,0 +1,97 @@
+// Initializers (frontend/init.h): each init kind's values, determinism in (seed, name),
+// dependence on both, dtype rounding, xavier bounds, and errors for unknown inits.
+#include <cmath>
+
+#include "frontend/init.h"
+#include "ir/test_util.h"
+
+namespace kiln {
+namespace {
+
+Node leaf(const std::string& name, TensorType t, AttrMap attrs) {
+  Node n;
+  n.op = OpKind::Parameter;
+  n.name = name;
+  n.type = std::move(t);
+  n.attrs = std::move(attrs);
+  return n;
+}
+
+std::vector<double> init(const Node& n, uint64_t seed = 0) {
+  Expected<std::vector<double>> v = initial_value(n, seed);
+  INFO((v.ok() ? std::string() : v.error().message()));
+  REQUIRE(v.ok());
+  return *v;
+}
+
+TensorType f64(std::vector<int64_t> d) { return TensorType{DType::f64, Shape(std::move(d))}; }
+
+}  // namespace
+
+TEST_CASE("init: zeros and constant", "[init]") {
+  CHECK(init(leaf("a", f64({3}), {{"init", std::string("zeros")}})) == std::vector<double>(3, 0.0));
+  CHECK(init(leaf("a", f64({2}), {})) == std::vector<double>(2, 0.0));
+  CHECK(init(leaf("a", f64({2}), {{"init", std::string("constant")}, {"init_a", 1.5}})) ==
+        std::vector<double>{1.5, 1.5});
+  std::vector<double> f = init(leaf("a", TensorType{DType::f32, Shape{1}},
+                                    {{"init", std::string("constant")}, {"init_a", 0.1}}));
+  CHECK(f[0] == static_cast<double>(0.1f));
+  std::vector<double> i = init(leaf("a", TensorType{DType::i32, Shape{1}},
+                                    {{"init", std::string("constant")}, {"init_a", -2.7}}));
+  CHECK(i[0] == -2.0);
+}
+
+TEST_CASE("init: random kinds are deterministic in (seed, name) and have the right law",
+          "[init]") {
+  AttrMap normal{{"init", std::string("normal")}, {"init_a", 1.0}, {"init_b", 2.0}};
+  Node a = leaf("layer0.w", f64({100, 100}), normal);
+  std::vector<double> v = init(a, 5);
+  CHECK(init(a, 5) == v);
+  CHECK(init(a, 6) != v);
+  CHECK(init(leaf("layer1.w", f64({100, 100}), normal), 5) != v);
+  double m = 0, m2 = 0;
+  for (double x : v) {
+    m += x;
+    m2 += x * x;
+  }
+  m /= 1e4;
+  m2 /= 1e4;
+  CHECK(m == Approx(1.0).margin(0.06));
+  CHECK(std::sqrt(m2 - m * m) == Approx(2.0).margin(0.06));
+
+  std::vector<double> u =
+      init(leaf("u", f64({1000}), {{"init", std::string("uniform")}, {"init_a", -3.0}, {"init_b", -1.0}}));
+  double um = 0;
+  for (double x : u) {
+    CHECK(x >= -3.0);
+    CHECK(x < -1.0);
+    um += x;
+  }
+  CHECK(um / 1000 == Approx(-2.0).margin(0.1));
+}
+
+TEST_CASE("init: xavier_uniform bounds", "[init]") {
+  AttrMap xavier{{"init", std::string("xavier_uniform")}};
+  // [fan_in, fan_out] = [20, 30]: bound sqrt(6/50).
+  std::vector<double> v = init(leaf("w", f64({20, 30}), xavier));
+  double bound = std::sqrt(6.0 / 50.0), mx = 0;
+  for (double x : v) mx = std::max(mx, std::abs(x));
+  CHECK(mx <= bound);
+  CHECK(mx > 0.9 * bound);
+  // conv [out=8, in=4, 3, 3]: fan_in 36, fan_out 72.
+  std::vector<double> c = init(leaf("k", f64({8, 4, 3, 3}), xavier));
+  double cb = std::sqrt(6.0 / 108.0), cm = 0;
+  for (double x : c) cm = std::max(cm, std::abs(x));
+  CHECK(cm <= cb);
+  CHECK(cm > 0.9 * cb);
+}
+
+TEST_CASE("init: unknown init is an error naming the leaf", "[init]") {
+  Expected<std::vector<double>> v =
+      initial_value(leaf("w", f64({2}), {{"init", std::string("he_normal")}}), 0);
+  REQUIRE_FALSE(v.ok());
+  CHECK_THAT(v.error().message(), Catch::Contains("\"w\""));
+  CHECK_THAT(v.error().message(), Catch::Contains("unknown init 'he_normal'"));
+}
+
+}  // namespace kiln
