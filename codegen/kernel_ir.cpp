@@ -1,0 +1,527 @@
+// Kernel IR: hash-consed expression pool with index simplification, loop schedules,
+// and the textual printer used by `kiln inspect` and tests.
+#include "codegen/kernel_ir.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <set>
+#include <sstream>
+
+namespace kiln::kir {
+
+const char* uop_name(UOp op) {
+  static const char* n[] = {"neg", "abs", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "not"};
+  return n[static_cast<int>(op)];
+}
+const char* bop_name(BOp op) {
+  static const char* n[] = {"add", "sub", "mul", "div", "mod", "pow", "max", "min", "and", "or"};
+  return n[static_cast<int>(op)];
+}
+const char* cop_name(COp op) {
+  static const char* n[] = {"lt", "le", "gt", "ge", "eq", "ne"};
+  return n[static_cast<int>(op)];
+}
+const char* buffer_kind_name(BufferKind k) {
+  static const char* n[] = {"arena", "input", "output", "state", "constant"};
+  return n[static_cast<int>(k)];
+}
+
+bool Expr::same_key(const Expr& o) const {
+  uint64_t fa, fb;
+  std::memcpy(&fa, &f, 8);
+  std::memcpy(&fb, &o.f, 8);
+  return op == o.op && dtype == o.dtype && sub == o.sub && a == o.a && b == o.b && c == o.c &&
+         buffer == o.buffer && i == o.i && i2 == o.i2 && fa == fb;
+}
+
+size_t ExprPool::KeyHash::operator()(const Expr& e) const {
+  uint64_t fb;
+  std::memcpy(&fb, &e.f, 8);
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
+  mix(static_cast<uint64_t>(e.op));
+  mix(static_cast<uint64_t>(e.dtype));
+  mix(e.sub);
+  mix(static_cast<uint64_t>(e.a));
+  mix(static_cast<uint64_t>(e.b));
+  mix(static_cast<uint64_t>(e.c));
+  mix(static_cast<uint64_t>(e.buffer));
+  mix(static_cast<uint64_t>(e.i));
+  mix(static_cast<uint64_t>(e.i2));
+  mix(fb);
+  return static_cast<size_t>(h);
+}
+
+ExprId ExprPool::intern(Expr e) {
+  auto it = memo_.find(e);
+  if (it != memo_.end()) return it->second;
+  ExprId id = static_cast<ExprId>(nodes_.size());
+  nodes_.push_back(e);
+  memo_.emplace(e, id);
+  return id;
+}
+
+namespace {
+int64_t sat_add(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) return (a > 0) ? INT64_MAX : INT64_MIN;
+  return r;
+}
+int64_t sat_mul(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r)) return ((a > 0) == (b > 0)) ? INT64_MAX : INT64_MIN;
+  return r;
+}
+bool known(const Expr& e) { return e.lo != INT64_MIN && e.hi != INT64_MAX; }
+}  // namespace
+
+ExprId ExprPool::constant(DType t, double v) {
+  Expr e;
+  e.op = EOp::Const;
+  e.dtype = t;
+  if (is_float(t)) {
+    e.f = t == DType::f32 ? static_cast<double>(static_cast<float>(v)) : v;
+  } else if (t == DType::boolean) {
+    e.i = v != 0.0;
+  } else {
+    e.i = static_cast<int64_t>(v);
+    e.lo = e.hi = e.i;
+  }
+  return intern(e);
+}
+
+ExprId ExprPool::loop_index(int axis, int64_t extent) {
+  Expr e;
+  e.op = EOp::LoopIndex;
+  e.dtype = DType::i64;
+  e.i = axis;
+  e.i2 = extent;
+  e.lo = 0;
+  e.hi = std::max<int64_t>(0, extent - 1);
+  if (extent == 1) return index(0);
+  return intern(e);
+}
+
+ExprId ExprPool::load(int buffer, DType t, ExprId offset) {
+  Expr e;
+  e.op = EOp::Load;
+  e.dtype = t;
+  e.buffer = buffer;
+  e.a = offset;
+  return intern(e);
+}
+
+ExprId ExprPool::unary(UOp op, ExprId a) {
+  Expr e;
+  e.op = EOp::Unary;
+  e.sub = static_cast<uint8_t>(op);
+  e.dtype = nodes_[a].dtype;
+  e.a = a;
+  if (op == UOp::Not && is_const(a)) return constant(DType::boolean, nodes_[a].i ? 0 : 1);
+  return intern(e);
+}
+
+void ExprPool::flatten_sum(ExprId id, int64_t coeff, std::vector<std::pair<ExprId, int64_t>>& terms,
+                           int64_t& cst) const {
+  const Expr& e = nodes_[id];
+  if (e.op == EOp::Const) {
+    cst = sat_add(cst, sat_mul(coeff, e.i));
+    return;
+  }
+  if (e.op == EOp::Binary && e.dtype == DType::i64) {
+    BOp op = static_cast<BOp>(e.sub);
+    if (op == BOp::Add) {
+      flatten_sum(e.a, coeff, terms, cst);
+      flatten_sum(e.b, coeff, terms, cst);
+      return;
+    }
+    if (op == BOp::Mul && is_const(e.b)) {
+      flatten_sum(e.a, sat_mul(coeff, nodes_[e.b].i), terms, cst);
+      return;
+    }
+  }
+  for (auto& t : terms)
+    if (t.first == id) {
+      t.second = sat_add(t.second, coeff);
+      return;
+    }
+  terms.push_back({id, coeff});
+}
+
+// For a >= 0 and c > 0: split a = sum(coeff_i * t_i) + k into the part whose
+// coefficients are multiples of c and the rest R. When 0 <= R < c:
+//   (M*c + R) / c => M      (M*c + R) % c => R
+// (e.g. reshape [A,B] -> [A*B] -> [A,B] gives back the original indices).
+ExprId ExprPool::simplify_div_mod(BOp op, ExprId a, int64_t c) {
+  std::vector<std::pair<ExprId, int64_t>> terms;
+  int64_t cst = 0;
+  flatten_sum(a, 1, terms, cst);
+  if (cst < 0) return -1;
+  ExprId mult = index(cst / c), rest = index(cst % c);
+  int64_t rlo = cst % c, rhi = cst % c;
+  bool any_mult = cst >= c;
+  for (auto& [t, k] : terms) {
+    const Expr te = nodes_[t];
+    if (k % c == 0) {
+      mult = add(mult, mul(t, k / c));
+      any_mult = true;
+    } else {
+      if (k < 0 || !known(te) || te.lo < 0) return -1;
+      rest = add(rest, mul(t, k));
+      rlo = sat_add(rlo, sat_mul(te.lo, k));
+      rhi = sat_add(rhi, sat_mul(te.hi, k));
+    }
+  }
+  if (rlo < 0 || rhi >= c) return -1;
+  (void)any_mult;
+  return op == BOp::Div ? mult : rest;
+}
+
+ExprId ExprPool::binary(BOp op, ExprId a, ExprId b) {
+  const Expr ea = nodes_[a];
+  const Expr eb = nodes_[b];
+  DType t = ea.dtype;
+  bool integer = is_int(t);
+  if (integer && ea.op == EOp::Const && eb.op == EOp::Const) {
+    int64_t x = ea.i, y = eb.i;
+    switch (op) {
+      case BOp::Add: return constant(t, double(x + y));
+      case BOp::Sub: return constant(t, double(x - y));
+      case BOp::Mul: return constant(t, double(x * y));
+      case BOp::Div: if (y != 0) return constant(t, double(x / y)); break;
+      case BOp::Mod: if (y != 0) return constant(t, double(x % y)); break;
+      case BOp::Max: return constant(t, double(std::max(x, y)));
+      case BOp::Min: return constant(t, double(std::min(x, y)));
+      default: break;
+    }
+  }
+  if (t == DType::i64) {
+    bool comm = op == BOp::Add || op == BOp::Mul || op == BOp::Min || op == BOp::Max;
+    if (comm && ea.op == EOp::Const && eb.op != EOp::Const) return binary(op, b, a);
+    bool bc = eb.op == EOp::Const;
+    int64_t y = eb.i;
+    if (bc) {
+      if ((op == BOp::Add || op == BOp::Sub) && y == 0) return a;
+      if (op == BOp::Mul && y == 1) return a;
+      if (op == BOp::Mul && y == 0) return index(0);
+      if (op == BOp::Div && y == 1) return a;
+      if (op == BOp::Mod && y == 1) return index(0);
+      if (op == BOp::Sub) return add(a, index(-y));
+      // (x + c1) + c2 => x + (c1 + c2);  (x * c1) * c2 => x * (c1 * c2)
+      if ((op == BOp::Add || op == BOp::Mul) && ea.op == EOp::Binary && ea.sub == uint8_t(op) &&
+          is_const(ea.b)) {
+        int64_t c1 = nodes_[ea.b].i;
+        return binary(op, ea.a, index(op == BOp::Add ? c1 + y : c1 * y));
+      }
+      if ((op == BOp::Div || op == BOp::Mod) && y > 0 && ea.lo >= 0) {
+        ExprId s = simplify_div_mod(op, a, y);
+        if (s >= 0) return s;
+        // (x / c1) / c2 => x / (c1 * c2)   (x >= 0)
+        if (op == BOp::Div && ea.op == EOp::Binary && ea.sub == uint8_t(BOp::Div) && is_const(ea.b))
+          return div(ea.a, nodes_[ea.b].i * y);
+      }
+    }
+    if (known(ea) && known(eb)) {
+      if (op == BOp::Min && ea.hi <= eb.lo) return a;
+      if (op == BOp::Min && eb.hi <= ea.lo) return b;
+      if (op == BOp::Max && ea.lo >= eb.hi) return a;
+      if (op == BOp::Max && eb.lo >= ea.hi) return b;
+    }
+  }
+  Expr e;
+  e.op = EOp::Binary;
+  e.sub = static_cast<uint8_t>(op);
+  e.dtype = t;
+  e.a = a;
+  e.b = b;
+  if (t == DType::i64 && known(ea) && known(eb)) {
+    switch (op) {
+      case BOp::Add: e.lo = sat_add(ea.lo, eb.lo); e.hi = sat_add(ea.hi, eb.hi); break;
+      case BOp::Sub: e.lo = sat_add(ea.lo, -eb.hi); e.hi = sat_add(ea.hi, -eb.lo); break;
+      case BOp::Mul: {
+        int64_t c[4] = {sat_mul(ea.lo, eb.lo), sat_mul(ea.lo, eb.hi), sat_mul(ea.hi, eb.lo),
+                        sat_mul(ea.hi, eb.hi)};
+        e.lo = *std::min_element(c, c + 4);
+        e.hi = *std::max_element(c, c + 4);
+        break;
+      }
+      case BOp::Div:
+        if (eb.lo > 0 && ea.lo >= 0) { e.lo = ea.lo / eb.hi; e.hi = ea.hi / eb.lo; }
+        break;
+      case BOp::Mod:
+        if (eb.lo > 0 && ea.lo >= 0) { e.lo = 0; e.hi = std::min(ea.hi, eb.hi - 1); }
+        break;
+      case BOp::Min: e.lo = std::min(ea.lo, eb.lo); e.hi = std::min(ea.hi, eb.hi); break;
+      case BOp::Max: e.lo = std::max(ea.lo, eb.lo); e.hi = std::max(ea.hi, eb.hi); break;
+      default: break;
+    }
+    if (e.lo == INT64_MIN || e.hi == INT64_MAX) e.lo = INT64_MIN, e.hi = INT64_MAX;
+  }
+  return intern(e);
+}
+
+ExprId ExprPool::clamp(ExprId a, int64_t lo, int64_t hi) {
+  return binary(BOp::Min, binary(BOp::Max, a, index(lo)), index(hi));
+}
+
+ExprId ExprPool::compare(COp op, ExprId a, ExprId b) {
+  const Expr ea = nodes_[a];
+  const Expr eb = nodes_[b];
+  if (ea.dtype == DType::i64 && known(ea) && known(eb)) {
+    int r = -1;
+    switch (op) {
+      case COp::Lt: r = ea.hi < eb.lo ? 1 : (ea.lo >= eb.hi ? 0 : -1); break;
+      case COp::Le: r = ea.hi <= eb.lo ? 1 : (ea.lo > eb.hi ? 0 : -1); break;
+      case COp::Gt: r = ea.lo > eb.hi ? 1 : (ea.hi <= eb.lo ? 0 : -1); break;
+      case COp::Ge: r = ea.lo >= eb.hi ? 1 : (ea.hi < eb.lo ? 0 : -1); break;
+      case COp::Eq: r = (ea.lo == ea.hi && eb.lo == eb.hi && ea.lo == eb.lo) ? 1
+                        : (ea.hi < eb.lo || eb.hi < ea.lo ? 0 : -1); break;
+      case COp::Ne: r = (ea.lo == ea.hi && eb.lo == eb.hi && ea.lo == eb.lo) ? 0
+                        : (ea.hi < eb.lo || eb.hi < ea.lo ? 1 : -1); break;
+    }
+    if (r >= 0) return constant(DType::boolean, r);
+  }
+  Expr e;
+  e.op = EOp::Compare;
+  e.sub = static_cast<uint8_t>(op);
+  e.dtype = DType::boolean;
+  e.a = a;
+  e.b = b;
+  return intern(e);
+}
+
+ExprId ExprPool::select(ExprId cond, ExprId a, ExprId b) {
+  if (is_const(cond)) return nodes_[cond].i ? a : b;
+  if (a == b) return a;
+  Expr e;
+  e.op = EOp::Select;
+  e.dtype = nodes_[a].dtype;
+  e.a = cond;
+  e.b = a;
+  e.c = b;
+  const Expr ea = nodes_[a];
+  const Expr eb = nodes_[b];
+  if (e.dtype == DType::i64 && known(ea) && known(eb)) {
+    e.lo = std::min(ea.lo, eb.lo);
+    e.hi = std::max(ea.hi, eb.hi);
+  }
+  return intern(e);
+}
+
+ExprId ExprPool::cast(DType t, ExprId a) {
+  const Expr ea = nodes_[a];
+  if (ea.dtype == t) return a;
+  if (ea.op == EOp::Const) {
+    if (t == DType::boolean) return constant(t, is_float(ea.dtype) ? (ea.f != 0) : (ea.i != 0));
+    if (is_float(ea.dtype)) {
+      if (is_float(t)) return constant(t, ea.f);
+    } else {
+      return constant(t, static_cast<double>(ea.i));
+    }
+  }
+  Expr e;
+  e.op = EOp::Cast;
+  e.dtype = t;
+  e.a = a;
+  if (t == DType::i64 && (is_int(ea.dtype) || ea.dtype == DType::boolean)) {
+    e.lo = ea.dtype == DType::boolean ? 0 : ea.lo;
+    e.hi = ea.dtype == DType::boolean ? 1 : ea.hi;
+    if (ea.dtype == DType::i32 && !known(ea)) e.lo = INT32_MIN, e.hi = INT32_MAX;
+  }
+  return intern(e);
+}
+
+ExprId ExprPool::rng(bool normal, DType t, int64_t seed, int64_t key, ExprId linear_index,
+                     ExprId counter) {
+  Expr e;
+  e.op = EOp::Rng;
+  e.dtype = t;
+  e.sub = normal ? 1 : 0;
+  e.i = seed;
+  e.i2 = key;
+  e.a = linear_index;
+  e.b = counter;
+  return intern(e);
+}
+
+void ExprPool::collect_loads(ExprId root, std::vector<ExprId>& loads) const {
+  std::vector<ExprId> stack{root};
+  std::set<ExprId> seen;
+  while (!stack.empty()) {
+    ExprId id = stack.back();
+    stack.pop_back();
+    if (id < 0 || !seen.insert(id).second) continue;
+    const Expr& e = nodes_[id];
+    if (e.op == EOp::Load) loads.push_back(id);
+    stack.push_back(e.a);
+    stack.push_back(e.b);
+    stack.push_back(e.c);
+  }
+  std::sort(loads.begin(), loads.end());
+}
+
+int KernelProgram::add_buffer(BufferKind kind, TensorType type, std::string name, NodeId node) {
+  Buffer b;
+  b.id = static_cast<int>(buffers.size());
+  b.kind = kind;
+  b.type = std::move(type);
+  b.name = std::move(name);
+  b.node = node;
+  buffers.push_back(std::move(b));
+  return buffers.back().id;
+}
+
+int64_t Kernel::work() const {
+  switch (kind) {
+    case KernelKind::Loop: {
+      int64_t n = 1;
+      for (int64_t d : dims) n *= d;
+      return n;
+    }
+    case KernelKind::Gemm: return gemm.batch * gemm.m * gemm.n * gemm.k;
+    case KernelKind::ScatterAdd: return scatter.count * scatter.row_size;
+  }
+  return 0;
+}
+
+LoopSchedule schedule_loop(const Kernel& k) {
+  LoopSchedule s;
+  int n = static_cast<int>(k.dims.size());
+  if (n == 0) return s;
+  bool has_red = false;
+  for (int d = 0; d < n; ++d) has_red |= k.reduced[d];
+  s.vector_axis = n - 1;
+  if (has_red && k.reduced[n - 1]) {
+    s.scalar_accumulator = true;
+    for (int d = 0; d < n; ++d) (k.reduced[d] ? s.reduced_axes : s.parallel_axes).push_back(d);
+  } else {
+    for (int d = 0; d < n - 1; ++d) (k.reduced[d] ? s.reduced_axes : s.parallel_axes).push_back(d);
+  }
+  s.units = 1;
+  for (int d : s.parallel_axes) s.units *= k.dims[d];
+  if (!s.scalar_accumulator && s.units == 1) {
+    s.vector_is_parallel = true;
+    s.units = k.dims[n - 1];
+  }
+  return s;
+}
+
+// ---- printing ---------------------------------------------------------------------
+
+namespace {
+void print_node(std::ostringstream& os, const ExprPool& pool, ExprId id) {
+  const Expr& e = pool[id];
+  auto ref = [&](ExprId x) { return "%" + std::to_string(x); };
+  os << "    %" << id << " = ";
+  switch (e.op) {
+    case EOp::Const:
+      if (is_float(e.dtype)) os << "const " << e.f;
+      else os << "const " << e.i;
+      break;
+    case EOp::LoopIndex: os << "index " << e.i << " < " << e.i2; break;
+    case EOp::Load: os << "load b" << e.buffer << "[" << ref(e.a) << "]"; break;
+    case EOp::Unary: os << uop_name(static_cast<UOp>(e.sub)) << " " << ref(e.a); break;
+    case EOp::Binary:
+      os << bop_name(static_cast<BOp>(e.sub)) << " " << ref(e.a) << ", " << ref(e.b);
+      break;
+    case EOp::Compare:
+      os << cop_name(static_cast<COp>(e.sub)) << " " << ref(e.a) << ", " << ref(e.b);
+      break;
+    case EOp::Select: os << "select " << ref(e.a) << ", " << ref(e.b) << ", " << ref(e.c); break;
+    case EOp::Cast: os << "cast " << ref(e.a); break;
+    case EOp::Rng:
+      os << (e.sub ? "rng_normal" : "rng_uniform") << " seed=" << e.i << " key=" << e.i2 << " "
+         << ref(e.a) << ", " << ref(e.b);
+      break;
+  }
+  os << " : " << dtype_name(e.dtype) << "\n";
+}
+
+void reachable(const ExprPool& pool, ExprId root, std::set<ExprId>& out) {
+  std::vector<ExprId> stack{root};
+  while (!stack.empty()) {
+    ExprId id = stack.back();
+    stack.pop_back();
+    if (id < 0 || !out.insert(id).second) continue;
+    stack.push_back(pool[id].a);
+    stack.push_back(pool[id].b);
+    stack.push_back(pool[id].c);
+  }
+}
+
+std::string dims_str(const std::vector<int64_t>& d) {
+  std::string s = "[";
+  for (size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + std::to_string(d[i]);
+  return s + "]";
+}
+}  // namespace
+
+std::string print_expr(const ExprPool& pool, ExprId root) {
+  std::set<ExprId> ids;
+  reachable(pool, root, ids);
+  std::ostringstream os;
+  for (ExprId id : ids) print_node(os, pool, id);
+  return os.str();
+}
+
+std::string print_kernel(const KernelProgram& prog, const Kernel& k) {
+  std::ostringstream os;
+  os << "  kernel " << k.name;
+  switch (k.kind) {
+    case KernelKind::Gemm: {
+      const GemmSpec& g = k.gemm;
+      os << " gemm " << dtype_name(g.dtype) << " batch=" << g.batch << " m=" << g.m << " n=" << g.n
+         << " k=" << g.k << " a=b" << g.a << (g.trans_a ? "^T" : "") << " b=b" << g.b
+         << (g.trans_b ? "^T" : "") << " -> b" << g.c;
+      if (g.bias >= 0) os << " +bias b" << g.bias;
+      if (g.relu) os << " relu";
+      os << "\n";
+      return os.str();
+    }
+    case KernelKind::ScatterAdd: {
+      const ScatterSpec& s = k.scatter;
+      os << " scatter_add rows=" << s.rows << " row=" << s.row_size << " count=" << s.count
+         << " indices=b" << s.indices << " updates=b" << s.updates << " -> b" << s.out << "\n";
+      return os.str();
+    }
+    case KernelKind::Loop: break;
+  }
+  LoopSchedule s = schedule_loop(k);
+  static const char* red[] = {"", "sum", "max", "mean"};
+  os << " loop " << dims_str(k.dims) << " -> b" << k.out_buffer;
+  if (k.reduce != ReduceOp::None) {
+    os << " reduce " << red[static_cast<int>(k.reduce)] << " axes [";
+    bool first = true;
+    for (size_t d = 0; d < k.reduced.size(); ++d)
+      if (k.reduced[d]) os << (first ? "" : ",") << d, first = false;
+    os << "]";
+  }
+  os << " parallel [";
+  for (size_t i = 0; i < s.parallel_axes.size(); ++i) os << (i ? "," : "") << s.parallel_axes[i];
+  os << "] units=" << s.units << " vector " << s.vector_axis
+     << (s.vector_is_parallel ? " (split)" : "") << (s.scalar_accumulator ? " acc=scalar" : "")
+     << "\n";
+  std::set<ExprId> ids;
+  reachable(prog.pool, k.value, ids);
+  reachable(prog.pool, k.out_offset, ids);
+  for (ExprId id : ids) print_node(os, prog.pool, id);
+  os << "    store b" << k.out_buffer << "[%" << k.out_offset << "] = %" << k.value << "\n";
+  return os.str();
+}
+
+std::string print_program(const KernelProgram& prog) {
+  std::ostringstream os;
+  os << "buffers:\n";
+  for (const Buffer& b : prog.buffers) {
+    os << "  b" << b.id << " " << buffer_kind_name(b.kind) << " " << b.type.to_string() << " "
+       << b.name;
+    if (b.kind == BufferKind::Arena) os << " @" << b.offset;
+    os << "\n";
+  }
+  os << "kernels:\n";
+  for (const Kernel& k : prog.kernels) os << print_kernel(prog, k);
+  return os.str();
+}
+
+}  // namespace kiln::kir

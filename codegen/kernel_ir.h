@@ -1,0 +1,192 @@
+// Backend-neutral kernel IR: what a fused kernel computes, independent of LLVM or CUDA.
+// A KernelProgram owns a hash-consed expression pool (so structurally equal
+// expressions are the same ExprId, which makes CSE free and lets passes compare index
+// expressions by id), the buffer table and the kernels in schedule order.
+//
+// A Loop kernel iterates over an index space `dims` (LoopIndex(d) is the index along
+// axis d). Axes marked `reduced` are folded with `reduce` (sum/max/mean) into the
+// output element at `out_offset` (a linear offset computed from the kept axes); without
+// reduced axes every point stores `value` at `out_offset`. The loop schedule (which
+// axes are parallel, which loop is the contiguous vector loop, and whether the
+// reduction keeps a scalar accumulator or accumulates rows of the output) is derived
+// by schedule_loop() and shared by the printer and every backend.
+// Gemm kernels call the runtime GEMM (batched, transposes, leading dims), ScatterAdd
+// kernels zero the output and add update rows at (clamped) indices.
+//
+// Index arithmetic is i64 and is simplified while it is built: constants fold, and with
+// the value ranges the pool tracks for every i64 expression, (a*c + b) / c => a and
+// (a*c + b) % c => b when 0 <= b < c, so reshapes that only regroup dims cost nothing.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ir/dtype.h"
+#include "ir/graph.h"
+
+namespace kiln::kir {
+
+using ExprId = int32_t;
+
+enum class EOp : uint8_t {
+  Const,      // dtype; value in f (floats) or i (ints, bool)
+  LoopIndex,  // i64; axis in i
+  Load,       // dtype of the buffer; buffer; a = element offset (i64)
+  Unary,      // uop; a
+  Binary,     // bop; a, b (same dtype; i64 for index arithmetic)
+  Compare,    // cop; a, b -> bool
+  Select,     // a (bool) ? b : c
+  Cast,       // dtype; a
+  Rng,        // dtype; i = seed, i2 = key, sub = 0 uniform / 1 normal; a = linear index, b = counter
+};
+
+enum class UOp : uint8_t { Neg, Abs, Exp, Log, Sqrt, Tanh, Sigmoid, Relu, Not };
+enum class BOp : uint8_t { Add, Sub, Mul, Div, Mod, Pow, Max, Min, And, Or };
+enum class COp : uint8_t { Lt, Le, Gt, Ge, Eq, Ne };
+
+const char* uop_name(UOp op);
+const char* bop_name(BOp op);
+const char* cop_name(COp op);
+
+struct Expr {
+  EOp op = EOp::Const;
+  DType dtype = DType::f32;
+  uint8_t sub = 0;  // UOp / BOp / COp / rng kind
+  ExprId a = -1, b = -1, c = -1;
+  int32_t buffer = -1;
+  int64_t i = 0, i2 = 0;
+  double f = 0;
+  // Value range of i64 expressions (inclusive); unknown = full range.
+  int64_t lo = INT64_MIN, hi = INT64_MAX;
+
+  bool same_key(const Expr& o) const;
+};
+
+class ExprPool {
+ public:
+  const Expr& operator[](ExprId id) const { return nodes_[id]; }
+  int size() const { return static_cast<int>(nodes_.size()); }
+
+  ExprId constant(DType t, double v);
+  ExprId index(int64_t v) { return constant(DType::i64, static_cast<double>(v)); }
+  ExprId loop_index(int axis, int64_t extent);
+  ExprId load(int buffer, DType t, ExprId offset);
+  ExprId unary(UOp op, ExprId a);
+  ExprId binary(BOp op, ExprId a, ExprId b);
+  ExprId compare(COp op, ExprId a, ExprId b);
+  ExprId select(ExprId cond, ExprId a, ExprId b);
+  ExprId cast(DType t, ExprId a);
+  ExprId rng(bool normal, DType t, int64_t seed, int64_t key, ExprId linear_index, ExprId counter);
+
+  // i64 index helpers (folded and simplified).
+  ExprId add(ExprId a, ExprId b) { return binary(BOp::Add, a, b); }
+  ExprId mul(ExprId a, ExprId b) { return binary(BOp::Mul, a, b); }
+  ExprId add(ExprId a, int64_t b) { return add(a, index(b)); }
+  ExprId mul(ExprId a, int64_t b) { return mul(a, index(b)); }
+  ExprId div(ExprId a, int64_t b) { return binary(BOp::Div, a, index(b)); }
+  ExprId mod(ExprId a, int64_t b) { return binary(BOp::Mod, a, index(b)); }
+  ExprId clamp(ExprId a, int64_t lo, int64_t hi);
+
+  bool is_const(ExprId id) const { return nodes_[id].op == EOp::Const; }
+  int64_t const_int(ExprId id) const { return nodes_[id].i; }
+  // Every buffer that `root`'s DAG loads from, and whether some load of `buffer` uses an
+  // offset other than `offset` (used for in-place decisions and tests).
+  void collect_loads(ExprId root, std::vector<ExprId>& loads) const;
+
+ private:
+  ExprId intern(Expr e);
+  ExprId simplify_div_mod(BOp op, ExprId a, int64_t c);
+  void flatten_sum(ExprId e, int64_t coeff, std::vector<std::pair<ExprId, int64_t>>& terms,
+                   int64_t& constant) const;
+
+  struct KeyHash {
+    size_t operator()(const Expr& e) const;
+  };
+  struct KeyEq {
+    bool operator()(const Expr& a, const Expr& b) const { return a.same_key(b); }
+  };
+  std::vector<Expr> nodes_;
+  std::unordered_map<Expr, ExprId, KeyHash, KeyEq> memo_;
+};
+
+enum class BufferKind : uint8_t { Arena, Input, Output, State, Constant };
+const char* buffer_kind_name(BufferKind k);
+
+struct Buffer {
+  int id = -1;
+  BufferKind kind = BufferKind::Arena;
+  TensorType type;
+  std::string name;   // binding name (inputs/outputs/states) or "%node"
+  NodeId node = -1;   // the graph value it holds (-1 for none)
+  int64_t offset = 0; // arena offset in bytes (Arena buffers, set by the memory plan)
+};
+
+enum class KernelKind : uint8_t { Loop, Gemm, ScatterAdd };
+enum class ReduceOp : uint8_t { None, Sum, Max, Mean };
+
+struct GemmSpec {
+  DType dtype = DType::f32;
+  int64_t batch = 1, m = 0, n = 0, k = 0;
+  bool trans_a = false, trans_b = false;
+  int a = -1, b = -1, c = -1;  // buffers
+  int bias = -1;               // optional epilogue bias buffer (length n)
+  bool relu = false;           // optional epilogue ReLU
+};
+
+struct ScatterSpec {
+  int indices = -1, updates = -1, out = -1;
+  DType index_dtype = DType::i64, dtype = DType::f32;
+  int64_t count = 0, rows = 0, row_size = 0;
+};
+
+struct Kernel {
+  std::string name;
+  KernelKind kind = KernelKind::Loop;
+  NodeId root = -1;
+  // Loop kernels.
+  std::vector<int64_t> dims;
+  std::vector<bool> reduced;
+  ReduceOp reduce = ReduceOp::None;
+  ExprId value = -1;
+  ExprId out_offset = -1;
+  int out_buffer = -1;
+  DType out_dtype = DType::f32;
+  // Special kernels.
+  GemmSpec gemm;
+  ScatterSpec scatter;
+  // Buffers read (for printing, scheduling checks).
+  std::vector<int> reads;
+  int64_t work() const;  // rough element-operations count, for parallel grain decisions
+};
+
+// How a Loop kernel's axes map to loops (derived, deterministic).
+struct LoopSchedule {
+  // Axes of the parallel loop, outermost first, flattened into one range of `units`.
+  std::vector<int> parallel_axes;
+  std::vector<int> reduced_axes;  // nested inside the parallel loop, outermost first
+  int vector_axis = -1;           // contiguous innermost loop (-1: none)
+  // RowAccumulate: the vector loop is a kept axis; reductions accumulate rows of the
+  // output (init, then out[..] op= value). Scalar: the innermost loop is the last
+  // reduced axis and a scalar accumulator is stored once per output element.
+  bool scalar_accumulator = false;
+  // When there are no parallel axes, the vector axis itself is split across threads.
+  bool vector_is_parallel = false;
+  int64_t units = 1;  // size of the parallel range
+};
+LoopSchedule schedule_loop(const Kernel& k);
+
+struct KernelProgram {
+  ExprPool pool;
+  std::vector<Buffer> buffers;
+  std::vector<Kernel> kernels;
+
+  int add_buffer(BufferKind kind, TensorType type, std::string name, NodeId node);
+};
+
+std::string print_expr(const ExprPool& pool, ExprId root);
+std::string print_kernel(const KernelProgram& prog, const Kernel& k);
+std::string print_program(const KernelProgram& prog);
+
+}  // namespace kiln::kir

@@ -1,0 +1,503 @@
+// Renderer: kernel IR -> LLVM IR (see renderer.h for the module layout). Loop kernels
+// become a parallel range loop over the flattened parallel axes, nested reduction
+// loops, and an innermost contiguous loop that the O3 loop vectorizer turns into SIMD
+// code; index expressions that do not depend on the inner loop are hoisted by LICM.
+// Scalar reductions mark only their accumulating fadd `reassoc` (so it vectorizes);
+// nothing else gets fast-math flags (DESIGN.md convention 7).
+#include "codegen/llvm/renderer.h"
+
+#include <functional>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "codegen/llvm/math.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/Intrinsics.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "llvm/IR/Verifier.h"
+
+namespace kiln::llvmgen {
+
+using kir::BOp;
+using kir::COp;
+using kir::EOp;
+using kir::ExprId;
+using kir::UOp;
+using llvm::BasicBlock;
+using llvm::Function;
+using llvm::IRBuilder;
+using llvm::Type;
+using llvm::Value;
+
+namespace {
+
+Type* value_type(llvm::LLVMContext& c, DType t) {
+  switch (t) {
+    case DType::f32: return Type::getFloatTy(c);
+    case DType::f64: return Type::getDoubleTy(c);
+    case DType::i32: return Type::getInt32Ty(c);
+    case DType::i64: return Type::getInt64Ty(c);
+    case DType::boolean: return Type::getInt1Ty(c);
+  }
+  return nullptr;
+}
+Type* memory_type(llvm::LLVMContext& c, DType t) {
+  return t == DType::boolean ? Type::getInt8Ty(c) : value_type(c, t);
+}
+
+class KernelRenderer {
+ public:
+  KernelRenderer(llvm::Module& m, const kir::KernelProgram& prog, const kir::Kernel& k)
+      : M_(m), C_(m.getContext()), prog_(prog), P_(prog.pool), k_(k), b_(C_) {}
+
+  // Emits k<i>.body and the k<i> wrapper; returns the wrapper.
+  Function* render(const std::string& name) {
+    std::set<int> bufs(k_.reads.begin(), k_.reads.end());
+    bufs.insert(output_buffer());
+    buffer_ids_.assign(bufs.begin(), bufs.end());
+    Type* ptr = llvm::PointerType::get(C_, 0);
+    Type* i64 = b_.getInt64Ty();
+    std::vector<Type*> params(buffer_ids_.size(), ptr);
+    params.push_back(i64);
+    params.push_back(i64);
+    auto* bty = llvm::FunctionType::get(b_.getVoidTy(), params, false);
+    body_ = Function::Create(bty, Function::InternalLinkage, name + ".body", M_);
+    body_->addFnAttr(llvm::Attribute::AlwaysInline);
+    body_->addFnAttr(llvm::Attribute::NoUnwind);
+    for (size_t i = 0; i < buffer_ids_.size(); ++i) {
+      body_->addParamAttr(static_cast<unsigned>(i), llvm::Attribute::NoAlias);
+      ptrs_[buffer_ids_[i]] = body_->getArg(static_cast<unsigned>(i));
+    }
+    Value* begin = body_->getArg(static_cast<unsigned>(buffer_ids_.size()));
+    Value* end = body_->getArg(static_cast<unsigned>(buffer_ids_.size() + 1));
+    entry_ = BasicBlock::Create(C_, "entry", body_);
+    b_.SetInsertPoint(entry_);
+    switch (k_.kind) {
+      case kir::KernelKind::Loop: render_loop(begin, end); break;
+      case kir::KernelKind::ScatterAdd: render_scatter(begin, end); break;
+      case kir::KernelKind::Gemm: KILN_CHECK(false, "gemm kernels are calls"); break;
+    }
+    b_.CreateRetVoid();
+
+    // Wrapper: void name(ptr bufs, i64 begin, i64 end).
+    auto* wty = llvm::FunctionType::get(b_.getVoidTy(), {ptr, i64, i64}, false);
+    Function* w = Function::Create(wty, Function::ExternalLinkage, name, M_);
+    w->addFnAttr(llvm::Attribute::NoUnwind);
+    IRBuilder<> wb(BasicBlock::Create(C_, "entry", w));
+    std::vector<Value*> args;
+    for (int id : buffer_ids_) {
+      Value* slot = wb.CreateConstInBoundsGEP1_64(ptr, w->getArg(0), static_cast<uint64_t>(id));
+      args.push_back(wb.CreateLoad(ptr, slot));
+    }
+    args.push_back(w->getArg(1));
+    args.push_back(w->getArg(2));
+    wb.CreateCall(body_, args);
+    wb.CreateRetVoid();
+    return w;
+  }
+
+ private:
+  int output_buffer() const {
+    return k_.kind == kir::KernelKind::ScatterAdd ? k_.scatter.out : k_.out_buffer;
+  }
+  Value* i64c(int64_t v) { return b_.getInt64(static_cast<uint64_t>(v)); }
+
+  // for (iv = lo; iv < hi; ++iv) body(iv), emitted rotated with a guard.
+  void loop(Value* lo, Value* hi, const std::function<void(Value*)>& fn) {
+    BasicBlock* pre = b_.GetInsertBlock();
+    BasicBlock* bodyb = BasicBlock::Create(C_, "loop", body_);
+    BasicBlock* exit = BasicBlock::Create(C_, "loop.exit", body_);
+    b_.CreateCondBr(b_.CreateICmpSLT(lo, hi), bodyb, exit);
+    b_.SetInsertPoint(bodyb);
+    llvm::PHINode* iv = b_.CreatePHI(b_.getInt64Ty(), 2, "iv");
+    iv->addIncoming(lo, pre);
+    fn(iv);
+    Value* next = b_.CreateAdd(iv, i64c(1), "iv.next", /*NUW=*/true, /*NSW=*/true);
+    iv->addIncoming(next, b_.GetInsertBlock());
+    b_.CreateCondBr(b_.CreateICmpSLT(next, hi), bodyb, exit);
+    b_.SetInsertPoint(exit);
+  }
+
+  Value* ptr_at(int buffer, DType t, Value* off) {
+    return b_.CreateInBoundsGEP(memory_type(C_, t), ptrs_.at(buffer), off);
+  }
+  Value* load(int buffer, DType t, Value* off) {
+    Type* mt = memory_type(C_, t);
+    Value* v = b_.CreateAlignedLoad(mt, ptr_at(buffer, t, off), llvm::Align(dtype_size(t)));
+    if (t == DType::boolean) v = b_.CreateICmpNE(v, b_.getInt8(0));
+    return v;
+  }
+  void store(int buffer, DType t, Value* off, Value* v) {
+    if (t == DType::boolean) v = b_.CreateZExt(v, b_.getInt8Ty());
+    b_.CreateAlignedStore(v, ptr_at(buffer, t, off), llvm::Align(dtype_size(t)));
+  }
+
+  Value* identity(kir::ReduceOp op, DType t) {
+    Type* ty = value_type(C_, t);
+    if (op == kir::ReduceOp::Max) {
+      if (is_float(t)) return llvm::ConstantFP::getInfinity(ty, true);
+      if (t == DType::boolean) return b_.getFalse();
+      return llvm::ConstantInt::get(ty, t == DType::i32 ? uint64_t(INT32_MIN) : uint64_t(INT64_MIN));
+    }
+    if (is_float(t)) return llvm::ConstantFP::get(ty, 0.0);
+    return llvm::ConstantInt::get(ty, 0);
+  }
+  Value* combine(kir::ReduceOp op, DType t, Value* acc, Value* v, bool reassoc) {
+    if (op == kir::ReduceOp::Max) {
+      if (is_float(t)) return b_.CreateIntrinsic(llvm::Intrinsic::maximum, {acc->getType()}, {acc, v});
+      if (t == DType::boolean) return b_.CreateOr(acc, v);
+      return b_.CreateIntrinsic(llvm::Intrinsic::smax, {acc->getType()}, {acc, v});
+    }
+    if (is_float(t)) {
+      auto* add = llvm::cast<llvm::Instruction>(b_.CreateFAdd(acc, v));
+      if (reassoc) {
+        llvm::FastMathFlags fm;
+        fm.setAllowReassoc();
+        add->setFastMathFlags(fm);
+      }
+      return add;
+    }
+    if (t == DType::boolean) return b_.CreateOr(acc, v);
+    return b_.CreateAdd(acc, v);
+  }
+  Value* finish(kir::ReduceOp op, DType t, Value* acc, int64_t count) {
+    if (op != kir::ReduceOp::Mean) return acc;
+    if (is_float(t)) return b_.CreateFDiv(acc, llvm::ConstantFP::get(acc->getType(), double(count)));
+    return b_.CreateSDiv(acc, llvm::ConstantInt::get(acc->getType(), uint64_t(std::max<int64_t>(1, count))));
+  }
+
+  void render_loop(Value* begin, Value* end) {
+    kir::LoopSchedule s = kir::schedule_loop(k_);
+    const int n = static_cast<int>(k_.dims.size());
+    ax_.assign(n, i64c(0));
+    const int va = s.vector_axis;
+    int64_t count = 1;
+    for (int d = 0; d < n; ++d)
+      if (k_.reduced[d]) count *= k_.dims[d];
+    const DType t = k_.out_dtype;
+    auto inner = [&](Value* lo, Value* hi) {
+      if (k_.reduce == kir::ReduceOp::None) {
+        loop(lo, hi, [&](Value* v) {
+          ax_[va] = v;
+          memo_.clear();
+          Value* val = emit(k_.value);
+          store(k_.out_buffer, t, emit(k_.out_offset), val);
+        });
+        return;
+      }
+      if (s.scalar_accumulator) {
+        IRBuilder<> eb(entry_, entry_->begin());
+        llvm::AllocaInst* acc = eb.CreateAlloca(value_type(C_, t));
+        b_.CreateStore(identity(k_.reduce, t), acc);
+        std::function<void(size_t)> nest = [&](size_t level) {
+          if (level == s.reduced_axes.size()) {
+            memo_.clear();
+            Value* v = emit(k_.value);
+            Value* a = b_.CreateLoad(acc->getAllocatedType(), acc);
+            b_.CreateStore(combine(k_.reduce, t, a, v, true), acc);
+            return;
+          }
+          int d = s.reduced_axes[level];
+          loop(i64c(0), i64c(k_.dims[d]), [&](Value* iv) {
+            ax_[d] = iv;
+            nest(level + 1);
+          });
+        };
+        nest(0);
+        memo_.clear();
+        Value* a = b_.CreateLoad(acc->getAllocatedType(), acc);
+        store(k_.out_buffer, t, emit(k_.out_offset), finish(k_.reduce, t, a, count));
+        return;
+      }
+      // Row accumulation: out[row] = identity; for reduced...: out[row] op= value.
+      loop(lo, hi, [&](Value* v) {
+        ax_[va] = v;
+        memo_.clear();
+        store(k_.out_buffer, t, emit(k_.out_offset), identity(k_.reduce, t));
+      });
+      std::function<void(size_t)> nest = [&](size_t level) {
+        if (level == s.reduced_axes.size()) {
+          loop(lo, hi, [&](Value* v) {
+            ax_[va] = v;
+            memo_.clear();
+            Value* val = emit(k_.value);
+            Value* off = emit(k_.out_offset);
+            Value* old = load(k_.out_buffer, t, off);
+            store(k_.out_buffer, t, off, combine(k_.reduce, t, old, val, false));
+          });
+          return;
+        }
+        int d = s.reduced_axes[level];
+        loop(i64c(0), i64c(k_.dims[d]), [&](Value* iv) {
+          ax_[d] = iv;
+          nest(level + 1);
+        });
+      };
+      nest(0);
+      if (k_.reduce == kir::ReduceOp::Mean) {
+        loop(lo, hi, [&](Value* v) {
+          ax_[va] = v;
+          memo_.clear();
+          Value* off = emit(k_.out_offset);
+          store(k_.out_buffer, t, off, finish(k_.reduce, t, load(k_.out_buffer, t, off), count));
+        });
+      }
+    };
+    if (s.vector_is_parallel) {
+      inner(begin, end);
+      return;
+    }
+    Value* vhi = i64c(k_.dims[va]);
+    loop(begin, end, [&](Value* u) {
+      Value* rem = u;
+      for (int i = static_cast<int>(s.parallel_axes.size()) - 1; i >= 0; --i) {
+        int d = s.parallel_axes[i];
+        if (i == 0) {
+          ax_[d] = rem;
+        } else {
+          ax_[d] = b_.CreateURem(rem, i64c(k_.dims[d]));
+          rem = b_.CreateUDiv(rem, i64c(k_.dims[d]));
+        }
+      }
+      inner(i64c(0), vhi);
+    });
+  }
+
+  // Parallel over columns of the row: each chunk zeroes and accumulates its columns.
+  void render_scatter(Value* begin, Value* end) {
+    const kir::ScatterSpec& s = k_.scatter;
+    Type* ity = value_type(C_, s.index_dtype);
+    loop(i64c(0), i64c(s.rows), [&](Value* r) {
+      loop(begin, end, [&](Value* d) {
+        Value* off = b_.CreateAdd(b_.CreateMul(r, i64c(s.row_size)), d);
+        store(s.out, s.dtype, off, identity(kir::ReduceOp::Sum, s.dtype));
+      });
+    });
+    loop(i64c(0), i64c(s.count), [&](Value* i) {
+      Value* raw = load(s.indices, s.index_dtype, i);
+      Value* r = ity->isIntegerTy(64) ? raw : b_.CreateSExt(raw, b_.getInt64Ty());
+      r = b_.CreateIntrinsic(llvm::Intrinsic::smax, {b_.getInt64Ty()}, {r, i64c(0)});
+      r = b_.CreateIntrinsic(llvm::Intrinsic::smin, {b_.getInt64Ty()},
+                             {r, i64c(std::max<int64_t>(0, s.rows - 1))});
+      loop(begin, end, [&](Value* d) {
+        Value* src = b_.CreateAdd(b_.CreateMul(i, i64c(s.row_size)), d);
+        Value* dst = b_.CreateAdd(b_.CreateMul(r, i64c(s.row_size)), d);
+        Value* v = load(s.updates, s.dtype, src);
+        Value* old = load(s.out, s.dtype, dst);
+        store(s.out, s.dtype, dst, combine(kir::ReduceOp::Sum, s.dtype, old, v, false));
+      });
+    });
+  }
+
+  Value* emit(ExprId id) {
+    auto it = memo_.find(id);
+    if (it != memo_.end()) return it->second;
+    Value* v = emit_uncached(id);
+    memo_[id] = v;
+    return v;
+  }
+
+  Value* emit_uncached(ExprId id) {
+    const kir::Expr& e = P_[id];
+    Type* ty = value_type(C_, e.dtype);
+    switch (e.op) {
+      case EOp::Const:
+        if (is_float(e.dtype)) return llvm::ConstantFP::get(ty, e.f);
+        return llvm::ConstantInt::get(ty, static_cast<uint64_t>(e.i), true);
+      case EOp::LoopIndex: return ax_[e.i];
+      case EOp::Load: return load(e.buffer, e.dtype, emit(e.a));
+      case EOp::Unary: return emit_unary(static_cast<UOp>(e.sub), e.dtype, emit(e.a));
+      case EOp::Binary: return emit_binary(e, emit(e.a), emit(e.b));
+      case EOp::Compare: {
+        Value* a = emit(e.a);
+        Value* b = emit(e.b);
+        bool fl = a->getType()->isFloatingPointTy();
+        switch (static_cast<COp>(e.sub)) {
+          case COp::Lt: return fl ? b_.CreateFCmpOLT(a, b) : b_.CreateICmpSLT(a, b);
+          case COp::Le: return fl ? b_.CreateFCmpOLE(a, b) : b_.CreateICmpSLE(a, b);
+          case COp::Gt: return fl ? b_.CreateFCmpOGT(a, b) : b_.CreateICmpSGT(a, b);
+          case COp::Ge: return fl ? b_.CreateFCmpOGE(a, b) : b_.CreateICmpSGE(a, b);
+          case COp::Eq: return fl ? b_.CreateFCmpOEQ(a, b) : b_.CreateICmpEQ(a, b);
+          case COp::Ne: return fl ? b_.CreateFCmpUNE(a, b) : b_.CreateICmpNE(a, b);
+        }
+        break;
+      }
+      case EOp::Select: return b_.CreateSelect(emit(e.a), emit(e.b), emit(e.c));
+      case EOp::Cast: return emit_cast(emit(e.a), P_[e.a].dtype, e.dtype);
+      case EOp::Rng: {
+        Value* w[4];
+        emit_philox(b_, emit(e.a), emit(e.b), e.i, e.i2, w);
+        bool f32 = e.dtype == DType::f32;
+        Value* v = emit_rng_value(M_, b_, e.sub != 0, f32, w);
+        return f32 ? v : emit_cast(v, DType::f64, e.dtype);
+      }
+    }
+    KILN_CHECK(false, "unhandled kernel IR node");
+    return nullptr;
+  }
+
+  Value* emit_unary(UOp op, DType t, Value* a) {
+    Type* ty = a->getType();
+    bool fl = is_float(t);
+    switch (op) {
+      case UOp::Neg: return fl ? b_.CreateFNeg(a) : b_.CreateNeg(a);
+      case UOp::Abs:
+        if (fl) return b_.CreateIntrinsic(llvm::Intrinsic::fabs, {ty}, {a});
+        return b_.CreateIntrinsic(llvm::Intrinsic::abs, {ty}, {a, b_.getFalse()});
+      case UOp::Exp: return b_.CreateCall(math_function(M_, MathFn::Exp, ty), {a});
+      case UOp::Log: return b_.CreateCall(math_function(M_, MathFn::Log, ty), {a});
+      case UOp::Tanh: return b_.CreateCall(math_function(M_, MathFn::Tanh, ty), {a});
+      case UOp::Sigmoid: return b_.CreateCall(math_function(M_, MathFn::Sigmoid, ty), {a});
+      case UOp::Sqrt: return b_.CreateIntrinsic(llvm::Intrinsic::sqrt, {ty}, {a});
+      case UOp::Relu:
+        // x > 0 ? x : 0 (NaN -> 0, as the reference)
+        if (fl) return b_.CreateSelect(b_.CreateFCmpOGT(a, llvm::ConstantFP::get(ty, 0.0)), a,
+                                       llvm::ConstantFP::get(ty, 0.0));
+        return b_.CreateIntrinsic(llvm::Intrinsic::smax, {ty}, {a, llvm::ConstantInt::get(ty, 0)});
+      case UOp::Not: return b_.CreateNot(a);
+    }
+    return nullptr;
+  }
+
+  Value* emit_binary(const kir::Expr& e, Value* a, Value* b) {
+    BOp op = static_cast<BOp>(e.sub);
+    bool fl = is_float(e.dtype);
+    Type* ty = a->getType();
+    bool nonneg = e.dtype == DType::i64 && P_[e.a].lo >= 0 && P_[e.b].lo > 0 &&
+                  P_[e.a].lo != INT64_MIN;
+    switch (op) {
+      case BOp::Add: return fl ? b_.CreateFAdd(a, b) : b_.CreateAdd(a, b);
+      case BOp::Sub: return fl ? b_.CreateFSub(a, b) : b_.CreateSub(a, b);
+      case BOp::Mul: return fl ? b_.CreateFMul(a, b) : b_.CreateMul(a, b);
+      case BOp::Div: {
+        if (fl) return b_.CreateFDiv(a, b);
+        if (nonneg) return b_.CreateUDiv(a, b);
+        // x / 0 is an error in the reference; never trap here.
+        Value* zero = b_.CreateICmpEQ(b, llvm::ConstantInt::get(ty, 0));
+        Value* safe = b_.CreateSelect(zero, llvm::ConstantInt::get(ty, 1), b);
+        return b_.CreateSDiv(a, safe);
+      }
+      case BOp::Mod: {
+        if (nonneg) return b_.CreateURem(a, b);
+        Value* zero = b_.CreateICmpEQ(b, llvm::ConstantInt::get(ty, 0));
+        return b_.CreateSRem(a, b_.CreateSelect(zero, llvm::ConstantInt::get(ty, 1), b));
+      }
+      case BOp::Pow:
+        KILN_CHECK(fl, "pow on integers");
+        return b_.CreateIntrinsic(llvm::Intrinsic::pow, {ty}, {a, b});
+      case BOp::Max:
+        if (fl) return b_.CreateIntrinsic(llvm::Intrinsic::maximum, {ty}, {a, b});
+        if (e.dtype == DType::boolean) return b_.CreateOr(a, b);
+        return b_.CreateIntrinsic(llvm::Intrinsic::smax, {ty}, {a, b});
+      case BOp::Min:
+        if (fl) return b_.CreateIntrinsic(llvm::Intrinsic::minimum, {ty}, {a, b});
+        if (e.dtype == DType::boolean) return b_.CreateAnd(a, b);
+        return b_.CreateIntrinsic(llvm::Intrinsic::smin, {ty}, {a, b});
+      case BOp::And: return b_.CreateAnd(a, b);
+      case BOp::Or: return b_.CreateOr(a, b);
+    }
+    return nullptr;
+  }
+
+  // Cast semantics of the reference: float->int truncates toward zero and saturates
+  // (NaN -> 0), x->bool is x != 0, bool->x is 0/1.
+  Value* emit_cast(Value* v, DType from, DType to) {
+    if (from == to) return v;
+    Type* ty = value_type(C_, to);
+    if (to == DType::boolean) {
+      if (is_float(from)) return b_.CreateFCmpUNE(v, llvm::ConstantFP::get(v->getType(), 0.0));
+      return b_.CreateICmpNE(v, llvm::ConstantInt::get(v->getType(), 0));
+    }
+    if (from == DType::boolean) return is_float(to) ? b_.CreateUIToFP(v, ty) : b_.CreateZExt(v, ty);
+    if (is_float(from) && is_float(to)) return b_.CreateFPCast(v, ty);
+    if (is_float(to)) return b_.CreateSIToFP(v, ty);
+    if (is_float(from)) return b_.CreateIntrinsic(llvm::Intrinsic::fptosi_sat, {ty, v->getType()}, {v});
+    return b_.CreateSExtOrTrunc(v, ty);
+  }
+
+  llvm::Module& M_;
+  llvm::LLVMContext& C_;
+  const kir::KernelProgram& prog_;
+  const kir::ExprPool& P_;
+  const kir::Kernel& k_;
+  IRBuilder<> b_;
+  Function* body_ = nullptr;
+  BasicBlock* entry_ = nullptr;
+  std::vector<int> buffer_ids_;
+  std::map<int, Value*> ptrs_;
+  std::vector<Value*> ax_;
+  std::unordered_map<ExprId, Value*> memo_;
+};
+
+}  // namespace
+
+std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMContext& ctx,
+                                     const RenderOptions& opts) {
+  auto m = std::make_unique<llvm::Module>("kiln", ctx);
+  IRBuilder<> b(ctx);
+  Type* ptr = llvm::PointerType::get(ctx, 0);
+  Type* i64 = b.getInt64Ty();
+  auto* kernel_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, i64, i64}, false);
+  auto* pfor_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, i64, i64}, false);
+  llvm::FunctionCallee pfor = m->getOrInsertFunction("kiln_parallel_for", pfor_ty);
+  auto* gemm_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, ptr, ptr, ptr}, false);
+  (void)kernel_ty;
+
+  auto* entry_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr}, false);
+  Function* entry = Function::Create(entry_ty, Function::ExternalLinkage, "kiln_entry", *m);
+  entry->addFnAttr(llvm::Attribute::NoUnwind);
+  std::vector<std::function<void(IRBuilder<>&, Value*)>> calls;
+  for (size_t i = 0; i < prog.kernels.size(); ++i) {
+    const kir::Kernel& k = prog.kernels[i];
+    std::string name = "k" + std::to_string(i);
+    if (k.kind == kir::KernelKind::Gemm) {
+      const kir::GemmSpec& g = k.gemm;
+      int64_t lda = g.trans_a ? g.m : g.k, ldb = g.trans_b ? g.k : g.n;
+      std::vector<uint64_t> params = {uint64_t(g.batch), uint64_t(g.m), uint64_t(g.n),
+                                      uint64_t(g.k), uint64_t(lda), uint64_t(ldb), uint64_t(g.n),
+                                      uint64_t(g.m * g.k), uint64_t(g.k * g.n),
+                                      uint64_t(g.m * g.n), uint64_t(g.trans_a), uint64_t(g.trans_b),
+                                      0, uint64_t(g.relu)};
+      auto* arr = llvm::ConstantDataArray::get(ctx, params);
+      auto* gv = new llvm::GlobalVariable(*m, arr->getType(), true,
+                                          llvm::GlobalValue::PrivateLinkage, arr, name + ".params");
+      gv->setAlignment(llvm::Align(8));
+      llvm::FunctionCallee gemm = m->getOrInsertFunction(
+          g.dtype == DType::f32 ? "kiln_gemm_f32" : "kiln_gemm_f64", gemm_ty);
+      calls.push_back([=, &ctx](IRBuilder<>& eb, Value* bufs) {
+        auto bp = [&](int id) -> Value* {
+          if (id < 0) return llvm::ConstantPointerNull::get(llvm::PointerType::get(ctx, 0));
+          return eb.CreateLoad(ptr, eb.CreateConstInBoundsGEP1_64(ptr, bufs, uint64_t(id)));
+        };
+        eb.CreateCall(gemm, {gv, bp(g.a), bp(g.b), bp(g.c), bp(g.bias)});
+      });
+      continue;
+    }
+    KernelRenderer kr(*m, prog, k);
+    Function* f = kr.render(name);
+    int64_t units, work = k.work();
+    if (k.kind == kir::KernelKind::ScatterAdd) {
+      units = std::max<int64_t>(1, k.scatter.row_size);
+    } else {
+      units = kir::schedule_loop(k).units;
+    }
+    calls.push_back([=](IRBuilder<>& eb, Value* bufs) {
+      if (units <= 0) return;
+      int64_t per_unit = std::max<int64_t>(1, work / std::max<int64_t>(1, units));
+      if (work < opts.parallel_threshold || units == 1) {
+        eb.CreateCall(f, {bufs, eb.getInt64(0), eb.getInt64(uint64_t(units))});
+      } else {
+        int64_t grain = std::max<int64_t>(1, (opts.parallel_threshold / 4) / per_unit);
+        eb.CreateCall(pfor, {f, bufs, eb.getInt64(uint64_t(units)), eb.getInt64(uint64_t(grain))});
+      }
+    });
+  }
+  IRBuilder<> eb(BasicBlock::Create(ctx, "entry", entry));
+  for (auto& c : calls) c(eb, entry->getArg(0));
+  eb.CreateRetVoid();
+  return m;
+}
+
+}  // namespace kiln::llvmgen

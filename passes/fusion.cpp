@@ -1,0 +1,233 @@
+// Loop fusion planning (see fusion.h for the rules). One forward sweep decides
+// materialization (a node's inputs are decided before it, so "cheap" can look at them),
+// then each live materialized non-leaf value becomes a kernel whose fused set is found
+// by a DFS through non-materialized inputs.
+#include "passes/fusion.h"
+
+#include <algorithm>
+#include <functional>
+#include <set>
+#include <sstream>
+
+namespace kiln {
+
+const char* fused_kind_name(FusedKind k) {
+  switch (k) {
+    case FusedKind::Elementwise: return "loop";
+    case FusedKind::Reduction: return "reduce";
+    case FusedKind::Matmul: return "matmul";
+    case FusedKind::ScatterAdd: return "scatter_add";
+  }
+  return "?";
+}
+
+bool is_buffer_leaf(const Node& n) {
+  switch (n.op) {
+    case OpKind::Input:
+    case OpKind::Parameter:
+    case OpKind::State: return true;
+    case OpKind::Constant: return n.attrs.has("data") && n.type.shape.numel() > 1;
+    default: return false;
+  }
+}
+
+bool FusionPlan::is_buffer_leaf(const Graph& g, NodeId id) const {
+  return kiln::is_buffer_leaf(g.node(id));
+}
+
+namespace {
+
+bool is_reduction(OpKind op) {
+  return op == OpKind::ReduceSum || op == OpKind::ReduceMax || op == OpKind::ReduceMean;
+}
+
+// permute that swaps exactly the last two axes.
+bool is_last2_swap(const Node& n) {
+  if (n.op != OpKind::Permute) return false;
+  const auto& p = n.attrs.ints("perm");
+  int r = static_cast<int>(p.size());
+  if (r < 2) return false;
+  for (int i = 0; i < r - 2; ++i)
+    if (p[i] != i) return false;
+  return p[r - 2] == r - 1 && p[r - 1] == r - 2;
+}
+
+}  // namespace
+
+FusionPlan plan_fusion(const Graph& g) {
+  const int n = g.size();
+  FusionPlan plan;
+  plan.materialized.assign(n, false);
+  plan.kernel_of.assign(n, -1);
+  std::vector<std::vector<NodeId>> users = g.users();
+  for (auto& u : users) {
+    std::sort(u.begin(), u.end());
+    u.erase(std::unique(u.begin(), u.end()), u.end());
+  }
+  std::vector<bool> sink(n, false);
+  for (const Output& o : g.outputs()) sink[o.value.id] = true;
+  for (const StateUpdate& u : g.state_updates()) sink[u.value.id] = true;
+
+  // Liveness: only values reachable from outputs and state updates get kernels.
+  std::vector<bool> live(n, false);
+  {
+    std::vector<NodeId> stack;
+    for (NodeId i = 0; i < n; ++i)
+      if (sink[i]) stack.push_back(i);
+    while (!stack.empty()) {
+      NodeId id = stack.back();
+      stack.pop_back();
+      if (live[id]) continue;
+      live[id] = true;
+      for (Value v : g.node(id).inputs) stack.push_back(v.id);
+    }
+  }
+
+  auto& mat = plan.materialized;
+  auto is_buf = [&](NodeId id) { return mat[id]; };
+  // A view chain a matmul/scatter operand can read in place: an optional last-two-axes
+  // transpose over any reshapes of a buffer.
+  auto view_base = [&](NodeId id, bool* transposed) -> NodeId {
+    *transposed = false;
+    const Node* nd = &g.node(id);
+    if (is_last2_swap(*nd)) {
+      *transposed = true;
+      id = nd->inputs[0].id;
+      if (is_buf(id)) return id;
+      nd = &g.node(id);
+    }
+    while (nd->op == OpKind::Reshape) {
+      id = nd->inputs[0].id;
+      if (is_buf(id)) return id;
+      nd = &g.node(id);
+    }
+    return -1;
+  };
+  // Cheap values are recomputed per consumer.
+  auto cheap = [&](const Node& nd) {
+    if (nd.def().has(kLeaf)) return true;
+    if (nd.inputs.size() != 1) return false;
+    if (!is_buf(nd.inputs[0].id)) return false;
+    switch (nd.op) {
+      case OpKind::Broadcast: case OpKind::Reshape: case OpKind::Permute: case OpKind::Slice:
+      case OpKind::Neg: case OpKind::Abs: case OpKind::Relu: case OpKind::Cast: case OpKind::Not:
+        return true;
+      default: return false;
+    }
+  };
+
+  for (NodeId id = 0; id < n; ++id) {
+    const Node& nd = g.node(id);
+    bool m = false;
+    if (is_buffer_leaf(nd)) m = true;
+    if (sink[id]) m = true;
+    if (nd.op == OpKind::Matmul || nd.op == OpKind::ScatterAdd || is_reduction(nd.op)) m = true;
+    const auto& us = users[id];
+    bool used_by_reduction = false, expanded = false;
+    for (NodeId u : us) {
+      const Node& un = g.node(u);
+      if (!live[u]) continue;
+      if (un.op == OpKind::Matmul || un.op == OpKind::ScatterAdd) {
+        // Operands that are views of buffers are read in place (see view_base).
+        bool t;
+        if (view_base(id, &t) < 0) m = true;
+      }
+      if (is_reduction(un.op)) used_by_reduction = true;
+      if (un.op == OpKind::Broadcast && un.type.shape.numel() > nd.type.shape.numel())
+        expanded = true;
+      if (un.op == OpKind::Gather && un.inputs[0].id == id && !cheap(nd)) expanded = true;
+    }
+    int live_users = 0;
+    for (NodeId u : us) live_users += live[u] ? 1 : 0;
+    if (used_by_reduction && live_users > 1) m = true;
+    if ((live_users > 1 || expanded) && !cheap(nd)) m = true;
+    mat[id] = m;
+  }
+
+  // Kernels, in node order.
+  for (NodeId id = 0; id < n; ++id) {
+    const Node& nd = g.node(id);
+    if (!mat[id] || !live[id] || is_buffer_leaf(nd)) continue;
+    FusedKernel k;
+    k.root = id;
+    std::set<NodeId> fused, reads;
+    std::function<void(NodeId)> visit = [&](NodeId v) {
+      if (mat[v]) {
+        reads.insert(v);
+        return;
+      }
+      if (!fused.insert(v).second) return;
+      for (Value in : g.node(v).inputs) visit(in.id);
+    };
+    if (nd.op == OpKind::Matmul) {
+      k.kind = FusedKind::Matmul;
+      NodeId ops[2];
+      bool tr[2];
+      for (int i = 0; i < 2; ++i) {
+        NodeId in = nd.inputs[i].id;
+        if (mat[in]) {
+          ops[i] = in;
+          tr[i] = false;
+        } else {
+          ops[i] = view_base(in, &tr[i]);
+          KILN_CHECK(ops[i] >= 0, "matmul operand is neither materialized nor a view");
+        }
+        reads.insert(ops[i]);
+      }
+      k.a = ops[0];
+      k.b = ops[1];
+      k.trans_a = tr[0];
+      k.trans_b = tr[1];
+    } else if (nd.op == OpKind::ScatterAdd) {
+      k.kind = FusedKind::ScatterAdd;
+      for (int i = 0; i < 2; ++i) {
+        NodeId in = nd.inputs[i].id;
+        bool t = false;
+        NodeId base = mat[in] ? in : view_base(in, &t);
+        KILN_CHECK(base >= 0 && !t, "scatter_add operand must be a buffer");
+        reads.insert(base);
+        (i == 0 ? k.a : k.b) = base;
+      }
+    } else {
+      k.kind = is_reduction(nd.op) ? FusedKind::Reduction : FusedKind::Elementwise;
+      for (Value in : nd.inputs) visit(in.id);
+    }
+    k.fused.assign(fused.begin(), fused.end());
+    k.reads.assign(reads.begin(), reads.end());
+    plan.kernel_of[id] = static_cast<int>(plan.kernels.size());
+    plan.kernels.push_back(std::move(k));
+  }
+  return plan;
+}
+
+std::string FusionPlan::to_string(const Graph& g) const {
+  std::ostringstream os;
+  int bufs = 0;
+  for (size_t i = 0; i < materialized.size(); ++i) bufs += materialized[i] ? 1 : 0;
+  os << "fusion: " << g.size() << " nodes -> " << kernels.size() << " kernels, " << bufs
+     << " materialized values\n";
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    const FusedKernel& k = kernels[i];
+    const Node& r = g.node(k.root);
+    os << "  k" << i << " " << fused_kind_name(k.kind) << " %" << k.root << " = " << op_name(r.op)
+       << " : " << r.type.to_string();
+    if (k.kind == FusedKind::Matmul)
+      os << "  (a=%" << k.a << (k.trans_a ? "^T" : "") << " b=%" << k.b << (k.trans_b ? "^T" : "")
+         << ")";
+    os << "\n    reads";
+    for (NodeId v : k.reads) os << " %" << v;
+    if (!k.fused.empty()) {
+      os << "\n    fuses";
+      for (NodeId v : k.fused) os << " %" << v << ":" << op_name(g.node(v).op);
+    }
+    os << "\n";
+  }
+  return os.str();
+}
+
+Expected<bool> FusionPass::run(Graph& g) {
+  last_ = plan_fusion(g).to_string(g);
+  return false;
+}
+
+}  // namespace kiln

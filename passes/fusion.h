@@ -1,0 +1,66 @@
+// Fusion: partitions a graph into kernels, XLA-style loop fusion. A value is
+// *materialized* (gets a buffer and is the root of one kernel) when it is
+//   - a graph output or a state-update value,
+//   - the result of a matmul, scatter_add or reduction,
+//   - an operand of a matmul or scatter_add (except a permute that only swaps the last
+//     two axes of a materialized value: the GEMM reads it with a transpose flag),
+//   - used by a reduction and by something else,
+//   - used by more than one node (or a broadcast that expands it) and not cheap.
+// Cheap values are recomputed in every consumer instead: leaves that are not buffers
+// (splat constants, iota), and single indexing or unary/cast ops whose input is a
+// buffer (materialized value or leaf). Leaves input/parameter/state and constants with
+// data are buffers, never kernels. Everything else (elementwise, broadcast, reshape,
+// permute, slice, concat, iota, one_hot, gather, rng, constants) is inlined into its
+// consumers' loop nests, so a reduction root also absorbs its elementwise producer
+// chain (sum(exp(x - max))). Kernels are scheduled in node order (a topological order).
+//
+// The plan is an analysis, not a rewrite: FusionPass only prints it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "passes/pass.h"
+
+namespace kiln {
+
+enum class FusedKind : uint8_t { Elementwise, Reduction, Matmul, ScatterAdd };
+const char* fused_kind_name(FusedKind k);
+
+struct FusedKernel {
+  NodeId root = -1;
+  FusedKind kind = FusedKind::Elementwise;
+  std::vector<NodeId> fused;  // non-materialized nodes inlined into this kernel (sorted)
+  std::vector<NodeId> reads;  // materialized values and buffer leaves read (sorted)
+  // Matmul: the materialized operands after folding transposes.
+  NodeId a = -1, b = -1;
+  bool trans_a = false, trans_b = false;
+};
+
+struct FusionPlan {
+  std::vector<bool> materialized;  // by NodeId (buffer leaves included)
+  std::vector<FusedKernel> kernels;  // schedule order
+  std::vector<int> kernel_of;        // by NodeId: index of the kernel it roots, or -1
+
+  bool is_buffer_leaf(const Graph& g, NodeId id) const;
+  std::string to_string(const Graph& g) const;
+};
+
+// Leaves that live in buffers rather than being computed inline.
+bool is_buffer_leaf(const Node& n);
+
+FusionPlan plan_fusion(const Graph& g);
+
+// Prints the plan (e.g. for `--print-after=fusion`); never changes the graph.
+class FusionPass : public Pass {
+ public:
+  std::string name() const override { return "fusion"; }
+  Expected<bool> run(Graph& g) override;
+  const std::string& last_plan() const { return last_; }
+
+ private:
+  std::string last_;
+};
+
+}  // namespace kiln
