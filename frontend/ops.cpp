@@ -182,13 +182,13 @@ Tensor operator-(TensorArg a) {
   return neg(a.t);
 }
 
-Tensor broadcast_to(const Tensor& x, const Shape& shape, Loc loc) {
+Tensor broadcast_to(const Tensor& x, Shape shape, Loc loc) {
   if (!x.valid()) return Tensor{};
   if (x.shape() == shape) return x;
   return x.builder()->op(OpKind::Broadcast, {x}, AttrMap{{"shape", shape.dims}}, L(loc));
 }
 
-Tensor reshape(const Tensor& x, const Shape& shape, Loc loc) {
+Tensor reshape(const Tensor& x, Shape shape, Loc loc) {
   if (!x.valid()) return Tensor{};
   std::vector<int64_t> dims = shape.dims;
   int infer = -1;
@@ -267,7 +267,7 @@ Tensor mean(const Tensor& x, std::vector<int64_t> axes, bool keepdims, Loc loc) 
   return reduce(OpKind::ReduceMean, x, std::move(axes), keepdims, loc);
 }
 
-Tensor sum_to(const Tensor& x, const Shape& shape, Loc loc) {
+Tensor sum_to(const Tensor& x, Shape shape, Loc loc) {
   if (!x.valid()) return Tensor{};
   if (x.shape() == shape) return x;
   int lead = x.rank() - shape.rank();
@@ -342,17 +342,17 @@ static Tensor rng(OpKind k, Builder& b, const Shape& shape, const Tensor& counte
   return t;
 }
 
-Tensor rng_uniform(Builder& b, const Shape& shape, const Tensor& counter, int64_t seed,
+Tensor rng_uniform(Builder& b, Shape shape, const Tensor& counter, int64_t seed,
                    DType dtype, Loc loc) {
   return rng(OpKind::RngUniform, b, shape, counter, seed, dtype, loc);
 }
 
-Tensor rng_normal(Builder& b, const Shape& shape, const Tensor& counter, int64_t seed,
+Tensor rng_normal(Builder& b, Shape shape, const Tensor& counter, int64_t seed,
                   DType dtype, Loc loc) {
   return rng(OpKind::RngNormal, b, shape, counter, seed, dtype, loc);
 }
 
-Tensor bernoulli(Builder& b, const Shape& shape, double p, const Tensor& counter, int64_t seed,
+Tensor bernoulli(Builder& b, Shape shape, double p, const Tensor& counter, int64_t seed,
                  DType dtype, Loc loc) {
   Tensor u = rng_uniform(b, shape, counter, seed, DType::f32, loc);
   return cast(less(u, scalar_like(u, p, loc), loc), dtype, loc);

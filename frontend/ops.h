@@ -64,8 +64,8 @@ Tensor operator/(double a, TensorArg b);
 Tensor operator-(TensorArg a);
 
 // Shapes and data movement.
-Tensor broadcast_to(const Tensor& x, const Shape& shape, KILN_LOC);
-Tensor reshape(const Tensor& x, const Shape& shape, KILN_LOC);  // one dim may be -1
+Tensor broadcast_to(const Tensor& x, Shape shape, KILN_LOC);
+Tensor reshape(const Tensor& x, Shape shape, KILN_LOC);  // one dim may be -1
 Tensor permute(const Tensor& x, const std::vector<int64_t>& perm, KILN_LOC);
 Tensor transpose(const Tensor& x, KILN_LOC);  // swaps the last two axes
 Tensor flatten(const Tensor& x, int start_axis = 1, KILN_LOC);
@@ -77,7 +77,7 @@ Tensor sum(const Tensor& x, std::vector<int64_t> axes = {}, bool keepdims = fals
 Tensor max(const Tensor& x, std::vector<int64_t> axes = {}, bool keepdims = false, KILN_LOC);
 Tensor mean(const Tensor& x, std::vector<int64_t> axes = {}, bool keepdims = false, KILN_LOC);
 // Sums `x` down to `shape` (inverse of broadcast_to; used by gradient rules).
-Tensor sum_to(const Tensor& x, const Shape& shape, KILN_LOC);
+Tensor sum_to(const Tensor& x, Shape shape, KILN_LOC);
 
 // Linear algebra: 1-D and 2-D operands as in NumPy; batch dims broadcast.
 Tensor matmul(const Tensor& a, const Tensor& b, KILN_LOC);
@@ -89,12 +89,12 @@ Tensor scatter_add(const Tensor& indices, const Tensor& updates, int64_t rows, K
 
 // Random numbers (Philox). `counter` is an i64 scalar that changes per run (the step
 // counter state); `seed` picks the stream. Each call gets a fresh key.
-Tensor rng_uniform(Builder& b, const Shape& shape, const Tensor& counter, int64_t seed,
+Tensor rng_uniform(Builder& b, Shape shape, const Tensor& counter, int64_t seed,
                    DType dtype = DType::f32, KILN_LOC);
-Tensor rng_normal(Builder& b, const Shape& shape, const Tensor& counter, int64_t seed,
+Tensor rng_normal(Builder& b, Shape shape, const Tensor& counter, int64_t seed,
                   DType dtype = DType::f32, KILN_LOC);
 // Bernoulli(p) draws as `dtype` 0/1.
-Tensor bernoulli(Builder& b, const Shape& shape, double p, const Tensor& counter, int64_t seed,
+Tensor bernoulli(Builder& b, Shape shape, double p, const Tensor& counter, int64_t seed,
                  DType dtype = DType::f32, KILN_LOC);
 
 // Composite ops built from primitives.
