@@ -83,6 +83,11 @@ Expected<std::vector<EpochMetrics>> Trainer::fit(const DataSource& train, const 
   std::vector<int64_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::mt19937_64 rng(opts_.seed);
+  // Compile (or fetch) the full-batch and short-last-batch executables up front so
+  // compilation is not counted as training time.
+  KILN_TRY(executable_for(train_, std::min(opts_.batch_size, n)));
+  if (n % opts_.batch_size != 0 && !opts_.drop_last && n > opts_.batch_size)
+    KILN_TRY(executable_for(train_, n % opts_.batch_size));
   std::vector<EpochMetrics> history;
   for (int epoch = 0; epoch < opts_.epochs; ++epoch) {
     if (opts_.shuffle) std::shuffle(order.begin(), order.end(), rng);
