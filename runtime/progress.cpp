@@ -55,8 +55,11 @@ void ProgressBar::step(int64_t batch_examples, double batch_loss, int64_t batch_
     acc_examples_ += batch_examples;
   }
   if (!tty_ || options_.mode == ProgressMode::kOff) return;
+  // The first redraw of an epoch also waits one interval, so the rate is measured over
+  // a meaningful time and short epochs only print their final line.
   auto now = Clock::now();
-  if (drawn_ && std::chrono::duration<double>(now - last_draw_).count() < options_.redraw_seconds) return;
+  auto since = drawn_ ? last_draw_ : epoch_start_;
+  if (std::chrono::duration<double>(now - since).count() < options_.redraw_seconds) return;
   last_draw_ = now;
   draw(false);
 }

@@ -55,7 +55,7 @@ TEST_CASE("ProgressBar tty mode redraws in place, throttled", "[runtime][progres
   ProgressOptions o;
   o.mode = ProgressMode::kTty;
   o.out = f;
-  o.redraw_seconds = 3600;  // only the first step of the epoch draws
+  o.redraw_seconds = 3600;  // throttled: no redraw within an epoch, only the final line
   ProgressBar bar(2, 1000, o);
   CHECK(bar.tty());
   bar.begin_epoch(0);
@@ -63,8 +63,22 @@ TEST_CASE("ProgressBar tty mode redraws in place, throttled", "[runtime][progres
   bar.end_epoch();
   std::string out = contents(f);
   std::fclose(f);
-  CHECK(count(out, '\r') == 2);  // one throttled redraw + the final line
+  CHECK(count(out, '\r') == 1);
   CHECK(count(out, '\n') == 1);
+
+  // Without throttling every step redraws in place.
+  f = std::tmpfile();
+  o.out = f;
+  o.redraw_seconds = 0;
+  ProgressBar fast(1, 10, o);
+  fast.begin_epoch(0);
+  for (int s = 0; s < 10; ++s) fast.step(1, 0.5);
+  fast.end_epoch();
+  out = contents(f);
+  std::fclose(f);
+  CHECK(count(out, '\r') == 11);
+  CHECK(count(out, '\n') == 1);
+  CHECK_THAT(out, Catch::Contains("\033[K"));
   CHECK_THAT(out, Catch::Contains("ETA"));
   CHECK(out.find("acc") == std::string::npos);  // no accuracy reported
 }
