@@ -103,17 +103,34 @@ FusionPlan plan_fusion(const Graph& g) {
     }
     return -1;
   };
-  // Cheap values are recomputed per consumer.
-  auto cheap = [&](const Node& nd) {
-    if (nd.def().has(kLeaf)) return true;
-    if (nd.inputs.size() != 1) return false;
-    if (!is_buf(nd.inputs[0].id)) return false;
-    switch (nd.op) {
+  // A buffer, or a pure index transform of one (costs a load, no arithmetic).
+  auto buf_or_view = [&](NodeId id) {
+    if (is_buf(id)) return true;
+    const Node& in = g.node(id);
+    if (in.def().has(kLeaf)) return true;  // splat constant, iota
+    switch (in.op) {
       case OpKind::Broadcast: case OpKind::Reshape: case OpKind::Permute: case OpKind::Slice:
-      case OpKind::Neg: case OpKind::Abs: case OpKind::Relu: case OpKind::Cast: case OpKind::Not:
-        return true;
+        return is_buf(in.inputs[0].id) || g.node(in.inputs[0].id).def().has(kLeaf);
       default: return false;
     }
+  };
+  // Cheap values are recomputed in every consumer: one cheap op over buffers or views
+  // of buffers costs a few loads and one instruction, less than a store plus a load.
+  auto cheap = [&](const Node& nd) {
+    if (nd.def().has(kLeaf)) return true;
+    switch (nd.op) {
+      case OpKind::Exp: case OpKind::Log: case OpKind::Tanh: case OpKind::Sigmoid:
+      case OpKind::Pow: case OpKind::Sqrt: case OpKind::Div:
+      case OpKind::RngUniform: case OpKind::RngNormal: case OpKind::Concat:
+        return false;
+      default: break;
+    }
+    if (!nd.def().has(kElementwise) && !nd.def().has(kIndexing) && nd.op != OpKind::OneHot &&
+        nd.op != OpKind::Gather)
+      return false;
+    for (Value in : nd.inputs)
+      if (!buf_or_view(in.id)) return false;
+    return true;
   };
 
   for (NodeId id = 0; id < n; ++id) {
@@ -139,7 +156,7 @@ FusionPlan plan_fusion(const Graph& g) {
     }
     int live_users = 0;
     for (NodeId u : us) live_users += live[u] ? 1 : 0;
-    if (used_by_reduction && live_users > 1) m = true;
+    if (used_by_reduction && live_users > 1 && !cheap(nd)) m = true;
     if ((live_users > 1 || expanded) && !cheap(nd)) m = true;
     mat[id] = m;
   }

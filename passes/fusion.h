@@ -4,11 +4,13 @@
 //   - the result of a matmul, scatter_add or reduction,
 //   - an operand of a matmul or scatter_add (except a permute that only swaps the last
 //     two axes of a materialized value: the GEMM reads it with a transpose flag),
-//   - used by a reduction and by something else,
+//   - used by a reduction and by something else, and not cheap,
 //   - used by more than one node (or a broadcast that expands it) and not cheap.
 // Cheap values are recomputed in every consumer instead: leaves that are not buffers
-// (splat constants, iota), and single indexing or unary/cast ops whose input is a
-// buffer (materialized value or leaf). Leaves input/parameter/state and constants with
+// (splat constants, iota), and one non-transcendental elementwise, indexing, one_hot or
+// gather op whose inputs are buffers or index views (broadcast/reshape/permute/slice)
+// of buffers -- e.g. `logits = mm + broadcast(bias)` is recomputed by each of its
+// consumers instead of being written and read back. Leaves input/parameter/state and constants with
 // data are buffers, never kernels. Everything else (elementwise, broadcast, reshape,
 // permute, slice, concat, iota, one_hot, gather, rng, constants) is inlined into its
 // consumers' loop nests, so a reduction root also absorbs its elementwise producer

@@ -1,0 +1,118 @@
+// Fusion planning: materialization rules, fused sets, transposes folded into matmul,
+// and an MLP-like training graph becoming far fewer kernels than nodes.
+#include <catch2/catch.hpp>
+
+#include "frontend/ops.h"
+#include "passes/fusion.h"
+
+using namespace kiln;
+
+namespace {
+const FusedKernel* kernel_for(const FusionPlan& p, Value v) {
+  int k = p.kernel_of[v.id];
+  return k < 0 ? nullptr : &p.kernels[k];
+}
+}  // namespace
+
+TEST_CASE("fusion: elementwise chains fuse into one kernel", "[fusion]") {
+  Graph g;
+  Builder b(g);
+  Tensor x = b.input("x", {DType::f32, Shape{4, 8}});
+  Tensor bias = b.input("bias", {DType::f32, Shape{8}});
+  Tensor y = tanh(exp(x) * 2.0 + bias);
+  b.output("y", y);
+  REQUIRE(b.ok());
+  FusionPlan p = plan_fusion(g);
+  INFO(p.to_string(g));
+  REQUIRE(p.kernels.size() == 1);
+  CHECK(p.kernels[0].root == y.value().id);
+  CHECK(p.kernels[0].kind == FusedKind::Elementwise);
+  CHECK(p.kernels[0].reads == std::vector<NodeId>{x.value().id, bias.value().id});
+  CHECK(p.materialized[x.value().id]);
+  // exp, mul, its constant, broadcast, add: all inlined, none materialized.
+  CHECK(p.kernels[0].fused.size() >= 5);
+  for (NodeId f : p.kernels[0].fused) CHECK_FALSE(p.materialized[f]);
+}
+
+TEST_CASE("fusion: reductions absorb producers; shared expensive values materialize", "[fusion]") {
+  Graph g;
+  Builder b(g);
+  Tensor x = b.input("x", {DType::f32, Shape{16, 10}});
+  Tensor s = softmax(x);
+  b.output("s", s);
+  REQUIRE(b.ok());
+  FusionPlan p = plan_fusion(g);
+  INFO(p.to_string(g));
+  // max, exp (used by sum and div), sum, div.
+  CHECK(p.kernels.size() == 4);
+  int reductions = 0;
+  for (const FusedKernel& k : p.kernels) reductions += k.kind == FusedKind::Reduction;
+  CHECK(reductions == 2);
+
+  Graph g2;
+  Builder b2(g2);
+  Tensor x2 = b2.input("x", {DType::f32, Shape{16, 10}});
+  Tensor e = sum(exp(x2 - 1.0), {1});
+  b2.output("e", e);
+  REQUIRE(b2.ok());
+  FusionPlan p2 = plan_fusion(g2);
+  INFO(p2.to_string(g2));
+  REQUIRE(p2.kernels.size() == 1);
+  CHECK(p2.kernels[0].kind == FusedKind::Reduction);
+  CHECK(p2.kernels[0].fused.size() >= 2);  // exp and sub (and the constant)
+}
+
+TEST_CASE("fusion: transposes fold into matmul, other operands materialize", "[fusion]") {
+  Graph g;
+  Builder b(g);
+  Tensor a = b.input("a", {DType::f32, Shape{8, 5}});
+  Tensor w = b.parameter("w", {DType::f32, Shape{6, 5}}, "zeros");
+  Tensor c = matmul(a, transpose(w));          // folded: trans_b
+  Tensor d = matmul(relu(c), transpose(c));    // relu(c) materialized; c^T folded
+  b.output("d", d);
+  REQUIRE(b.ok());
+  FusionPlan p = plan_fusion(g);
+  INFO(p.to_string(g));
+  const FusedKernel* kc = kernel_for(p, c.value());
+  REQUIRE(kc);
+  CHECK(kc->kind == FusedKind::Matmul);
+  CHECK(kc->a == a.value().id);
+  CHECK(kc->b == w.value().id);
+  CHECK(kc->trans_b);
+  CHECK_FALSE(kc->trans_a);
+  const FusedKernel* kd = kernel_for(p, d.value());
+  REQUIRE(kd);
+  CHECK(kd->b == c.value().id);
+  CHECK(kd->trans_b);
+  CHECK(p.materialized[d.node().inputs[0].id]);  // relu(c)
+  CHECK(p.kernels.size() == 3);
+}
+
+TEST_CASE("fusion: reshape of a buffer feeds a matmul in place", "[fusion]") {
+  Graph g;
+  Builder b(g);
+  Tensor x = b.input("x", {DType::f32, Shape{4, 1, 2, 3}});
+  Tensor w = b.parameter("w", {DType::f32, Shape{6, 3}}, "zeros");
+  Tensor y = matmul(flatten(x), w);
+  b.output("y", y);
+  REQUIRE(b.ok());
+  FusionPlan p = plan_fusion(g);
+  INFO(p.to_string(g));
+  REQUIRE(p.kernels.size() == 1);
+  CHECK(p.kernels[0].a == x.value().id);
+}
+
+TEST_CASE("fusion: dead values get no kernels; outputs always do", "[fusion]") {
+  Graph g;
+  Builder b(g);
+  Tensor x = b.input("x", {DType::f32, Shape{3}});
+  Tensor dead = exp(x);
+  (void)dead;
+  b.output("y", x + 1.0);
+  b.output("z", b.scalar(2.0));
+  REQUIRE(b.ok());
+  FusionPlan p = plan_fusion(g);
+  INFO(p.to_string(g));
+  CHECK(p.kernels.size() == 2);
+  CHECK(p.kernel_of[dead.value().id] == -1);
+}
