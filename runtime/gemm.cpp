@@ -17,6 +17,10 @@
 
 #include "runtime/thread_pool.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace kiln {
 
 namespace {
@@ -28,7 +32,7 @@ using MicroFn = void (*)(int64_t kc, const float* a, const float* b, float* c, i
                          bool acc);
 
 // Micro-kernel body, instantiated per ISA inside target pragmas with V = the vector type.
-#define KILN_GEMM_MICRO(NAME, V, MR, NV)                                                 \
+#define KILN_GEMM_MICRO(NAME, V, BCAST, MR, NV)                                               \
   void NAME(int64_t kc, const float* __restrict a, const float* __restrict b,           \
             float* __restrict c, int64_t ldc, bool acc) {                              \
     constexpr int W = sizeof(V) / sizeof(float);                                        \
@@ -39,7 +43,7 @@ using MicroFn = void (*)(int64_t kc, const float* a, const float* b, float* c, i
       V bv[NV];                                                                         \
       for (int j = 0; j < NV; ++j) std::memcpy(&bv[j], b + j * W, sizeof(V));           \
       for (int r = 0; r < MR; ++r) {                                                    \
-        V av = V{} + a[r];                                                              \
+        V av = BCAST(a[r]);                                                             \
         for (int j = 0; j < NV; ++j) acc_[r][j] += av * bv[j];                          \
       }                                                                                 \
       a += MR;                                                                          \
@@ -62,18 +66,21 @@ using MicroFn = void (*)(int64_t kc, const float* a, const float* b, float* c, i
 #pragma GCC push_options
 #pragma GCC target("avx512f,fma")
 typedef float v16f __attribute__((vector_size(64)));
-KILN_GEMM_MICRO(micro_avx512, v16f, 12, 2)
+inline v16f bcast16(float x) { return (v16f)_mm512_set1_ps(x); }
+KILN_GEMM_MICRO(micro_avx512, v16f, bcast16, 12, 2)
 #pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 typedef float v8f __attribute__((vector_size(32)));
-KILN_GEMM_MICRO(micro_avx2, v8f, 6, 2)
+inline v8f bcast8(float x) { return (v8f)_mm256_set1_ps(x); }
+KILN_GEMM_MICRO(micro_avx2, v8f, bcast8, 6, 2)
 #pragma GCC pop_options
 #endif
 
 typedef float v4f __attribute__((vector_size(16)));
-KILN_GEMM_MICRO(micro_generic, v4f, 4, 2)
+inline v4f bcast4(float x) { return v4f{x, x, x, x}; }
+KILN_GEMM_MICRO(micro_generic, v4f, bcast4, 4, 2)
 
 struct Isa {
   const char* name;
