@@ -194,12 +194,15 @@ void run_f32_task(const F32Job& job, int64_t task) {
   int64_t row0 = mt0 * mr, row1 = std::min(p.m, mt1 * mr);
   int64_t mc_max = std::min<int64_t>((kMC / mr) * mr, (mt1 - mt0) * mr);
   if (mc_max < mr) mc_max = mr;
-  float* ap = t_packed_a.get(static_cast<size_t>(mc_max * std::min(kKC, p.k)) + 64);
+  // Equal K slices of at most kKC (784 -> 4 x 196 rather than 3 x 256 + 16).
+  int64_t kslices = std::max<int64_t>(1, (p.k + kKC - 1) / kKC);
+  int64_t kstep = std::max<int64_t>(1, (p.k + kslices - 1) / kslices);
+  float* ap = t_packed_a.get(static_cast<size_t>(mc_max * std::min(kstep, p.k)) + 64);
   alignas(64) float tile[16 * 64];
   for (int64_t ic = row0; ic < row1; ic += mc_max) {
     int64_t mc = std::min(mc_max, row1 - ic);
-    for (int64_t pc = 0; pc < p.k; pc += kKC) {
-      int64_t kc = std::min(kKC, p.k - pc);
+    for (int64_t pc = 0; pc < p.k; pc += kstep) {
+      int64_t kc = std::min(kstep, p.k - pc);
       bool acc = p.accumulate || pc > 0;
       pack_a(job.a, p.lda, p.trans_a, p.m, ic, mc, pc, kc, mr, ap);
       for (int64_t jp = jp0; jp < jp1; ++jp) {
