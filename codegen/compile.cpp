@@ -14,6 +14,7 @@
 #include "codegen/lower.h"
 #include "frontend/init.h"
 #include "ir/verifier.h"
+#include "runtime/profile.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
 
@@ -51,7 +52,20 @@ class CompiledExecutable : public Executable {
   void run() override { entry_(ptrs_.data()); }
   StateStore& state() override { return *state_; }
   const ExecutableStats& stats() const override { return stats_; }
-  std::string describe() const override { return describe_; }
+  std::string describe() const override {
+    if (!profile_) return describe_;
+    std::ostringstream os;
+    os << describe_;
+    std::vector<double> s = profile_seconds();
+    int64_t runs = std::max<int64_t>(1, profile_runs());
+    double total = 0;
+    for (double x : s) total += x;
+    os << "profile over " << profile_runs() << " runs (us per run):\n";
+    for (size_t i = 0; i < s.size() && i < kernel_names_.size(); ++i)
+      os << "  k" << i << " " << kernel_names_[i] << ": " << s[i] / runs * 1e6 << "\n";
+    os << "  total: " << total / runs * 1e6 << "\n";
+    return os.str();
+  }
   ~CompiledExecutable() override { std::free(arena_); }
 
   std::unique_ptr<llvmgen::Program> program;
@@ -64,6 +78,8 @@ class CompiledExecutable : public Executable {
   std::vector<void*> ptrs_;
   ExecutableStats stats_;
   std::string describe_;
+  bool profile_ = false;
+  std::vector<std::string> kernel_names_;
 };
 
 }  // namespace
@@ -133,7 +149,12 @@ Expected<std::unique_ptr<Executable>> compile(const Graph& g, std::shared_ptr<St
   }
 
   auto ctx = std::make_unique<llvm::LLVMContext>();
-  std::unique_ptr<llvm::Module> module = llvmgen::render(prog, *ctx);
+  llvmgen::RenderOptions ropts;
+  ropts.profile = options.profile;
+  std::unique_ptr<llvm::Module> module = llvmgen::render(prog, *ctx, ropts);
+  exe->profile_ = options.profile;
+  for (const kir::Kernel& k : prog.kernels) exe->kernel_names_.push_back(k.name);
+  if (options.profile) profile_reset(static_cast<int>(prog.kernels.size()));
   llvmgen::CompilerOptions copts;
   copts.keep_ir = options.print_after == "llvm";
   auto program = llvmgen::compile_module(std::move(module), std::move(ctx), copts);

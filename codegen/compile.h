@@ -14,6 +14,8 @@ struct CompileOptions {
   uint64_t init_seed = 0;         // seeds initial values of newly created state buffers
   bool verify = true;             // run the IR verifier before compiling
   std::string print_after;        // pass name whose output graph is printed to stderr
+                                  // ("fusion", "kernels", "llvm")
+  bool profile = false;           // time every kernel (runtime/profile.h); see describe()
 };
 
 // Compiles `g` (already simplified / differentiated as the caller wishes). Parameters and

@@ -19,6 +19,7 @@
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
 #include "runtime/gemm.h"
+#include "runtime/profile.h"
 #include "runtime/thread_pool.h"
 
 namespace kiln::llvmgen {
@@ -132,6 +133,7 @@ Expected<std::unique_ptr<Program>> compile_module(std::unique_ptr<llvm::Module> 
   add("kiln_parallel_for", reinterpret_cast<void*>(&kiln_parallel_for));
   add("kiln_gemm_f32", reinterpret_cast<void*>(&kiln_gemm_f32));
   add("kiln_gemm_f64", reinterpret_cast<void*>(&kiln_gemm_f64));
+  add("kiln_profile_tick", reinterpret_cast<void*>(&kiln_profile_tick));
   if (auto err = jd.define(llvm::orc::absoluteSymbols(std::move(syms))))
     return Error("LLVM: " + to_string(std::move(err)));
   auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(

@@ -495,7 +495,16 @@ std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMC
     });
   }
   IRBuilder<> eb(BasicBlock::Create(ctx, "entry", entry));
-  for (auto& c : calls) c(eb, entry->getArg(0));
+  llvm::FunctionCallee tick;
+  if (opts.profile) {
+    tick = m->getOrInsertFunction("kiln_profile_tick",
+                                  llvm::FunctionType::get(b.getVoidTy(), {i64}, false));
+    eb.CreateCall(tick, {eb.getInt64(~0ull)});
+  }
+  for (size_t i = 0; i < calls.size(); ++i) {
+    calls[i](eb, entry->getArg(0));
+    if (opts.profile) eb.CreateCall(tick, {eb.getInt64(i)});
+  }
   eb.CreateRetVoid();
   return m;
 }

@@ -26,6 +26,8 @@ namespace kiln::llvmgen {
 struct RenderOptions {
   // Kernels with less work than this run on the calling thread.
   int64_t parallel_threshold = 32768;
+  // Call kiln_profile_tick(i) after every kernel (runtime/profile.h).
+  bool profile = false;
 };
 
 std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMContext& ctx,

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 
 #include "codegen/lower.h"
@@ -70,7 +71,9 @@ TEST_CASE("MLP training step: few kernels, in-place updates, parity", "[codegen]
 TEST_CASE("MLP training step timing (batch 256)", "[codegen][mlp][timing]") {
   Graph g = mlp_step_graph(256, 256, 0.1);
   auto st = std::make_shared<StateStore>();
-  auto exe = compile(g, st);
+  CompileOptions copts;
+  copts.profile = std::getenv("KILN_PROFILE") != nullptr;
+  auto exe = compile(g, st, copts);
   REQUIRE(exe.ok());
   Executable& e = **exe;
   float* x = e.input("x")->as<float>();
@@ -89,4 +92,5 @@ TEST_CASE("MLP training step timing (batch 256)", "[codegen][mlp][timing]") {
             << " bytes, compile " << e.stats().compile_seconds << " s, " << dt / steps * 1e6
             << " us/step, epoch (235 steps) " << dt / steps * 235 << " s\n";
   CHECK(last < first);
+  if (copts.profile) std::cout << e.describe().substr(e.describe().find("profile over"));
 }
