@@ -59,16 +59,15 @@ TEST_CASE("softmax regression on 2,000 images lowers the loss", "[zoo][fashion]"
 }
 
 TEST_CASE("the MLP on 2,000 images lowers the loss", "[zoo][fashion]") {
-  auto h = train_fashion_subset("mlp", 4);
-  CHECK(h.back().train_loss < h.front().train_loss);
-  CHECK(h.back().train_loss < 1.5);
-  CHECK(h.back().test_acc > 0.5);
+  auto h = train_fashion_subset("mlp", 10);
+  CHECK(h.back().train_loss < 0.8 * h.front().train_loss);
+  CHECK(h.back().test_acc > 0.55);
 }
 
 TEST_CASE("the MLP with dropout on 2,000 images lowers the loss", "[zoo][fashion]") {
-  auto h = train_fashion_subset("mlp_dropout", 4);
-  CHECK(h.back().train_loss < h.front().train_loss);
-  CHECK(h.back().test_acc > 0.4);
+  auto h = train_fashion_subset("mlp_dropout", 10);
+  CHECK(h.back().train_loss < 0.8 * h.front().train_loss);
+  CHECK(h.back().test_acc > 0.55);
 }
 
 TEST_CASE("linreg recovers w=[2,-3.4], b=4.2", "[zoo]") {

@@ -101,7 +101,7 @@ TEST_CASE("a missing data directory names the Debian package", "[cli]") {
   CHECK_THAT(r.out, Catch::Contains("dataset-fashion-mnist"));
 }
 
-TEST_CASE("--json prints one object with the documented fields last", "[cli]") {
+TEST_CASE("the json flag prints one object with the documented fields last", "[cli]") {
   Result r = run("train linreg --epochs 2 --quiet --json");
   REQUIRE(r.code == 0);
   std::string last = r.out.substr(r.out.find_last_of('\n', r.out.size() - 2) + 1);
@@ -112,7 +112,7 @@ TEST_CASE("--json prints one object with the documented fields last", "[cli]") {
     CHECK_THAT(last, Catch::Contains(field));
 }
 
-TEST_CASE("--plot writes the SVG and CSV curves", "[cli]") {
+TEST_CASE("the plot flag writes the SVG and CSV curves", "[cli]") {
   std::string dir = temp_dir("kiln_cli_plot");
   Result r = run("train linreg --epochs 2 --quiet --plot " + dir + "/curves.svg");
   REQUIRE(r.code == 0);
