@@ -1,0 +1,45 @@
+// Google Benchmark: one compiled training step of the chapter 3-4 classifiers (batch
+// 256), i.e. the whole forward + backward + SGD update as one native call. With
+// KILN_PROFILE=1 the per-kernel profile of each step is printed once.
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+
+#include "models/registry.h"
+
+namespace kiln {
+namespace {
+
+void step_benchmark(benchmark::State& state, const char* model_name, GraphKind kind) {
+  const ModelEntry* model = find_model(model_name);
+  RunOptions opts;
+  Expected<SupervisedSpec> spec = model->spec(opts);
+  if (!spec.ok()) {
+    state.SkipWithError(spec.error().message().c_str());
+    return;
+  }
+  Graph g = build_graph(*spec, kind, 256).value();
+  CompileOptions co;
+  co.profile = std::getenv("KILN_PROFILE") != nullptr;
+  auto exe = compile(g, std::make_shared<StateStore>(), co).value();
+  std::mt19937 rng(0);
+  std::uniform_real_distribution<float> u(0.f, 1.f);
+  HostBuffer* x = exe->input("x");
+  for (int64_t i = 0; i < x->type().shape.numel(); ++i) x->as<float>()[i] = u(rng);
+  HostBuffer* y = exe->input("y");
+  for (int64_t i = 0; i < 256; ++i) y->as<int32_t>()[i] = static_cast<int32_t>(rng() % 10);
+  for (auto _ : state) exe->run();
+  state.SetItemsProcessed(state.iterations() * 256);
+  state.counters["kernels"] = exe->stats().kernels;
+  if (co.profile) std::printf("%s\n", exe->describe().c_str());
+}
+
+BENCHMARK_CAPTURE(step_benchmark, softmax_train, "softmax", GraphKind::Train)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(step_benchmark, mlp_train, "mlp", GraphKind::Train)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(step_benchmark, mlp_eval, "mlp", GraphKind::Eval)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(step_benchmark, mlp_dropout_train, "mlp_dropout", GraphKind::Train)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace kiln
