@@ -60,15 +60,12 @@ Expected<RunReport> run_supervised(
   po.mode = opts.progress ? ProgressMode::kAuto : ProgressMode::kOff;
   ProgressBar bar(to.epochs, steps, po);
   Curves curves;
-  int current_epoch = -1;
+  trainer.on_epoch_begin = [&](int epoch) { bar.begin_epoch(epoch); };
   trainer.on_step = [&](const StepInfo& s) {
-    if (s.epoch != current_epoch) {
-      current_epoch = s.epoch;
-      bar.begin_epoch(s.epoch);
-    }
     bar.step(s.batch, s.batch_loss,
              s.batch_correct >= 0 ? static_cast<int64_t>(std::llround(s.batch_correct)) : -1);
   };
+  trainer.on_epoch_trained = [&](int) { bar.stop_clock(); };
   trainer.on_epoch = [&](const EpochMetrics& m) {
     std::vector<std::pair<std::string, double>> extra;
     curves.add("train_loss", m.epoch + 1, m.train_loss);

@@ -43,6 +43,7 @@ void ProgressBar::begin_epoch(int epoch) {
   steps_ = examples_ = correct_ = acc_examples_ = 0;
   loss_sum_ = 0;
   epoch_start_ = Clock::now();
+  stopped_ = false;
   drawn_ = false;
 }
 
@@ -83,8 +84,14 @@ void ProgressBar::end_epoch(const std::vector<std::pair<std::string, double>>& e
   drawn_ = false;
 }
 
+void ProgressBar::stop_clock() {
+  if (stopped_) return;
+  stop_time_ = Clock::now();
+  stopped_ = true;
+}
+
 double ProgressBar::epoch_seconds() const {
-  return std::chrono::duration<double>(Clock::now() - epoch_start_).count();
+  return std::chrono::duration<double>((stopped_ ? stop_time_ : Clock::now()) - epoch_start_).count();
 }
 
 double ProgressBar::examples_per_second() const {

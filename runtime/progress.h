@@ -38,6 +38,9 @@ class ProgressBar {
   // Records one minibatch: its size, its mean loss and, optionally, how many of its
   // examples were classified correctly (< 0 = no accuracy). Redraws when due.
   void step(int64_t batch_examples, double batch_loss, int64_t batch_correct = -1);
+  // Stops the epoch's clock (e.g. before evaluating on the test set), so the examples/s
+  // shown is training throughput. The next begin_epoch restarts it.
+  void stop_clock();
   // Ends the epoch: prints its final line with any extra metrics (e.g. {"test_acc", 0.85}).
   void end_epoch(const std::vector<std::pair<std::string, double>>& extra = {});
 
@@ -66,6 +69,8 @@ class ProgressBar {
   double loss_sum_ = 0;
   Clock::time_point start_, epoch_start_, last_draw_;
   bool drawn_ = false;
+  bool stopped_ = false;
+  Clock::time_point stop_time_;
   int epochs_done_ = 0;
   double finished_epoch_seconds_ = 0;  // sum of durations of finished epochs
 };

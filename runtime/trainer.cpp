@@ -91,6 +91,7 @@ Expected<std::vector<EpochMetrics>> Trainer::fit(const DataSource& train, const 
   std::vector<EpochMetrics> history;
   for (int epoch = 0; epoch < opts_.epochs; ++epoch) {
     if (opts_.shuffle) std::shuffle(order.begin(), order.end(), rng);
+    if (on_epoch_begin) on_epoch_begin(epoch);
     auto t0 = std::chrono::steady_clock::now();
     double loss_sum = 0, correct = 0;
     int64_t done = 0;
@@ -122,6 +123,7 @@ Expected<std::vector<EpochMetrics>> Trainer::fit(const DataSource& train, const 
     EpochMetrics m;
     m.epoch = epoch;
     m.seconds = seconds_since(t0);
+    if (on_epoch_trained) on_epoch_trained(epoch);
     m.train_loss = done ? loss_sum / done : 0;
     m.train_acc = opts_.has_accuracy && done ? correct / done : -1;
     m.examples_per_second = m.seconds > 0 ? done / m.seconds : 0;

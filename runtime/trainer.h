@@ -91,7 +91,9 @@ class Trainer {
   Trainer(ExecutableFactory train_step, ExecutableFactory eval, TrainerOptions options)
       : train_(std::move(train_step)), eval_(std::move(eval)), opts_(options) {}
 
+  std::function<void(int epoch)> on_epoch_begin;       // before the first step of an epoch
   std::function<void(const StepInfo&)> on_step;        // called after every step
+  std::function<void(int epoch)> on_epoch_trained;     // after training, before evaluation
   std::function<void(const EpochMetrics&)> on_epoch;   // called after every epoch
 
   // Trains for opts.epochs epochs; evaluates on `test` (may be null) after each epoch.
