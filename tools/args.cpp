@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
 namespace kiln::cli {
@@ -74,6 +75,11 @@ std::string flags_help(const std::vector<FlagSpec>& specs) {
     s += left + " " + f.help + "\n";
   }
   return s;
+}
+
+int report_error(const Error& e) {
+  std::fprintf(stderr, "kiln: error: %s\n", e.message().c_str());
+  return 1;
 }
 
 }  // namespace kiln::cli

@@ -31,4 +31,7 @@ Expected<double> parse_double(const std::string& flag, const std::string& text);
 
 std::string flags_help(const std::vector<FlagSpec>& specs);
 
+// Prints "kiln: error: <message>" to stderr and returns exit code 1.
+int report_error(const Error& e);
+
 }  // namespace kiln::cli

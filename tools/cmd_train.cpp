@@ -26,10 +26,6 @@ const std::vector<FlagSpec> kTrainFlags = {
     {"help", false, "show this help"},
 };
 
-int fail(const Error& e) {
-  std::fprintf(stderr, "kiln: error: %s\n", e.message().c_str());
-  return 1;
-}
 
 Expected<RunOptions> run_options(const ParsedArgs& a) {
   RunOptions o;
@@ -52,28 +48,28 @@ Expected<RunOptions> run_options(const ParsedArgs& a) {
 }  // namespace
 
 int cmd_models(const std::vector<std::string>& args) {
-  if (!args.empty()) return fail(Error("'kiln models' takes no arguments"));
+  if (!args.empty()) return report_error(Error("'kiln models' takes no arguments"));
   for (const ModelEntry* m : all_models()) std::printf("%-14s %s\n", m->name.c_str(), m->description.c_str());
   return 0;
 }
 
 int cmd_train(const std::vector<std::string>& args) {
   Expected<ParsedArgs> parsed = parse_args(args, kTrainFlags, "kiln train");
-  if (!parsed.ok()) return fail(parsed.error());
+  if (!parsed.ok()) return report_error(parsed.error());
   if (parsed->has("help")) {
     std::printf("usage: kiln train MODEL [flags]\n%s", flags_help(kTrainFlags).c_str());
     return 0;
   }
   if (parsed->positional.size() != 1)
-    return fail(Error("usage: kiln train MODEL [flags] (see 'kiln models')"));
+    return report_error(Error("usage: kiln train MODEL [flags] (see 'kiln models')"));
   const std::string& name = parsed->positional[0];
   const ModelEntry* model = find_model(name);
-  if (!model) return fail(Error("unknown model '" + name + "' (see 'kiln models')"));
+  if (!model) return report_error(Error("unknown model '" + name + "' (see 'kiln models')"));
   Expected<RunOptions> opts = run_options(*parsed);
-  if (!opts.ok()) return fail(opts.error());
+  if (!opts.ok()) return report_error(opts.error());
 
   Expected<RunReport> report = model->run(*opts);
-  if (!report.ok()) return fail(report.error().wrap("training " + name));
+  if (!report.ok()) return report_error(report.error().wrap("training " + name));
 
   for (const auto& [k, v] : report->metrics) std::printf("%-22s %.6g\n", k.c_str(), v);
   for (const auto& [k, v] : report->notes) std::printf("%-22s %s\n", k.c_str(), v.c_str());
