@@ -40,6 +40,7 @@ SupervisedSpec house_spec_for(int64_t features, const RunOptions& o) {
   s.optimizer.lr = resolve_lr(o, kHouse);
   s.optimizer.weight_decay = std::isnan(o.wd) ? 0.0 : o.wd;
   s.seed = static_cast<int64_t>(o.seed);
+  (void)apply_optimizer_options(o, s.optimizer);  // validated in run_house
   return s;
 }
 
@@ -87,6 +88,8 @@ Expected<FitResult> fit(CompiledModel& model, const TableSource& train, const Ta
 Expected<RunReport> run_house(const RunOptions& o) {
   KILN_RETURN_IF_ERROR(check_common_options(o));
   if (o.threads > 0) set_num_threads(o.threads);
+  OptimizerConfig check = house_spec_for(1, o).optimizer;
+  KILN_RETURN_IF_ERROR(apply_optimizer_options(o, check));
   TabularData data = KILN_TRY(load_kaggle_house(data_dir(o)));
   if (o.limit > 0 && o.limit < data.num_train) {
     data.num_train = std::max<int64_t>(o.limit, kFolds);

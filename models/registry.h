@@ -27,6 +27,8 @@ struct RunOptions {
   bool progress = true;   // progress bar on stderr
   int64_t limit = -1;     // use only the first `limit` training examples (tests, quick runs)
   std::string output;     // model-specific output file (house_prices: submission.csv)
+  std::string optimizer;  // "sgd" / "adam" overrides the model's optimizer ("" = default)
+  double momentum = std::numeric_limits<double>::quiet_NaN();  // SGD momentum override
 };
 
 // Results: ordered (name, value) pairs, printed as text and as the --json line.

@@ -19,6 +19,7 @@ SupervisedSpec linear_spec(const std::string& name, int64_t inputs, bool bias, n
   s.net = [layer](nn::Context& ctx, const Tensor& x) { return (*layer)(ctx, x); };
   s.layers = layer;
   s.optimizer.lr = lr;
+  s.optimizer.weight_decay = std::isnan(opts.wd) ? 0.0 : opts.wd;
   s.seed = static_cast<int64_t>(opts.seed);
   return s;
 }
@@ -109,6 +110,7 @@ Expected<SupervisedSpec> weight_decay_spec(const RunOptions& o) {
   double lambda = std::isnan(o.wd) ? 3.0 : o.wd;
   SupervisedSpec s = linear_spec("weight_decay", kWdInputs, true, {"normal", 0.0, 1.0},
                                  resolve_lr(o, kWeightDecay), o);
+  s.optimizer.weight_decay = 0.0;  // --wd is the explicit penalty's lambda here
   // loss = squared_loss + lambda * l2_penalty(w); evaluation uses squared_loss alone.
   s.loss = [lambda](nn::Context& ctx, const Tensor& pred, const Tensor& y) {
     Tensor w(&ctx.b, ctx.b.graph().find_leaf("weight_decay.out.weight"));

@@ -27,6 +27,16 @@ Status check_common_options(const RunOptions& o) {
   return Status::Ok();
 }
 
+Status apply_optimizer_options(const RunOptions& o, OptimizerConfig& c) {
+  if (!o.optimizer.empty()) c.kind = KILN_TRY(parse_optimizer(o.optimizer));
+  if (!std::isnan(o.momentum)) {
+    if (c.kind != OptimizerConfig::SGD) return Error("--momentum applies to sgd only");
+    if (!(o.momentum >= 0 && o.momentum < 1)) return Error("--momentum must be in [0, 1)");
+    c.momentum = o.momentum;
+  }
+  return Status::Ok();
+}
+
 Expected<FashionMnist> load_fashion(const RunOptions& opts, int resize) {
   FashionMnist f;
   f.train = KILN_TRY(load_fashion_mnist(opts.data, /*train=*/true, resize));
@@ -44,6 +54,7 @@ Expected<RunReport> run_supervised(
     const std::function<Status(CompiledModel&, RunReport&)>& finish) {
   KILN_RETURN_IF_ERROR(check_common_options(opts));
   if (opts.threads > 0) set_num_threads(opts.threads);
+  KILN_RETURN_IF_ERROR(apply_optimizer_options(opts, spec.optimizer));
   bool classification = spec.classification;
   std::string name = spec.name;
   CompiledModel model(std::move(spec), opts.seed);

@@ -31,6 +31,8 @@ int resolve_epochs(const RunOptions& opts, const TrainDefaults& d);
 int64_t resolve_batch(const RunOptions& opts, const TrainDefaults& d);
 double resolve_lr(const RunOptions& opts, const TrainDefaults& d);
 Status check_common_options(const RunOptions& opts);
+// Applies --optimizer and --momentum over the model's optimizer.
+Status apply_optimizer_options(const RunOptions& opts, OptimizerConfig& config);
 
 // Trains `spec` on `train`, evaluating on `test` (may be null) after each epoch, with a
 // progress bar and optional curves. Fills: epochs, train_loss, [train_acc, test_acc],

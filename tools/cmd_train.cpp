@@ -15,6 +15,8 @@ const std::vector<FlagSpec> kTrainFlags = {
     {"batch-size", true, "minibatch size"},
     {"lr", true, "learning rate"},
     {"wd", true, "weight decay (weight_decay: the L2 penalty lambda)"},
+    {"optimizer", true, "sgd or adam (default: the model's)"},
+    {"momentum", true, "SGD momentum"},
     {"threads", true, "worker threads (default: all cores)"},
     {"seed", true, "random seed for initialization, shuffling and dropout"},
     {"data", true, "data file or directory (model-specific)"},
@@ -38,6 +40,8 @@ Expected<RunOptions> run_options(const ParsedArgs& a) {
   if (a.has("threads")) o.threads = static_cast<int>(KILN_TRY(parse_int("threads", get("threads"), 1, 256)));
   if (a.has("seed")) o.seed = static_cast<uint64_t>(KILN_TRY(parse_int("seed", get("seed"), 0, INT64_MAX)));
   if (a.has("limit")) o.limit = KILN_TRY(parse_int("limit", get("limit"), 1, INT64_MAX));
+  if (a.has("momentum")) o.momentum = KILN_TRY(parse_double("momentum", get("momentum")));
+  if (a.has("optimizer")) o.optimizer = get("optimizer");
   if (a.has("data")) o.data = get("data");
   if (a.has("plot")) o.plot = get("plot");
   if (a.has("output")) o.output = get("output");

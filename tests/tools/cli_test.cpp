@@ -78,6 +78,12 @@ TEST_CASE("unknown model, command and flags exit non-zero with a clear message",
   Result e = run("train mlp --lr");
   CHECK(e.code == 1);
   CHECK_THAT(e.out, Catch::Contains("'--lr' needs a value"));
+  Result g = run("train linreg --optimizer rmsprop --quiet");
+  CHECK(g.code == 1);
+  CHECK_THAT(g.out, Catch::Contains("unknown optimizer 'rmsprop'"));
+  Result h = run("train house_prices --momentum 0.9 --quiet");
+  CHECK(h.code == 1);
+  CHECK_THAT(h.out, Catch::Contains("--momentum applies to sgd only"));
   Result f = run("inspect mlp --print-after nosuchpass");
   CHECK(f.code == 1);
   CHECK_THAT(f.out, Catch::Contains("unknown pass 'nosuchpass'"));
