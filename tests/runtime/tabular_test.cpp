@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "runtime/atomic_file.h"
+#include "shared_data.h"
 #include "temp_dir.h"
 
 using namespace kiln;
@@ -89,7 +90,7 @@ TEST_CASE("preprocess_tabular: constant column and errors", "[runtime][tabular]"
 }
 
 TEST_CASE("Kaggle house prices: d2l's 331 features", "[runtime][tabular][data]") {
-  auto d = load_kaggle_house(KILN_SHARED_DATA);
+  auto d = load_kaggle_house(kiln::testing::shared_data_dir());
   INFO((d.ok() ? "" : d.error().message()));
   REQUIRE(d.ok());
   CHECK(d->num_features == 331);
