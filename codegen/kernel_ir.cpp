@@ -474,8 +474,11 @@ std::string print_kernel(const KernelProgram& prog, const Kernel& k) {
       os << " gemm " << dtype_name(g.dtype) << " batch=" << g.batch << " m=" << g.m << " n=" << g.n
          << " k=" << g.k << " a=b" << g.a << (g.trans_a ? "^T" : "") << " b=b" << g.b
          << (g.trans_b ? "^T" : "") << " -> b" << g.c;
+      if (g.alpha != 1.0) os << " alpha=" << g.alpha;
+      if (g.accumulate) os << " +=b" << g.c;
       if (g.bias >= 0) os << " +bias b" << g.bias;
       if (g.relu) os << " relu";
+      if (g.mask >= 0) os << " mask b" << g.mask;
       os << "\n";
       return os.str();
     }

@@ -131,8 +131,11 @@ struct GemmSpec {
   int64_t batch = 1, m = 0, n = 0, k = 0;
   bool trans_a = false, trans_b = false;
   int a = -1, b = -1, c = -1;  // buffers
+  double alpha = 1.0;          // C = alpha * A*B (+ C when accumulate)
+  bool accumulate = false;     // C is also read (an in-place update)
   int bias = -1;               // optional epilogue bias buffer (length n)
   bool relu = false;           // optional epilogue ReLU
+  int mask = -1;               // optional epilogue mask buffer (like C): C = mask > 0 ? C : 0
 };
 
 struct ScatterSpec {

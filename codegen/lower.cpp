@@ -30,9 +30,9 @@ namespace {
 // Computes node values at multi-indices inside one kernel.
 class Lowerer {
  public:
-  Lowerer(const Graph& g, const std::vector<int>& buffer_of, kir::ExprPool& pool, NodeId root,
-          bool flat)
-      : g_(g), buf_(buffer_of), P_(pool), root_(root), flat_(flat) {}
+  Lowerer(const Graph& g, const std::vector<int>& buffer_of, const std::vector<NodeId>& positive_of,
+          kir::ExprPool& pool, NodeId root, bool flat)
+      : g_(g), buf_(buffer_of), pos_(positive_of), P_(pool), root_(root), flat_(flat) {}
 
   ExprId linear(const Shape& s, const std::vector<ExprId>& idx) {
     if (flat_) return s.numel() <= 1 ? P_.index(0) : idx[0];
@@ -79,6 +79,7 @@ class Lowerer {
 
   const Graph& g_;
   const std::vector<int>& buf_;
+  const std::vector<NodeId>& pos_;
   kir::ExprPool& P_;
   NodeId root_;
   bool flat_;
@@ -88,6 +89,11 @@ class Lowerer {
 ExprId Lowerer::compute(NodeId v, const std::vector<ExprId>& idx) {
   const Node& n = g_.node(v);
   if (v != root_ && buf_[v] >= 0) return load(v, idx);
+  if (pos_[v] >= 0) {
+    // gt(z, 0) with z fused into a matmul epilogue: (z > 0) == (relu(z) > 0), NaN included.
+    NodeId r = pos_[v];
+    return P_.compare(COp::Gt, at(r, idx), P_.constant(g_.node(r).dtype(), 0.0));
+  }
   const DType t = n.dtype();
   const Shape& s = n.shape();
   auto un = [&](UOp op) { return P_.unary(op, in(n, 0, idx)); };
@@ -277,7 +283,7 @@ kir::Kernel make_copy(kir::KernelProgram& prog, int src, int dst) {
   return k;
 }
 
-Expected<kir::Kernel> lower_fused(const Graph& g, const FusedKernel& fk,
+Expected<kir::Kernel> lower_fused(const Graph& g, const FusionPlan& plan, const FusedKernel& fk,
                                   const std::vector<int>& buf, int out_buffer,
                                   kir::KernelProgram& prog) {
   kir::ExprPool& P = prog.pool;
@@ -295,7 +301,7 @@ Expected<kir::Kernel> lower_fused(const Graph& g, const FusedKernel& fk,
       else k.dims = s.dims;
       if (s.numel() == 0) k.dims = {0};
       k.reduced.assign(k.dims.size(), false);
-      Lowerer L(g, buf, P, fk.root, flat || s.rank() == 0);
+      Lowerer L(g, buf, plan.positive_of, P, fk.root, flat || s.rank() == 0);
       std::vector<ExprId> idx = loop_indices(P, k.dims);
       k.value = L.compute(fk.root, idx);
       k.out_offset = L.linear(s, idx);
@@ -313,7 +319,7 @@ Expected<kir::Kernel> lower_fused(const Graph& g, const FusedKernel& fk,
                  : root.op == OpKind::ReduceSum ? kir::ReduceOp::Sum
                  : root.op == OpKind::ReduceMax ? kir::ReduceOp::Max
                                                 : kir::ReduceOp::Mean;
-      Lowerer L(g, buf, P, fk.root, false);
+      Lowerer L(g, buf, plan.positive_of, P, fk.root, false);
       std::vector<ExprId> idx = loop_indices(P, k.dims);
       std::vector<ExprId> in_idx = is.rank() == 0 ? std::vector<ExprId>{} : idx;
       k.value = L.at(root.inputs[0].id, in_idx);
@@ -329,9 +335,10 @@ Expected<kir::Kernel> lower_fused(const Graph& g, const FusedKernel& fk,
       return k;
     }
     case FusedKind::Matmul: {
-      const Shape& os = root.shape();
+      const Node& mm = g.node(fk.matmul);
+      const Shape& os = mm.shape();
       int r = os.rank();
-      const Shape& as = g.type(root.inputs[0]).shape;
+      const Shape& as = g.type(mm.inputs[0]).shape;
       int64_t m = os[r - 2], n = os[r - 1], kk = as[r - 1], batch = 1;
       for (int d = 0; d < r - 2; ++d) batch *= os[d];
       if (is_float(root.dtype())) {
@@ -347,7 +354,14 @@ Expected<kir::Kernel> lower_fused(const Graph& g, const FusedKernel& fk,
         gs.a = buf[fk.a];
         gs.b = buf[fk.b];
         gs.c = out_buffer;
+        gs.alpha = fk.alpha;
+        gs.accumulate = fk.accumulate >= 0;
+        gs.bias = fk.bias >= 0 ? buf[fk.bias] : -1;
+        gs.relu = fk.relu;
+        gs.mask = fk.mask >= 0 ? buf[fk.mask] : -1;
         KILN_CHECK(gs.a >= 0 && gs.b >= 0, "matmul operands need buffers");
+        KILN_CHECK(!gs.accumulate || buf[fk.accumulate] == out_buffer,
+                   "in-place update epilogue must write its state buffer");
         k.name = "gemm_" + std::to_string(fk.root);
         return k;
       }
@@ -357,13 +371,14 @@ Expected<kir::Kernel> lower_fused(const Graph& g, const FusedKernel& fk,
       k.reduced.assign(k.dims.size(), false);
       k.reduced.back() = true;
       k.reduce = kir::ReduceOp::Sum;
-      Lowerer L(g, buf, P, fk.root, false);
+      Lowerer L(g, buf, plan.positive_of, P, fk.root, false);
       std::vector<ExprId> idx = loop_indices(P, k.dims);
       std::vector<ExprId> ai(idx.begin(), idx.begin() + r - 2), bi = ai;
       ai.push_back(idx[r - 2]);
       ai.push_back(idx[r]);
       bi.push_back(idx[r]);
       bi.push_back(idx[r - 1]);
+      KILN_CHECK(fk.matmul == fk.root, "integer matmuls have no epilogue");
       k.value = P.binary(BOp::Mul, L.at(root.inputs[0].id, ai), L.at(root.inputs[1].id, bi));
       std::vector<ExprId> oi(idx.begin(), idx.begin() + r);
       k.out_offset = L.linear(os, oi);
@@ -401,6 +416,8 @@ std::vector<int> kernel_reads(const kir::KernelProgram& prog, const kir::Kernel&
       r.insert(k.gemm.a);
       r.insert(k.gemm.b);
       if (k.gemm.bias >= 0) r.insert(k.gemm.bias);
+      if (k.gemm.mask >= 0) r.insert(k.gemm.mask);
+      if (k.gemm.accumulate) r.insert(k.gemm.c);
       break;
     case kir::KernelKind::ScatterAdd:
       r.insert(k.scatter.indices);
@@ -446,7 +463,10 @@ bool reads_state_elementwise_only(const Graph& g, const FusedKernel& fk, NodeId 
 
 Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
   LoweredProgram out;
-  out.fusion = plan_fusion(g);
+  FusionOptions fopts;
+  fopts.matmul_epilogues = opts.matmul_epilogues;
+  fopts.in_place_updates = opts.in_place_updates;
+  out.fusion = plan_fusion(g, fopts);
   const FusionPlan& plan = out.fusion;
   kir::KernelProgram& prog = out.prog;
   const int n = g.size();
@@ -486,6 +506,11 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
     NodeId v = u.value.id, s = u.state.id;
     int sbuf = buf[s];
     int ki = kernel_index(v);
+    if (ki >= 0 && plan.kernels[ki].accumulate == s) {  // update epilogue (checked by the plan)
+      buf[v] = sbuf;
+      out.in_place_updates++;
+      continue;
+    }
     if (opts.in_place_updates && ki >= 0 && buf[v] < 0 &&
         reads_state_elementwise_only(g, plan.kernels[ki], s)) {
       auto it = last_leaf_reader.find(s);
@@ -540,7 +565,7 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
 
   for (auto& k : pre) prog.kernels.push_back(std::move(k));
   for (const FusedKernel& fk : plan.kernels) {
-    Expected<kir::Kernel> k = lower_fused(g, fk, buf, buf[fk.root], prog);
+    Expected<kir::Kernel> k = lower_fused(g, plan, fk, buf, buf[fk.root], prog);
     if (!k.ok()) return k.error();
     prog.kernels.push_back(std::move(*k));
   }

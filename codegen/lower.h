@@ -37,6 +37,7 @@ struct LoweredProgram {
 
 struct LowerOptions {
   bool in_place_updates = true;
+  bool matmul_epilogues = true;  // see passes/fusion.h
 };
 
 Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts = {});

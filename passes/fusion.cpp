@@ -1,11 +1,14 @@
 // Loop fusion planning (see fusion.h for the rules). One forward sweep decides
 // materialization (a node's inputs are decided before it, so "cheap" can look at them),
-// then each live materialized non-leaf value becomes a kernel whose fused set is found
-// by a DFS through non-materialized inputs.
+// a second sweep grows matmul epilogue chains (which un-materializes the matmul and the
+// chain's inner nodes and materializes the chain's end), then each live materialized
+// non-leaf value becomes a kernel whose fused set is found by a DFS through
+// non-materialized inputs. In-place update epilogues are validated on the finished plan.
 #include "passes/fusion.h"
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -52,9 +55,56 @@ bool is_last2_swap(const Node& n) {
   return p[r - 2] == r - 1 && p[r - 1] == r - 2;
 }
 
+// A constant with one value everywhere (optionally broadcast); sets *v.
+bool splat_value(const Graph& g, NodeId id, double* v) {
+  const Node* nd = &g.node(id);
+  if (nd->op == OpKind::Broadcast) nd = &g.node(nd->inputs[0].id);
+  if (nd->op != OpKind::Constant) return false;
+  if (const AttrValue* d = nd->attrs.find("data")) {
+    const auto& data = std::get<std::vector<double>>(*d);
+    if (data.size() > 1) return false;
+    *v = data.empty() ? 0.0 : data[0];
+    return true;
+  }
+  *v = nd->attrs.f_or("value", 0.0);
+  return true;
+}
+
+bool is_zero_splat(const Graph& g, NodeId id) {
+  double v;
+  return splat_value(g, id, &v) && v == 0.0;
+}
+
+FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<NodeId>& no_update);
+
 }  // namespace
 
-FusionPlan plan_fusion(const Graph& g) {
+FusionPlan plan_fusion(const Graph& g, const FusionOptions& opts) {
+  // An in-place update kernel must be the last reader of its state and must not read it
+  // through an operand; otherwise plan again without that update.
+  std::set<NodeId> no_update;
+  for (;;) {
+    FusionPlan plan = build_plan(g, opts, no_update);
+    bool ok = true;
+    for (size_t i = 0; i < plan.kernels.size() && ok; ++i) {
+      const FusedKernel& k = plan.kernels[i];
+      if (k.accumulate < 0) continue;
+      NodeId s = k.accumulate;
+      bool bad = k.a == s || k.b == s || k.bias == s || k.mask == s;
+      for (size_t j = i + 1; j < plan.kernels.size() && !bad; ++j)
+        for (NodeId r : plan.kernels[j].reads) bad |= r == s;
+      if (bad) {
+        no_update.insert(k.root);
+        ok = false;
+      }
+    }
+    if (ok) return plan;
+  }
+}
+
+namespace {
+
+FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<NodeId>& no_update) {
   const int n = g.size();
   FusionPlan plan;
   plan.materialized.assign(n, false);
@@ -161,6 +211,123 @@ FusionPlan plan_fusion(const Graph& g) {
     mat[id] = m;
   }
 
+  // Matmul epilogue chains, keyed by the chain's end (the kernel root).
+  plan.positive_of.assign(n, -1);
+  std::map<NodeId, FusedKernel> chains;
+  std::map<NodeId, std::vector<NodeId>> chain_nodes;  // inner nodes, for the fused list
+  if (opts.matmul_epilogues) {
+    std::map<NodeId, NodeId> update_of;  // update value -> state
+    for (const StateUpdate& u : g.state_updates()) update_of[u.value.id] = u.state.id;
+    auto single_user = [&](NodeId id) -> NodeId {
+      if (sink[id]) return -1;
+      NodeId r = -1;
+      for (NodeId u : users[id]) {
+        if (!live[u]) continue;
+        if (r >= 0) return -1;
+        r = u;
+      }
+      return r;
+    };
+    auto other_input = [&](const Node& nd, NodeId x) {
+      return nd.inputs[0].id == x ? nd.inputs[1].id : nd.inputs[0].id;
+    };
+    for (NodeId id = 0; id < n; ++id) {
+      const Node& mm = g.node(id);
+      if (mm.op != OpKind::Matmul || !live[id] || sink[id] || !is_float(mm.dtype())) continue;
+      const Shape& cs = mm.shape();
+      FusedKernel ch;
+      ch.matmul = id;
+      std::vector<NodeId> inner{id};
+      NodeId cur = id;
+      // relu?(mm + broadcast(bias)): bias a materialized vector along the last axis.
+      NodeId u = single_user(cur);
+      if (u >= 0 && g.node(u).op == OpKind::Add && g.node(u).inputs[0].id != g.node(u).inputs[1].id) {
+        NodeId bc = other_input(g.node(u), cur);
+        const Node& bn = g.node(bc);
+        if (bn.op == OpKind::Broadcast && !mat[bc] && mat[bn.inputs[0].id]) {
+          const Shape& vs = g.node(bn.inputs[0].id).shape();
+          bool vec = vs.rank() >= 1 && vs[vs.rank() - 1] == cs[cs.rank() - 1];
+          for (int d = 0; d + 1 < vs.rank(); ++d) vec &= vs[d] == 1;
+          if (vec && g.node(bn.inputs[0].id).dtype() == mm.dtype()) {
+            ch.bias = bn.inputs[0].id;
+            inner.push_back(bc);
+            inner.push_back(u);
+            cur = u;
+          }
+        }
+      }
+      {
+        NodeId relu = -1;
+        std::vector<NodeId> gts;
+        bool ok = !sink[cur];
+        for (NodeId x : users[cur]) {
+          if (!live[x]) continue;
+          const Node& xn = g.node(x);
+          if (xn.op == OpKind::Relu && relu < 0) relu = x;
+          else if (xn.op == OpKind::Gt && xn.inputs[0].id == cur && is_zero_splat(g, xn.inputs[1].id))
+            gts.push_back(x);
+          else ok = false;
+        }
+        if (ok && relu >= 0) {
+          ch.relu = true;
+          for (NodeId x : gts) plan.positive_of[x] = relu;  // (z > 0) == (relu(z) > 0)
+          inner.push_back(relu);
+          cur = relu;
+        }
+      }
+      // select(gt(M, 0), cur, 0): the mask epilogue.
+      u = single_user(cur);
+      if (u >= 0 && g.node(u).op == OpKind::Select && g.node(u).inputs[1].id == cur &&
+          g.node(u).inputs[0].id != cur && is_zero_splat(g, g.node(u).inputs[2].id)) {
+        NodeId c = g.node(u).inputs[0].id;
+        const Node& cn = g.node(c);
+        if (cn.op == OpKind::Gt && is_zero_splat(g, cn.inputs[1].id)) {
+          NodeId m = plan.positive_of[c] >= 0 ? plan.positive_of[c] : cn.inputs[0].id;
+          const Node& mn = g.node(m);
+          if (mat[m] && mn.shape() == cs && mn.dtype() == mm.dtype()) {
+            ch.mask = m;
+            inner.push_back(u);
+            cur = u;
+          }
+        }
+      }
+      // S - c*mm (or S + c*mm, S - mm, ...): scale, then the in-place update.
+      if (ch.bias < 0 && !ch.relu && ch.mask < 0) {
+        double c;
+        u = single_user(cur);
+        if (u >= 0 && g.node(u).op == OpKind::Mul && splat_value(g, other_input(g.node(u), cur), &c)) {
+          ch.alpha = c;
+          inner.push_back(u);
+          cur = u;
+        }
+        u = single_user(cur);
+        const Node* un = u >= 0 ? &g.node(u) : nullptr;
+        if (opts.in_place_updates && un && !no_update.count(u) && update_of.count(u) &&
+            (un->op == OpKind::Sub || un->op == OpKind::Add) && un->inputs[0].id != un->inputs[1].id) {
+          NodeId s = update_of[u];
+          bool sub = un->op == OpKind::Sub;
+          if (other_input(*un, cur) == s && (!sub || un->inputs[0].id == s) &&
+              g.node(s).shape() == cs && g.node(s).dtype() == mm.dtype()) {
+            if (sub) ch.alpha = -ch.alpha;
+            ch.accumulate = s;
+            inner.push_back(u);
+            cur = u;
+          }
+        }
+        if (ch.accumulate < 0) {  // a bare scale is not worth a chain
+          cur = id;
+          inner.resize(1);
+          ch.alpha = 1.0;
+        }
+      }
+      if (cur == id) continue;
+      for (NodeId x : inner) mat[x] = false;
+      mat[cur] = true;
+      chain_nodes[cur] = inner;
+      chains[cur] = ch;
+    }
+  }
+
   // Kernels, in node order.
   for (NodeId id = 0; id < n; ++id) {
     const Node& nd = g.node(id);
@@ -174,14 +341,30 @@ FusionPlan plan_fusion(const Graph& g) {
         return;
       }
       if (!fused.insert(v).second) return;
+      if (plan.positive_of[v] >= 0) {  // served from the relu output (see fusion.h)
+        reads.insert(plan.positive_of[v]);
+        return;
+      }
       for (Value in : g.node(v).inputs) visit(in.id);
     };
-    if (nd.op == OpKind::Matmul) {
+    auto chain = chains.find(id);
+    if (nd.op == OpKind::Matmul || chain != chains.end()) {
+      if (chain != chains.end()) {
+        k = chain->second;
+        k.root = id;
+        for (NodeId x : chain_nodes[id])
+          if (x != id) fused.insert(x);
+        for (NodeId x : {k.accumulate, k.bias, k.mask})
+          if (x >= 0) reads.insert(x);
+      } else {
+        k.matmul = id;
+      }
+      const Node& mmn = g.node(k.matmul);
       k.kind = FusedKind::Matmul;
       NodeId ops[2];
       bool tr[2];
       for (int i = 0; i < 2; ++i) {
-        NodeId in = nd.inputs[i].id;
+        NodeId in = mmn.inputs[i].id;
         if (mat[in]) {
           ops[i] = in;
           tr[i] = false;
@@ -207,7 +390,8 @@ FusionPlan plan_fusion(const Graph& g) {
       }
     } else {
       k.kind = is_reduction(nd.op) ? FusedKind::Reduction : FusedKind::Elementwise;
-      for (Value in : nd.inputs) visit(in.id);
+      if (plan.positive_of[id] >= 0) reads.insert(plan.positive_of[id]);
+      else for (Value in : nd.inputs) visit(in.id);
     }
     k.fused.assign(fused.begin(), fused.end());
     k.reads.assign(reads.begin(), reads.end());
@@ -216,6 +400,8 @@ FusionPlan plan_fusion(const Graph& g) {
   }
   return plan;
 }
+
+}  // namespace
 
 std::string FusionPlan::to_string(const Graph& g) const {
   std::ostringstream os;
@@ -228,9 +414,16 @@ std::string FusionPlan::to_string(const Graph& g) const {
     const Node& r = g.node(k.root);
     os << "  k" << i << " " << fused_kind_name(k.kind) << " %" << k.root << " = " << op_name(r.op)
        << " : " << r.type.to_string();
-    if (k.kind == FusedKind::Matmul)
-      os << "  (a=%" << k.a << (k.trans_a ? "^T" : "") << " b=%" << k.b << (k.trans_b ? "^T" : "")
-         << ")";
+    if (k.kind == FusedKind::Matmul) {
+      os << "  (a=%" << k.a << (k.trans_a ? "^T" : "") << " b=%" << k.b << (k.trans_b ? "^T" : "");
+      if (k.matmul != k.root) os << " mm=%" << k.matmul;
+      if (k.alpha != 1.0) os << " alpha=" << k.alpha;
+      if (k.accumulate >= 0) os << " +=%" << k.accumulate << " in place";
+      if (k.bias >= 0) os << " bias=%" << k.bias;
+      if (k.relu) os << " relu";
+      if (k.mask >= 0) os << " mask=%" << k.mask;
+      os << ")";
+    }
     os << "\n    reads";
     for (NodeId v : k.reads) os << " %" << v;
     if (!k.fused.empty()) {

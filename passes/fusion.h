@@ -16,6 +16,18 @@
 // consumers' loop nests, so a reduction root also absorbs its elementwise producer
 // chain (sum(exp(x - max))). Kernels are scheduled in node order (a topological order).
 //
+// Matmul epilogues (FusionOptions::matmul_epilogues): a float matmul whose value flows
+// through a single-use chain is computed by one GEMM kernel rooted at the chain's end:
+//   relu?(mm + broadcast(bias[N]))   bias and ReLU applied to the accumulators;
+//   select(gt(M, 0), mm, 0)          mask (the ReLU backward), M a buffer shaped like mm;
+//   S - c*mm, S + c*mm               an SGD-style update of state S (c a splat constant)
+//                                    written in place: C = S, alpha = -c, accumulate.
+// ReLU is fused even when the pre-activation z also feeds `gt(z, 0)` nodes (the ReLU
+// backward mask): those are served as `gt(relu(z), 0)`, which is exact (both are false
+// for NaN), so z is never stored; FusionPlan::positive_of records the substitution. An
+// in-place update is kept only when no kernel scheduled after it reads S (the plan is
+// rebuilt without that update otherwise).
+//
 // The plan is an analysis, not a rewrite: FusionPass only prints it.
 #pragma once
 
@@ -38,12 +50,22 @@ struct FusedKernel {
   // Matmul: the materialized operands after folding transposes.
   NodeId a = -1, b = -1;
   bool trans_a = false, trans_b = false;
+  // Matmul epilogue (see above): C = relu?(alpha * a*b (+ S) (+ bias)), masked.
+  NodeId matmul = -1;      // the matmul node (the root when there is no epilogue)
+  double alpha = 1.0;
+  NodeId accumulate = -1;  // state S updated in place (C is S's buffer), or -1
+  NodeId bias = -1;        // vector buffer added to every row, or -1
+  bool relu = false;
+  NodeId mask = -1;        // buffer like C: C = mask > 0 ? C : 0, or -1
 };
 
 struct FusionPlan {
   std::vector<bool> materialized;  // by NodeId (buffer leaves included)
   std::vector<FusedKernel> kernels;  // schedule order
   std::vector<int> kernel_of;        // by NodeId: index of the kernel it roots, or -1
+  // By NodeId: for a `gt(z, 0)` node whose z was fused into a matmul epilogue, the
+  // materialized relu(z) node that serves it as `gt(relu(z), 0)`; else -1.
+  std::vector<NodeId> positive_of;
 
   bool is_buffer_leaf(const Graph& g, NodeId id) const;
   std::string to_string(const Graph& g) const;
@@ -52,7 +74,12 @@ struct FusionPlan {
 // Leaves that live in buffers rather than being computed inline.
 bool is_buffer_leaf(const Node& n);
 
-FusionPlan plan_fusion(const Graph& g);
+struct FusionOptions {
+  bool matmul_epilogues = true;  // fuse bias/ReLU/mask/update chains into GEMMs
+  bool in_place_updates = true;  // allow the in-place update epilogue
+};
+
+FusionPlan plan_fusion(const Graph& g, const FusionOptions& opts = {});
 
 // Prints the plan (e.g. for `--print-after=fusion`); never changes the graph.
 class FusionPass : public Pass {

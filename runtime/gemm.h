@@ -1,11 +1,16 @@
-// Batched dense matrix multiply for the runtime: C = op(A) * op(B) (+ C when
-// accumulating), row-major with leading dimensions, optional fused epilogue
-// (bias over columns, then ReLU). f32 uses the BLIS/GotoBLAS structure (DESIGN.md
-// convention 11): B packed into k x NR panels, A into MR x k panels, a register-tiled
-// micro-kernel of broadcast FMAs (AVX2: 6x16 with 12 ymm accumulators; AVX-512: 12x32
-// with 24 zmm accumulators) selected at run time with __builtin_cpu_supports, so one
-// binary runs on any x86-64. Work is split over (M, N) tiles on the global thread pool.
-// f64 takes a simple cache-blocked path that the compiler vectorizes.
+// Batched dense matrix multiply for the runtime:
+//   C = epilogue(alpha * op(A) * op(B) (+ C when accumulating))
+// row-major with leading dimensions. The epilogue runs on the accumulators before the
+// store, in this order: + bias (length N, added to every row), ReLU (x > 0 ? x : 0),
+// mask (C = mask[i,j] > 0 ? C : 0, mask laid out like C: the ReLU backward). With
+// alpha = -lr and accumulate = 1 the GEMM is an in-place SGD update W -= lr * A*B.
+// f32 uses the BLIS/GotoBLAS structure (DESIGN.md convention 11): B packed into k x NR
+// panels, A read in place (row-major A) or packed into MR x k panels (transposed A), a
+// register-tiled micro-kernel of broadcast FMAs (AVX2: 6x16 with 12 ymm accumulators;
+// AVX-512: 12x32 with 24 zmm accumulators) selected at run time with
+// __builtin_cpu_supports, so one binary runs on any x86-64. Work is split over (M, N)
+// blocks on the global thread pool. f64 takes a simple cache-blocked path that the
+// compiler vectorizes.
 //
 // Choice (documented per the brief): DESIGN.md wants GEMM micro-kernels emitted as LLVM
 // IR by the code generator eventually; for now compiled kernels call this C++ routine
@@ -22,15 +27,17 @@ struct GemmParams {
   int64_t lda = 0, ldb = 0, ldc = 0;           // leading dimensions (row strides)
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;  // per batch, in elements
   int64_t trans_a = 0, trans_b = 0;            // A is stored [K,M] / B is stored [N,K]
-  int64_t accumulate = 0;                      // C += A*B instead of C = A*B
+  int64_t accumulate = 0;                      // C += alpha*A*B instead of C = alpha*A*B
   int64_t relu = 0;                            // epilogue: C = max(C, 0) (after bias)
-  // bias (length N, added to every row) is passed separately; may be null.
+  double alpha = 1.0;                          // scale of the product
+  // bias (length N, added to every row) and mask (like C, stride_c per batch) are passed
+  // separately; either may be null.
 };
 
 void gemm_f32(const GemmParams& p, const float* a, const float* b, float* c,
-              const float* bias = nullptr);
+              const float* bias = nullptr, const float* mask = nullptr);
 void gemm_f64(const GemmParams& p, const double* a, const double* b, double* c,
-              const double* bias = nullptr);
+              const double* bias = nullptr, const double* mask = nullptr);
 
 // Which f32 micro-kernel is in use: "avx512", "avx2" or "generic".
 const char* gemm_f32_isa();
@@ -42,6 +49,6 @@ bool gemm_force_isa(const char* isa);
 
 // Entry points called by JIT-compiled code.
 extern "C" void kiln_gemm_f32(const kiln::GemmParams* p, const float* a, const float* b, float* c,
-                              const float* bias);
+                              const float* bias, const float* mask);
 extern "C" void kiln_gemm_f64(const kiln::GemmParams* p, const double* a, const double* b,
-                              double* c, const double* bias);
+                              double* c, const double* bias, const double* mask);

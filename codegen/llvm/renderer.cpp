@@ -6,12 +6,14 @@
 // nothing else gets fast-math flags (DESIGN.md convention 7).
 #include "codegen/llvm/renderer.h"
 
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <set>
 #include <unordered_map>
 
 #include "codegen/llvm/math.h"
+#include "runtime/gemm.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/Intrinsics.h"
 #include "llvm/IR/LLVMContext.h"
@@ -442,7 +444,7 @@ std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMC
   auto* kernel_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, i64, i64}, false);
   auto* pfor_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, i64, i64}, false);
   llvm::FunctionCallee pfor = m->getOrInsertFunction("kiln_parallel_for", pfor_ty);
-  auto* gemm_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, ptr, ptr, ptr}, false);
+  auto* gemm_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, ptr, ptr, ptr, ptr}, false);
   (void)kernel_ty;
 
   auto* entry_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr}, false);
@@ -455,14 +457,24 @@ std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMC
     if (k.kind == kir::KernelKind::Gemm) {
       const kir::GemmSpec& g = k.gemm;
       int64_t lda = g.trans_a ? g.m : g.k, ldb = g.trans_b ? g.k : g.n;
-      std::vector<uint64_t> params = {uint64_t(g.batch), uint64_t(g.m), uint64_t(g.n),
-                                      uint64_t(g.k), uint64_t(lda), uint64_t(ldb), uint64_t(g.n),
-                                      uint64_t(g.m * g.k), uint64_t(g.k * g.n),
-                                      uint64_t(g.m * g.n), uint64_t(g.trans_a), uint64_t(g.trans_b),
-                                      0, uint64_t(g.relu)};
-      auto* arr = llvm::ConstantDataArray::get(ctx, params);
-      auto* gv = new llvm::GlobalVariable(*m, arr->getType(), true,
-                                          llvm::GlobalValue::PrivateLinkage, arr, name + ".params");
+      // A constant GemmParams block (runtime/gemm.h): 14 x i64, then alpha as a double.
+      std::vector<uint64_t> ints = {uint64_t(g.batch), uint64_t(g.m), uint64_t(g.n),
+                                    uint64_t(g.k), uint64_t(lda), uint64_t(ldb), uint64_t(g.n),
+                                    uint64_t(g.m * g.k), uint64_t(g.k * g.n),
+                                    uint64_t(g.m * g.n), uint64_t(g.trans_a), uint64_t(g.trans_b),
+                                    uint64_t(g.accumulate), uint64_t(g.relu)};
+      static_assert(offsetof(GemmParams, alpha) == 14 * sizeof(int64_t) &&
+                        sizeof(GemmParams) == 15 * sizeof(int64_t),
+                    "GemmParams layout changed: update the renderer");
+      std::vector<Type*> ftys(ints.size(), i64);
+      ftys.push_back(b.getDoubleTy());
+      std::vector<llvm::Constant*> fields;
+      for (uint64_t v : ints) fields.push_back(llvm::ConstantInt::get(i64, v));
+      fields.push_back(llvm::ConstantFP::get(b.getDoubleTy(), g.alpha));
+      auto* sty = llvm::StructType::get(ctx, ftys);
+      auto* init = llvm::ConstantStruct::get(sty, fields);
+      auto* gv = new llvm::GlobalVariable(*m, sty, true, llvm::GlobalValue::PrivateLinkage, init,
+                                          name + ".params");
       gv->setAlignment(llvm::Align(8));
       llvm::FunctionCallee gemm = m->getOrInsertFunction(
           g.dtype == DType::f32 ? "kiln_gemm_f32" : "kiln_gemm_f64", gemm_ty);
@@ -471,7 +483,7 @@ std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMC
           if (id < 0) return llvm::ConstantPointerNull::get(llvm::PointerType::get(ctx, 0));
           return eb.CreateLoad(ptr, eb.CreateConstInBoundsGEP1_64(ptr, bufs, uint64_t(id)));
         };
-        eb.CreateCall(gemm, {gv, bp(g.a), bp(g.b), bp(g.c), bp(g.bias)});
+        eb.CreateCall(gemm, {gv, bp(g.a), bp(g.b), bp(g.c), bp(g.bias), bp(g.mask)});
       });
       continue;
     }

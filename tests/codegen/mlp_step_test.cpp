@@ -57,6 +57,22 @@ TEST_CASE("MLP training step: few kernels, in-place updates, parity", "[codegen]
   REQUIRE(lowered.ok());
   CHECK(lowered->in_place_updates == 4);
   CHECK(lowered->copy_kernels == 0);
+  // Matmul epilogues: forward relu(x@W1 + b1) and logits + b2, the ReLU backward as a
+  // mask on dlogits@W2^T, and both weight updates W -= lr * (A^T@B) in place.
+  int gemms = 0, updates = 0, relus = 0, masks = 0, biases = 0;
+  for (const kir::Kernel& k : lowered->prog.kernels) {
+    if (k.kind != kir::KernelKind::Gemm) continue;
+    gemms++;
+    updates += k.gemm.accumulate && k.gemm.alpha == Approx(-0.1);
+    relus += k.gemm.relu;
+    masks += k.gemm.mask >= 0;
+    biases += k.gemm.bias >= 0;
+  }
+  CHECK(gemms == 5);
+  CHECK(updates == 2);
+  CHECK(relus == 1);
+  CHECK(masks == 1);
+  CHECK(biases == 2);
   ParityOptions o;
   o.tol = 1e-9;
   o.runs = 3;
@@ -66,6 +82,32 @@ TEST_CASE("MLP training step: few kernels, in-place updates, parity", "[codegen]
     return std::normal_distribution<double>(0, 0.05)(r);
   };
   check_parity(g, o);
+}
+
+TEST_CASE("matmul epilogues match the interpreter, in place or not", "[codegen][mlp]") {
+  for (bool read_w_after : {false, true}) {
+    Graph g("epilogues");
+    Builder b(g);
+    Tensor x = b.input("x", {DType::f32, Shape{9, 5}});
+    Tensor dy = b.input("dy", {DType::f32, Shape{9, 7}});
+    Tensor w = b.parameter("w", {DType::f32, Shape{5, 17}}, "normal", 0, 0.1);
+    Tensor bias = b.parameter("bias", {DType::f32, Shape{17}}, "normal", 0, 0.1);
+    Tensor u = b.parameter("u", {DType::f32, Shape{17, 7}}, "normal", 0, 0.1);
+    Tensor z = add(matmul(x, w), bias);
+    b.output("h", relu(z));
+    Tensor e = where(greater(z, scalar_like(z, 0.0)), matmul(dy, transpose(u)),
+                     scalar_like(z, 0.0));
+    b.output("e", e);
+    b.update_state(w, w - matmul(transpose(x), e) * 0.1);
+    b.update_state(u, u + 0.5 * matmul(transpose(e), dy));
+    if (read_w_after) b.output("wsum", sum(w * 2.0, {0, 1}));
+    REQUIRE(b.ok());
+    INFO("read_w_after " << read_w_after);
+    ParityOptions o;
+    o.tol = 1e-10;
+    o.runs = 3;
+    check_parity(g, o);
+  }
 }
 
 TEST_CASE("MLP training step timing (batch 256)", "[codegen][mlp][timing]") {

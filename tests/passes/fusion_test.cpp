@@ -116,3 +116,89 @@ TEST_CASE("fusion: dead values get no kernels; outputs always do", "[fusion]") {
   CHECK(p.kernels.size() == 2);
   CHECK(p.kernel_of[dead.value().id] == -1);
 }
+
+namespace {
+// x@w + bias -> relu (the forward), a ReLU-backward mask on another matmul, and an SGD
+// update of w from x^T @ (masked gradient): every matmul gets an epilogue.
+struct EpilogueGraph {
+  Graph g;
+  Tensor x, w, bias, z, h, mm2, e, wgrad, w_new;
+};
+void build_epilogue_graph(EpilogueGraph& t, bool read_w_after) {
+  Builder b(t.g);
+  t.x = b.input("x", {DType::f32, Shape{8, 5}});
+  Tensor dy = b.input("dy", {DType::f32, Shape{8, 7}});
+  t.w = b.parameter("w", {DType::f32, Shape{5, 6}}, "normal", 0, 0.1);
+  t.bias = b.parameter("bias", {DType::f32, Shape{6}}, "normal", 0, 0.1);
+  Tensor u = b.parameter("u", {DType::f32, Shape{6, 7}}, "normal", 0, 0.1);
+  t.z = add(matmul(t.x, t.w), t.bias);
+  t.h = relu(t.z);
+  b.output("h", t.h);
+  t.mm2 = matmul(dy, transpose(u));
+  t.e = where(greater(t.z, scalar_like(t.z, 0.0)), t.mm2, scalar_like(t.mm2, 0.0));
+  b.output("e", t.e);
+  t.wgrad = matmul(transpose(t.x), t.e);
+  t.w_new = t.w - t.wgrad * 0.1;
+  b.update_state(t.w, t.w_new);
+  if (read_w_after) b.output("wsum", sum(t.w * 2.0, {0, 1}));
+  REQUIRE(b.ok());
+}
+}  // namespace
+
+TEST_CASE("fusion: matmul epilogues (bias+relu, relu-backward mask, in-place update)", "[fusion]") {
+  EpilogueGraph t;
+  build_epilogue_graph(t, false);
+  FusionPlan p = plan_fusion(t.g);
+  INFO(p.to_string(t.g));
+  CHECK(p.kernels.size() == 3);
+  const FusedKernel* kh = kernel_for(p, t.h.value());
+  REQUIRE(kh);
+  CHECK(kh->kind == FusedKind::Matmul);
+  CHECK(kh->bias == t.bias.value().id);
+  CHECK(kh->relu);
+  CHECK(kh->accumulate == -1);
+  CHECK_FALSE(p.materialized[t.z.value().id]);  // z is never stored
+  // gt(z, 0) is served as gt(h, 0).
+  NodeId gt = t.g.node(t.e.value().id).inputs[0].id;
+  CHECK(p.positive_of[gt] == t.h.value().id);
+  const FusedKernel* ke = kernel_for(p, t.e.value());
+  REQUIRE(ke);
+  CHECK(ke->kind == FusedKind::Matmul);
+  CHECK(ke->matmul == t.mm2.value().id);
+  CHECK(ke->mask == t.h.value().id);
+  CHECK(ke->trans_b);
+  const FusedKernel* kw = kernel_for(p, t.w_new.value());
+  REQUIRE(kw);
+  CHECK(kw->kind == FusedKind::Matmul);
+  CHECK(kw->matmul == t.wgrad.value().id);
+  CHECK(kw->accumulate == t.w.value().id);
+  CHECK(kw->alpha == Approx(-0.1));
+  CHECK(kw->a == t.x.value().id);
+  CHECK(kw->trans_a);
+  CHECK(kw->b == t.e.value().id);
+
+  FusionOptions off;
+  off.matmul_epilogues = false;
+  FusionPlan q = plan_fusion(t.g, off);
+  INFO(q.to_string(t.g));
+  CHECK(q.kernels.size() > p.kernels.size());
+  for (const FusedKernel& k : q.kernels) CHECK(k.accumulate == -1);
+}
+
+TEST_CASE("fusion: no in-place update epilogue when the state is read afterwards", "[fusion]") {
+  EpilogueGraph t;
+  build_epilogue_graph(t, true);
+  FusionPlan p = plan_fusion(t.g);
+  INFO(p.to_string(t.g));
+  const FusedKernel* kw = kernel_for(p, t.w_new.value());
+  REQUIRE(kw);
+  CHECK(kw->accumulate == -1);
+  CHECK(kw->kind == FusedKind::Elementwise);
+  CHECK(p.materialized[t.wgrad.value().id]);
+  FusionOptions no_in_place;
+  no_in_place.in_place_updates = false;
+  EpilogueGraph t2;
+  build_epilogue_graph(t2, false);
+  FusionPlan q = plan_fusion(t2.g, no_in_place);
+  for (const FusedKernel& k : q.kernels) CHECK(k.accumulate == -1);
+}
