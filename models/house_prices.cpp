@@ -4,6 +4,7 @@
 // 5-fold cross-validation, then a fit on all training data that writes submission.csv.
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "models/run_common.h"
 #include "runtime/tabular.h"
@@ -44,7 +45,12 @@ SupervisedSpec house_spec_for(int64_t features, const RunOptions& o) {
   return s;
 }
 
-std::string data_dir(const RunOptions& o) { return o.data.empty() ? KILN_DEFAULT_DATA_DIR : o.data; }
+// --data, else $KILN_DATA_DIR, else ../shared/data next to the source tree.
+std::string data_dir(const RunOptions& o) {
+  if (!o.data.empty()) return o.data;
+  if (const char* env = std::getenv("KILN_DATA_DIR"); env && *env) return env;
+  return KILN_DEFAULT_DATA_DIR;
+}
 
 Expected<SupervisedSpec> house_spec(const RunOptions& o) {
   return house_spec_for(331, o);
@@ -90,7 +96,12 @@ Expected<RunReport> run_house(const RunOptions& o) {
   if (o.threads > 0) set_num_threads(o.threads);
   OptimizerConfig check = house_spec_for(1, o).optimizer;
   KILN_RETURN_IF_ERROR(apply_optimizer_options(o, check));
-  TabularData data = KILN_TRY(load_kaggle_house(data_dir(o)));
+  Expected<TabularData> loaded = load_kaggle_house(data_dir(o));
+  if (!loaded.ok() && o.data.empty())
+    return loaded.error().wrap("no --data given and the default data folder failed (pass "
+                               "--data DIR with kaggle_house_pred_train.csv and "
+                               "kaggle_house_pred_test.csv, or set KILN_DATA_DIR)");
+  TabularData data = KILN_TRY(std::move(loaded));
   if (o.limit > 0 && o.limit < data.num_train) {
     data.num_train = std::max<int64_t>(o.limit, kFolds);
     data.train_features.resize(data.num_train * data.num_features);
