@@ -36,17 +36,6 @@ struct SplitMix64 {
   }
 };
 
-double round_to(DType t, double v) {
-  switch (t) {
-    case DType::f32: return static_cast<double>(static_cast<float>(v));
-    case DType::f64: return v;
-    case DType::i32:
-    case DType::i64: return std::trunc(v);
-    case DType::boolean: return v != 0.0 ? 1.0 : 0.0;
-  }
-  return v;
-}
-
 }  // namespace
 
 Expected<std::vector<double>> initial_value(const Node& leaf, uint64_t seed) {
@@ -91,7 +80,7 @@ Expected<std::vector<double>> initial_value(const Node& leaf, uint64_t seed) {
   } else {
     return Error("leaf \"" + leaf.name + "\": unknown init '" + init + "'");
   }
-  for (double& x : out) x = round_to(leaf.type.dtype, x);
+  for (double& x : out) x = round_to_dtype(leaf.type.dtype, x);
   return out;
 }
 

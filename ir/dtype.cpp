@@ -1,6 +1,8 @@
 // DType names and sizes.
 #include "ir/dtype.h"
 
+#include <cmath>
+
 namespace kiln {
 
 size_t dtype_size(DType t) {
@@ -23,6 +25,25 @@ const char* dtype_name(DType t) {
     case DType::boolean: return "bool";
   }
   return "?";
+}
+
+double round_to_dtype(DType t, double v) {
+  switch (t) {
+    case DType::f32: return static_cast<double>(static_cast<float>(v));
+    case DType::f64: return v;
+    case DType::i32:
+    case DType::i64: {
+      if (std::isnan(v)) return 0.0;
+      double tr = std::trunc(v);
+      if (t == DType::i32) {
+        if (tr >= 2147483647.0) return 2147483647.0;
+        if (tr <= -2147483648.0) return -2147483648.0;
+      }
+      return tr;
+    }
+    case DType::boolean: return v != 0.0 ? 1.0 : 0.0;
+  }
+  return v;
 }
 
 std::optional<DType> parse_dtype(std::string_view name) {

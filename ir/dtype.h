@@ -13,6 +13,10 @@ enum class DType : uint8_t { f32, f64, i32, i64, boolean };
 size_t dtype_size(DType t);            // bytes per element (boolean is 1 byte)
 const char* dtype_name(DType t);       // "f32", "f64", "i32", "i64", "bool"
 std::optional<DType> parse_dtype(std::string_view name);
+// Rounds a double to the nearest value a tensor of `t` holds: f32 rounding, integer
+// truncation toward zero (NaN -> 0, i32 saturates), bool as != 0. The reference
+// interpreter keeps every dtype as double and applies this after each op.
+double round_to_dtype(DType t, double v);
 inline bool is_float(DType t) { return t == DType::f32 || t == DType::f64; }
 inline bool is_int(DType t) { return t == DType::i32 || t == DType::i64; }
 

@@ -26,25 +26,8 @@ void register_indexing_ops(std::vector<OpDef>& defs);
 
 namespace ops {
 
-// Rounds a double to what a tensor of `t` can hold (the reference's f32 emulation).
-inline double round_to(DType t, double v) {
-  switch (t) {
-    case DType::f32: return static_cast<double>(static_cast<float>(v));
-    case DType::f64: return v;
-    case DType::i32:
-    case DType::i64: {
-      if (std::isnan(v)) return 0.0;
-      double tr = std::trunc(v);
-      if (t == DType::i32) {
-        if (tr >= 2147483647.0) return 2147483647.0;
-        if (tr <= -2147483648.0) return -2147483648.0;
-      }
-      return tr;
-    }
-    case DType::boolean: return v != 0.0 ? 1.0 : 0.0;
-  }
-  return v;
-}
+// Rounds a double to what a tensor of `t` can hold (see round_to_dtype in ir/dtype.h).
+inline double round_to(DType t, double v) { return round_to_dtype(t, v); }
 
 inline std::string ints_to_string(const std::vector<int64_t>& xs) {
   std::string s = "[";

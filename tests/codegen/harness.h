@@ -24,17 +24,6 @@ namespace kiln::test {
 
 using Gen = std::function<double(std::mt19937_64&, int64_t)>;
 
-inline double round_to_dtype(DType t, double v) {
-  switch (t) {
-    case DType::f32: return static_cast<double>(static_cast<float>(v));
-    case DType::f64: return v;
-    case DType::i32:
-    case DType::i64: return std::trunc(v);
-    case DType::boolean: return v != 0.0 ? 1.0 : 0.0;
-  }
-  return v;
-}
-
 inline void write_buffer(HostBuffer& b, const std::vector<double>& v) {
   for (size_t i = 0; i < v.size(); ++i) {
     switch (b.type().dtype) {
