@@ -63,30 +63,28 @@ TEST_CASE("kiln models lists the zoo", "[cli]") {
 }
 
 TEST_CASE("unknown model, command and flags exit non-zero with a clear message", "[cli]") {
-  Result a = run("train resnet9000");
-  CHECK(a.code == 1);
-  CHECK_THAT(a.out, Catch::Contains("unknown model 'resnet9000'"));
-  Result b = run("train mlp --epochz 3");
-  CHECK(b.code == 1);
-  CHECK_THAT(b.out, Catch::Contains("unknown flag '--epochz'"));
-  Result c = run("train mlp --epochs three");
-  CHECK(c.code == 1);
-  CHECK_THAT(c.out, Catch::Contains("--epochs expects an integer, got 'three'"));
-  Result d = run("frobnicate");
-  CHECK(d.code == 2);
-  CHECK_THAT(d.out, Catch::Contains("unknown command 'frobnicate'"));
-  Result e = run("train mlp --lr");
-  CHECK(e.code == 1);
-  CHECK_THAT(e.out, Catch::Contains("'--lr' needs a value"));
-  Result g = run("train linreg --optimizer rmsprop --quiet");
-  CHECK(g.code == 1);
-  CHECK_THAT(g.out, Catch::Contains("unknown optimizer 'rmsprop'"));
-  Result h = run("train house_prices --momentum 0.9 --quiet");
-  CHECK(h.code == 1);
-  CHECK_THAT(h.out, Catch::Contains("--momentum applies to sgd only"));
-  Result f = run("inspect mlp --print-after nosuchpass");
-  CHECK(f.code == 1);
-  CHECK_THAT(f.out, Catch::Contains("unknown pass 'nosuchpass'"));
+  struct Case {
+    const char* args;
+    int code;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"train resnet9000", 1, "unknown model 'resnet9000'"},
+      {"train mlp --epochz 3", 1, "unknown flag '--epochz'"},
+      {"train mlp --epochs three", 1, "--epochs expects an integer, got 'three'"},
+      {"frobnicate", 2, "unknown command 'frobnicate'"},
+      {"train mlp --lr", 1, "'--lr' needs a value"},
+      {"train linreg --optimizer rmsprop --quiet", 1, "unknown optimizer 'rmsprop'"},
+      {"train house_prices --momentum 0.9 --quiet", 1, "--momentum applies to sgd only"},
+      {"train mlp --batch-size 0", 1, "--batch-size must be between 1"},
+      {"inspect mlp --print-after nosuchpass", 1, "unknown pass 'nosuchpass'"},
+  };
+  for (const Case& c : cases) {
+    INFO("kiln " << c.args);
+    Result r = run(c.args);
+    CHECK(r.code == c.code);
+    CHECK_THAT(r.out, Catch::Contains(c.message));
+  }
 }
 
 TEST_CASE("a truncated IDX file is reported with its path", "[cli]") {
