@@ -122,6 +122,17 @@ class KernelRenderer {
     b_.SetInsertPoint(exit);
   }
 
+  // Nested loops over every reduced axis (outermost first), body() in the innermost.
+  void loop_reduced_axes(const std::vector<int>& axes, const std::function<void()>& body,
+                         size_t level = 0) {
+    if (level == axes.size()) return body();
+    const int d = axes[level];
+    loop(i64c(0), i64c(k_.dims[d]), [&](Value* iv) {
+      ax_[d] = iv;
+      loop_reduced_axes(axes, body, level + 1);
+    });
+  }
+
   Value* ptr_at(int buffer, DType t, Value* off) {
     return b_.CreateInBoundsGEP(memory_type(C_, t), ptrs_.at(buffer), off);
   }
@@ -193,21 +204,12 @@ class KernelRenderer {
         IRBuilder<> eb(entry_, entry_->begin());
         llvm::AllocaInst* acc = eb.CreateAlloca(value_type(C_, t));
         b_.CreateStore(identity(k_.reduce, t), acc);
-        std::function<void(size_t)> nest = [&](size_t level) {
-          if (level == s.reduced_axes.size()) {
-            memo_.clear();
-            Value* v = emit(k_.value);
-            Value* a = b_.CreateLoad(acc->getAllocatedType(), acc);
-            b_.CreateStore(combine(k_.reduce, t, a, v, true), acc);
-            return;
-          }
-          int d = s.reduced_axes[level];
-          loop(i64c(0), i64c(k_.dims[d]), [&](Value* iv) {
-            ax_[d] = iv;
-            nest(level + 1);
-          });
-        };
-        nest(0);
+        loop_reduced_axes(s.reduced_axes, [&] {
+          memo_.clear();
+          Value* v = emit(k_.value);
+          Value* a = b_.CreateLoad(acc->getAllocatedType(), acc);
+          b_.CreateStore(combine(k_.reduce, t, a, v, true), acc);
+        });
         memo_.clear();
         Value* a = b_.CreateLoad(acc->getAllocatedType(), acc);
         store(k_.out_buffer, t, emit(k_.out_offset), finish(k_.reduce, t, a, count));
@@ -219,25 +221,16 @@ class KernelRenderer {
         memo_.clear();
         store(k_.out_buffer, t, emit(k_.out_offset), identity(k_.reduce, t));
       });
-      std::function<void(size_t)> nest = [&](size_t level) {
-        if (level == s.reduced_axes.size()) {
-          loop(lo, hi, [&](Value* v) {
-            ax_[va] = v;
-            memo_.clear();
-            Value* val = emit(k_.value);
-            Value* off = emit(k_.out_offset);
-            Value* old = load(k_.out_buffer, t, off);
-            store(k_.out_buffer, t, off, combine(k_.reduce, t, old, val, false));
-          });
-          return;
-        }
-        int d = s.reduced_axes[level];
-        loop(i64c(0), i64c(k_.dims[d]), [&](Value* iv) {
-          ax_[d] = iv;
-          nest(level + 1);
+      loop_reduced_axes(s.reduced_axes, [&] {
+        loop(lo, hi, [&](Value* v) {
+          ax_[va] = v;
+          memo_.clear();
+          Value* val = emit(k_.value);
+          Value* off = emit(k_.out_offset);
+          Value* old = load(k_.out_buffer, t, off);
+          store(k_.out_buffer, t, off, combine(k_.reduce, t, old, val, false));
         });
-      };
-      nest(0);
+      });
       if (k_.reduce == kir::ReduceOp::Mean) {
         loop(lo, hi, [&](Value* v) {
           ax_[va] = v;
