@@ -46,6 +46,13 @@ double round_to_dtype(DType t, double v) {
   return v;
 }
 
+double wrap_to_dtype(DType t, double v) {
+  // Outside int64 (or NaN) there is nothing to wrap; saturate like a cast.
+  if (t != DType::i32 || !(std::fabs(v) < 0x1p63)) return round_to_dtype(t, v);
+  const auto bits = static_cast<uint32_t>(static_cast<int64_t>(std::trunc(v)));
+  return static_cast<double>(static_cast<int32_t>(bits));
+}
+
 std::optional<DType> parse_dtype(std::string_view name) {
   if (name == "f32") return DType::f32;
   if (name == "f64") return DType::f64;

@@ -17,6 +17,9 @@ std::optional<DType> parse_dtype(std::string_view name);
 // truncation toward zero (NaN -> 0, i32 saturates), bool as != 0. The reference
 // interpreter keeps every dtype as double and applies this after each op.
 double round_to_dtype(DType t, double v);
+// Like round_to_dtype, but an i32 result wraps modulo 2^32 (two's complement) instead of
+// saturating: how generated code does integer arithmetic. Casts saturate; arithmetic wraps.
+double wrap_to_dtype(DType t, double v);
 inline bool is_float(DType t) { return t == DType::f32 || t == DType::f64; }
 inline bool is_int(DType t) { return t == DType::i32 || t == DType::i64; }
 

@@ -35,7 +35,10 @@ Expected<RefTensor> evaluate_node(const Node& node, std::span<const RefTensor* c
   if (!st.ok()) return st.error().wrap(node_label(node));
   KILN_CHECK(static_cast<int64_t>(out.data.size()) == node.type.shape.numel(),
              std::string("reference of ") + def.name + " produced the wrong element count");
-  for (double& v : out.data) v = ops::round_to(out.type.dtype, v);
+  // Casts saturate (like fptosi.sat); integer arithmetic wraps (like generated code).
+  const bool cast = node.op == OpKind::Cast;
+  for (double& v : out.data)
+    v = cast ? round_to_dtype(out.type.dtype, v) : wrap_to_dtype(out.type.dtype, v);
   return out;
 }
 
@@ -51,7 +54,7 @@ static Expected<RefTensor> bind_leaf(const Node& n, const std::map<std::string, 
       return Error(node_label(n) + ": fed " + std::to_string(fed.data.size()) + " values for " +
                    n.type.to_string());
     RefTensor t = fed;
-    for (double& v : t.data) v = ops::round_to(t.type.dtype, v);
+    for (double& v : t.data) v = round_to_dtype(t.type.dtype, v);
     return t;
   }
   if (n.op == OpKind::Input) return Error(node_label(n) + ": input not fed");

@@ -30,10 +30,12 @@ Expected<bool> TrainingStepPass::run(Graph& g) {
   for (const Output& o : g.outputs())
     if (o.name == loss_output_) loss = o.value;
   if (!loss.valid()) return Error("graph has no output named '" + loss_output_ + "'");
-  const Node& loss_node = g.node(loss);
-  if (loss_node.type.shape.rank() != 0 || !is_float(loss_node.type.dtype))
-    return Error(loss_node.loc.to_string() + ": loss '" + loss_output_ +
-                 "' must be a float scalar, got " + loss_node.type.to_string());
+  // Copies, not references: adding nodes below reallocates the graph's node vector.
+  const SourceLoc loc = g.node(loss).loc;
+  const TensorType loss_type = g.node(loss).type;
+  if (loss_type.shape.rank() != 0 || !is_float(loss_type.dtype))
+    return Error(loc.to_string() + ": loss '" + loss_output_ + "' must be a float scalar, got " +
+                 loss_type.to_string());
 
   std::vector<Value> params = g.parameters();
   if (params.empty()) return Error("graph has no parameters to train");
@@ -41,10 +43,9 @@ Expected<bool> TrainingStepPass::run(Graph& g) {
     if (g.node(u.state).op == OpKind::Parameter)
       return Error("parameter '" + g.node(u.state).name + "' already has a state update");
 
-  std::vector<Value> grads = KILN_TRY(gradients(g, loss, params, loss_node.loc));
+  std::vector<Value> grads = KILN_TRY(gradients(g, loss, params, loc));
 
   Builder b(g);
-  SourceLoc loc = loss_node.loc;
   Builder::LocScope scope(b, loc);
   std::vector<Tensor> ws, gs;
   for (size_t i = 0; i < params.size(); ++i) {
@@ -68,7 +69,7 @@ Expected<bool> TrainingStepPass::run(Graph& g) {
 
   if (c.kind == OptimizerConfig::SGD) {
     for (size_t i = 0; i < ws.size(); ++i) {
-      const std::string& name = ws[i].node().name;
+      const std::string name = ws[i].node().name;
       Tensor step = gs[i];
       if (c.momentum != 0.0) {
         Tensor v = state_like(b, name + ".momentum", ws[i]);
@@ -91,7 +92,7 @@ Expected<bool> TrainingStepPass::run(Graph& g) {
     Tensor step_size = c2 / c1 * c.lr;
     Tensor eps_hat = c2 * c.eps;
     for (size_t i = 0; i < ws.size(); ++i) {
-      const std::string& name = ws[i].node().name;
+      const std::string name = ws[i].node().name;
       Tensor m = state_like(b, name + ".adam_m", ws[i]);
       Tensor v = state_like(b, name + ".adam_v", ws[i]);
       Tensor m_new = m * c.beta1 + gs[i] * (1.0 - c.beta1);

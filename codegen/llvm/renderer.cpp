@@ -369,15 +369,13 @@ class KernelRenderer {
       case BOp::Div: {
         if (fl) return b_.CreateFDiv(a, b);
         if (nonneg) return b_.CreateUDiv(a, b);
-        // x / 0 is an error in the reference; never trap here.
-        Value* zero = b_.CreateICmpEQ(b, llvm::ConstantInt::get(ty, 0));
-        Value* safe = b_.CreateSelect(zero, llvm::ConstantInt::get(ty, 1), b);
-        return b_.CreateSDiv(a, safe);
+        // a / -1 is -a, wrapping for INT_MIN (where sdiv would trap).
+        Value* minus_one = b_.CreateICmpEQ(b, llvm::ConstantInt::get(ty, -1, true));
+        return b_.CreateSelect(minus_one, b_.CreateNeg(a), b_.CreateSDiv(a, trap_free_divisor(b)));
       }
       case BOp::Mod: {
         if (nonneg) return b_.CreateURem(a, b);
-        Value* zero = b_.CreateICmpEQ(b, llvm::ConstantInt::get(ty, 0));
-        return b_.CreateSRem(a, b_.CreateSelect(zero, llvm::ConstantInt::get(ty, 1), b));
+        return b_.CreateSRem(a, trap_free_divisor(b));  // a % +-1 is 0 either way
       }
       case BOp::Pow:
         KILN_CHECK(fl, "pow on integers");
@@ -394,6 +392,15 @@ class KernelRenderer {
       case BOp::Or: return b_.CreateOr(a, b);
     }
     return nullptr;
+  }
+
+  // b with 0 and -1 replaced by 1, so sdiv/srem never trap (x86 idiv faults on a zero
+  // divisor and on INT_MIN / -1). x / 0 is an error in the reference; callers fix up -1.
+  Value* trap_free_divisor(Value* b) {
+    Type* ty = b->getType();
+    Value* zero = b_.CreateICmpEQ(b, llvm::ConstantInt::get(ty, 0));
+    Value* minus_one = b_.CreateICmpEQ(b, llvm::ConstantInt::get(ty, -1, true));
+    return b_.CreateSelect(b_.CreateOr(zero, minus_one), llvm::ConstantInt::get(ty, 1), b);
   }
 
   // Cast semantics of the reference: float->int truncates toward zero and saturates

@@ -26,9 +26,6 @@ void register_indexing_ops(std::vector<OpDef>& defs);
 
 namespace ops {
 
-// Rounds a double to what a tensor of `t` can hold (see round_to_dtype in ir/dtype.h).
-inline double round_to(DType t, double v) { return round_to_dtype(t, v); }
-
 inline std::string ints_to_string(const std::vector<int64_t>& xs) {
   std::string s = "[";
   for (size_t i = 0; i < xs.size(); ++i) s += (i ? "," : "") + std::to_string(xs[i]);

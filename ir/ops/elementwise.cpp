@@ -101,7 +101,24 @@ double f_not(double x) { return x == 0.0 ? 1.0 : 0.0; }
 
 double f_add(double a, double b) { return a + b; }
 double f_sub(double a, double b) { return a - b; }
-double f_mul(double a, double b) { return a * b; }
+// Integer products in int64 (wrapping) and, for i32, wrapped to 32 bits before they become
+// doubles: a product of two i32 can need 62 bits, more than a double holds exactly.
+Status ref_mul(const Node&, RefIns in, RefTensor& out) {
+  const bool integer = is_int(out.type.dtype);
+  const bool i32 = out.type.dtype == DType::i32;
+  for (size_t i = 0; i < out.data.size(); ++i) {
+    const double a = in[0]->data[i], b = in[1]->data[i];
+    if (!integer) {
+      out.data[i] = a * b;
+      continue;
+    }
+    const uint64_t p = static_cast<uint64_t>(static_cast<int64_t>(a)) *
+                       static_cast<uint64_t>(static_cast<int64_t>(b));
+    out.data[i] = i32 ? static_cast<double>(static_cast<int32_t>(static_cast<uint32_t>(p)))
+                      : static_cast<double>(static_cast<int64_t>(p));
+  }
+  return Status::Ok();
+}
 double f_pow(double a, double b) { return std::pow(a, b); }
 // NaN propagates through max/min.
 double f_max(double a, double b) { return std::isnan(a) || std::isnan(b) ? NAN : (a >= b ? a : b); }
@@ -245,7 +262,7 @@ void register_elementwise_ops(std::vector<OpDef>& d) {
          ref_binary<f_add>, grad_add);
   binary(OpKind::Sub, "sub", kPreservesZero, "a - b", infer_arith, ref_binary<f_sub>, grad_sub);
   binary(OpKind::Mul, "mul", kCommutative | kPreservesZero, "a * b", infer_arith,
-         ref_binary<f_mul>, grad_mul);
+         ref_mul, grad_mul);
   binary(OpKind::Div, "div", 0, "a / b (ints truncate toward zero; int division by 0 is an error)",
          infer_arith, ref_div, grad_div);
   binary(OpKind::Pow, "pow", 0, "a^b (float)", infer_float_binary, ref_binary<f_pow>, grad_pow);

@@ -109,6 +109,34 @@ TEST_CASE("binary ops with broadcasting match the reference", "[codegen][parity]
   }
 }
 
+TEST_CASE("i32 arithmetic wraps on overflow in the reference and in generated code",
+          "[codegen][parity]") {
+  Graph g;
+  Builder b(g);
+  Tensor x = b.input("x", {DType::i32, Shape{64}});
+  Tensor y = b.input("y", {DType::i32, Shape{64}});
+  b.output("add", add(x, y));
+  b.output("sub", sub(x, y));
+  b.output("mul", mul(x, y));
+  b.output("div", div(x, y));  // INT_MIN / -1 wraps to INT_MIN instead of trapping
+  b.output("sum", sum(x));
+  REQUIRE(b.ok());
+  ParityOptions o;
+  o.tol = 0;
+  const double extremes[] = {INT32_MIN, INT32_MAX, INT32_MAX - 1, -7, 65536 * 3 + 5, 1e9};
+  const double divisors[] = {-1, 2, 65537, INT32_MAX, -3, INT32_MIN};
+  o.gens["x"] = [&](std::mt19937_64& r, int64_t) { return extremes[r() % 6]; };
+  o.gens["y"] = [&](std::mt19937_64& r, int64_t) { return divisors[r() % 6]; };
+  check_parity(g, o);
+  // And the wrapped values are two's complement, not saturated.
+  RefTensor xs{{DType::i32, Shape{64}}, std::vector<double>(64, INT32_MAX)};
+  RefTensor ys{{DType::i32, Shape{64}}, std::vector<double>(64, 1)};
+  auto res = interpret(g, {{"x", xs}, {"y", ys}});
+  REQUIRE(res.ok());
+  CHECK(res->outputs.at("add").data[0] == INT32_MIN);
+  CHECK(res->outputs.at("sum").data[0] == -64);
+}
+
 TEST_CASE("compare, logical, select, cast and not match the reference", "[codegen][parity]") {
   std::mt19937_64 rng(9);
   for (DType dt : {DType::f32, DType::i32, DType::i64, DType::f64}) {
