@@ -96,7 +96,12 @@ double f_sqrt(double x) { return std::sqrt(x); }
 double f_tanh(double x) { return std::tanh(x); }
 double f_sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 double f_relu(double x) { return x > 0 ? x : 0.0; }
-double f_copy(double x) { return x; }  // cast: evaluate_node rounds to the new dtype
+// Casts saturate (like LLVM's fptosi.sat), unlike arithmetic, which evaluate_node wraps.
+Status ref_cast(const Node&, RefIns in, RefTensor& out) {
+  for (size_t i = 0; i < out.data.size(); ++i)
+    out.data[i] = round_to_dtype(out.type.dtype, in[0]->data[i]);
+  return Status::Ok();
+}
 double f_not(double x) { return x == 0.0 ? 1.0 : 0.0; }
 
 double f_add(double a, double b) { return a + b; }
@@ -250,7 +255,7 @@ void register_elementwise_ops(std::vector<OpDef>& d) {
   d.push_back({OpKind::Cast, "cast", 1, 1, {{"dtype", AttrKind::Type}}, kEw | kPreservesZero,
                "Converts to dtype: float->int truncates toward zero, x->bool is x != 0, "
                "bool->x is 0/1. Gradient only for float->float.",
-               infer_cast, ref_unary<f_copy>, grad_cast});
+               infer_cast, ref_cast, grad_cast});
   d.push_back({OpKind::Not, "not", 1, 1, {}, kEw | kNoGrad, "logical not (bool)", infer_not,
                ref_unary<f_not>, nullptr});
 
