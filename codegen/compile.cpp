@@ -12,7 +12,7 @@
 
 #include "codegen/llvm/renderer.h"
 #include "codegen/lower.h"
-#include "frontend/init.h"
+#include "ir/leaf_state.h"
 #include "ir/verifier.h"
 #include "runtime/profile.h"
 #include "llvm/IR/LLVMContext.h"
@@ -129,9 +129,9 @@ Expected<std::unique_ptr<Executable>> compile(const Graph& g, std::shared_ptr<St
             state->get_or_create(b.name, b.type, leaf.op == OpKind::Parameter, &created);
         if (!hb.ok()) return hb.error().wrap("compile");
         if (created) {
-          Expected<std::vector<double>> init = initial_value(leaf, options.init_seed);
-          if (!init.ok()) return init.error().wrap("compile: initializing '" + b.name + "'");
-          fill_from_doubles(**hb, *init);
+          Expected<LeafState> ls = leaf_state(leaf);
+          if (!ls.ok()) return ls.error().wrap("compile: initializing '" + b.name + "'");
+          fill_from_doubles(**hb, initial_values(ls->init, leaf.type, leaf.name, options.init_seed));
         }
         p = (*hb)->data();
         break;

@@ -1,17 +1,12 @@
 // Layer implementations.
 #include "frontend/nn.h"
 
-#include <atomic>
-#include <map>
-#include <mutex>
 
 namespace kiln::nn {
 
-std::string fresh_name(const std::string& prefix) {
-  static std::mutex mu;
-  static std::map<std::string, int> counts;
-  std::lock_guard<std::mutex> lock(mu);
-  return prefix + std::to_string(counts[prefix]++);
+std::string Context::fresh_name(const std::string& kind) {
+  std::string n = kind + std::to_string(counts_[kind]++);
+  return prefix.empty() ? n : prefix + "." + n;
 }
 
 Tensor Context::rng_counter() {
@@ -21,7 +16,7 @@ Tensor Context::rng_counter() {
     counter_ = Tensor(&b, existing);
     return counter_;
   }
-  counter_ = b.state("rng_step", TensorType{DType::i64, Shape{}}, "zeros");
+  counter_ = b.state("rng_step", TensorType{DType::i64, Shape{}}, StateKind::RngCounter);
   if (training) b.update_state(counter_, counter_ + 1.0);
   return counter_;
 }
@@ -35,19 +30,20 @@ static Tensor param(Builder& b, const std::string& name, TensorType type, const 
                            ", requested " + type.to_string()));
     return t;
   }
-  return b.parameter(name, type, init.kind, init.a, init.b);
+  return b.parameter(name, type, init);
 }
 
 Linear::Linear(int64_t in_features, int64_t out_features, Init weight_init, bool bias,
                std::string name)
-    : in_(in_features), out_(out_features), init_(weight_init), has_bias_(bias) {
-  if (name.empty()) name = fresh_name("linear");
-  weight_ = name + ".weight";
-  bias_ = name + ".bias";
-}
+    : in_(in_features),
+      out_(out_features),
+      init_(weight_init),
+      has_bias_(bias),
+      name_(std::move(name)) {}
 
 Tensor Linear::forward(Context& ctx, const Tensor& x) {
   if (!x.valid()) return Tensor{};
+  if (name_.empty()) name_ = ctx.fresh_name("linear");
   int64_t in = in_ > 0 ? in_ : x.dim(-1);
   if (in_ <= 0) in_ = in;  // LazyLinear: fixed at first use
   if (x.dim(-1) != in) {
@@ -56,10 +52,10 @@ Tensor Linear::forward(Context& ctx, const Tensor& x) {
                              ") applied to input of type " + x.type().to_string()));
     return Tensor{};
   }
-  Tensor w = param(ctx.b, weight_, TensorType{x.dtype(), Shape{in, out_}}, init_);
+  Tensor w = param(ctx.b, weight_name(), TensorType{x.dtype(), Shape{in, out_}}, init_);
   Tensor y = matmul(x, w);
   if (!has_bias_) return y;
-  Tensor b = param(ctx.b, bias_, TensorType{x.dtype(), Shape{out_}}, Init{"zeros", 0, 0});
+  Tensor b = param(ctx.b, bias_name(), TensorType{x.dtype(), Shape{out_}}, Init::zeros());
   return y + b;
 }
 

@@ -5,6 +5,7 @@
 // StateStore share the weights.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,13 +16,28 @@ namespace kiln::nn {
 
 // Per-graph settings every layer sees.
 struct Context {
+  Context(Builder& builder, bool training_ = true, int64_t seed_ = 0, std::string prefix_ = "")
+      : b(builder), training(training_), seed(seed_), prefix(std::move(prefix_)) {}
+
   Builder& b;
   bool training = true;  // dropout active, batch-norm statistics updated
   int64_t seed = 0;      // RNG stream for dropout and friends
-  // i64 scalar that changes every run (the step counter), for Philox counters.
+  std::string prefix;    // parameter path prefix, usually the model's name
+
+  // i64 scalar that changes every run, for Philox counters: the state "rng_step"
+  // (StateKind::RngCounter), incremented by training graphs.
   Tensor rng_counter();
-  Tensor counter_;  // created on first use: a state "rng_step" incremented per run
+  // A deterministic name for an unnamed layer: "<prefix>.<kind><n>", n counting the
+  // layers of that kind built in this graph so far. Building the same model twice, in
+  // any process, gives the same names.
+  std::string fresh_name(const std::string& kind);
+
+ private:
+  Tensor counter_;
+  std::map<std::string, int> counts_;
 };
+
+using Init = InitSpec;
 
 class Module {
  public:
@@ -35,26 +51,23 @@ class Module {
   }
 };
 
-struct Init {
-  std::string kind = "normal";  // normal | uniform | xavier_uniform | zeros | constant
-  double a = 0.0, b = 0.01;     // normal: mean, std; uniform: low, high; constant: a
-};
-
 class Linear : public Module {
  public:
   // in_features may be 0: inferred from the input's last dimension (d2l's LazyLinear).
-  Linear(int64_t in_features, int64_t out_features, Init weight_init = {}, bool bias = true,
-         std::string name = "");
+  // Parameters are "<name>.weight" and "<name>.bias"; without a name the layer takes
+  // ctx.fresh_name("linear") the first time it is called.
+  Linear(int64_t in_features, int64_t out_features, Init weight_init = Init::normal(0, 0.01),
+         bool bias = true, std::string name = "");
   Tensor forward(Context& ctx, const Tensor& x) override;
   std::string describe() const override;
-  const std::string& weight_name() const { return weight_; }
-  const std::string& bias_name() const { return bias_; }
+  std::string weight_name() const { return name_ + ".weight"; }
+  std::string bias_name() const { return name_ + ".bias"; }
 
  private:
   int64_t in_, out_;
   Init init_;
   bool has_bias_;
-  std::string weight_, bias_;
+  std::string name_;
 };
 
 class Flatten : public Module {
@@ -104,8 +117,5 @@ class Sequential : public Module {
  private:
   std::vector<std::unique_ptr<Module>> layers_;
 };
-
-// Fresh unique layer names ("linear0", "linear1", ...) across one model definition.
-std::string fresh_name(const std::string& prefix);
 
 }  // namespace kiln::nn

@@ -1,11 +1,11 @@
 // Reference interpreter: evaluates every node in creation (= topological) order with
 // its registry reference fn, holding all values as doubles and rounding each result to
 // its dtype. Binds inputs/parameters/states from the feeds (parameters and states fall
-// back to their initial values, frontend/init.h), then collects outputs and the new
+// back to their initial values, ir/state.h), then collects outputs and the new
 // values of updated states.
 #include "ir/interpreter.h"
 
-#include "frontend/init.h"
+#include "ir/leaf_state.h"
 #include "ir/ops/common.h"
 
 namespace kiln {
@@ -56,9 +56,9 @@ static Expected<RefTensor> bind_leaf(const Node& n, const std::map<std::string, 
     return t;
   }
   if (n.op == OpKind::Input) return Error(node_label(n) + ": input not fed");
-  Expected<std::vector<double>> init = initial_value(n, init_seed);
-  if (!init.ok()) return init.error().wrap(node_label(n));
-  return RefTensor{n.type, std::move(*init)};
+  Expected<LeafState> st = leaf_state(n);
+  if (!st.ok()) return st.error().wrap(node_label(n));
+  return RefTensor{n.type, initial_values(st->init, n.type, n.name, init_seed)};
 }
 
 Expected<InterpreterResult> interpret(const Graph& g, const std::map<std::string, RefTensor>& feeds,

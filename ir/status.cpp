@@ -7,9 +7,8 @@ namespace kiln {
 
 std::string SourceLoc::to_string() const {
   if (!known()) return "<unknown>";
-  const char* base = std::strrchr(file, '/');
-  base = base ? base + 1 : file;
-  return std::string(base) + ":" + std::to_string(line);
+  size_t slash = file.rfind('/');
+  return file.substr(slash == std::string::npos ? 0 : slash + 1) + ":" + std::to_string(line);
 }
 
 void check_failed(const char* cond, const std::string& msg, const char* file, int line) {

@@ -14,7 +14,7 @@
 namespace kiln {
 
 struct SourceLoc {
-  const char* file = "";
+  std::string file;  // owned: graphs loaded from files outlive the buffer they came from
   uint32_t line = 0;
   uint32_t column = 0;
 

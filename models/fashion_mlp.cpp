@@ -25,7 +25,7 @@ SupervisedSpec make_spec(const std::string& name, std::shared_ptr<nn::Sequential
   return s;
 }
 
-const nn::Init kSmallNormal{"normal", 0.0, 0.01};
+const nn::Init kSmallNormal = nn::Init::normal(0.0, 0.01);
 
 Expected<SupervisedSpec> softmax_spec(const RunOptions& opts) {
   auto net = std::make_shared<nn::Sequential>();

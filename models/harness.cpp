@@ -25,7 +25,7 @@ Expected<Graph> build_graph(const SupervisedSpec& spec, GraphKind kind, int64_t 
   Shape xs = spec.example_shape;
   xs.dims.insert(xs.dims.begin(), batch);
   Tensor x = b.input("x", TensorType{DType::f32, xs});
-  nn::Context ctx{b, kind == GraphKind::Train, spec.seed, Tensor{}};
+  nn::Context ctx{b, kind == GraphKind::Train, spec.seed, spec.name};
   Tensor pred = spec.net(ctx, x);
   if (kind == GraphKind::Predict) {
     b.output("pred", pred);

@@ -13,7 +13,7 @@
 #include "frontend/losses.h"
 #include "frontend/nn.h"
 #include "passes/training.h"
-#include "runtime/trainer.h"
+#include "runtime/train/trainer.h"
 
 namespace kiln {
 

@@ -7,7 +7,7 @@
 #include <cstdlib>
 
 #include "models/run_common.h"
-#include "runtime/tabular.h"
+#include "runtime/train/tabular.h"
 #include "runtime/thread_pool.h"
 
 #ifndef KILN_DEFAULT_DATA_DIR
@@ -27,7 +27,7 @@ Tensor log_squared_error(nn::Context&, const Tensor& pred, const Tensor& y) {
 }
 
 SupervisedSpec house_spec_for(int64_t features, const RunOptions& o) {
-  auto layer = std::make_shared<nn::Linear>(features, 1, nn::Init{"normal", 0.0, 0.01}, true,
+  auto layer = std::make_shared<nn::Linear>(features, 1, nn::Init::normal(0.0, 0.01), true,
                                             "house_prices.out");
   SupervisedSpec s;
   s.name = "house_prices";

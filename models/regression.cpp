@@ -34,7 +34,7 @@ double l2_norm(const HostBuffer* b) {
 const TrainDefaults kLinreg{3, 10, 0.03};
 
 Expected<SupervisedSpec> linreg_spec(const RunOptions& o) {
-  return linear_spec("linreg", 2, true, {"normal", 0.0, 0.01}, resolve_lr(o, kLinreg), o);
+  return linear_spec("linreg", 2, true, nn::Init::normal(0.0, 0.01), resolve_lr(o, kLinreg), o);
 }
 
 Expected<RunReport> run_linreg(const RunOptions& o) {
@@ -63,7 +63,7 @@ const TrainDefaults kPolyfit{400, 10, 0.01};
 constexpr int kMaxDegree = 20;
 
 Expected<SupervisedSpec> polyfit_spec_k(const RunOptions& o, int64_t k) {
-  SupervisedSpec s = linear_spec("polyfit" + std::to_string(k), k, false, {"normal", 0.0, 0.01},
+  SupervisedSpec s = linear_spec("polyfit" + std::to_string(k), k, false, nn::Init::normal(0.0, 0.01),
                                  resolve_lr(o, kPolyfit), o);
   s.loss = [](nn::Context&, const Tensor& pred, const Tensor& y) { return mse(pred, y); };
   return s;
@@ -108,7 +108,7 @@ constexpr int64_t kWdInputs = 200;
 
 Expected<SupervisedSpec> weight_decay_spec(const RunOptions& o) {
   double lambda = std::isnan(o.wd) ? 3.0 : o.wd;
-  SupervisedSpec s = linear_spec("weight_decay", kWdInputs, true, {"normal", 0.0, 1.0},
+  SupervisedSpec s = linear_spec("weight_decay", kWdInputs, true, nn::Init::normal(0.0, 1.0),
                                  resolve_lr(o, kWeightDecay), o);
   s.optimizer.weight_decay = 0.0;  // --wd is the explicit penalty's lambda here
   // loss = squared_loss + lambda * l2_penalty(w); evaluation uses squared_loss alone.

@@ -3,8 +3,8 @@
 
 #include <cmath>
 
-#include "runtime/curves.h"
-#include "runtime/progress.h"
+#include "runtime/train/curves.h"
+#include "runtime/train/progress.h"
 #include "runtime/thread_pool.h"
 
 namespace kiln {

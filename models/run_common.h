@@ -3,7 +3,7 @@
 #pragma once
 
 #include "models/registry.h"
-#include "runtime/idx.h"
+#include "runtime/train/idx.h"
 
 namespace kiln {
 

@@ -5,7 +5,7 @@
 // errors and printed graphs point at the user's line.
 #include "passes/autodiff.h"
 
-#include "frontend/ops.h"
+#include "ir/tensor_ops.h"
 
 namespace kiln {
 namespace {

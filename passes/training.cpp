@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "frontend/ops.h"
+#include "ir/tensor_ops.h"
 #include "passes/autodiff.h"
 
 namespace kiln {
@@ -19,8 +19,9 @@ Expected<OptimizerConfig::Kind> parse_optimizer(const std::string& name) {
 
 namespace {
 
-Tensor state_like(Builder& b, const std::string& name, const Tensor& like, double init = 0.0) {
-  return b.state(name, like.type(), init == 0.0 ? "zeros" : "constant", init);
+// An optimizer slot (momentum, Adam moment) shaped like the weight it serves.
+Tensor slot_like(Builder& b, const std::string& name, const Tensor& like) {
+  return b.state(name, like.type(), StateKind::OptimizerSlot);
 }
 
 }  // namespace
@@ -72,7 +73,7 @@ Expected<bool> TrainingStepPass::run(Graph& g) {
       const std::string name = ws[i].node().name;
       Tensor step = gs[i];
       if (c.momentum != 0.0) {
-        Tensor v = state_like(b, name + ".momentum", ws[i]);
+        Tensor v = slot_like(b, name + ".momentum", ws[i]);
         Tensor v_new = v * c.momentum + gs[i];
         b.update_state(v, v_new);
         step = v_new;
@@ -84,7 +85,7 @@ Expected<bool> TrainingStepPass::run(Graph& g) {
     //   t' = t + 1; m' = b1 m + (1-b1) g; v' = b2 v + (1-b2) g^2
     //   w' = w - lr * sqrt(1-b2^t') / (1-b1^t') * m' / (sqrt(v') + eps*sqrt(1-b2^t'))
     // which equals w - lr * m_hat / (sqrt(v_hat) + eps) exactly.
-    Tensor t = b.state("adam.t", TensorType{DType::f32, Shape{}}, "zeros");
+    Tensor t = b.state("adam.t", TensorType{DType::f32, Shape{}}, StateKind::StepCounter);
     Tensor t1 = t + 1.0;
     b.update_state(t, t1);
     Tensor c1 = 1.0 - pow(b.scalar(c.beta1), t1);
@@ -93,8 +94,8 @@ Expected<bool> TrainingStepPass::run(Graph& g) {
     Tensor eps_hat = c2 * c.eps;
     for (size_t i = 0; i < ws.size(); ++i) {
       const std::string name = ws[i].node().name;
-      Tensor m = state_like(b, name + ".adam_m", ws[i]);
-      Tensor v = state_like(b, name + ".adam_v", ws[i]);
+      Tensor m = slot_like(b, name + ".adam_m", ws[i]);
+      Tensor v = slot_like(b, name + ".adam_v", ws[i]);
       Tensor m_new = m * c.beta1 + gs[i] * (1.0 - c.beta1);
       Tensor v_new = v * c.beta2 + gs[i] * gs[i] * (1.0 - c.beta2);
       b.update_state(m, m_new);

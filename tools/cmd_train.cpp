@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "models/registry.h"
-#include "runtime/json.h"
+#include "runtime/train/json.h"
 #include "tools/args.h"
 #include "tools/commands.h"
 

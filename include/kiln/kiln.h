@@ -2,7 +2,7 @@
 #pragma once
 
 #include "codegen/compile.h"
-#include "frontend/builder.h"
+#include "ir/builder.h"
 #include "frontend/losses.h"
 #include "frontend/nn.h"
 #include "frontend/ops.h"
@@ -13,4 +13,4 @@
 #include "passes/simplify.h"
 #include "passes/training.h"
 #include "runtime/executable.h"
-#include "runtime/trainer.h"
+#include "runtime/train/trainer.h"

@@ -5,7 +5,7 @@
 // so gradients are ordinary graphs and can be differentiated again.
 #include <cmath>
 
-#include "frontend/ops.h"
+#include "ir/tensor_ops.h"
 #include "ir/ops/common.h"
 
 namespace kiln {

@@ -2,7 +2,7 @@
 // scatter_add (the adjoint of gather). Out-of-range indices are an error in the
 // reference (the JIT clamps). Gradients: gather -> scatter_add into the table's rows,
 // scatter_add -> gather of dL/dout for the updates; indices get no gradient.
-#include "frontend/ops.h"
+#include "ir/tensor_ops.h"
 #include "ir/ops/common.h"
 
 namespace kiln {

@@ -4,6 +4,7 @@
 // mapping specified in ir/philox.h.
 #include <cmath>
 
+#include "ir/leaf_state.h"
 #include "ir/ops/common.h"
 #include "ir/philox.h"
 
@@ -12,19 +13,8 @@ namespace {
 
 using ops::ints_to_string;
 
-Status check_init(const Node& n) {
-  const AttrValue* v = n.attrs.find("init");
-  if (!v) return Status::Ok();
-  const std::string& init = std::get<std::string>(*v);
-  if (init == "zeros" || init == "constant" || init == "normal" || init == "uniform" ||
-      init == "xavier_uniform")
-    return Status::Ok();
-  return Error("unknown init '" + init +
-               "' (expected zeros, constant, normal, uniform or xavier_uniform)");
-}
-
 Expected<TensorType> infer_bound_leaf(const Node& n, std::span<const TensorType>) {
-  KILN_RETURN_IF_ERROR(check_init(n));
+  if (n.op != OpKind::Input) KILN_RETURN_IF_ERROR(leaf_state(n));
   return n.type;
 }
 
@@ -101,6 +91,11 @@ Status ref_rng(const Node& n, std::span<const RefTensor* const> in, RefTensor& o
 const std::vector<AttrSpec> kInitAttrs = {{"init", AttrKind::String, false},
                                           {"init_a", AttrKind::Float, false},
                                           {"init_b", AttrKind::Float, false}};
+const std::vector<AttrSpec> kStateAttrs = {{"init", AttrKind::String, false},
+                                           {"init_a", AttrKind::Float, false},
+                                           {"init_b", AttrKind::Float, false},
+                                           {"kind", AttrKind::String},
+                                           {"scope", AttrKind::String, false}};
 const std::vector<AttrSpec> kRngAttrs = {{"seed", AttrKind::Int},
                                          {"key", AttrKind::Int},
                                          {"shape", AttrKind::Ints},
@@ -116,8 +111,10 @@ void register_leaf_ops(std::vector<OpDef>& defs) {
                   "Trainable state leaf. init: zeros | constant(a) | normal(a=mean, b=std) | "
                   "uniform[a, b) | xavier_uniform (default zeros).",
                   infer_bound_leaf, ref_bound_leaf, nullptr});
-  defs.push_back({OpKind::State, "state", 0, 0, kInitAttrs, kLeaf | kStateful,
-                  "Non-trainable state leaf (optimizer moments, counters); init as parameter.",
+  defs.push_back({OpKind::State, "state", 0, 0, kStateAttrs, kLeaf | kStateful,
+                  "Non-trainable state leaf. kind: optimizer_slot | step_counter | rng_counter | "
+                  "running_stat | carried | hyperparameter; scope: model (shared by a model's "
+                  "executables, default) | executable; init as parameter.",
                   infer_bound_leaf, ref_bound_leaf, nullptr});
   defs.push_back({OpKind::Constant, "constant", 0, 0,
                   {{"value", AttrKind::Float, false}, {"data", AttrKind::Floats, false}}, kLeaf,

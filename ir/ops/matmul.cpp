@@ -1,7 +1,7 @@
 // Registry entry for matmul: batched matrix product [..., M, K] x [..., K, N] ->
 // [..., M, N] with identical batch dims (the frontend broadcasts and handles 1-D
 // operands). Gradients: dA = dC B^T, dB = A^T dC.
-#include "frontend/ops.h"
+#include "ir/tensor_ops.h"
 #include "ir/ops/common.h"
 
 namespace kiln {

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "frontend/ops.h"
+#include "ir/tensor_ops.h"
 #include "ir/ops/common.h"
 
 namespace kiln {

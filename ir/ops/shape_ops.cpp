@@ -3,7 +3,7 @@
 // broadcast -> sum_to, reshape -> reshape back, permute -> inverse permute,
 // slice -> scatter into zeros built from reshape + concat (no pad op needed, see
 // grad_slice), concat -> slices.
-#include "frontend/ops.h"
+#include "ir/tensor_ops.h"
 #include "ir/ops/common.h"
 
 namespace kiln {

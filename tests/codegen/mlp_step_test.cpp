@@ -25,10 +25,10 @@ Graph mlp_step_graph(int64_t batch, int64_t hidden, double lr) {
   Builder b(g);
   Tensor x = b.input("x", {DType::f32, Shape{batch, 1, 28, 28}});
   Tensor y = b.input("y", {DType::i32, Shape{batch}});
-  Tensor w1 = b.parameter("w1", {DType::f32, Shape{784, hidden}}, "normal", 0, 0.01);
-  Tensor b1 = b.parameter("b1", {DType::f32, Shape{hidden}}, "zeros");
-  Tensor w2 = b.parameter("w2", {DType::f32, Shape{hidden, 10}}, "normal", 0, 0.01);
-  Tensor b2 = b.parameter("b2", {DType::f32, Shape{10}}, "zeros");
+  Tensor w1 = b.parameter("w1", {DType::f32, Shape{784, hidden}}, InitSpec::normal(0, 0.01));
+  Tensor b1 = b.parameter("b1", {DType::f32, Shape{hidden}}, InitSpec::zeros());
+  Tensor w2 = b.parameter("w2", {DType::f32, Shape{hidden, 10}}, InitSpec::normal(0, 0.01));
+  Tensor b2 = b.parameter("b2", {DType::f32, Shape{10}}, InitSpec::zeros());
   Tensor h = relu(add(matmul(flatten(x), w1), b1));
   Tensor logits = add(matmul(h, w2), b2);
   b.output("loss", softmax_cross_entropy(logits, y));
@@ -90,9 +90,9 @@ TEST_CASE("matmul epilogues match the interpreter, in place or not", "[codegen][
     Builder b(g);
     Tensor x = b.input("x", {DType::f32, Shape{9, 5}});
     Tensor dy = b.input("dy", {DType::f32, Shape{9, 7}});
-    Tensor w = b.parameter("w", {DType::f32, Shape{5, 17}}, "normal", 0, 0.1);
-    Tensor bias = b.parameter("bias", {DType::f32, Shape{17}}, "normal", 0, 0.1);
-    Tensor u = b.parameter("u", {DType::f32, Shape{17, 7}}, "normal", 0, 0.1);
+    Tensor w = b.parameter("w", {DType::f32, Shape{5, 17}}, InitSpec::normal(0, 0.1));
+    Tensor bias = b.parameter("bias", {DType::f32, Shape{17}}, InitSpec::normal(0, 0.1));
+    Tensor u = b.parameter("u", {DType::f32, Shape{17, 7}}, InitSpec::normal(0, 0.1));
     Tensor z = add(matmul(x, w), bias);
     b.output("h", relu(z));
     Tensor e = where(greater(z, scalar_like(z, 0.0)), matmul(dy, transpose(u)),

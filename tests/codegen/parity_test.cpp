@@ -322,7 +322,7 @@ TEST_CASE("rng ops are bit-exact with the reference", "[codegen][parity]") {
   for (DType dt : {DType::f32, DType::f64}) {
     Graph g;
     Builder b(g);
-    Tensor counter = b.state("step", {DType::i64, Shape{}}, "zeros");
+    Tensor counter = b.state("step", {DType::i64, Shape{}}, StateKind::RngCounter);
     Tensor u = rng_uniform(b, Shape{7, 33}, counter, 1234, dt);
     Tensor nrm = rng_normal(b, Shape{5, 17}, counter, 99, dt);
     b.output("u", u);
@@ -356,8 +356,8 @@ TEST_CASE("rng ops are bit-exact with the reference", "[codegen][parity]") {
 TEST_CASE("state updates are applied, in place where safe", "[codegen][parity]") {
   Graph g;
   Builder b(g);
-  Tensor w = b.parameter("w", {DType::f32, Shape{8, 5}}, "normal", 0, 1);
-  Tensor m = b.state("m", {DType::f32, Shape{8, 5}}, "zeros");
+  Tensor w = b.parameter("w", {DType::f32, Shape{8, 5}}, InitSpec::normal(0, 1));
+  Tensor m = b.state("m", {DType::f32, Shape{8, 5}}, StateKind::OptimizerSlot);
   Tensor x = b.input("x", {DType::f32, Shape{3, 8}});
   Tensor y = matmul(x, w);
   Tensor loss = sum(mul(y, y));

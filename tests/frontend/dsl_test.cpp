@@ -57,7 +57,7 @@ TEST_CASE("operators record the caller's location", "[dsl]") {
 TEST_CASE("layers point errors at the layer call", "[dsl]") {
   Graph g;
   Builder b(g);
-  nn::Context ctx{b, true, 0, Tensor{}};
+  nn::Context ctx{b, true, 0};
   nn::Linear layer(10, 4, {}, true, "l");
   Tensor x = b.input("x", TensorType{DType::f32, Shape{8, 7}});
   int line = __LINE__ + 1;
@@ -71,7 +71,7 @@ TEST_CASE("layers point errors at the layer call", "[dsl]") {
 TEST_CASE("Linear creates parameters once and reuses them by name", "[dsl]") {
   Graph g;
   Builder b(g);
-  nn::Context ctx{b, true, 0, Tensor{}};
+  nn::Context ctx{b, true, 0};
   nn::Linear layer(0, 4, {}, true, "lazy");
   Tensor x = b.input("x", TensorType{DType::f32, Shape{8, 6}});
   Tensor y1 = layer(ctx, x);
@@ -115,7 +115,7 @@ TEST_CASE("dropout is identity in eval and scales kept units in training", "[dsl
   for (bool training : {false, true}) {
     Graph g;
     Builder b(g);
-    nn::Context ctx{b, training, 7, Tensor{}};
+    nn::Context ctx{b, training, 7};
     nn::Dropout drop(0.5);
     Tensor x = b.input("x", TensorType{DType::f64, Shape{1000}});
     b.output("y", drop(ctx, x));

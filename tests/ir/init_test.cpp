@@ -1,8 +1,8 @@
-// Initializers (frontend/init.h): each init kind's values, determinism in (seed, name),
+// Initializers (ir/state.h, read from leaves by ir/leaf_state.h): each init kind's values, determinism in (seed, name),
 // dependence on both, dtype rounding, xavier bounds, and errors for unknown inits.
 #include <cmath>
 
-#include "frontend/init.h"
+#include "ir/leaf_state.h"
 #include "ir/test_util.h"
 
 namespace kiln {
@@ -18,10 +18,10 @@ Node leaf(const std::string& name, TensorType t, AttrMap attrs) {
 }
 
 std::vector<double> init(const Node& n, uint64_t seed = 0) {
-  Expected<std::vector<double>> v = initial_value(n, seed);
-  INFO((v.ok() ? std::string() : v.error().message()));
-  REQUIRE(v.ok());
-  return *v;
+  Expected<LeafState> st = leaf_state(n);
+  INFO((st.ok() ? std::string() : st.error().message()));
+  REQUIRE(st.ok());
+  return initial_values(st->init, n.type, n.name, seed);
 }
 
 TensorType f64(std::vector<int64_t> d) { return TensorType{DType::f64, Shape(std::move(d))}; }
@@ -86,12 +86,32 @@ TEST_CASE("init: xavier_uniform bounds", "[init]") {
   CHECK(cm > 0.9 * cb);
 }
 
-TEST_CASE("init: unknown init is an error naming the leaf", "[init]") {
-  Expected<std::vector<double>> v =
-      initial_value(leaf("w", f64({2}), {{"init", std::string("he_normal")}}), 0);
+TEST_CASE("init: unknown init and state kinds are errors listing the choices", "[init]") {
+  Expected<LeafState> v = leaf_state(leaf("w", f64({2}), {{"init", std::string("he_normal")}}));
   REQUIRE_FALSE(v.ok());
-  CHECK_THAT(v.error().message(), Catch::Contains("\"w\""));
   CHECK_THAT(v.error().message(), Catch::Contains("unknown init 'he_normal'"));
+  CHECK_THAT(v.error().message(), Catch::Contains("xavier_uniform"));
+  Node s = leaf("s", f64({2}), {{"kind", std::string("momentum")}});
+  s.op = OpKind::State;
+  Expected<LeafState> k = leaf_state(s);
+  REQUIRE_FALSE(k.ok());
+  CHECK_THAT(k.error().message(), Catch::Contains("state kind 'momentum'"));
+  s.attrs = {};
+  CHECK_FALSE(leaf_state(s).ok());  // a state must say what it is
+  s.attrs = {{"kind", std::string("carried")}, {"scope", std::string("executable")}};
+  Expected<LeafState> c = leaf_state(s);
+  REQUIRE(c.ok());
+  CHECK(c->kind == StateKind::Carried);
+  CHECK(c->scope == StateScope::Executable);
+}
+
+TEST_CASE("state vocabulary: names round-trip", "[init]") {
+  for (int k = 0; k < kNumStateKinds; ++k)
+    CHECK(parse_state_kind(state_kind_name(StateKind(k))) == StateKind(k));
+  for (InitKind k : {InitKind::Zeros, InitKind::Constant, InitKind::Normal, InitKind::Uniform,
+                     InitKind::XavierUniform})
+    CHECK(parse_init_kind(init_kind_name(k)) == k);
+  CHECK_FALSE(parse_state_scope("global").has_value());
 }
 
 }  // namespace kiln

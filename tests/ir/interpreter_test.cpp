@@ -151,8 +151,8 @@ TEST_CASE("interpreter: leaves, initial values, state updates, errors", "[interp
   Graph g;
   Builder b(g);
   Tensor x = b.input("x", f32({2}));
-  Tensor w = b.parameter("w", f32({2}), "constant", 0.5);
-  Tensor s = b.state("steps", f32({}), "zeros");
+  Tensor w = b.parameter("w", f32({2}), InitSpec::constant(0.5));
+  Tensor s = b.state("steps", f32({}), StateKind::StepCounter);
   Tensor k = b.constant_data({10, 20}, f32({2}));
   Tensor io = b.iota(i32({2, 3}), 1);
   Tensor y = x * w + k;

@@ -21,8 +21,8 @@ Graph every_op_graph() {
   Graph g("every \"op\" graph");
   Builder b(g);
   Tensor x = b.input("x \"quoted\" \\ name", f32({2, 3}));
-  Tensor w = b.parameter("w", f32({3, 3}), "normal", 0.1, -2.5);
-  Tensor st = b.state("step", i64({}), "constant", -1e-300, 1e300);
+  Tensor w = b.parameter("w", f32({3, 3}), InitSpec::normal(0.1, -2.5));
+  Tensor st = b.state("step", i64({}), StateKind::StepCounter, InitSpec{InitKind::Constant, -1e-300, 1e300});
   Tensor c = b.constant(-0.1, f32({2, 3}));
   double inf = std::numeric_limits<double>::infinity();
   Tensor d = b.constant_data({0.1, -0.0, 1e100, -3, inf, -inf}, f32({2, 3}));
@@ -112,7 +112,7 @@ TEST_CASE("printer: documented format", "[printer]") {
   Graph g("mlp");
   Builder b(g);
   Tensor x = b.input("x", f32({2, 3}));
-  Tensor w = b.parameter("w", f32({3, 4}), "zeros");
+  Tensor w = b.parameter("w", f32({3, 4}), InitSpec::zeros());
   Tensor y = matmul(x, w);
   b.output("y", y);
   b.update_state(w, w);

@@ -15,8 +15,8 @@ struct Small {
   Small() {
     Builder b(g);
     Tensor tx = b.input("x", f32({2, 3}));
-    Tensor tw = b.parameter("w", f32({3, 4}), "zeros");
-    Tensor ts = b.state("s", f32({}), "zeros");
+    Tensor tw = b.parameter("w", f32({3, 4}), InitSpec::zeros());
+    Tensor ts = b.state("s", f32({}), StateKind::Carried);
     Tensor ty = matmul(tx, tw);
     b.output("y", ty);
     b.update_state(ts, ts + 1.0);

@@ -14,10 +14,10 @@ TEST_CASE("the README's DSL example builds, compiles and trains", "[readme]") {
   nn::Context ctx{b, /*training=*/true};
   nn::Sequential net;
   net.emplace<nn::Flatten>();
-  net.emplace<nn::Linear>(784, 256, nn::Init{"normal", 0.0, 0.01});
+  net.emplace<nn::Linear>(784, 256, nn::Init::normal(0.0, 0.01));
   net.emplace<nn::Activation>(nn::Activation::ReLU);
   net.emplace<nn::Dropout>(0.5);
-  net.emplace<nn::Linear>(256, 10, nn::Init{"normal", 0.0, 0.01});
+  net.emplace<nn::Linear>(256, 10, nn::Init::normal(0.0, 0.01));
 
   Tensor x = b.input("x", {DType::f32, Shape{256, 1, 28, 28}});
   Tensor y = b.input("y", {DType::i32, Shape{256}});

@@ -4,7 +4,7 @@
 #include <filesystem>
 
 #include "models/run_common.h"
-#include "runtime/tabular.h"
+#include "runtime/train/tabular.h"
 #include "shared_data.h"
 
 using namespace kiln;

@@ -66,7 +66,7 @@ TEST_CASE("fusion: transposes fold into matmul, other operands materialize", "[f
   Graph g;
   Builder b(g);
   Tensor a = b.input("a", {DType::f32, Shape{8, 5}});
-  Tensor w = b.parameter("w", {DType::f32, Shape{6, 5}}, "zeros");
+  Tensor w = b.parameter("w", {DType::f32, Shape{6, 5}}, InitSpec::zeros());
   Tensor c = matmul(a, transpose(w));          // folded: trans_b
   Tensor d = matmul(relu(c), transpose(c));    // relu(c) materialized; c^T folded
   b.output("d", d);
@@ -92,7 +92,7 @@ TEST_CASE("fusion: reshape of a buffer feeds a matmul in place", "[fusion]") {
   Graph g;
   Builder b(g);
   Tensor x = b.input("x", {DType::f32, Shape{4, 1, 2, 3}});
-  Tensor w = b.parameter("w", {DType::f32, Shape{6, 3}}, "zeros");
+  Tensor w = b.parameter("w", {DType::f32, Shape{6, 3}}, InitSpec::zeros());
   Tensor y = matmul(flatten(x), w);
   b.output("y", y);
   REQUIRE(b.ok());
@@ -128,9 +128,9 @@ void build_epilogue_graph(EpilogueGraph& t, bool read_w_after) {
   Builder b(t.g);
   t.x = b.input("x", {DType::f32, Shape{8, 5}});
   Tensor dy = b.input("dy", {DType::f32, Shape{8, 7}});
-  t.w = b.parameter("w", {DType::f32, Shape{5, 6}}, "normal", 0, 0.1);
-  t.bias = b.parameter("bias", {DType::f32, Shape{6}}, "normal", 0, 0.1);
-  Tensor u = b.parameter("u", {DType::f32, Shape{6, 7}}, "normal", 0, 0.1);
+  t.w = b.parameter("w", {DType::f32, Shape{5, 6}}, InitSpec::normal(0, 0.1));
+  t.bias = b.parameter("bias", {DType::f32, Shape{6}}, InitSpec::normal(0, 0.1));
+  Tensor u = b.parameter("u", {DType::f32, Shape{6, 7}}, InitSpec::normal(0, 0.1));
   t.z = add(matmul(t.x, t.w), t.bias);
   t.h = relu(t.z);
   b.output("h", t.h);

@@ -99,7 +99,7 @@ TEST_CASE("simplify leaves random ops, NaN-sensitive products and states alone",
   %0 = input() {name="x"} : f32[3]
   %1 = constant() {value=0.0} : f32[3]
   %2 = mul(%0, %1) : f32[3]
-  %3 = state() {init="zeros", init_a=0.0, init_b=0.0, name="step"} : i64[]
+  %3 = state() {init="zeros", init_a=0.0, init_b=0.0, kind="step_counter", name="step"} : i64[]
   %4 = rng_uniform(%3) {dtype=f32, key=0, seed=1, shape=[3]} : f32[3]
   %5 = rng_uniform(%3) {dtype=f32, key=0, seed=1, shape=[3]} : f32[3]
   %6 = add(%4, %5) : f32[3]

@@ -24,7 +24,7 @@ Graph linear_graph() {
   Graph g("lin");
   Builder b(g);
   Tensor x = b.input("x", TensorType{DType::f32, Shape{3}});
-  Tensor w = b.parameter("w", TensorType{DType::f32, Shape{3}}, "zeros");
+  Tensor w = b.parameter("w", TensorType{DType::f32, Shape{3}}, InitSpec::zeros());
   b.output("loss", sum(x * w));
   REQUIRE(b.ok());
   return g;
@@ -115,7 +115,7 @@ TEST_CASE("training pass rejects a missing or non-scalar loss", "[training]") {
   Graph g2("vec");
   Builder b(g2);
   Tensor x = b.input("x", TensorType{DType::f32, Shape{3}});
-  Tensor w = b.parameter("w", TensorType{DType::f32, Shape{3}}, "zeros");
+  Tensor w = b.parameter("w", TensorType{DType::f32, Shape{3}}, InitSpec::zeros());
   b.output("loss", x * w);
   Expected<bool> r2 = TrainingStepPass("loss", OptimizerConfig{}).run(g2);
   REQUIRE_FALSE(r2.ok());

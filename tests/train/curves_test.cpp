@@ -1,5 +1,5 @@
 // Tests for runtime/curves: CSV content and a well-formed SVG with one polyline per series.
-#include "runtime/curves.h"
+#include "runtime/train/curves.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>

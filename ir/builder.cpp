@@ -1,7 +1,12 @@
 // Builder and Tensor: node creation with sticky errors and source locations.
-#include "frontend/builder.h"
+#include "ir/builder.h"
 
 namespace kiln {
+
+static AttrMap init_attrs(const InitSpec& init) {
+  return AttrMap{{"init", std::string(init_kind_name(init.kind))}, {"init_a", init.a},
+                 {"init_b", init.b}};
+}
 
 static const TensorType& invalid_type() {
   static const TensorType t{DType::f32, Shape{}};
@@ -50,24 +55,30 @@ Tensor Builder::input(const std::string& name, TensorType type, SourceLoc loc) {
   return leaf(OpKind::Input, std::move(type), {}, loc, name);
 }
 
-Tensor Builder::parameter(const std::string& name, TensorType type, const std::string& init,
-                          double a, double b, SourceLoc loc) {
+Tensor Builder::parameter(const std::string& name, TensorType type, InitSpec init,
+                          SourceLoc loc) {
   if (g_.find_leaf(name).valid()) {
     record_error(Error(resolve_loc(loc).to_string() + ": a leaf named '" + name + "' exists"));
     return Tensor{};
   }
-  return leaf(OpKind::Parameter, std::move(type),
-              AttrMap{{"init", init}, {"init_a", a}, {"init_b", b}}, loc, name);
+  return leaf(OpKind::Parameter, std::move(type), init_attrs(init), loc, name);
 }
 
-Tensor Builder::state(const std::string& name, TensorType type, const std::string& init, double a,
-                      double b, SourceLoc loc) {
+Tensor Builder::state(const std::string& name, TensorType type, StateKind kind, InitSpec init,
+                      StateScope scope, SourceLoc loc) {
+  if (kind == StateKind::Parameter) {
+    record_error(Error(resolve_loc(loc).to_string() + ": state '" + name +
+                       "': trainable weights are parameters, not states"));
+    return Tensor{};
+  }
   if (g_.find_leaf(name).valid()) {
     record_error(Error(resolve_loc(loc).to_string() + ": a leaf named '" + name + "' exists"));
     return Tensor{};
   }
-  return leaf(OpKind::State, std::move(type),
-              AttrMap{{"init", init}, {"init_a", a}, {"init_b", b}}, loc, name);
+  AttrMap attrs = init_attrs(init);
+  attrs.set("kind", std::string(state_kind_name(kind)));
+  attrs.set("scope", std::string(state_scope_name(scope)));
+  return leaf(OpKind::State, std::move(type), std::move(attrs), loc, name);
 }
 
 Tensor Builder::constant(double value, TensorType type, SourceLoc loc) {
@@ -109,8 +120,14 @@ Tensor Builder::op(OpKind kind, std::vector<Tensor> inputs, AttrMap attrs, Sourc
   return Tensor(this, *v);
 }
 
+bool Builder::owns(const Tensor& t, const char* what) {
+  if (t.builder() == this) return true;
+  record_error(Error(std::string(what) + ": tensor belongs to another graph"));
+  return false;
+}
+
 void Builder::output(const std::string& name, const Tensor& t) {
-  if (!t.valid()) return;
+  if (!t.valid() || !owns(t, ("output '" + name + "'").c_str())) return;
   for (const Output& o : g_.outputs())
     if (o.name == name) {
       record_error(Error("output '" + name + "' is defined twice"));
@@ -121,6 +138,7 @@ void Builder::output(const std::string& name, const Tensor& t) {
 
 void Builder::update_state(const Tensor& state, const Tensor& new_value) {
   if (!state.valid() || !new_value.valid()) return;
+  if (!owns(state, "update_state") || !owns(new_value, "update_state")) return;
   const Node& s = state.node();
   if (s.op != OpKind::Parameter && s.op != OpKind::State) {
     record_error(Error(s.loc.to_string() + ": update_state target must be a parameter or state"));
@@ -133,13 +151,6 @@ void Builder::update_state(const Tensor& state, const Tensor& new_value) {
     return;
   }
   g_.add_state_update(state.value(), new_value.value());
-}
-
-std::string Builder::unique_name(const std::string& prefix) {
-  for (auto& [p, n] : name_counts_)
-    if (p == prefix) return prefix + std::to_string(n++);
-  name_counts_.push_back({prefix, 1});
-  return prefix + "0";
 }
 
 }  // namespace kiln

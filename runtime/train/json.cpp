@@ -1,5 +1,5 @@
 // JSON object writer: escaping (with UTF-8 validation) and number formatting. See json.h.
-#include "runtime/json.h"
+#include "runtime/train/json.h"
 
 #include <charconv>
 #include <cmath>

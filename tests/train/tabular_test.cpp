@@ -1,6 +1,6 @@
 // Tests for runtime/tabular: d2l 4.10 preprocessing on a tiny table with hand-computed
 // results, on the real Kaggle house-price data (331 features), and write_submission.
-#include "runtime/tabular.h"
+#include "runtime/train/tabular.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>

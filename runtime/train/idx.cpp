@@ -1,6 +1,6 @@
 // IDX decoding (through zlib, which reads gzip and plain files alike), the Fashion-MNIST
 // loader, and PIL-compatible bilinear resizing. See idx.h.
-#include "runtime/idx.h"
+#include "runtime/train/idx.h"
 
 #include <sys/stat.h>
 #include <zlib.h>

@@ -1,5 +1,5 @@
 // Tests for runtime/json: escaping, numbers, non-finite values, field order.
-#include "runtime/json.h"
+#include "runtime/train/json.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>

@@ -1,6 +1,6 @@
 // Tests for runtime/progress: metrics, line mode (one line per epoch) and tty mode
 // (in-place redraws with \r, throttled).
-#include "runtime/progress.h"
+#include "runtime/train/progress.h"
 
 #include <catch2/catch.hpp>
 #include <cstdio>

@@ -1,7 +1,7 @@
 // Curves storage, CSV output and the SVG plotter: a linear (or log) y axis and a linear
 // x axis with "nice" 1-2-5 tick steps, light grid, axis labels, a legend box in the
 // upper right and one polyline per series. See curves.h.
-#include "runtime/curves.h"
+#include "runtime/train/curves.h"
 
 #include <algorithm>
 #include <charconv>
@@ -10,7 +10,7 @@
 #include <map>
 
 #include "runtime/atomic_file.h"
-#include "runtime/csv.h"
+#include "runtime/train/csv.h"
 
 namespace kiln {
 namespace {

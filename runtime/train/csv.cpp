@@ -1,6 +1,6 @@
 // RFC 4180 CSV parser: a single pass over the text with a small state machine per field.
 // See csv.h for the accepted dialect.
-#include "runtime/csv.h"
+#include "runtime/train/csv.h"
 
 #include <charconv>
 #include <cmath>

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "ir/state.h"
 
 namespace kiln {
 
@@ -68,11 +69,12 @@ class Builder {
   }
 
   Tensor input(const std::string& name, TensorType type, SourceLoc loc = SourceLoc::current());
-  // init: "zeros" | "constant"(a) | "normal"(a=mean,b=std) | "uniform"(a,b) | "xavier_uniform"
-  Tensor parameter(const std::string& name, TensorType type, const std::string& init,
-                   double a = 0.0, double b = 0.0, SourceLoc loc = SourceLoc::current());
-  Tensor state(const std::string& name, TensorType type, const std::string& init = "zeros",
-               double a = 0.0, double b = 0.0, SourceLoc loc = SourceLoc::current());
+  // A trainable weight (StateKind::Parameter, shared by the model's executables).
+  Tensor parameter(const std::string& name, TensorType type, InitSpec init = {},
+                   SourceLoc loc = SourceLoc::current());
+  // A non-trainable state buffer of `kind` (not Parameter); see ir/state.h.
+  Tensor state(const std::string& name, TensorType type, StateKind kind, InitSpec init = {},
+               StateScope scope = StateScope::Model, SourceLoc loc = SourceLoc::current());
   Tensor constant(double value, TensorType type, SourceLoc loc = SourceLoc::current());
   Tensor scalar(double value, DType dtype = DType::f32, SourceLoc loc = SourceLoc::current()) {
     return constant(value, TensorType{dtype, Shape{}}, loc);
@@ -90,8 +92,6 @@ class Builder {
 
   // Unique id for RNG keys (Philox key = (seed, key)).
   int64_t next_rng_key() { return rng_key_++; }
-  // Unique names: "linear" -> "linear0", "linear1", ...
-  std::string unique_name(const std::string& prefix);
 
   // RAII: while alive, nodes created through this builder take `loc` (outermost wins),
   // so everything a layer builds points at the user's call of that layer.
@@ -108,6 +108,7 @@ class Builder {
   SourceLoc resolve_loc(SourceLoc loc) const { return scope_depth_ > 0 ? scope_loc_ : loc; }
 
  private:
+  bool owns(const Tensor& t, const char* what);  // records an error when not
   Tensor leaf(OpKind kind, TensorType type, AttrMap attrs, SourceLoc loc, std::string name);
 
   Graph& g_;
@@ -115,7 +116,6 @@ class Builder {
   int64_t rng_key_ = 0;
   int scope_depth_ = 0;
   SourceLoc scope_loc_;
-  std::vector<std::pair<std::string, int>> name_counts_;
 };
 
 }  // namespace kiln

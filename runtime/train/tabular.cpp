@@ -1,6 +1,6 @@
 // d2l-style tabular preprocessing (standardize, fill missing, one-hot with a missing
 // column) and Kaggle submission writing. See tabular.h for the exact pandas semantics.
-#include "runtime/tabular.h"
+#include "runtime/train/tabular.h"
 
 #include <charconv>
 #include <cmath>

@@ -1,5 +1,5 @@
 // Tests for runtime/csv: RFC 4180 quoting, line endings, missing values, numbers, errors.
-#include "runtime/csv.h"
+#include "runtime/train/csv.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>

@@ -1,7 +1,7 @@
 // Tests for runtime/idx: IDX round trip through gzip and plain files, truncation, bad
 // magic, mismatched counts, missing data set hints, resizing, and the real
 // Fashion-MNIST files when the Debian package is installed.
-#include "runtime/idx.h"
+#include "runtime/train/idx.h"
 
 #include <sys/stat.h>
 #include <zlib.h>

@@ -1,5 +1,5 @@
 // Progress bar drawing and throttling; see progress.h.
-#include "runtime/progress.h"
+#include "runtime/train/progress.h"
 
 #include <unistd.h>
 

@@ -1,5 +1,5 @@
 // Trainer implementation.
-#include "runtime/trainer.h"
+#include "runtime/train/trainer.h"
 
 #include <algorithm>
 #include <chrono>

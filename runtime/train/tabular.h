@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "ir/status.h"
-#include "runtime/csv.h"
+#include "runtime/train/csv.h"
 
 namespace kiln {
 
