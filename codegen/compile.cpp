@@ -1,12 +1,11 @@
-// compile(): Graph -> native Executable. Verify, plan fusion, lower to kernel IR (with
-// buffer binding, in-place state updates and the arena plan), render to LLVM IR, JIT at
-// O3 for the host, then bind every buffer to a pointer once: run() is a single call of
-// the entry function with that pointer table (no allocation, no per-op dispatch).
+// compile(): Graph -> ExecutablePlan + JIT code -> Executable. Verify, plan fusion, lower
+// to kernel IR (with buffer binding, in-place state updates and the arena plan), turn
+// the kernel program's buffer table into the plan's plain-data buffer table, render to
+// LLVM IR with a unique entry symbol, JIT at O3 for the host, and let the runtime bind.
 #include "codegen/compile.h"
 
 #include <chrono>
-#include <cstdlib>
-#include <cstring>
+#include <cstdio>
 #include <iostream>
 #include <sstream>
 
@@ -22,72 +21,78 @@ namespace kiln {
 
 namespace {
 
-void fill_from_doubles(HostBuffer& buf, const std::vector<double>& v) {
-  size_t n = static_cast<size_t>(buf.type().shape.numel());
-  auto get = [&](size_t i) { return v.empty() ? 0.0 : v[v.size() == 1 ? 0 : i]; };
-  for (size_t i = 0; i < n; ++i) {
-    double x = get(i);
-    switch (buf.type().dtype) {
-      case DType::f32: buf.as<float>()[i] = static_cast<float>(x); break;
-      case DType::f64: buf.as<double>()[i] = x; break;
-      case DType::i32: buf.as<int32_t>()[i] = static_cast<int32_t>(x); break;
-      case DType::i64: buf.as<int64_t>()[i] = static_cast<int64_t>(x); break;
-      case DType::boolean: buf.as<uint8_t>()[i] = x != 0.0; break;
-    }
+// "kiln_<graph name>_<hash of the kernel program>": unique per distinct executable and
+// the same for the same program, so several executables can share one code object.
+std::string entry_symbol(const std::string& graph_name, const std::string& program_text) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : program_text) {
+    h ^= c;
+    h *= 0x100000001b3ull;
   }
+  std::string s = "kiln_";
+  for (char c : graph_name) s += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return s + "_" + hex;
 }
 
-class CompiledExecutable : public Executable {
- public:
-  HostBuffer* input(const std::string& name) override {
-    auto it = inputs_.find(name);
-    return it == inputs_.end() ? nullptr : &it->second;
+Expected<PlanBuffer> plan_buffer(const Graph& g, const kir::Buffer& b) {
+  PlanBuffer pb;
+  pb.name = b.name;
+  pb.type = b.type;
+  switch (b.kind) {
+    case kir::BufferKind::Arena:
+      pb.kind = PlanBufferKind::Arena;
+      pb.offset = static_cast<uint64_t>(b.offset);
+      break;
+    case kir::BufferKind::Input: pb.kind = PlanBufferKind::Input; break;
+    case kir::BufferKind::Output: pb.kind = PlanBufferKind::Output; break;
+    case kir::BufferKind::State: {
+      pb.kind = PlanBufferKind::State;
+      Expected<LeafState> ls = leaf_state(g.node(b.node));
+      if (!ls.ok()) return ls.error().wrap("state '" + b.name + "'");
+      pb.state_kind = ls->kind;
+      pb.scope = ls->scope;
+      pb.init = ls->init;
+      break;
+    }
+    case kir::BufferKind::Constant: {
+      pb.kind = PlanBufferKind::Constant;
+      const Node& leaf = g.node(b.node);
+      pb.data.resize(b.type.bytes());
+      const AttrValue* data = leaf.attrs.find("data");
+      std::vector<double> values =
+          data ? std::get<std::vector<double>>(*data) : std::vector<double>{leaf.attrs.f("value")};
+      store_elements(b.type.dtype, values, static_cast<size_t>(b.type.shape.numel()),
+                     pb.data.data());
+      break;
+    }
   }
-  const HostBuffer* output(const std::string& name) const override {
-    auto it = outputs_.find(name);
-    return it == outputs_.end() ? nullptr : &it->second;
-  }
-  std::vector<std::string> input_names() const override { return input_order_; }
-  std::vector<std::string> output_names() const override { return output_order_; }
-  void run() override { entry_(ptrs_.data()); }
-  StateStore& state() override { return *state_; }
-  const ExecutableStats& stats() const override { return stats_; }
-  std::string describe() const override {
-    if (!profile_) return describe_;
-    std::ostringstream os;
-    os << describe_;
-    std::vector<double> s = profile_seconds();
-    int64_t runs = std::max<int64_t>(1, profile_runs());
-    double total = 0;
-    for (double x : s) total += x;
-    os << "profile over " << profile_runs() << " runs (us per run):\n";
-    for (size_t i = 0; i < s.size() && i < kernel_names_.size(); ++i)
-      os << "  k" << i << " " << kernel_names_[i] << ": " << s[i] / runs * 1e6 << "\n";
-    os << "  total: " << total / runs * 1e6 << "\n";
-    return os.str();
-  }
-  ~CompiledExecutable() override { std::free(arena_); }
+  return pb;
+}
 
-  std::unique_ptr<llvmgen::Program> program;
-  EntryFn entry_ = nullptr;
-  std::map<std::string, HostBuffer> inputs_, outputs_;
-  std::vector<std::string> input_order_, output_order_;
-  std::vector<HostBuffer> constants_;
-  void* arena_ = nullptr;
-  std::shared_ptr<StateStore> state_;
-  std::vector<void*> ptrs_;
-  ExecutableStats stats_;
-  std::string describe_;
-  bool profile_ = false;
-  std::vector<std::string> kernel_names_;
-};
+std::vector<int> kernel_reads(const kir::Kernel& k) {
+  if (k.kind == kir::KernelKind::Gemm) {
+    std::vector<int> r = {k.gemm.a, k.gemm.b};
+    for (int x : {k.gemm.bias, k.gemm.mask, k.gemm.alpha_scale})
+      if (x >= 0) r.push_back(x);
+    if (k.gemm.accumulate) r.push_back(k.gemm.c);
+    return r;
+  }
+  if (k.kind == kir::KernelKind::ScatterAdd) return {k.scatter.indices, k.scatter.updates};
+  return k.reads;
+}
+
+int kernel_writes(const kir::Kernel& k) {
+  if (k.kind == kir::KernelKind::Gemm) return k.gemm.c;
+  if (k.kind == kir::KernelKind::ScatterAdd) return k.scatter.out;
+  return k.out_buffer;
+}
 
 }  // namespace
 
-Expected<std::unique_ptr<Executable>> compile(const Graph& g, std::shared_ptr<StateStore> state,
-                                              const CompileOptions& options) {
+Expected<CompiledPlan> compile_plan(const Graph& g, const CompileOptions& options) {
   auto t0 = std::chrono::steady_clock::now();
-  if (!state) state = std::make_shared<StateStore>();
   if (options.verify) {
     Status st = verify(g);
     if (!st.ok()) return st.error().wrap("compile: graph verification failed");
@@ -95,87 +100,67 @@ Expected<std::unique_ptr<Executable>> compile(const Graph& g, std::shared_ptr<St
   Expected<LoweredProgram> lowered = lower_graph(g);
   if (!lowered.ok()) return lowered.error();
   LoweredProgram& lp = *lowered;
-  if (options.print_after == "fusion") std::cerr << lp.fusion.to_string(g);
-  if (options.print_after == "lower" || options.print_after == "kernels")
-    std::cerr << kir::print_program(lp.prog);
-
-  auto exe = std::make_unique<CompiledExecutable>();
-  exe->state_ = state;
   const kir::KernelProgram& prog = lp.prog;
-  exe->ptrs_.assign(prog.buffers.size(), nullptr);
-  size_t arena_bytes = lp.memory.peak_bytes;
-  exe->arena_ = std::aligned_alloc(64, std::max<size_t>(64, (arena_bytes + 63) / 64 * 64));
+  std::string program_text = kir::print_program(prog);
+  if (options.print_after == "fusion") std::cerr << lp.fusion.to_string(g);
+  if (options.print_after == "lower" || options.print_after == "kernels") std::cerr << program_text;
+
+  CompiledPlan out;
+  ExecutablePlan& plan = out.plan;
+  plan.name = g.name();
+  plan.entry_symbol = entry_symbol(g.name(), program_text);
+  plan.arena_bytes = (lp.memory.peak_bytes + 63) / 64 * 64;
+  plan.init_seed = options.init_seed;
   for (const kir::Buffer& b : prog.buffers) {
-    void* p = nullptr;
-    switch (b.kind) {
-      case kir::BufferKind::Arena: p = static_cast<char*>(exe->arena_) + b.offset; break;
-      case kir::BufferKind::Input: {
-        auto [it, ok] = exe->inputs_.emplace(b.name, HostBuffer(b.type));
-        if (ok) exe->input_order_.push_back(b.name);
-        p = it->second.data();
-        break;
-      }
-      case kir::BufferKind::Output: {
-        auto [it, ok] = exe->outputs_.emplace(b.name, HostBuffer(b.type));
-        if (!ok) return Error("compile: duplicate output name '" + b.name + "'");
-        exe->output_order_.push_back(b.name);
-        p = it->second.data();
-        break;
-      }
-      case kir::BufferKind::State: {
-        const Node& leaf = g.node(b.node);
-        bool created = false;
-        Expected<HostBuffer*> hb =
-            state->get_or_create(b.name, b.type, leaf.op == OpKind::Parameter, &created);
-        if (!hb.ok()) return hb.error().wrap("compile");
-        if (created) {
-          Expected<LeafState> ls = leaf_state(leaf);
-          if (!ls.ok()) return ls.error().wrap("compile: initializing '" + b.name + "'");
-          fill_from_doubles(**hb, initial_values(ls->init, leaf.type, leaf.name, options.init_seed));
-        }
-        p = (*hb)->data();
-        break;
-      }
-      case kir::BufferKind::Constant: {
-        const Node& leaf = g.node(b.node);
-        HostBuffer hb(b.type);
-        fill_from_doubles(hb, leaf.attrs.floats("data"));
-        p = hb.data();
-        exe->constants_.push_back(std::move(hb));
-        break;
-      }
-    }
-    exe->ptrs_[b.id] = p;
+    Expected<PlanBuffer> pb = plan_buffer(g, b);
+    if (!pb.ok()) return pb.error().wrap("compile");
+    plan.buffers.push_back(std::move(*pb));
+  }
+  for (const Node& n : g.nodes())
+    if (n.op == OpKind::Input) plan.inputs.push_back(n.name);
+  for (const Output& o : g.outputs()) plan.outputs.push_back(o.name);
+  for (size_t i = 0; i < prog.kernels.size(); ++i) {
+    const kir::Kernel& k = prog.kernels[i];
+    plan.launches.push_back({k.name, "k" + std::to_string(i), kernel_reads(k), kernel_writes(k)});
   }
 
   auto ctx = std::make_unique<llvm::LLVMContext>();
   llvmgen::RenderOptions ropts;
   ropts.profile = options.profile;
+  ropts.entry_symbol = plan.entry_symbol;
   std::unique_ptr<llvm::Module> module = llvmgen::render(prog, *ctx, ropts);
-  exe->profile_ = options.profile;
-  for (const kir::Kernel& k : prog.kernels) exe->kernel_names_.push_back(k.name);
-  if (options.profile) profile_reset(static_cast<int>(prog.kernels.size()));
   llvmgen::CompilerOptions copts;
   copts.keep_ir = options.print_after == "llvm";
   auto program = llvmgen::compile_module(std::move(module), std::move(ctx), copts);
   if (!program.ok()) return program.error().wrap("compile");
-  if (copts.keep_ir) std::cerr << (*program)->ir_text();
-  exe->program = std::move(*program);
-  exe->entry_ = reinterpret_cast<EntryFn>(exe->program->lookup("kiln_entry"));
+  if (copts.keep_ir) std::cerr << (*program)->text();
+  out.code = std::move(*program);
 
-  exe->stats_.graph_nodes = g.size();
-  exe->stats_.kernels = static_cast<int>(prog.kernels.size());
-  exe->stats_.arena_bytes = arena_bytes;
-  exe->stats_.compile_seconds =
+  plan.stats.graph_nodes = g.size();
+  plan.stats.kernels = static_cast<int>(prog.kernels.size());
+  plan.stats.arena_bytes = lp.memory.peak_bytes;
+  plan.stats.compile_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::ostringstream os;
   os << lp.fusion.to_string(g);
   os << "in-place state updates: " << lp.in_place_updates << ", copy kernels: " << lp.copy_kernels
      << "\n";
   os << lp.memory.to_string();
-  os << kir::print_program(prog);
-  exe->describe_ = os.str();
-  return std::unique_ptr<Executable>(std::move(exe));
+  os << program_text;
+  plan.description = os.str();
+  return out;
+}
+
+Expected<std::unique_ptr<Executable>> compile(const Graph& g, std::shared_ptr<StateStore> state,
+                                              const CompileOptions& options) {
+  CompiledPlan cp = KILN_TRY(compile_plan(g, options));
+  if (options.profile) profile_reset(static_cast<int>(cp.plan.launches.size()));
+  BindOptions bo;
+  bo.profile = options.profile;
+  Expected<std::unique_ptr<Executable>> exe =
+      Executable::bind(std::move(cp.plan), std::move(cp.code), std::move(state), bo);
+  if (!exe.ok()) return exe.error().wrap("compile");
+  return exe;
 }
 
 }  // namespace kiln

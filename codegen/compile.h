@@ -1,5 +1,6 @@
-// Graph -> Executable: fusion, memory planning, lowering to kernel IR, and native code
-// generation with the LLVM backend (ORC LLJIT, O3, host CPU features).
+// Graph -> ExecutablePlan + native code: fusion, memory planning, lowering to kernel IR,
+// and code generation with the LLVM backend (ORC LLJIT, O3, host CPU features). The
+// runtime binds the two into an Executable (runtime/executable.h); compile() does both.
 #pragma once
 
 #include <memory>
@@ -11,16 +12,25 @@
 namespace kiln {
 
 struct CompileOptions {
-  uint64_t init_seed = 0;         // seeds initial values of newly created state buffers
-  bool verify = true;             // run the IR verifier before compiling
-  std::string print_after;        // pass name whose output graph is printed to stderr
-                                  // ("fusion", "kernels", "llvm")
-  bool profile = false;           // time every kernel (runtime/profile.h); see describe()
+  uint64_t init_seed = 0;   // seeds initial values of newly created state buffers
+  bool verify = true;       // run the IR verifier before compiling
+  std::string print_after;  // stage whose output is printed to stderr: "fusion",
+                            // "kernels" or "llvm"
+  bool profile = false;     // time every kernel (runtime/profile.h); see describe()
 };
 
-// Compiles `g` (already simplified / differentiated as the caller wishes). Parameters and
-// states are looked up in `state` by name and created (with their initial values) when
-// missing, so executables compiled against the same store share weights.
+// A plan and the code implementing it, not yet bound to memory.
+struct CompiledPlan {
+  ExecutablePlan plan;
+  std::shared_ptr<CodeModule> code;
+};
+
+// Compiles `g` (already simplified / differentiated as the caller wishes).
+Expected<CompiledPlan> compile_plan(const Graph& g, const CompileOptions& options = {});
+
+// compile_plan + Executable::bind. Model-scoped state is looked up in `state` by name
+// and created with its initial values when missing, so executables compiled against the
+// same store share weights.
 Expected<std::unique_ptr<Executable>> compile(const Graph& g, std::shared_ptr<StateStore> state,
                                               const CompileOptions& options = {});
 

@@ -136,6 +136,7 @@ struct GemmSpec {
   int bias = -1;               // optional epilogue bias buffer (length n)
   bool relu = false;           // optional epilogue ReLU
   int mask = -1;               // optional epilogue mask buffer (like C): C = mask > 0 ? C : 0
+  int alpha_scale = -1;        // optional scalar buffer multiplied into alpha (the lr state)
 };
 
 struct ScatterSpec {

@@ -1,77 +1,143 @@
-// HostBuffer (64-byte-aligned, zero-initialized owned storage) and StateStore (named
-// parameter/state buffers shared between executables).
+// Binding a plan to memory and code (see runtime/executable.h).
 #include "runtime/executable.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
+
+#include "runtime/profile.h"
 
 namespace kiln {
 
-HostBuffer::HostBuffer(TensorType type) : type_(std::move(type)) {
-  size_t bytes = (std::max<size_t>(type_.bytes(), 1) + 63) / 64 * 64;
-  data_ = std::aligned_alloc(64, bytes);
-  KILN_CHECK(data_ != nullptr, "out of memory allocating " + std::to_string(bytes) + " bytes");
-  std::memset(data_, 0, bytes);
-}
+namespace {
 
-HostBuffer::HostBuffer(HostBuffer&& o) noexcept : type_(std::move(o.type_)), data_(o.data_) {
-  o.data_ = nullptr;
-}
-
-HostBuffer& HostBuffer::operator=(HostBuffer&& o) noexcept {
-  if (this != &o) {
-    std::free(data_);
-    type_ = std::move(o.type_);
-    data_ = o.data_;
-    o.data_ = nullptr;
+class HostAllocator : public Allocator {
+ public:
+  const char* name() const override { return "host"; }
+  void* allocate(size_t bytes) override {
+    size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, rounded);
+    if (p) std::memset(p, 0, rounded);
+    return p;
   }
-  return *this;
+  void deallocate(void* p) override { std::free(p); }
+};
+
+}  // namespace
+
+Allocator& host_allocator() {
+  static HostAllocator a;
+  return a;
 }
 
-HostBuffer::~HostBuffer() { std::free(data_); }
-
-Expected<HostBuffer*> StateStore::get_or_create(const std::string& name, const TensorType& type,
-                                                bool trainable, bool* created) {
-  if (created) *created = false;
-  auto it = buffers_.find(name);
-  if (it != buffers_.end()) {
-    if (it->second.type() != type)
-      return Error("state '" + name + "' exists as " + it->second.type().to_string() +
-                   ", requested " + type.to_string());
-    return &it->second;
+Expected<std::unique_ptr<Executable>> Executable::bind(ExecutablePlan plan,
+                                                       std::shared_ptr<CodeModule> code,
+                                                       std::shared_ptr<StateStore> shared,
+                                                       const BindOptions& options) {
+  KILN_RETURN_IF_ERROR(validate_plan(plan));
+  if (!code) return Error("plan '" + plan.name + "': no code module");
+  std::unique_ptr<Executable> exe(new Executable());
+  exe->shared_ = shared ? std::move(shared) : std::make_shared<StateStore>();
+  exe->code_ = std::move(code);
+  exe->profile_ = options.profile;
+  exe->allocator_ = options.allocator ? options.allocator : &host_allocator();
+  exe->arena_ = exe->allocator_->allocate(plan.arena_bytes);
+  if (!exe->arena_)
+    return Error("plan '" + plan.name + "': cannot allocate an arena of " +
+                 std::to_string(plan.arena_bytes) + " bytes");
+  exe->ptrs_.assign(plan.buffers.size(), nullptr);
+  for (size_t i = 0; i < plan.buffers.size(); ++i) {
+    PlanBuffer& b = plan.buffers[i];
+    void* p = nullptr;
+    switch (b.kind) {
+      case PlanBufferKind::Arena: p = static_cast<char*>(exe->arena_) + b.offset; break;
+      case PlanBufferKind::Input: {
+        auto it = exe->inputs_.try_emplace(b.name, b.type).first;
+        if (it->second.type() != b.type)
+          return Error("plan '" + plan.name + "': input '" + b.name + "' bound as " +
+                       it->second.type().to_string() + " and " + b.type.to_string());
+        p = it->second.data();
+        break;
+      }
+      case PlanBufferKind::Output:
+        p = exe->outputs_.try_emplace(b.name, b.type).first->second.data();
+        break;
+      case PlanBufferKind::State: {
+        StateStore& store = b.scope == StateScope::Model ? *exe->shared_ : exe->own_;
+        Expected<StateEntry*> e = store.get_or_create(b.name, b.type, b.state_kind, b.scope,
+                                                      b.init, plan.init_seed);
+        if (!e.ok()) return e.error().wrap("plan '" + plan.name + "'");
+        if (std::find(exe->bound_states_.begin(), exe->bound_states_.end(), *e) ==
+            exe->bound_states_.end())
+          exe->bound_states_.push_back(*e);
+        p = (*e)->buffer.data();
+        break;
+      }
+      case PlanBufferKind::Constant: {
+        HostBuffer hb(b.type);
+        std::memcpy(hb.data(), b.data.data(), b.data.size());
+        p = hb.data();
+        exe->constants_.push_back(std::move(hb));
+        b.data = {};  // the executable's copy is the one the code reads
+        break;
+      }
+    }
+    exe->ptrs_[i] = p;
   }
-  auto [pos, ok] = buffers_.emplace(name, HostBuffer(type));
-  trainable_[name] = trainable;
-  if (created) *created = true;
-  return &pos->second;
+  exe->entry_ = reinterpret_cast<EntryFn>(exe->code_->lookup(plan.entry_symbol));
+  if (!exe->entry_)
+    return Error("plan '" + plan.name + "': entry symbol '" + plan.entry_symbol +
+                 "' not found in its code module");
+  exe->plan_ = std::move(plan);
+  return exe;
 }
 
-HostBuffer* StateStore::find(const std::string& name) {
-  auto it = buffers_.find(name);
-  return it == buffers_.end() ? nullptr : &it->second;
+Executable::~Executable() {
+  if (arena_) allocator_->deallocate(arena_);
 }
 
-const HostBuffer* StateStore::find(const std::string& name) const {
-  auto it = buffers_.find(name);
-  return it == buffers_.end() ? nullptr : &it->second;
+HostBuffer* Executable::input(const std::string& name) {
+  auto it = inputs_.find(name);
+  return it == inputs_.end() ? nullptr : &it->second;
 }
 
-std::vector<std::string> StateStore::names() const {
-  std::vector<std::string> out;
-  for (auto& [k, v] : buffers_) out.push_back(k);
-  return out;
+const HostBuffer* Executable::output(const std::string& name) const {
+  auto it = outputs_.find(name);
+  return it == outputs_.end() ? nullptr : &it->second;
 }
 
-std::vector<std::string> StateStore::parameters() const {
-  std::vector<std::string> out;
-  for (auto& [k, v] : trainable_)
-    if (v) out.push_back(k);
-  return out;
+HostBuffer* Executable::state_buffer(const std::string& name) {
+  for (StateEntry* e : bound_states_)
+    if (e->name == name && e->scope == StateScope::Executable) return &e->buffer;
+  for (StateEntry* e : bound_states_)
+    if (e->name == name) return &e->buffer;
+  return nullptr;
 }
 
-bool StateStore::trainable(const std::string& name) const {
-  auto it = trainable_.find(name);
-  return it != trainable_.end() && it->second;
+int Executable::reset_state(StateKind kind) {
+  int n = 0;
+  for (StateEntry* e : bound_states_)
+    if (e->kind == kind) {
+      e->reinitialize();
+      ++n;
+    }
+  return n;
+}
+
+std::string Executable::describe() const {
+  if (!profile_) return plan_.description;
+  std::ostringstream os;
+  os << plan_.description;
+  std::vector<double> s = profile_seconds();
+  int64_t runs = std::max<int64_t>(1, profile_runs());
+  double total = 0;
+  for (double x : s) total += x;
+  os << "profile over " << profile_runs() << " runs (us per run):\n";
+  for (size_t i = 0; i < s.size() && i < plan_.launches.size(); ++i)
+    os << "  k" << i << " " << plan_.launches[i].name << ": " << s[i] / runs * 1e6 << "\n";
+  os << "  total: " << total / runs * 1e6 << "\n";
+  return os.str();
 }
 
 }  // namespace kiln

@@ -1,90 +1,108 @@
-// A compiled graph ready to run. run() performs no allocation and no per-op dispatch:
-// it calls one native entry function with precomputed buffer pointers. Inputs and
-// outputs are fixed buffers owned by the executable (fill inputs, run, read outputs);
-// parameters and other state live in a StateStore that several executables (train
-// step, eval, generate) share, so they see the same weights.
+// Executable: an ExecutablePlan (runtime/plan.h) bound to memory and to the code that
+// implements it. run() performs no allocation and no per-op dispatch: it calls the
+// plan's entry function once with the precomputed buffer address table.
 //
-// This header is part of the runtime, which must not depend on LLVM.
+// Memory: inputs and outputs are buffers owned by the executable (fill inputs, run, read
+// outputs); intermediates live in one arena from an Allocator; model-scoped state comes
+// from a StateStore shared with the model's other executables (same weights);
+// executable-scoped state (carried state, whose shape follows this executable's batch
+// size) lives in the executable's own store.
+//
+// Threads: one executable must not run on two threads at once; executables that share
+// a StateStore must not run concurrently while one of them updates it.
+//
+// The runtime links no compiler: code comes from a CodeModule (the LLVM JIT, later an
+// ahead-of-time object or a CUDA module).
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "ir/shape.h"
 #include "ir/status.h"
+#include "runtime/abi.h"
+#include "runtime/host_buffer.h"
+#include "runtime/plan.h"
+#include "runtime/state_store.h"
 
 namespace kiln {
 
-// An owned, 64-byte-aligned tensor buffer.
-class HostBuffer {
+// Code implementing one or more plans; resolves symbols and keeps the code alive.
+class CodeModule {
  public:
-  HostBuffer() = default;
-  explicit HostBuffer(TensorType type);
-  HostBuffer(HostBuffer&&) noexcept;
-  HostBuffer& operator=(HostBuffer&&) noexcept;
-  HostBuffer(const HostBuffer&) = delete;
-  HostBuffer& operator=(const HostBuffer&) = delete;
-  ~HostBuffer();
-
-  const TensorType& type() const { return type_; }
-  void* data() { return data_; }
-  const void* data() const { return data_; }
-  template <typename T> T* as() { return static_cast<T*>(data_); }
-  template <typename T> const T* as() const { return static_cast<const T*>(data_); }
-  size_t bytes() const { return type_.bytes(); }
-
- private:
-  TensorType type_;
-  void* data_ = nullptr;
+  virtual ~CodeModule() = default;
+  virtual void* lookup(const std::string& symbol) = 0;
+  // Human-readable code (the optimized LLVM IR), when the module kept it.
+  virtual std::string text() const { return {}; }
 };
 
-// Named persistent buffers: parameters (trainable) and states.
-class StateStore {
+// Where an executable's arena lives. Host memory now; a device backend plugs in here.
+class Allocator {
  public:
-  bool has(const std::string& name) const { return buffers_.count(name) != 0; }
-  // Creates the buffer if missing. Errors if it exists with another type.
-  Expected<HostBuffer*> get_or_create(const std::string& name, const TensorType& type,
-                                      bool trainable, bool* created = nullptr);
-  HostBuffer* find(const std::string& name);
-  const HostBuffer* find(const std::string& name) const;
-  std::vector<std::string> names() const;       // sorted
-  std::vector<std::string> parameters() const;  // trainable ones, sorted
-  bool trainable(const std::string& name) const;
-
- private:
-  std::map<std::string, HostBuffer> buffers_;
-  std::map<std::string, bool> trainable_;
+  virtual ~Allocator() = default;
+  virtual const char* name() const = 0;
+  // 64-byte-aligned, zero-filled storage, or nullptr when it cannot be had.
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void deallocate(void* p) = 0;
 };
+Allocator& host_allocator();
 
-struct ExecutableStats {
-  int graph_nodes = 0;      // nodes in the optimized graph
-  int kernels = 0;          // kernels called by the entry function
-  size_t arena_bytes = 0;   // peak bytes of the intermediate arena
-  double compile_seconds = 0;
+struct BindOptions {
+  Allocator* allocator = nullptr;  // default: host_allocator()
+  bool profile = false;            // the code calls kiln_profile_tick (runtime/profile.h)
 };
-
-// Kernel entry point signature shared with the code generator.
-using EntryFn = void (*)(void** buffers);
 
 class Executable {
  public:
-  virtual ~Executable() = default;
+  // Binds `plan` to `code` and to memory: checks the plan, allocates the arena and the
+  // input/output buffers, finds or creates every state buffer (model-scoped ones in
+  // `shared`, executable-scoped ones in this executable's store) and resolves the entry.
+  static Expected<std::unique_ptr<Executable>> bind(ExecutablePlan plan,
+                                                    std::shared_ptr<CodeModule> code,
+                                                    std::shared_ptr<StateStore> shared,
+                                                    const BindOptions& options = {});
+  ~Executable();
+  Executable(const Executable&) = delete;
+  Executable& operator=(const Executable&) = delete;
 
   // Input/output buffers by name (nullptr if unknown).
-  virtual HostBuffer* input(const std::string& name) = 0;
-  virtual const HostBuffer* output(const std::string& name) const = 0;
-  virtual std::vector<std::string> input_names() const = 0;
-  virtual std::vector<std::string> output_names() const = 0;
-  virtual void run() = 0;
+  HostBuffer* input(const std::string& name);
+  const HostBuffer* output(const std::string& name) const;
+  const std::vector<std::string>& input_names() const { return plan_.inputs; }
+  const std::vector<std::string>& output_names() const { return plan_.outputs; }
+  void run() { entry_(ptrs_.data()); }
 
-  virtual StateStore& state() = 0;
-  virtual const ExecutableStats& stats() const = 0;
-  // Human-readable kernel list + memory plan (kiln inspect).
-  virtual std::string describe() const = 0;
+  StateStore& state() { return *shared_; }    // the model's shared state
+  StateStore& own_state() { return own_; }    // executable-scoped state
+  // A state buffer this executable binds, executable-scoped first (nullptr if none).
+  HostBuffer* state_buffer(const std::string& name);
+  // Re-initialises every state buffer of `kind` this executable binds (e.g. the carried
+  // hidden state before a random minibatch); returns how many.
+  int reset_state(StateKind kind);
+
+  const ExecutablePlan& plan() const { return plan_; }
+  const ExecutableStats& stats() const { return plan_.stats; }
+  // Fusion, memory plan and kernels (and, when profiling, microseconds per kernel).
+  std::string describe() const;
+  CodeModule& code() { return *code_; }
+
+ private:
+  Executable() = default;
+
+  ExecutablePlan plan_;
+  std::shared_ptr<CodeModule> code_;
+  std::shared_ptr<StateStore> shared_;
+  StateStore own_;
+  Allocator* allocator_ = nullptr;
+  void* arena_ = nullptr;
+  EntryFn entry_ = nullptr;
+  std::map<std::string, HostBuffer> inputs_, outputs_;
+  std::vector<HostBuffer> constants_;
+  std::vector<StateEntry*> bound_states_;
+  std::vector<void*> ptrs_;
+  bool profile_ = false;
 };
 
 }  // namespace kiln

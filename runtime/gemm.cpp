@@ -482,10 +482,17 @@ void gemm_f64(const GemmParams& p, const double* a, const double* b, double* c,
 }  // namespace kiln
 
 extern "C" void kiln_gemm_f32(const kiln::GemmParams* p, const float* a, const float* b, float* c,
-                              const float* bias, const float* mask) {
-  kiln::gemm_f32(*p, a, b, c, bias, mask);
+                              const float* bias, const float* mask, const float* alpha_scale) {
+  if (!alpha_scale) return kiln::gemm_f32(*p, a, b, c, bias, mask);
+  kiln::GemmParams q = *p;
+  q.alpha *= static_cast<double>(*alpha_scale);
+  kiln::gemm_f32(q, a, b, c, bias, mask);
 }
 extern "C" void kiln_gemm_f64(const kiln::GemmParams* p, const double* a, const double* b,
-                              double* c, const double* bias, const double* mask) {
-  kiln::gemm_f64(*p, a, b, c, bias, mask);
+                              double* c, const double* bias, const double* mask,
+                              const double* alpha_scale) {
+  if (!alpha_scale) return kiln::gemm_f64(*p, a, b, c, bias, mask);
+  kiln::GemmParams q = *p;
+  q.alpha *= *alpha_scale;
+  kiln::gemm_f64(q, a, b, c, bias, mask);
 }

@@ -14,25 +14,16 @@
 //
 // Choice (documented per the brief): DESIGN.md wants GEMM micro-kernels emitted as LLVM
 // IR by the code generator eventually; for now compiled kernels call this C++ routine
-// (like XLA's CPU backend calling Eigen). The JIT passes a pointer to a constant
-// GemmParams block, so the call costs one indirect argument.
+// (like XLA's CPU backend calling Eigen). Generated code calls kiln_gemm_f32/f64
+// (runtime/abi.h) with a pointer to a constant GemmParams block.
 #pragma once
 
 #include <cstdint>
 
+#include "runtime/abi.h"
+
 namespace kiln {
 
-struct GemmParams {
-  int64_t batch = 1, m = 0, n = 0, k = 0;
-  int64_t lda = 0, ldb = 0, ldc = 0;           // leading dimensions (row strides)
-  int64_t stride_a = 0, stride_b = 0, stride_c = 0;  // per batch, in elements
-  int64_t trans_a = 0, trans_b = 0;            // A is stored [K,M] / B is stored [N,K]
-  int64_t accumulate = 0;                      // C += alpha*A*B instead of C = alpha*A*B
-  int64_t relu = 0;                            // epilogue: C = max(C, 0) (after bias)
-  double alpha = 1.0;                          // scale of the product
-  // bias (length N, added to every row) and mask (like C, stride_c per batch) are passed
-  // separately; either may be null.
-};
 
 void gemm_f32(const GemmParams& p, const float* a, const float* b, float* c,
               const float* bias = nullptr, const float* mask = nullptr);
@@ -46,9 +37,3 @@ const char* gemm_f32_isa();
 bool gemm_force_isa(const char* isa);
 
 }  // namespace kiln
-
-// Entry points called by JIT-compiled code.
-extern "C" void kiln_gemm_f32(const kiln::GemmParams* p, const float* a, const float* b, float* c,
-                              const float* bias, const float* mask);
-extern "C" void kiln_gemm_f64(const kiln::GemmParams* p, const double* a, const double* b,
-                              double* c, const double* bias, const double* mask);

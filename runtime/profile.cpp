@@ -1,6 +1,8 @@
 // Global per-kernel profile (see profile.h).
 #include "runtime/profile.h"
 
+#include "runtime/abi.h"
+
 #include <chrono>
 
 namespace kiln {

@@ -16,4 +16,3 @@ int64_t profile_runs();
 
 }  // namespace kiln
 
-extern "C" void kiln_profile_tick(int64_t kernel);

@@ -4,6 +4,8 @@
 // is current or nothing at all. The caller waits on `done_` (spinning: jobs are short).
 #include "runtime/thread_pool.h"
 
+#include "runtime/abi.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
@@ -152,8 +154,7 @@ int num_threads() { return global_pool().num_threads(); }
 
 }  // namespace kiln
 
-extern "C" void kiln_parallel_for(void (*fn)(void**, int64_t, int64_t), void** bufs, int64_t n,
-                                  int64_t grain) {
+extern "C" void kiln_parallel_for(kiln::KernelFn fn, void** bufs, int64_t n, int64_t grain) {
   kiln::global_pool().parallel_for(n, grain, reinterpret_cast<kiln::RangeFn>(fn),
                                    static_cast<void*>(bufs));
 }

@@ -71,7 +71,3 @@ void parallel_for(int64_t n, int64_t grain, F&& f) {
 }
 
 }  // namespace kiln
-
-// Called by JIT-compiled code: runs fn(bufs, begin, end) over [0, n) on the global pool.
-extern "C" void kiln_parallel_for(void (*fn)(void**, int64_t, int64_t), void** bufs, int64_t n,
-                                  int64_t grain);

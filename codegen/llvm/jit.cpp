@@ -1,7 +1,7 @@
 // Compiler + Program for the LLVM backend: verify the module (errors carry the
 // verifier's message), optimize at O3 for the host CPU (name and feature string from
 // llvm::sys), and load it into an ORC LLJIT whose main JITDylib resolves kiln's runtime
-// entry points (parallel-for, GEMM) as absolute symbols and anything else (libm) from
+// entry points (runtime/abi.h: parallel-for, GEMM, profiling) as absolute symbols and anything else (libm) from
 // the current process.
 #include <mutex>
 
@@ -18,9 +18,7 @@
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
-#include "runtime/gemm.h"
-#include "runtime/profile.h"
-#include "runtime/thread_pool.h"
+#include "runtime/abi.h"
 
 namespace kiln::llvmgen {
 
@@ -54,7 +52,7 @@ class JitProgram : public Program {
     }
     return sym->toPtr<void*>();
   }
-  std::string ir_text() const override { return ir_; }
+  std::string text() const override { return ir_; }
 
  private:
   std::unique_ptr<llvm::orc::LLJIT> jit_;
@@ -62,17 +60,6 @@ class JitProgram : public Program {
 };
 
 }  // namespace
-
-std::string host_target_description() {
-  std::string s = llvm::sys::getHostCPUName().str();
-  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  std::vector<std::string> fs;
-  for (auto& f : features) fs.push_back((f.second ? "+" : "-") + f.first().str());
-  std::sort(fs.begin(), fs.end());
-  s += " ";
-  for (size_t i = 0; i < fs.size(); ++i) s += (i ? "," : "") + fs[i];
-  return s;
-}
 
 Expected<std::unique_ptr<Program>> compile_module(std::unique_ptr<llvm::Module> m,
                                                   std::unique_ptr<llvm::LLVMContext> ctx,
@@ -130,10 +117,7 @@ Expected<std::unique_ptr<Program>> compile_module(std::unique_ptr<llvm::Module> 
   auto add = [&](const char* name, void* p) {
     syms[mangle(name)] = {llvm::orc::ExecutorAddr::fromPtr(p), llvm::JITSymbolFlags::Exported};
   };
-  add("kiln_parallel_for", reinterpret_cast<void*>(&kiln_parallel_for));
-  add("kiln_gemm_f32", reinterpret_cast<void*>(&kiln_gemm_f32));
-  add("kiln_gemm_f64", reinterpret_cast<void*>(&kiln_gemm_f64));
-  add("kiln_profile_tick", reinterpret_cast<void*>(&kiln_profile_tick));
+  for (const abi::RuntimeSymbol& s : abi::runtime_symbols()) add(s.name, s.address);
   if (auto err = jd.define(llvm::orc::absoluteSymbols(std::move(syms))))
     return Error("LLVM: " + to_string(std::move(err)));
   auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
@@ -142,9 +126,7 @@ Expected<std::unique_ptr<Program>> compile_module(std::unique_ptr<llvm::Module> 
   jd.addGenerator(std::move(*gen));
   if (auto err = (*jit)->addIRModule(llvm::orc::ThreadSafeModule(std::move(m), std::move(ctx))))
     return Error("LLVM: " + to_string(std::move(err)));
-  auto prog = std::make_unique<JitProgram>(std::move(*jit), std::move(ir));
-  if (!prog->lookup("kiln_entry")) return Error("LLVM: kiln_entry not found after linking");
-  return std::unique_ptr<Program>(std::move(prog));
+  return std::unique_ptr<Program>(std::make_unique<JitProgram>(std::move(*jit), std::move(ir)));
 }
 
 }  // namespace kiln::llvmgen

@@ -13,7 +13,7 @@
 #include <unordered_map>
 
 #include "codegen/llvm/math.h"
-#include "runtime/gemm.h"
+#include "runtime/abi.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/Intrinsics.h"
 #include "llvm/IR/LLVMContext.h"
@@ -443,12 +443,13 @@ std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMC
   Type* i64 = b.getInt64Ty();
   auto* kernel_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, i64, i64}, false);
   auto* pfor_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, i64, i64}, false);
-  llvm::FunctionCallee pfor = m->getOrInsertFunction("kiln_parallel_for", pfor_ty);
-  auto* gemm_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, ptr, ptr, ptr, ptr}, false);
+  llvm::FunctionCallee pfor = m->getOrInsertFunction(abi::kParallelFor, pfor_ty);
+  auto* gemm_ty =
+      llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, ptr, ptr, ptr, ptr, ptr}, false);
   (void)kernel_ty;
 
   auto* entry_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr}, false);
-  Function* entry = Function::Create(entry_ty, Function::ExternalLinkage, "kiln_entry", *m);
+  Function* entry = Function::Create(entry_ty, Function::ExternalLinkage, opts.entry_symbol, *m);
   entry->addFnAttr(llvm::Attribute::NoUnwind);
   std::vector<std::function<void(IRBuilder<>&, Value*)>> calls;
   for (size_t i = 0; i < prog.kernels.size(); ++i) {
@@ -477,13 +478,13 @@ std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMC
                                           name + ".params");
       gv->setAlignment(llvm::Align(8));
       llvm::FunctionCallee gemm = m->getOrInsertFunction(
-          g.dtype == DType::f32 ? "kiln_gemm_f32" : "kiln_gemm_f64", gemm_ty);
+          g.dtype == DType::f32 ? abi::kGemmF32 : abi::kGemmF64, gemm_ty);
       calls.push_back([=, &ctx](IRBuilder<>& eb, Value* bufs) {
         auto bp = [&](int id) -> Value* {
           if (id < 0) return llvm::ConstantPointerNull::get(llvm::PointerType::get(ctx, 0));
           return eb.CreateLoad(ptr, eb.CreateConstInBoundsGEP1_64(ptr, bufs, uint64_t(id)));
         };
-        eb.CreateCall(gemm, {gv, bp(g.a), bp(g.b), bp(g.c), bp(g.bias), bp(g.mask)});
+        eb.CreateCall(gemm, {gv, bp(g.a), bp(g.b), bp(g.c), bp(g.bias), bp(g.mask), bp(g.alpha_scale)});
       });
       continue;
     }
@@ -509,7 +510,7 @@ std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMC
   IRBuilder<> eb(BasicBlock::Create(ctx, "entry", entry));
   llvm::FunctionCallee tick;
   if (opts.profile) {
-    tick = m->getOrInsertFunction("kiln_profile_tick",
+    tick = m->getOrInsertFunction(abi::kProfileTick,
                                   llvm::FunctionType::get(b.getVoidTy(), {i64}, false));
     eb.CreateCall(tick, {eb.getInt64(~0ull)});
   }

@@ -5,9 +5,9 @@
 //   void k<i>(ptr bufs, i64 begin, i64 end)   one per Loop/Scatter kernel: loads its buffer
 //       pointers from `bufs` and calls k<i>.body(ptr noalias b.., begin, end) (inlined, so
 //       the noalias facts survive as scoped alias metadata);
-//   void kiln_entry(ptr bufs)                  calls every kernel in schedule order, directly
+//   void <entry_symbol>(ptr bufs)              calls every kernel in schedule order, directly
 //       when small, else through kiln_parallel_for(k<i>, bufs, units, grain); GEMMs call
-//       kiln_gemm_f32/f64 with a constant GemmParams block.
+//       kiln_gemm_f32/f64 with a constant GemmParams block (runtime/abi.h).
 #pragma once
 
 #include <memory>
@@ -15,6 +15,7 @@
 
 #include "codegen/kernel_ir.h"
 #include "ir/status.h"
+#include "runtime/executable.h"
 
 namespace llvm {
 class LLVMContext;
@@ -28,18 +29,15 @@ struct RenderOptions {
   int64_t parallel_threshold = 32768;
   // Call kiln_profile_tick(i) after every kernel (runtime/profile.h).
   bool profile = false;
+  std::string entry_symbol = "kiln_entry";
 };
 
 std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMContext& ctx,
                                      const RenderOptions& opts = {});
 
-// A loaded native program; owns the JIT (and with it the code).
-class Program {
- public:
-  virtual ~Program() = default;
-  virtual void* lookup(const std::string& name) = 0;
-  virtual std::string ir_text() const = 0;  // optimized IR (for inspection)
-};
+// A loaded native program; owns the JIT (and with it the code). text() is the optimized
+// IR when CompilerOptions::keep_ir was set.
+using Program = CodeModule;
 
 struct CompilerOptions {
   bool optimize = true;
@@ -50,8 +48,5 @@ struct CompilerOptions {
 Expected<std::unique_ptr<Program>> compile_module(std::unique_ptr<llvm::Module> m,
                                                   std::unique_ptr<llvm::LLVMContext> ctx,
                                                   const CompilerOptions& opts = {});
-
-// Host description used by the optimizer and the cache key: "cpu +feat,-feat,...".
-std::string host_target_description();
 
 }  // namespace kiln::llvmgen

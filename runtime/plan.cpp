@@ -1,0 +1,65 @@
+// ExecutablePlan helpers: names and the consistency check run before binding.
+#include "runtime/plan.h"
+
+#include <set>
+
+namespace kiln {
+
+const char* plan_buffer_kind_name(PlanBufferKind k) {
+  switch (k) {
+    case PlanBufferKind::Arena: return "arena";
+    case PlanBufferKind::Input: return "input";
+    case PlanBufferKind::Output: return "output";
+    case PlanBufferKind::State: return "state";
+    case PlanBufferKind::Constant: return "constant";
+  }
+  return "?";
+}
+
+Status validate_plan(const ExecutablePlan& plan) {
+  if (plan.entry_symbol.empty()) return Error("plan '" + plan.name + "' has no entry symbol");
+  std::set<std::string> inputs, outputs;
+  for (size_t i = 0; i < plan.buffers.size(); ++i) {
+    const PlanBuffer& b = plan.buffers[i];
+    std::string what = "plan '" + plan.name + "': buffer " + std::to_string(i) + " (" +
+                       plan_buffer_kind_name(b.kind) + (b.name.empty() ? "" : " '" + b.name + "'") +
+                       ")";
+    if (b.type.shape.numel() < 0) return Error(what + ": bad shape " + b.type.to_string());
+    uint64_t bytes = b.type.bytes();
+    switch (b.kind) {
+      case PlanBufferKind::Arena:
+        if (b.offset % 64 != 0 || b.offset > plan.arena_bytes || bytes > plan.arena_bytes - b.offset)
+          return Error(what + ": offset " + std::to_string(b.offset) + " + " +
+                       std::to_string(bytes) + " bytes outside the arena of " +
+                       std::to_string(plan.arena_bytes));
+        break;
+      case PlanBufferKind::Input:
+      case PlanBufferKind::Output:
+      case PlanBufferKind::State:
+        if (b.name.empty()) return Error(what + ": needs a name");
+        if (b.kind == PlanBufferKind::Input) inputs.insert(b.name);
+        if (b.kind == PlanBufferKind::Output && !outputs.insert(b.name).second)
+          return Error(what + ": duplicate output name");
+        break;
+      case PlanBufferKind::Constant:
+        if (b.data.size() != bytes)
+          return Error(what + ": holds " + std::to_string(b.data.size()) + " bytes, " +
+                       b.type.to_string() + " needs " + std::to_string(bytes));
+        break;
+    }
+  }
+  for (const std::string& n : plan.inputs)
+    if (!inputs.count(n)) return Error("plan '" + plan.name + "': input '" + n + "' has no buffer");
+  for (const std::string& n : plan.outputs)
+    if (!outputs.count(n)) return Error("plan '" + plan.name + "': output '" + n + "' has no buffer");
+  for (const KernelLaunch& k : plan.launches) {
+    auto bad = [&](int id) { return id < 0 || id >= static_cast<int>(plan.buffers.size()); };
+    for (int r : k.reads)
+      if (bad(r)) return Error("plan '" + plan.name + "': kernel " + k.symbol + " reads buffer " + std::to_string(r));
+    if (k.writes != -1 && bad(k.writes))
+      return Error("plan '" + plan.name + "': kernel " + k.symbol + " writes buffer " + std::to_string(k.writes));
+  }
+  return Status::Ok();
+}
+
+}  // namespace kiln

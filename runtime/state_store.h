@@ -1,0 +1,64 @@
+// StateStore: the named persistent buffers of a model (parameters, optimizer slots,
+// counters, running statistics, hyperparameters), shared by every executable compiled
+// against it, so a training step and an evaluation graph at another batch size see the
+// same weights. Each buffer remembers its StateKind, scope and initializer, so it can be
+// re-initialised (reset) and checkpointed by kind rather than by name conventions.
+// Executable-scoped state (an RNN's carried hidden state) lives in the executable's own
+// store; see runtime/executable.h.
+//
+// Thread-safe: creation and lookup take a lock; buffer contents are the caller's to
+// synchronise (executables sharing a store must not run concurrently when one writes).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "ir/state.h"
+#include "runtime/host_buffer.h"
+
+namespace kiln {
+
+struct StateEntry {
+  std::string name;
+  HostBuffer buffer;
+  StateKind kind = StateKind::Parameter;
+  StateScope scope = StateScope::Model;
+  InitSpec init;
+  uint64_t seed = 0;  // initial values are a function of (init, seed, name)
+
+  // Writes the initial values into the buffer.
+  void reinitialize();
+};
+
+class StateStore {
+ public:
+  StateStore() = default;
+  StateStore(const StateStore&) = delete;
+  StateStore& operator=(const StateStore&) = delete;
+
+  // Finds `name`, or creates it filled with its initial values (*created = true). An
+  // existing buffer of another type or kind is an error naming both.
+  Expected<StateEntry*> get_or_create(const std::string& name, const TensorType& type,
+                                      StateKind kind, StateScope scope, const InitSpec& init,
+                                      uint64_t seed, bool* created = nullptr);
+  StateEntry* entry(const std::string& name);
+  const StateEntry* entry(const std::string& name) const;
+  HostBuffer* find(const std::string& name);
+  const HostBuffer* find(const std::string& name) const;
+  bool has(const std::string& name) const { return entry(name) != nullptr; }
+
+  std::vector<std::string> names() const;       // sorted
+  std::vector<std::string> parameters() const;  // StateKind::Parameter, sorted
+  bool trainable(const std::string& name) const;
+  // Re-initialises every buffer of `kind`; returns how many.
+  int reset(StateKind kind);
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::unique_ptr<StateEntry>> entries_;  // stable addresses
+};
+
+}  // namespace kiln
