@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <iostream>
 #include <sstream>
 
 #include "codegen/llvm/renderer.h"
@@ -102,8 +101,10 @@ Expected<CompiledPlan> compile_plan(const Graph& g, const CompileOptions& option
   LoweredProgram& lp = *lowered;
   const kir::KernelProgram& prog = lp.prog;
   std::string program_text = kir::print_program(prog);
-  if (options.print_after == "fusion") std::cerr << lp.fusion.to_string(g);
-  if (options.print_after == "lower" || options.print_after == "kernels") std::cerr << program_text;
+  if (options.after_stage) {
+    options.after_stage("fusion", lp.fusion.to_string(g));
+    options.after_stage("kernels", program_text);
+  }
 
   CompiledPlan out;
   ExecutablePlan& plan = out.plan;
@@ -130,10 +131,10 @@ Expected<CompiledPlan> compile_plan(const Graph& g, const CompileOptions& option
   ropts.entry_symbol = plan.entry_symbol;
   std::unique_ptr<llvm::Module> module = llvmgen::render(prog, *ctx, ropts);
   llvmgen::CompilerOptions copts;
-  copts.keep_ir = options.print_after == "llvm";
+  copts.keep_ir = options.want_llvm && options.after_stage;
   auto program = llvmgen::compile_module(std::move(module), std::move(ctx), copts);
   if (!program.ok()) return program.error().wrap("compile");
-  if (copts.keep_ir) std::cerr << (*program)->text();
+  if (copts.keep_ir) options.after_stage("llvm", (*program)->text());
   out.code = std::move(*program);
 
   plan.stats.graph_nodes = g.size();

@@ -3,6 +3,7 @@
 // runtime binds the two into an Executable (runtime/executable.h); compile() does both.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -14,8 +15,11 @@ namespace kiln {
 struct CompileOptions {
   uint64_t init_seed = 0;   // seeds initial values of newly created state buffers
   bool verify = true;       // run the IR verifier before compiling
-  std::string print_after;  // stage whose output is printed to stderr: "fusion",
-                            // "kernels" or "llvm"
+  // Called with each code-generation stage's output, as PassManager::set_after_pass is
+  // for graph passes: "fusion" (the fusion plan), "kernels" (the kernel IR program) and,
+  // when want_llvm is set, "llvm" (the optimized LLVM IR).
+  std::function<void(const std::string& stage, const std::string& text)> after_stage;
+  bool want_llvm = false;
   bool profile = false;     // time every kernel (runtime/profile.h); see describe()
 };
 

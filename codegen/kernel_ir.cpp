@@ -475,6 +475,7 @@ std::string print_kernel(const KernelProgram& prog, const Kernel& k) {
          << " k=" << g.k << " a=b" << g.a << (g.trans_a ? "^T" : "") << " b=b" << g.b
          << (g.trans_b ? "^T" : "") << " -> b" << g.c;
       if (g.alpha != 1.0) os << " alpha=" << g.alpha;
+      if (g.alpha_scale >= 0) os << " *b" << g.alpha_scale;
       if (g.accumulate) os << " +=b" << g.c;
       if (g.bias >= 0) os << " +bias b" << g.bias;
       if (g.relu) os << " relu";

@@ -23,6 +23,10 @@
 
 namespace kiln {
 
+// Version of the random streams a run draws (the initializer generator below and the
+// Philox mapping of ir/philox.h). Checkpoints record it; bump it when either changes.
+inline constexpr uint32_t kRandomStreamsVersion = 1;
+
 enum class StateKind : uint8_t {
   Parameter,      // trainable weight
   OptimizerSlot,  // momentum buffer, Adam moments

@@ -64,17 +64,30 @@ Expected<RunReport> run_fashion(Expected<SupervisedSpec> (*make)(const RunOption
   return run_supervised(std::move(spec), train, &test, opts, defaults);
 }
 
+Expected<RunReport> eval_fashion(Expected<SupervisedSpec> (*make)(const RunOptions&),
+                                 const RunOptions& opts, TrainDefaults defaults) {
+  SupervisedSpec spec = KILN_TRY(make(opts));
+  RunOptions o = opts;
+  o.limit = -1;  // evaluation always covers the whole test set
+  FashionMnist data = KILN_TRY(load_fashion(o));
+  ImageSource test(data.test);
+  return evaluate_supervised(std::move(spec), test, opts, defaults);
+}
+
 ModelRegistration softmax_reg{{
     "softmax", "softmax regression on Fashion-MNIST (d2l 3.7)",
     [](const RunOptions& o) { return run_fashion(softmax_spec, o, {10, 256, 0.1}); },
-    softmax_spec}};
+    softmax_spec,
+    [](const RunOptions& o) { return eval_fashion(softmax_spec, o, {10, 256, 0.1}); }}};
 ModelRegistration mlp_reg{{
     "mlp", "MLP 784-256-10 with ReLU on Fashion-MNIST (d2l 4.3)",
-    [](const RunOptions& o) { return run_fashion(mlp_spec, o, {10, 256, 0.1}); }, mlp_spec}};
+    [](const RunOptions& o) { return run_fashion(mlp_spec, o, {10, 256, 0.1}); }, mlp_spec,
+    [](const RunOptions& o) { return eval_fashion(mlp_spec, o, {10, 256, 0.1}); }}};
 ModelRegistration mlp_dropout_reg{{
     "mlp_dropout", "MLP 784-256-256-10 with dropout 0.2/0.5 on Fashion-MNIST (d2l 4.6)",
     [](const RunOptions& o) { return run_fashion(mlp_dropout_spec, o, {10, 256, 0.5}); },
-    mlp_dropout_spec}};
+    mlp_dropout_spec,
+    [](const RunOptions& o) { return eval_fashion(mlp_dropout_spec, o, {10, 256, 0.5}); }}};
 
 }  // namespace
 }  // namespace kiln

@@ -29,6 +29,9 @@ struct RunOptions {
   std::string output;     // model-specific output file (house_prices: submission.csv)
   std::string optimizer;  // "sgd" / "adam" overrides the model's optimizer ("" = default)
   double momentum = std::numeric_limits<double>::quiet_NaN();  // SGD momentum override
+  std::string save;        // write a checkpoint here after every epoch ("" = none)
+  std::string resume;      // continue from this checkpoint up to `epochs` in all
+  std::string checkpoint;  // `kiln eval`: the weights to evaluate
 };
 
 // Results: ordered (name, value) pairs, printed as text and as the --json line.
@@ -46,6 +49,8 @@ struct ModelEntry {
   std::function<Expected<RunReport>(const RunOptions&)> run;
   // The supervised definition trained by `run` (used by `kiln inspect`).
   std::function<Expected<SupervisedSpec>(const RunOptions&)> spec;
+  // `kiln eval`: test metrics of the weights in opts.checkpoint (null: not supported).
+  std::function<Expected<RunReport>(const RunOptions&)> evaluate;
 };
 
 // Registers at static-initialization time: `static ModelRegistration r{{...}};`

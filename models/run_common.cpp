@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "runtime/checkpoint.h"
 #include "runtime/train/curves.h"
 #include "runtime/train/progress.h"
 #include "runtime/thread_pool.h"
@@ -48,6 +49,53 @@ Expected<FashionMnist> load_fashion(const RunOptions& opts, int resize) {
   return f;
 }
 
+namespace {
+
+// The trainer's position and the model's state, as saved after every epoch.
+CheckpointData make_checkpoint(const std::string& model, const RunOptions& opts,
+                               const std::vector<EpochMetrics>& history, int64_t steps_per_epoch,
+                               int64_t batch, const StateStore& state) {
+  CheckpointData ck;
+  ck.model = model;
+  ck.rng_version = kRandomStreamsVersion;
+  ck.epoch = static_cast<int64_t>(history.size());
+  ck.step = ck.epoch * steps_per_epoch;
+  ck.data_seed = opts.seed;
+  ck.data_position = 0;
+  for (const EpochMetrics& m : history) ck.epoch_metrics.push_back(m.items());
+  ck.metadata = {{"batch_size", std::to_string(batch)}};
+  ck.tensors = snapshot_state(state);
+  return ck;
+}
+
+// Checks a checkpoint can continue this run and returns the epochs it completed.
+Expected<std::vector<EpochMetrics>> resumable(const CheckpointData& ck, const std::string& path,
+                                              const std::string& model, const RunOptions& opts,
+                                              int epochs) {
+  if (ck.model != model)
+    return Error(path + ": checkpoint of model '" + ck.model + "', not '" + model + "'");
+  if (ck.rng_version != kRandomStreamsVersion)
+    return Error(path + ": random streams version " + std::to_string(ck.rng_version) +
+                 ", this kiln draws version " + std::to_string(kRandomStreamsVersion));
+  if (ck.data_seed != opts.seed)
+    return Error(path + ": the run used --seed " + std::to_string(ck.data_seed) +
+                 "; resume it with the same seed");
+  if (ck.data_position != 0)
+    return Error(path + ": saved in the middle of an epoch, which this kiln cannot resume");
+  if (ck.epoch != static_cast<int64_t>(ck.epoch_metrics.size()))
+    return Error(path + ": " + std::to_string(ck.epoch) + " epochs done but metrics for " +
+                 std::to_string(ck.epoch_metrics.size()));
+  if (ck.epoch >= epochs)
+    return Error(path + ": already trained " + std::to_string(ck.epoch) +
+                 " epochs; ask for more with --epochs");
+  std::vector<EpochMetrics> done;
+  for (size_t e = 0; e < ck.epoch_metrics.size(); ++e)
+    done.push_back(EpochMetrics::from_items(static_cast<int>(e), ck.epoch_metrics[e]));
+  return done;
+}
+
+}  // namespace
+
 Expected<RunReport> run_supervised(
     SupervisedSpec spec, const DataSource& train, const DataSource* test,
     const RunOptions& opts, const TrainDefaults& defaults,
@@ -66,33 +114,49 @@ Expected<RunReport> run_supervised(
   to.has_accuracy = classification;
   Trainer trainer(model.factory(GraphKind::Train), model.factory(GraphKind::Eval), to);
 
+  std::vector<EpochMetrics> done;
+  if (!opts.resume.empty()) {
+    CheckpointData ck = KILN_TRY(load_checkpoint(opts.resume));
+    done = KILN_TRY(resumable(ck, opts.resume, name, opts, to.epochs));
+    // The training step creates every state buffer; then the checkpoint overwrites them.
+    KILN_TRY(model.get(GraphKind::Train, std::min<int64_t>(to.batch_size, train.size())));
+    KILN_RETURN_IF_ERROR(restore_state(model.state(), ck, opts.resume, RestoreMode::Exact));
+  }
+
   int64_t steps = (train.size() + to.batch_size - 1) / to.batch_size;
   ProgressOptions po;
   po.mode = opts.progress ? ProgressMode::kAuto : ProgressMode::kOff;
   ProgressBar bar(to.epochs, steps, po);
   Curves curves;
+  std::vector<EpochMetrics> history;
+  auto record = [&](const EpochMetrics& m) {
+    history.push_back(m);
+    curves.add("train_loss", m.epoch + 1, m.train_loss);
+    if (classification) {
+      curves.add("train_acc", m.epoch + 1, m.train_acc);
+      if (m.test_acc >= 0) curves.add("test_acc", m.epoch + 1, m.test_acc);
+    } else if (m.test_loss >= 0) {
+      curves.add("test_loss", m.epoch + 1, m.test_loss);
+    }
+  };
+  for (const EpochMetrics& m : done) record(m);
   trainer.on_epoch_begin = [&](int epoch) { bar.begin_epoch(epoch); };
   trainer.on_step = [&](const StepInfo& s) {
     bar.step(s.batch, s.batch_loss,
              s.batch_correct >= 0 ? static_cast<int64_t>(std::llround(s.batch_correct)) : -1);
   };
   trainer.on_epoch_trained = [&](int) { bar.stop_clock(); };
-  trainer.on_epoch = [&](const EpochMetrics& m) {
+  trainer.on_epoch = [&](const EpochMetrics& m) -> Status {
+    record(m);
     std::vector<std::pair<std::string, double>> extra;
-    curves.add("train_loss", m.epoch + 1, m.train_loss);
-    if (classification) {
-      curves.add("train_acc", m.epoch + 1, m.train_acc);
-      if (m.test_acc >= 0) {
-        curves.add("test_acc", m.epoch + 1, m.test_acc);
-        extra.push_back({"test_acc", m.test_acc});
-      }
-    } else if (m.test_loss >= 0) {
-      curves.add("test_loss", m.epoch + 1, m.test_loss);
-      extra.push_back({"test_loss", m.test_loss});
-    }
+    if (classification && m.test_acc >= 0) extra.push_back({"test_acc", m.test_acc});
+    if (!classification && m.test_loss >= 0) extra.push_back({"test_loss", m.test_loss});
     bar.end_epoch(extra);
+    if (opts.save.empty()) return Status::Ok();
+    return save_checkpoint(opts.save, make_checkpoint(name, opts, history, steps, to.batch_size,
+                                                      model.state()));
   };
-  std::vector<EpochMetrics> history = KILN_TRY(trainer.fit(train, test));
+  KILN_TRY(trainer.fit(train, test, done));  // appends each new epoch through on_epoch
 
   RunReport r;
   r.model = name;
@@ -121,6 +185,32 @@ Expected<RunReport> run_supervised(
     r.notes.push_back({"plot", opts.plot});
     r.notes.push_back({"curves_csv", csv});
   }
+  return r;
+}
+
+Expected<RunReport> evaluate_supervised(SupervisedSpec spec, const DataSource& test,
+                                        const RunOptions& opts, const TrainDefaults& defaults) {
+  if (opts.checkpoint.empty()) return Error("evaluation needs --checkpoint FILE");
+  if (opts.threads > 0) set_num_threads(opts.threads);
+  bool classification = spec.classification;
+  std::string name = spec.name;
+  CheckpointData ck = KILN_TRY(load_checkpoint(opts.checkpoint));
+  if (ck.model != name)
+    return Error(opts.checkpoint + ": checkpoint of model '" + ck.model + "', not '" + name + "'");
+  CompiledModel model(std::move(spec), opts.seed);
+  TrainerOptions to;
+  to.batch_size = resolve_batch(opts, defaults);
+  to.has_accuracy = classification;
+  KILN_TRY(model.get(GraphKind::Eval, std::min<int64_t>(to.batch_size, test.size())));
+  KILN_RETURN_IF_ERROR(restore_state(model.state(), ck, opts.checkpoint, RestoreMode::Subset));
+  Trainer trainer(model.factory(GraphKind::Train), model.factory(GraphKind::Eval), to);
+  EvalMetrics m = KILN_TRY(trainer.evaluate(test));
+  RunReport r;
+  r.model = name;
+  r.set("epochs", static_cast<double>(ck.epoch));
+  if (classification) r.set("test_acc", m.accuracy);
+  r.set("test_loss", m.loss);
+  r.set("examples", static_cast<double>(test.size()));
   return r;
 }
 

@@ -12,8 +12,8 @@ class ImageSource : public DataSource {
  public:
   explicit ImageSource(const ImageDataset& data) : data_(data) {}
   int64_t size() const override { return data_.size(); }
-  void gather(const int64_t* idx, int64_t n, HostBuffer& x, HostBuffer& y) const override {
-    data_.gather(idx, n, x.as<float>(), y.as<int32_t>());
+  void gather(const int64_t* idx, int64_t n, std::span<HostBuffer* const> in) const override {
+    data_.gather(idx, n, in[0]->as<float>(), in[1]->as<int32_t>());
   }
 
  private:
@@ -42,6 +42,11 @@ Expected<RunReport> run_supervised(
     SupervisedSpec spec, const DataSource& train, const DataSource* test,
     const RunOptions& opts, const TrainDefaults& defaults,
     const std::function<Status(CompiledModel&, RunReport&)>& finish = nullptr);
+
+// `kiln eval`: loads the model-scoped state in opts.checkpoint (a training checkpoint of
+// the same model) and reports test_loss (and test_acc) on `test`.
+Expected<RunReport> evaluate_supervised(SupervisedSpec spec, const DataSource& test,
+                                        const RunOptions& opts, const TrainDefaults& defaults);
 
 // Loads Fashion-MNIST train/test from opts.data (or the Debian package's directory),
 // honouring opts.limit on the training set.

@@ -70,6 +70,16 @@ bool splat_value(const Graph& g, NodeId id, double* v) {
   return true;
 }
 
+// broadcast(s) of a materialized rank-0 value s of `dtype` (the learning-rate state);
+// returns s or -1.
+NodeId scalar_buffer(const Graph& g, const std::vector<bool>& mat, NodeId id, DType dtype) {
+  const Node& nd = g.node(id);
+  if (nd.op != OpKind::Broadcast || mat[id]) return -1;
+  NodeId s = nd.inputs[0].id;
+  const Node& sn = g.node(s);
+  return mat[s] && sn.shape().rank() == 0 && sn.dtype() == dtype ? s : -1;
+}
+
 bool is_zero_splat(const Graph& g, NodeId id) {
   double v;
   return splat_value(g, id, &v) && v == 0.0;
@@ -295,10 +305,16 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
       if (ch.bias < 0 && !ch.relu && ch.mask < 0) {
         double c;
         u = single_user(cur);
-        if (u >= 0 && g.node(u).op == OpKind::Mul && splat_value(g, other_input(g.node(u), cur), &c)) {
-          ch.alpha = c;
-          inner.push_back(u);
-          cur = u;
+        if (u >= 0 && g.node(u).op == OpKind::Mul) {
+          NodeId factor = other_input(g.node(u), cur);
+          NodeId scale = scalar_buffer(g, mat, factor, mm.dtype());
+          if (splat_value(g, factor, &c) || scale >= 0) {
+            if (scale >= 0) ch.alpha_scale = scale;
+            else ch.alpha = c;
+            inner.push_back(u);
+            if (scale >= 0) inner.push_back(factor);
+            cur = u;
+          }
         }
         u = single_user(cur);
         const Node* un = u >= 0 ? &g.node(u) : nullptr;
@@ -318,6 +334,7 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
           cur = id;
           inner.resize(1);
           ch.alpha = 1.0;
+          ch.alpha_scale = -1;
         }
       }
       if (cur == id) continue;
@@ -354,7 +371,7 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
         k.root = id;
         for (NodeId x : chain_nodes[id])
           if (x != id) fused.insert(x);
-        for (NodeId x : {k.accumulate, k.bias, k.mask})
+        for (NodeId x : {k.accumulate, k.bias, k.mask, k.alpha_scale})
           if (x >= 0) reads.insert(x);
       } else {
         k.matmul = id;
@@ -420,6 +437,7 @@ std::string FusionPlan::to_string(const Graph& g) const {
       if (k.alpha != 1.0) os << " alpha=" << k.alpha;
       if (k.accumulate >= 0) os << " +=%" << k.accumulate << " in place";
       if (k.bias >= 0) os << " bias=%" << k.bias;
+      if (k.alpha_scale >= 0) os << " alpha_scale=%" << k.alpha_scale;
       if (k.relu) os << " relu";
       if (k.mask >= 0) os << " mask=%" << k.mask;
       os << ")";

@@ -20,7 +20,8 @@
 // through a single-use chain is computed by one GEMM kernel rooted at the chain's end:
 //   relu?(mm + broadcast(bias[N]))   bias and ReLU applied to the accumulators;
 //   select(gt(M, 0), mm, 0)          mask (the ReLU backward), M a buffer shaped like mm;
-//   S - c*mm, S + c*mm               an SGD-style update of state S (c a splat constant)
+//   S - c*mm, S + c*mm               an SGD-style update of state S (c a splat constant,
+//                                    or broadcast of a scalar buffer such as the lr state)
 //                                    written in place: C = S, alpha = -c, accumulate.
 // ReLU is fused even when the pre-activation z also feeds `gt(z, 0)` nodes (the ReLU
 // backward mask): those are served as `gt(relu(z), 0)`, which is exact (both are false
@@ -53,6 +54,7 @@ struct FusedKernel {
   // Matmul epilogue (see above): C = relu?(alpha * a*b (+ S) (+ bias)), masked.
   NodeId matmul = -1;      // the matmul node (the root when there is no epilogue)
   double alpha = 1.0;
+  NodeId alpha_scale = -1; // rank-0 buffer multiplied into alpha, or -1
   NodeId accumulate = -1;  // state S updated in place (C is S's buffer), or -1
   NodeId bias = -1;        // vector buffer added to every row, or -1
   bool relu = false;

@@ -54,6 +54,10 @@ Expected<bool> TrainingStepPass::run(Graph& g) {
     gs.emplace_back(&b, grads[i]);
   }
   const OptimizerConfig& c = config_;
+  // The learning rate is state, not a constant in the code: a schedule (or a resumed
+  // checkpoint) changes it between runs without recompiling.
+  Tensor lr = b.state("lr", TensorType{DType::f32, Shape{}}, StateKind::Hyperparameter,
+                      InitSpec::constant(c.lr));
   if (c.weight_decay != 0.0)
     for (size_t i = 0; i < ws.size(); ++i) gs[i] = gs[i] + ws[i] * c.weight_decay;
   if (c.clip_norm > 0.0) {
@@ -78,7 +82,7 @@ Expected<bool> TrainingStepPass::run(Graph& g) {
         b.update_state(v, v_new);
         step = v_new;
       }
-      b.update_state(ws[i], ws[i] - step * c.lr);
+      b.update_state(ws[i], ws[i] - step * cast(lr, ws[i].dtype()));
     }
   } else {
     // Adam with bias correction folded into the step size:
@@ -90,7 +94,7 @@ Expected<bool> TrainingStepPass::run(Graph& g) {
     b.update_state(t, t1);
     Tensor c1 = 1.0 - pow(b.scalar(c.beta1), t1);
     Tensor c2 = sqrt(1.0 - pow(b.scalar(c.beta2), t1));
-    Tensor step_size = c2 / c1 * c.lr;
+    Tensor step_size = c2 / c1 * lr;
     Tensor eps_hat = c2 * c.eps;
     for (size_t i = 0; i < ws.size(); ++i) {
       const std::string name = ws[i].node().name;

@@ -69,6 +69,20 @@ std::vector<std::string> StateStore::names() const {
   return out;
 }
 
+std::vector<StateEntry*> StateStore::entries() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<StateEntry*> out;
+  for (auto& [k, v] : entries_) out.push_back(v.get());
+  return out;
+}
+
+std::vector<const StateEntry*> StateStore::entries() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<const StateEntry*> out;
+  for (auto& [k, v] : entries_) out.push_back(v.get());
+  return out;
+}
+
 std::vector<std::string> StateStore::parameters() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> out;

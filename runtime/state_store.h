@@ -51,6 +51,8 @@ class StateStore {
   bool has(const std::string& name) const { return entry(name) != nullptr; }
 
   std::vector<std::string> names() const;       // sorted
+  std::vector<StateEntry*> entries();            // sorted by name
+  std::vector<const StateEntry*> entries() const;
   std::vector<std::string> parameters() const;  // StateKind::Parameter, sorted
   bool trainable(const std::string& name) const;
   // Re-initialises every buffer of `kind`; returns how many.

@@ -2,16 +2,23 @@
 // executable, then evaluation, with d2l's metrics (mean loss, accuracy) per epoch.
 //
 // Contract with the executables (built by models/ from the model's graphs):
-//   inputs  "x" (the batch's features) and "y" (labels or targets);
-//   outputs "loss" (mean over the batch, f32 scalar) and, for classifiers,
-//           "correct" (number of correct predictions in the batch, f32 scalar).
+//   inputs  named by the DataSource (by default "x", the batch's features, and "y",
+//           labels or targets);
+//   outputs TrainerOptions::loss_output (mean over the batch, a float scalar), for
+//           classifiers correct_output (number of correct predictions in the batch), and
+//           any extra metrics (each a float scalar: a batch mean or a count).
 // Shapes are static, so the factory returns one executable per batch size (the last,
-// short batch of an epoch gets its own).
+// short batch of an epoch gets its own). Metrics accumulate in f64.
+//
+// Data order: epoch e visits the examples in a permutation drawn from (seed, e) alone,
+// so a run resumed at epoch e (fit's `resume`) sees exactly the batches the
+// uninterrupted run would have.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -24,8 +31,10 @@ class DataSource {
  public:
   virtual ~DataSource() = default;
   virtual int64_t size() const = 0;
-  // Writes examples idx[0..n) into the executable's "x" and "y" input buffers.
-  virtual void gather(const int64_t* idx, int64_t n, HostBuffer& x, HostBuffer& y) const = 0;
+  // The executable inputs gather() fills, in order.
+  virtual std::vector<std::string> input_names() const { return {"x", "y"}; }
+  // Writes examples idx[0..n) into the input buffers named by input_names().
+  virtual void gather(const int64_t* idx, int64_t n, std::span<HostBuffer* const> inputs) const = 0;
 };
 
 // Rows of a dense f32 table with f32 targets or i32 labels.
@@ -36,7 +45,7 @@ class TableSource : public DataSource {
               int64_t target_width = 1);
   TableSource(std::vector<float> features, int64_t width, std::vector<int32_t> labels);
   int64_t size() const override { return n_; }
-  void gather(const int64_t* idx, int64_t n, HostBuffer& x, HostBuffer& y) const override;
+  void gather(const int64_t* idx, int64_t n, std::span<HostBuffer* const> inputs) const override;
   int64_t width() const { return width_; }
 
  private:
@@ -50,13 +59,25 @@ class TableSource : public DataSource {
 
 using ExecutableFactory = std::function<Expected<Executable*>(int64_t batch)>;
 
+// A scalar output reported per epoch as `name`: a batch mean (weighted by batch size) or
+// a count (summed, then divided by the number of examples).
+struct MetricSpec {
+  enum Kind { BatchMean, Count };
+  std::string name;
+  std::string output;
+  Kind kind = BatchMean;
+};
+
 struct TrainerOptions {
   int epochs = 1;
   int64_t batch_size = 256;
   bool shuffle = true;
   bool drop_last = false;
   uint64_t seed = 0;
-  bool has_accuracy = true;  // executables output "correct"
+  bool has_accuracy = true;               // executables output correct_output
+  std::string loss_output = "loss";
+  std::string correct_output = "correct";
+  std::vector<MetricSpec> extra_metrics;  // reported as train_<name> / test_<name>
 };
 
 struct StepInfo {
@@ -79,11 +100,18 @@ struct EpochMetrics {
   double test_acc = -1;
   double seconds = 0;            // training time of this epoch (no evaluation)
   double examples_per_second = 0;
+  std::vector<std::pair<std::string, double>> extra;  // train_<name>, test_<name>
+
+  // Every metric as (name, value): the fields above that are set, then `extra`.
+  std::vector<std::pair<std::string, double>> items() const;
+  // The inverse of items(), for epochs read back from a checkpoint.
+  static EpochMetrics from_items(int epoch, const std::vector<std::pair<std::string, double>>& items);
 };
 
 struct EvalMetrics {
   double loss = 0;
   double accuracy = -1;
+  std::vector<std::pair<std::string, double>> extra;  // by MetricSpec::name
 };
 
 class Trainer {
@@ -94,14 +122,22 @@ class Trainer {
   std::function<void(int epoch)> on_epoch_begin;       // before the first step of an epoch
   std::function<void(const StepInfo&)> on_step;        // called after every step
   std::function<void(int epoch)> on_epoch_trained;     // after training, before evaluation
-  std::function<void(const EpochMetrics&)> on_epoch;   // called after every epoch
+  // After every epoch (e.g. to save a checkpoint); an error stops training.
+  std::function<Status(const EpochMetrics&)> on_epoch;
 
-  // Trains for opts.epochs epochs; evaluates on `test` (may be null) after each epoch.
-  Expected<std::vector<EpochMetrics>> fit(const DataSource& train, const DataSource* test);
+  // Trains up to opts.epochs epochs in all; evaluates on `test` (may be null) after each
+  // epoch. `done` holds the epochs a resumed run already completed (their metrics are
+  // returned first); training continues at epoch done.size().
+  Expected<std::vector<EpochMetrics>> fit(const DataSource& train, const DataSource* test,
+                                          std::vector<EpochMetrics> done = {});
   // Mean loss (and accuracy) over a whole data set, batch by batch, in order.
   Expected<EvalMetrics> evaluate(const DataSource& data);
 
  private:
+  Expected<Executable*> executable_for(const ExecutableFactory& factory, int64_t batch,
+                                      const DataSource& data);
+  Status feed(Executable& exe, const DataSource& data, const int64_t* idx, int64_t n);
+
   ExecutableFactory train_, eval_;
   TrainerOptions opts_;
 };
