@@ -14,18 +14,7 @@ using kir::COp;
 using kir::ExprId;
 using kir::UOp;
 
-bool has_lowering(OpKind op) {
-  switch (op) {
-#define KILN_OP_CASE(e, s) case OpKind::e:
-    KILN_OPS(KILN_OP_CASE)
-#undef KILN_OP_CASE
-    return true;
-    default: return false;
-  }
-}
-
 namespace {
-
 
 // Computes node values at multi-indices inside one kernel.
 class Lowerer {
@@ -76,6 +65,7 @@ class Lowerer {
   }
   ExprId in(const Node& n, int i, const std::vector<ExprId>& idx) { return at(n.inputs[i].id, idx); }
   ExprId to_index(ExprId x) { return P_.cast(DType::i64, x); }
+  ExprId pad(const Node& n, const std::vector<ExprId>& idx);
 
   const Graph& g_;
   const std::vector<int>& buf_;
@@ -132,6 +122,7 @@ ExprId Lowerer::compute(NodeId v, const std::vector<ExprId>& idx) {
     case OpKind::Relu: return un(UOp::Relu);
     case OpKind::Not: return un(UOp::Not);
     case OpKind::Cast: return P_.cast(t, in(n, 0, idx));
+    case OpKind::StopGradient: return in(n, 0, idx);  // only autodiff tells it apart
     case OpKind::Add: return bin(BOp::Add);
     case OpKind::Sub: return bin(BOp::Sub);
     case OpKind::Mul: return bin(BOp::Mul);
@@ -187,6 +178,7 @@ ExprId Lowerer::compute(NodeId v, const std::vector<ExprId>& idx) {
       for (size_t j = 0; j < idx.size(); ++j) ii[j] = P_.add(P_.mul(idx[j], step[j]), start[j]);
       return in(n, 0, ii);
     }
+    case OpKind::Pad: return pad(n, idx);
     case OpKind::Concat: {
       int axis = static_cast<int>(n.attrs.i("axis"));
       if (axis < 0) axis += s.rank();
@@ -235,6 +227,33 @@ ExprId Lowerer::compute(NodeId v, const std::vector<ExprId>& idx) {
   }
   KILN_CHECK(false, std::string("cannot inline ") + op_name(n.op) + " %" + std::to_string(v));
   return -1;
+}
+
+// pad: out[i] = in[i - low] where 0 <= i - low < in_dim on every axis, else `value`.
+// The load index is clamped into the input (a select evaluates both sides, so the load
+// must stay in bounds) and the clamp is the range test: in range iff it changed nothing.
+ExprId Lowerer::pad(const Node& n, const std::vector<ExprId>& idx) {
+  const DType t = n.dtype();
+  const Shape& is = g_.type(n.inputs[0]).shape;
+  const auto& low = n.attrs.ints("low");
+  const auto& high = n.attrs.ints("high");
+  // The reference writes `value` and then wraps it to the dtype; so does this.
+  ExprId fill = P_.constant(t, wrap_to_dtype(t, n.attrs.f("value")));
+  if (is.numel() == 0) return fill;
+  std::vector<ExprId> ii(is.rank());
+  ExprId inside = -1;
+  for (int d = 0; d < is.rank(); ++d) {
+    if (low[d] == 0 && high[d] == 0) {
+      ii[d] = idx[d];
+      continue;
+    }
+    ExprId shifted = P_.add(idx[d], -low[d]);
+    ii[d] = P_.clamp(shifted, 0, is[d] - 1);
+    ExprId ok = P_.compare(COp::Eq, ii[d], shifted);
+    inside = inside < 0 ? ok : P_.binary(BOp::And, inside, ok);
+  }
+  ExprId val = in(n, 0, ii);
+  return inside < 0 ? val : P_.select(inside, val, fill);
 }
 
 std::vector<ExprId> loop_indices(kir::ExprPool& P, const std::vector<int64_t>& dims) {
@@ -359,6 +378,7 @@ Expected<kir::Kernel> lower_fused(const Graph& g, const FusionPlan& plan, const 
         gs.bias = fk.bias >= 0 ? buf[fk.bias] : -1;
         gs.relu = fk.relu;
         gs.mask = fk.mask >= 0 ? buf[fk.mask] : -1;
+        gs.alpha_scale = fk.alpha_scale >= 0 ? buf[fk.alpha_scale] : -1;
         KILN_CHECK(gs.a >= 0 && gs.b >= 0, "matmul operands need buffers");
         KILN_CHECK(!gs.accumulate || buf[fk.accumulate] == out_buffer,
                    "in-place update epilogue must write its state buffer");

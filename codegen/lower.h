@@ -23,9 +23,6 @@
 
 namespace kiln {
 
-// True when `op` has a lowering (a test asserts this for every OpKind).
-bool has_lowering(OpKind op);
-
 struct LoweredProgram {
   kir::KernelProgram prog;
   FusionPlan fusion;

@@ -14,8 +14,10 @@ Tensor bernoulli(Builder& b, Shape shape, double p, const Tensor& counter, int64
   return cast(less(u, scalar_like(u, p, loc), loc), dtype, loc);
 }
 
+// The max only shifts for numerical range: the result does not depend on it, so its
+// gradient is exactly zero and stop_gradient spares autodiff the work (as JAX does).
 Tensor logsumexp(const Tensor& x, int axis, bool keepdims, Loc loc) {
-  Tensor m = max(x, {axis}, /*keepdims=*/true, loc);
+  Tensor m = stop_gradient(max(x, {axis}, /*keepdims=*/true, loc), loc);
   Tensor s = log(sum(exp(sub(x, m, loc), loc), {axis}, true, loc), loc);
   Tensor r = add(m, s, loc);
   if (keepdims || !r.valid()) return r;
@@ -31,7 +33,7 @@ Tensor log_softmax(const Tensor& x, int axis, Loc loc) {
 }
 
 Tensor softmax(const Tensor& x, int axis, Loc loc) {
-  Tensor m = max(x, {axis}, true, loc);
+  Tensor m = stop_gradient(max(x, {axis}, true, loc), loc);
   Tensor e = exp(sub(x, m, loc), loc);
   return div(e, sum(e, {axis}, true, loc), loc);
 }

@@ -13,7 +13,7 @@ static std::string describe_inputs(const Graph& g, const std::vector<Value>& inp
   return s;
 }
 
-static Status check_attrs(const OpDef& def, const AttrMap& attrs) {
+Status check_attrs(const OpDef& def, const AttrMap& attrs) {
   for (const AttrSpec& spec : def.attrs) {
     const AttrValue* v = attrs.find(spec.name);
     if (!v) {
@@ -30,6 +30,17 @@ static Status check_attrs(const OpDef& def, const AttrMap& attrs) {
     if (!known) return Error("unknown attribute '" + name + "'");
   }
   return Status::Ok();
+}
+
+std::optional<double> splat_value(const Node& n) {
+  if (n.op != OpKind::Constant) return std::nullopt;
+  if (const AttrValue* v = n.attrs.find("value"); v && std::holds_alternative<double>(*v))
+    return std::get<double>(*v);
+  if (const AttrValue* d = n.attrs.find("data"); d && std::holds_alternative<std::vector<double>>(*d)) {
+    const auto& data = std::get<std::vector<double>>(*d);
+    if (data.size() <= 1) return data.empty() ? 0.0 : data[0];
+  }
+  return std::nullopt;
 }
 
 Expected<Value> Graph::add(OpKind op, std::vector<Value> inputs, AttrMap attrs, SourceLoc loc,

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -52,6 +53,14 @@ struct StateUpdate {
   Value state;
   Value value;
 };
+
+// Checks `attrs` against the op's declared attributes: required ones present, kinds as
+// declared, nothing unknown. Errors name the attribute; callers add the node.
+Status check_attrs(const OpDef& def, const AttrMap& attrs);
+
+// A constant leaf with one value everywhere ("value", or "data" of at most one element):
+// that value; nullopt for anything else.
+std::optional<double> splat_value(const Node& n);
 
 class Graph {
  public:

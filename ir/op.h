@@ -2,8 +2,8 @@
 // registry entry (ir/ops/<family>.cpp): operands, typed attributes, algebraic flags,
 // shape rule, reference implementation and gradient rule. Lowering to kernel IR lives
 // in codegen/lower.cpp (kept out of ir/ so ir/ does not depend on codegen/), and a test
-// asserts every op has one. Softmax, cross-entropy, dropout, norms, ... are built from
-// these primitives by the frontend.
+// asserts every op is compiled by at least one parity case (tests/codegen). Softmax,
+// cross-entropy, dropout, norms, ... are built from these primitives by the frontend.
 //
 // Semantics (inputs are positional; all elementwise ops require identical shapes --
 // the frontend inserts explicit broadcasts):
@@ -23,7 +23,10 @@
 //   neg abs exp log sqrt tanh sigmoid relu   unary float
 //   cast             attr dtype:dtype; float->int truncates toward zero, x->bool is x!=0
 //   not              bool -> bool
-//   add sub mul div pow max min              binary, same dtype both sides
+//   stop_gradient    identity (any dtype); autodiff passes no gradient through it (d2l's
+//                    detach). Lowers to its input, so it fuses away; simplify keeps it
+//   add sub mul div pow max min              binary, same dtype both sides; at a tie
+//                    (a == b) max/min give half the gradient to each side
 //   lt le gt ge eq ne                        binary compare -> bool
 //   and or                                   bool x bool -> bool
 //   select           (cond:bool, a, b) -> cond ? a : b
@@ -32,8 +35,11 @@
 //   reshape          attr shape:ints (same numel, row-major)
 //   permute          attr perm:ints; out.dims[i] = in.dims[perm[i]]
 //   slice            attrs start:ints, stop:ints, step:ints (step >= 1, all axes given)
+//   pad              attrs low:ints, high:ints (one per axis, each >= 0), value:float;
+//                    out dim = low + in + high; elements outside the input are `value`
 //   concat           variadic; attr axis:int
-//   reduce_sum reduce_max reduce_mean        attrs axes:ints (sorted, unique), keepdims:int(0/1)
+//   reduce_sum reduce_max reduce_mean        attrs axes:ints (sorted, unique), keepdims:int(0/1);
+//                    reduce_max splits the gradient evenly among tied maxima
 //   matmul           [..., M, K] x [..., K, N] -> [..., M, N]; batch dims must match exactly
 //   gather           (table [V, D...], indices int [I...]) -> [I..., D...]; rows of table
 //                    (indices out of range are an error in the reference and clamped in JIT)
@@ -59,11 +65,12 @@ namespace kiln {
   X(Iota, "iota") X(RngUniform, "rng_uniform") X(RngNormal, "rng_normal")                   \
   X(Neg, "neg") X(Abs, "abs") X(Exp, "exp") X(Log, "log") X(Sqrt, "sqrt") X(Tanh, "tanh")   \
   X(Sigmoid, "sigmoid") X(Relu, "relu") X(Cast, "cast") X(Not, "not")                       \
+  X(StopGradient, "stop_gradient")                                                          \
   X(Add, "add") X(Sub, "sub") X(Mul, "mul") X(Div, "div") X(Pow, "pow") X(Max, "max")       \
   X(Min, "min") X(Lt, "lt") X(Le, "le") X(Gt, "gt") X(Ge, "ge") X(Eq, "eq") X(Ne, "ne")     \
   X(And, "and") X(Or, "or") X(Select, "select")                                             \
   X(Broadcast, "broadcast") X(Reshape, "reshape") X(Permute, "permute") X(Slice, "slice")   \
-  X(Concat, "concat")                                                                       \
+  X(Pad, "pad") X(Concat, "concat")                                                         \
   X(ReduceSum, "reduce_sum") X(ReduceMax, "reduce_max") X(ReduceMean, "reduce_mean")        \
   X(Matmul, "matmul") X(Gather, "gather") X(OneHot, "one_hot") X(ScatterAdd, "scatter_add")
 
@@ -84,7 +91,7 @@ enum OpFlag : uint32_t {
   kPreservesZero = 1u << 3,  // f(0) == 0 (unary) / f(0,0) == 0
   kStateful = 1u << 4,       // parameter/state: value persists across runs
   kReduction = 1u << 5,      // reduce_* ops
-  kIndexing = 1u << 6,       // pure data movement: broadcast, reshape, permute, slice, concat
+  kIndexing = 1u << 6,       // data movement: broadcast, reshape, permute, slice, pad, concat
   kRandom = 1u << 7,         // rng_*: never CSE'd or constant folded
   kNoGrad = 1u << 8,         // gradient is identically zero / undefined (compares, iota, ...)
 };

@@ -249,6 +249,19 @@ Tensor slice(const Tensor& x, int axis, int64_t start, int64_t stop, int64_t ste
                          AttrMap{{"start", starts}, {"stop", stops}, {"step", steps}}, L(loc));
 }
 
+Tensor pad(const Tensor& x, const std::vector<int64_t>& low, const std::vector<int64_t>& high,
+           double value, Loc loc) {
+  if (!x.valid()) return Tensor{};
+  bool nothing = low.size() == static_cast<size_t>(x.rank()) && high.size() == low.size();
+  for (size_t d = 0; nothing && d < low.size(); ++d) nothing = low[d] == 0 && high[d] == 0;
+  if (nothing) return x;
+  // Wrong lengths and negative padding are reported by the shape rule.
+  return x.builder()->op(OpKind::Pad, {x},
+                         AttrMap{{"low", low}, {"high", high}, {"value", value}}, L(loc));
+}
+
+Tensor stop_gradient(const Tensor& x, Loc loc) { return unary(OpKind::StopGradient, x, loc); }
+
 Tensor concat(const std::vector<Tensor>& xs, int axis, Loc loc) {
   if (xs.empty() || !xs[0].valid()) return Tensor{};
   if (xs.size() == 1) return xs[0];

@@ -71,6 +71,12 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& perm, KILN_LOC);
 Tensor transpose(const Tensor& x, KILN_LOC);  // swaps the last two axes
 Tensor flatten(const Tensor& x, int start_axis = 1, KILN_LOC);
 Tensor slice(const Tensor& x, int axis, int64_t start, int64_t stop, int64_t step = 1, KILN_LOC);
+// Pads every axis with low[d] elements before and high[d] after (each >= 0, one per
+// axis), all equal to `value`; returns x itself when there is nothing to pad.
+Tensor pad(const Tensor& x, const std::vector<int64_t>& low, const std::vector<int64_t>& high,
+           double value = 0.0, KILN_LOC);
+// The value of x with no gradient flowing back through it (d2l's detach).
+Tensor stop_gradient(const Tensor& x, KILN_LOC);
 Tensor concat(const std::vector<Tensor>& xs, int axis, KILN_LOC);
 
 // Reductions: axes may be negative; empty axes = all axes.

@@ -15,27 +15,6 @@ std::string where(const Node& n) {
   return s;
 }
 
-Status check_attrs(const Node& n) {
-  const OpDef& def = n.def();
-  for (const AttrSpec& spec : def.attrs) {
-    const AttrValue* v = n.attrs.find(spec.name);
-    if (!v) {
-      if (spec.required)
-        return Error(where(n) + ": missing attribute '" + spec.name + "'");
-      continue;
-    }
-    if (attr_kind(*v) != spec.kind)
-      return Error(where(n) + ": attribute '" + spec.name + "' must be " +
-                   attr_kind_name(spec.kind) + ", got " + attr_kind_name(attr_kind(*v)));
-  }
-  for (const auto& [name, v] : n.attrs.items()) {
-    bool known = false;
-    for (const AttrSpec& spec : def.attrs) known |= name == spec.name;
-    if (!known) return Error(where(n) + ": unknown attribute '" + name + "'");
-  }
-  return Status::Ok();
-}
-
 bool is_bound_leaf(OpKind k) {
   return k == OpKind::Input || k == OpKind::Parameter || k == OpKind::State;
 }
@@ -61,7 +40,7 @@ Status check_node(const Graph& g, const Node& n, int index) {
                    ", not an earlier node");
     in_types.push_back(g.type(v));
   }
-  KILN_RETURN_IF_ERROR(check_attrs(n));
+  if (Status st = check_attrs(n.def(), n.attrs); !st.ok()) return st.error().wrap(where(n));
   for (int64_t d : n.type.shape.dims)
     if (d < 0) return Error(where(n) + ": negative dimension in " + n.type.to_string());
   Expected<TensorType> t = def.infer(n, in_types);

@@ -34,9 +34,6 @@ bool is_buffer_leaf(const Node& n) {
   }
 }
 
-bool FusionPlan::is_buffer_leaf(const Graph& g, NodeId id) const {
-  return kiln::is_buffer_leaf(g.node(id));
-}
 
 namespace {
 
@@ -59,15 +56,9 @@ bool is_last2_swap(const Node& n) {
 bool splat_value(const Graph& g, NodeId id, double* v) {
   const Node* nd = &g.node(id);
   if (nd->op == OpKind::Broadcast) nd = &g.node(nd->inputs[0].id);
-  if (nd->op != OpKind::Constant) return false;
-  if (const AttrValue* d = nd->attrs.find("data")) {
-    const auto& data = std::get<std::vector<double>>(*d);
-    if (data.size() > 1) return false;
-    *v = data.empty() ? 0.0 : data[0];
-    return true;
-  }
-  *v = nd->attrs.f_or("value", 0.0);
-  return true;
+  std::optional<double> s = kiln::splat_value(*nd);
+  if (s) *v = *s;
+  return s.has_value();
 }
 
 // broadcast(s) of a materialized rank-0 value s of `dtype` (the learning-rate state);
@@ -451,11 +442,6 @@ std::string FusionPlan::to_string(const Graph& g) const {
     os << "\n";
   }
   return os.str();
-}
-
-Expected<bool> FusionPass::run(Graph& g) {
-  last_ = plan_fusion(g).to_string(g);
-  return false;
 }
 
 }  // namespace kiln

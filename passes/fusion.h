@@ -29,7 +29,7 @@
 // in-place update is kept only when no kernel scheduled after it reads S (the plan is
 // rebuilt without that update otherwise).
 //
-// The plan is an analysis, not a rewrite: FusionPass only prints it.
+// The plan is an analysis, not a rewrite of the graph; codegen/lower.cpp consumes it.
 #pragma once
 
 #include <string>
@@ -69,7 +69,6 @@ struct FusionPlan {
   // materialized relu(z) node that serves it as `gt(relu(z), 0)`; else -1.
   std::vector<NodeId> positive_of;
 
-  bool is_buffer_leaf(const Graph& g, NodeId id) const;
   std::string to_string(const Graph& g) const;
 };
 
@@ -82,16 +81,5 @@ struct FusionOptions {
 };
 
 FusionPlan plan_fusion(const Graph& g, const FusionOptions& opts = {});
-
-// Prints the plan (e.g. for `--print-after=fusion`); never changes the graph.
-class FusionPass : public Pass {
- public:
-  std::string name() const override { return "fusion"; }
-  Expected<bool> run(Graph& g) override;
-  const std::string& last_plan() const { return last_; }
-
- private:
-  std::string last_;
-};
 
 }  // namespace kiln

@@ -2,6 +2,8 @@
 //
 // Rewrites never change results for finite or non-finite inputs (no fast-math):
 // x*0 => 0 is NOT applied (NaN*0 = NaN); x*1 => x, x+0 => x, x-0 => x, x/1 => x are.
+// stop_gradient(x) is never forwarded to x: simplify may run before autodiff, and the
+// node is what tells autodiff to stop (it costs nothing at run time: it fuses away).
 #include "passes/simplify.h"
 
 #include <map>
@@ -14,12 +16,9 @@ namespace kiln {
 namespace {
 
 bool is_splat_constant(const Node& n, double* value = nullptr) {
-  if (n.op != OpKind::Constant) return false;
-  if (const AttrValue* v = n.attrs.find("value")) {
-    if (value) *value = std::get<double>(*v);
-    return true;
-  }
-  return false;
+  std::optional<double> s = splat_value(n);
+  if (s && value) *value = *s;
+  return s.has_value();
 }
 
 bool is_constant_equal(const Node& n, double x) {
@@ -77,7 +76,7 @@ Expected<bool> fold_constants(Graph& g, int64_t max_elements) {
       for (Value v : n.inputs) {
         RefTensor t;
         t.type = TensorType{g.node(v).type.dtype, Shape{}};
-        t.data = {g.node(v).attrs.f("value")};
+        t.data = {*splat_value(g.node(v))};
         ins.push_back(std::move(t));
       }
       Node scalar_node = n;
@@ -163,6 +162,9 @@ bool apply_algebraic_identities(Graph& g) {
         break;
       case OpKind::Cast:  // cast(x: T) to T => x
       case OpKind::Broadcast:  // broadcast to its own shape => x
+        if (in(0).type == n.type) forward(n, n.inputs[0]);
+        break;
+      case OpKind::Pad:  // pad with no padding (its own type) => x
         if (in(0).type == n.type) forward(n, n.inputs[0]);
         break;
       case OpKind::Reshape:  // reshape(reshape(x)) => reshape(x); reshape to own shape => x

@@ -1,8 +1,8 @@
 // Registry entries for elementwise ops: unary math (neg abs exp log sqrt tanh sigmoid
-// relu), cast, not, binary arithmetic (add sub mul div pow max min), compares
-// (lt le gt ge eq ne), logical and/or, and select. All operands have identical shapes
-// (the frontend inserts explicit broadcasts). Gradient rules are written with the DSL,
-// so gradients are ordinary graphs and can be differentiated again.
+// relu), cast, not, stop_gradient, binary arithmetic (add sub mul div pow max min),
+// compares (lt le gt ge eq ne), logical and/or, and select. All operands have identical
+// shapes (the frontend inserts explicit broadcasts). Gradient rules are written with the
+// DSL, so gradients are ordinary graphs and can be differentiated again.
 #include <cmath>
 
 #include "ir/tensor_ops.h"
@@ -25,6 +25,8 @@ Expected<TensorType> infer_not(const Node&, Ins in) {
   if (in[0].dtype != DType::boolean) return Error("input must be bool, got " + in[0].to_string());
   return in[0];
 }
+
+Expected<TensorType> infer_same(const Node&, Ins in) { return in[0]; }
 
 Expected<TensorType> infer_cast(const Node& n, Ins in) {
   return TensorType{n.attrs.type("dtype"), in[0].shape};
@@ -103,6 +105,7 @@ Status ref_cast(const Node&, RefIns in, RefTensor& out) {
   return Status::Ok();
 }
 double f_not(double x) { return x == 0.0 ? 1.0 : 0.0; }
+double f_identity(double x) { return x; }
 
 double f_add(double a, double b) { return a + b; }
 double f_sub(double a, double b) { return a - b; }
@@ -215,17 +218,25 @@ std::vector<Tensor> grad_pow(GradContext& c) {
   Tensor db = where(pos, mul(mul(c.grad_out, c.out), log(safe_a)), zero);
   return {da, db};
 }
-// max/min: the gradient goes to the chosen operand; ties go to the first operand.
-std::vector<Tensor> grad_max(GradContext& c) {
-  Tensor first = greater_equal(c.inputs[0], c.inputs[1]);
+// max/min: the gradient goes to the chosen operand; at a tie (a == b) each side gets
+// half, as in PyTorch (the subgradient halfway between the two one-sided ones, so
+// maximum(x, x) still has gradient 1). `a_wins` is a > b for max, a < b for min; with
+// a NaN operand nothing wins and nothing ties, so both sides get 0.
+std::vector<Tensor> split_at_ties(GradContext& c, const Tensor& a_wins, const Tensor& b_wins) {
   Tensor zero = zeros_like(c, c.grad_out);
-  return {where(first, c.grad_out, zero), where(first, zero, c.grad_out)};
+  Tensor half = mul(c.grad_out, scalar_like(c.grad_out, 0.5));
+  Tensor tie = equal(c.inputs[0], c.inputs[1]);
+  Tensor at_tie = where(tie, half, zero);
+  return {where(a_wins, c.grad_out, at_tie), where(b_wins, c.grad_out, at_tie)};
+}
+std::vector<Tensor> grad_max(GradContext& c) {
+  return split_at_ties(c, greater(c.inputs[0], c.inputs[1]), greater(c.inputs[1], c.inputs[0]));
 }
 std::vector<Tensor> grad_min(GradContext& c) {
-  Tensor first = less_equal(c.inputs[0], c.inputs[1]);
-  Tensor zero = zeros_like(c, c.grad_out);
-  return {where(first, c.grad_out, zero), where(first, zero, c.grad_out)};
+  return split_at_ties(c, less(c.inputs[0], c.inputs[1]), less(c.inputs[1], c.inputs[0]));
 }
+// stop_gradient: the value passes, the gradient does not (d2l's detach).
+std::vector<Tensor> grad_stop_gradient(GradContext&) { return {Tensor{}}; }
 std::vector<Tensor> grad_select(GradContext& c) {
   const Tensor& cond = c.inputs[0];
   Tensor zero = zeros_like(c, c.grad_out);
@@ -258,6 +269,11 @@ void register_elementwise_ops(std::vector<OpDef>& d) {
                infer_cast, ref_cast, grad_cast});
   d.push_back({OpKind::Not, "not", 1, 1, {}, kEw | kNoGrad, "logical not (bool)", infer_not,
                ref_unary<f_not>, nullptr});
+  // A rule that returns "no gradient" rather than kNoGrad: the op is differentiable in
+  // the sense that autodiff walks it (and gradcheck covers it), it just blocks the flow.
+  d.push_back({OpKind::StopGradient, "stop_gradient", 1, 1, {}, kEw | kPreservesZero,
+               "Identity on the value (any dtype); autodiff passes no gradient through it.",
+               infer_same, ref_unary<f_identity>, grad_stop_gradient});
 
   auto binary = [&](OpKind k, const char* name, uint32_t flags, const char* doc, InferFn infer,
                     ReferenceFn ref, GradFn grad) {
@@ -272,11 +288,11 @@ void register_elementwise_ops(std::vector<OpDef>& d) {
          infer_arith, ref_div, grad_div);
   binary(OpKind::Pow, "pow", 0, "a^b (float)", infer_float_binary, ref_binary<f_pow>, grad_pow);
   binary(OpKind::Max, "max", kCommutative | kPreservesZero,
-         "elementwise maximum; NaN propagates; gradient ties go to a", infer_arith,
-         ref_binary<f_max>, grad_max);
+         "elementwise maximum; NaN propagates; at a tie each side gets half the gradient",
+         infer_arith, ref_binary<f_max>, grad_max);
   binary(OpKind::Min, "min", kCommutative | kPreservesZero,
-         "elementwise minimum; NaN propagates; gradient ties go to a", infer_arith,
-         ref_binary<f_min>, grad_min);
+         "elementwise minimum; NaN propagates; at a tie each side gets half the gradient",
+         infer_arith, ref_binary<f_min>, grad_min);
   binary(OpKind::Lt, "lt", kNoGrad | kPreservesZero, "a < b -> bool", infer_compare,
          ref_binary<f_lt>, nullptr);
   binary(OpKind::Le, "le", kNoGrad, "a <= b -> bool", infer_compare, ref_binary<f_le>, nullptr);

@@ -1,7 +1,7 @@
 // Registry entries for reductions: reduce_sum, reduce_max, reduce_mean over a sorted,
 // unique list of axes, optionally keeping reduced axes as size 1 (keepdims, default 0).
 // Gradients re-expand dL/dout to the input shape (reshape to keepdims + broadcast);
-// reduce_max routes it to every position equal to the max (eq mask).
+// reduce_max splits it evenly among the positions equal to the max (eq mask / count).
 #include <cmath>
 #include <limits>
 
@@ -95,11 +95,21 @@ std::vector<Tensor> grad_mean(GradContext& c) {
   return {expand_grad(c, g)};
 }
 
-// Every position equal to the max receives the full gradient.
+// The positions equal to the max share the gradient evenly, as JAX and PyTorch's amax
+// do: grad_in = grad_out * eq(x, max) / count_of_ties. (Passing the full gradient to
+// each of k ties would scale it by k.) The division happens on the reduced shape, and
+// `where` rather than a multiply by the mask keeps the inf of grad/0 (a NaN max equals
+// nothing, so its count is 0) out of the result: such rows get 0, as before.
 std::vector<Tensor> grad_max(GradContext& c) {
   const Tensor& x = c.inputs[0];
+  const std::vector<int64_t> axes = c.node.attrs.ints("axes");  // a copy, as above
+  const bool keepdims = c.node.attrs.i_or("keepdims", 0) != 0;
   Tensor mask = equal(x, expand_grad(c, c.out));
-  return {where(mask, expand_grad(c, c.grad_out), c.b.constant(0.0, x.type()))};
+  Tensor ones = cast(mask, x.dtype());
+  // sum() over no axes would mean all axes; a reduction over none has one element each.
+  Tensor count = axes.empty() ? ones : sum(ones, axes, keepdims);
+  Tensor share = div(c.grad_out, count);
+  return {where(mask, expand_grad(c, share), c.b.constant(0.0, x.type()))};
 }
 
 }  // namespace
@@ -110,8 +120,8 @@ void register_reduce_ops(std::vector<OpDef>& d) {
   d.push_back({OpKind::ReduceSum, "reduce_sum", 1, 1, attrs, flags,
                "Sum over axes (sorted, unique); keepdims 0/1.", infer_reduce, ref_sum, grad_sum});
   d.push_back({OpKind::ReduceMax, "reduce_max", 1, 1, attrs, flags,
-               "Max over axes (-inf for empty, NaN propagates); gradient to every maximal "
-               "position.",
+               "Max over axes (-inf for empty, NaN propagates); the gradient is split evenly "
+               "among tied maxima.",
                infer_reduce, ref_max, grad_max});
   d.push_back({OpKind::ReduceMean, "reduce_mean", 1, 1, attrs, flags,
                "Mean over axes (float only).", infer_reduce, ref_mean, grad_mean});

@@ -1,8 +1,8 @@
-// Registry entries for data-movement ops: broadcast, reshape, permute, slice, concat.
-// They never change values, only where values sit (flag kIndexing). Gradients:
-// broadcast -> sum_to, reshape -> reshape back, permute -> inverse permute,
-// slice -> scatter into zeros built from reshape + concat (no pad op needed, see
-// grad_slice), concat -> slices.
+// Registry entries for data-movement ops: broadcast, reshape, permute, slice, pad,
+// concat. They never change values, only where values sit (flag kIndexing; pad also
+// fills the border with a constant). Gradients: broadcast -> sum_to, reshape -> reshape
+// back, permute -> inverse permute, slice -> pad with zeros (strided: interleave zeros
+// first, see grad_slice), pad -> slice, concat -> slices.
 #include "ir/tensor_ops.h"
 #include "ir/ops/common.h"
 
@@ -151,52 +151,84 @@ Status ref_slice(const Node& n, RefIns in, RefTensor& out) {
   return Status::Ok();
 }
 
-// Scatters the output gradient back into zeros, one axis at a time, using only
-// reshape / concat / slice (so the result is differentiable again):
-//   step s > 1 with n picked elements: [.., n, ..] -> reshape [.., n, 1, ..] ->
-//   concat zeros [.., n, s-1, ..] on the new axis -> reshape [.., n*s, ..] -> keep the
-//   first (n-1)*s+1 (so position j*s holds element j and the gaps are zero);
-//   then concat zeros before (start) and after (dim - start - len) along the axis.
+// Puts the output gradient back where the slice took it from, zeros elsewhere:
+//   step 1: pad(g, start, dim - stop, 0).
+//   step s > 1 with n picked elements: first spread them s apart along the axis,
+//   [.., n, ..] -> reshape [.., n, 1, ..] -> pad s-1 zeros after on the new axis ->
+//   reshape [.., n*s, ..] -> keep the first (n-1)*s+1 (position j*s holds element j);
+//   then pad start before and dim - start - len after, as for step 1.
+// Built from reshape / pad / slice only, so the result is differentiable again.
 std::vector<Tensor> grad_slice(GradContext& c) {
-  const Tensor& x = c.inputs[0];
-  DType dt = x.dtype();
-  auto zeros = [&](std::vector<int64_t> dims) {
-    return c.b.constant(0.0, TensorType{dt, Shape(std::move(dims))});
-  };
-  if (c.out.numel() == 0) return {zeros(x.shape().dims)};
-  const auto& start = c.node.attrs.ints("start");
-  const auto& step = c.node.attrs.ints("step");
+  const Shape in_shape = c.inputs[0].shape();  // a copy: building nodes moves node storage
+  const Shape out_shape = c.out.shape();
+  const auto start = c.node.attrs.ints("start");
+  const auto step = c.node.attrs.ints("step");
+  const int r = in_shape.rank();
+  std::vector<int64_t> low(r, 0), high(r, 0);
   Tensor t = c.grad_out;
-  for (int k = 0; k < x.rank(); ++k) {
-    int64_t dim = x.shape()[k], n = c.out.shape()[k], s = step[k], st = start[k];
-    int64_t len = (n - 1) * s + 1;
-    if (st == 0 && len == dim) continue;
+  for (int k = 0; k < r; ++k) {
+    int64_t n = out_shape[k], s = step[k];
+    if (n == 0) {  // nothing was picked: the whole axis is padding
+      high[k] = in_shape[k];
+      continue;
+    }
     if (s > 1 && n > 1) {
-      std::vector<int64_t> cur = t.shape().dims;
-      std::vector<int64_t> split = cur;
+      std::vector<int64_t> split = t.shape().dims, gap_low(r + 1, 0), gap_high(r + 1, 0);
       split.insert(split.begin() + k + 1, 1);
-      std::vector<int64_t> gap = split;
-      gap[k + 1] = s - 1;
-      t = concat({reshape(t, Shape(split)), zeros(gap)}, k + 1);
-      std::vector<int64_t> merged = cur;
-      merged[k] = n * s;
-      t = reshape(t, Shape(merged));
-      t = slice(t, k, 0, len, 1);
+      gap_high[k + 1] = s - 1;
+      t = pad(reshape(t, Shape(split)), gap_low, gap_high, 0.0);
+      std::vector<int64_t> merged = t.shape().dims;
+      merged[k] *= s;
+      merged.erase(merged.begin() + k + 1);
+      t = slice(reshape(t, Shape(merged)), k, 0, (n - 1) * s + 1, 1);
     }
-    std::vector<Tensor> pieces;
-    std::vector<int64_t> pad = t.shape().dims;
-    if (st > 0) {
-      pad[k] = st;
-      pieces.push_back(zeros(pad));
-    }
-    pieces.push_back(t);
-    if (dim - st - len > 0) {
-      pad[k] = dim - st - len;
-      pieces.push_back(zeros(pad));
-    }
-    if (pieces.size() > 1) t = concat(pieces, k);
+    low[k] = start[k];
+    high[k] = in_shape[k] - start[k] - ((n - 1) * s + 1);
   }
-  return {t};
+  return {pad(t, low, high, 0.0)};
+}
+
+// ---- pad ------------------------------------------------------------------------
+
+Expected<TensorType> infer_pad(const Node& n, Ins in) {
+  const auto& low = n.attrs.ints("low");
+  const auto& high = n.attrs.ints("high");
+  const Shape& s = in[0].shape;
+  size_t r = static_cast<size_t>(s.rank());
+  if (low.size() != r || high.size() != r)
+    return Error("low/high need one entry per axis of " + s.to_string() + ", got low " +
+                 ints_to_string(low) + " high " + ints_to_string(high));
+  Shape out;
+  for (size_t d = 0; d < r; ++d) {
+    if (low[d] < 0 || high[d] < 0)
+      return Error("axis " + std::to_string(d) + ": padding must be >= 0, got low " +
+                   ints_to_string(low) + " high " + ints_to_string(high) +
+                   " (use slice to cut)");
+    out.dims.push_back(low[d] + s.dims[d] + high[d]);
+  }
+  return TensorType{in[0].dtype, out};
+}
+
+Status ref_pad(const Node& n, RefIns in, RefTensor& out) {
+  const auto& low = n.attrs.ints("low");
+  out.data.assign(out.data.size(), n.attrs.f("value"));
+  std::vector<int64_t> ostr = out.type.shape.strides(), idx;
+  for (int64_t i = 0; i < static_cast<int64_t>(in[0]->data.size()); ++i) {
+    ops::unravel(i, in[0]->type.shape, idx);
+    for (size_t d = 0; d < idx.size(); ++d) idx[d] += low[d];
+    out.data[ops::ravel(idx, ostr)] = in[0]->data[i];
+  }
+  return Status::Ok();
+}
+
+// The border is a constant, so only the interior gets gradient: slice it back out.
+std::vector<Tensor> grad_pad(GradContext& c) {
+  const Shape in_shape = c.inputs[0].shape();
+  std::vector<int64_t> start = c.node.attrs.ints("low"), stop = start;
+  for (int d = 0; d < in_shape.rank(); ++d) stop[d] += in_shape[d];
+  std::vector<int64_t> step(start.size(), 1);
+  return {c.b.op(OpKind::Slice, {c.grad_out},
+                 AttrMap{{"start", start}, {"stop", stop}, {"step", step}}, c.node.loc)};
 }
 
 // ---- concat ---------------------------------------------------------------------
@@ -270,6 +302,13 @@ void register_shape_ops(std::vector<OpDef>& d) {
                "Strided slice on every axis: 0 <= start <= stop <= dim, step >= 1; out dim = "
                "ceil((stop - start) / step).",
                infer_slice, ref_slice, grad_slice});
+  // Not kPreservesZero: the border is `value`, which need not be 0.
+  d.push_back({OpKind::Pad, "pad", 1, 1,
+               {{"low", AttrKind::Ints}, {"high", AttrKind::Ints}, {"value", AttrKind::Float}},
+               kIndexing,
+               "Pads every axis with low elements before and high after (each >= 0), all "
+               "equal to value; out dim = low + in + high.",
+               infer_pad, ref_pad, grad_pad});
   d.push_back({OpKind::Concat, "concat", 1, -1, {{"axis", AttrKind::Int}}, kMove,
                "Concatenates inputs (same dtype, same dims outside axis) along axis.",
                infer_concat, ref_concat, grad_concat});

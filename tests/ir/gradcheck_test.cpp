@@ -135,6 +135,30 @@ std::vector<Case> make_cases() {
                 prim(OpKind::Slice, {{"start", std::vector<int64_t>{2}},
                                      {"stop", std::vector<int64_t>{7}},
                                      {"step", std::vector<int64_t>{4}}})});
+  cs.push_back({"slice to nothing", {{f64({4, 3})}},
+                prim(OpKind::Slice, {{"start", std::vector<int64_t>{2, 0}},
+                                     {"stop", std::vector<int64_t>{2, 3}},
+                                     {"step", std::vector<int64_t>{1, 1}}})});
+  cs.push_back({"slice step past the end", {{f64({5, 3})}},
+                prim(OpKind::Slice, {{"start", std::vector<int64_t>{1, 0}},
+                                     {"stop", std::vector<int64_t>{5, 3}},
+                                     {"step", std::vector<int64_t>{7, 2}}})});
+  cs.push_back({"pad", {{f64({3, 2})}},
+                prim(OpKind::Pad, {{"low", std::vector<int64_t>{1, 0}},
+                                   {"high", std::vector<int64_t>{2, 3}},
+                                   {"value", 0.5}})});
+  cs.push_back({"pad rank 3", {{f64({2, 1, 3})}},
+                prim(OpKind::Pad, {{"low", std::vector<int64_t>{0, 2, 1}},
+                                   {"high", std::vector<int64_t>{1, 0, 0}},
+                                   {"value", -1.0}})});
+  // stop_gradient blocks what finite differences see, so its case keeps the value
+  // independent of what is stopped: x + sg(h) - sg(h) has derivative 1 either way. The
+  // exact "no gradient" check is in ties_test.cpp.
+  cs.push_back({"stop_gradient", {{f64(s2)}},
+                [](Builder&, std::vector<Tensor>& x) {
+                  Tensor h = stop_gradient(mul(x[0], x[0]));
+                  return sub(add(x[0], h), h);
+                }});
   cs.push_back({"concat", {{f64({2, 1, 3})}, {f64({2, 2, 3})}, {f64({2, 3, 3})}},
                 prim(OpKind::Concat, {{"axis", int64_t{1}}})});
   cs.push_back({"concat axis 0", {{f64({1, 3})}, {f64({2, 3})}},

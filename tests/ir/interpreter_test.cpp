@@ -105,6 +105,21 @@ TEST_CASE("interpreter: data movement", "[interp]") {
              {{"start", std::vector<int64_t>{1, 1}},
               {"stop", std::vector<int64_t>{2, 3}},
               {"step", std::vector<int64_t>{1, 1}}}) == V{5, 6});
+  // m = [[1,2,3],[4,5,6]] padded by one row above, one column left and two right.
+  CHECK(eval(OpKind::Pad, {m},
+             {{"low", std::vector<int64_t>{1, 1}},
+              {"high", std::vector<int64_t>{0, 2}},
+              {"value", -1.0}}) == V{-1, -1, -1, -1, -1, -1,  //
+                                     -1, 1, 2, 3, -1, -1,     //
+                                     -1, 4, 5, 6, -1, -1});
+  CHECK(eval(OpKind::Pad, {ref(f64({0}), {})},
+             {{"low", std::vector<int64_t>{1}}, {"high", std::vector<int64_t>{2}},
+              {"value", 7.0}}) == V{7, 7, 7});
+  // The fill value is rounded like any other result: 2.7 in i32 is 2.
+  CHECK(eval(OpKind::Pad, {ref(i32({1}), {5})},
+             {{"low", std::vector<int64_t>{0}}, {"high", std::vector<int64_t>{1}},
+              {"value", 2.7}}) == V{5, 2});
+  CHECK(eval(OpKind::StopGradient, {m}) == m.data);
   CHECK(eval(OpKind::Concat, {m, ref(f64({2, 1}), {7, 8})}, {{"axis", int64_t{1}}}) ==
         V{1, 2, 3, 7, 4, 5, 6, 8});
   CHECK(eval(OpKind::Concat, {ref(f64({1, 2}), {1, 2}), ref(f64({2, 2}), {3, 4, 5, 6})},

@@ -73,6 +73,14 @@ TEST_CASE("registry: flags are consistent", "[registry]") {
   CHECK_FALSE(op_def(OpKind::Input).has(kStateful));
   CHECK(op_def(OpKind::Lt).has(kNoGrad));
   CHECK(op_def(OpKind::Concat).max_inputs == -1);
+  // stop_gradient fuses like any elementwise op and blocks gradients by its rule (it
+  // returns "no gradient"), not by kNoGrad, so autodiff and gradcheck still see it.
+  CHECK(op_def(OpKind::StopGradient).has(kElementwise));
+  CHECK_FALSE(op_def(OpKind::StopGradient).has(kNoGrad));
+  CHECK(op_def(OpKind::StopGradient).grad != nullptr);
+  // pad moves data, but its border is `value`, so pad(0) need not be 0.
+  CHECK(op_def(OpKind::Pad).has(kIndexing));
+  CHECK_FALSE(op_def(OpKind::Pad).has(kPreservesZero));
 }
 
 }  // namespace kiln

@@ -43,6 +43,21 @@ TEST_CASE("shape inference: a wrong matmul names op, shapes and the user's line"
   CHECK_THAT(msg, Catch::Contains("shape_infer_test.cpp:" + std::to_string(line)));
 }
 
+TEST_CASE("shape inference: a bad pad names op, input, padding and the user's line",
+          "[infer]") {
+  Graph g;
+  Builder b(g);
+  Tensor x = b.input("x", f32({2, 3}));
+  int line = __LINE__ + 1;
+  Tensor y = pad(x, {0, -1}, {1, 1});
+  CHECK_FALSE(y.valid());
+  REQUIRE_FALSE(b.ok());
+  std::string msg = b.status().error().message();
+  CHECK_THAT(msg, Catch::Contains("pad(f32[2,3])"));
+  CHECK_THAT(msg, Catch::Contains("padding must be >= 0, got low [0,-1] high [1,1]"));
+  CHECK_THAT(msg, Catch::Contains("shape_infer_test.cpp:" + std::to_string(line)));
+}
+
 TEST_CASE("shape inference: elementwise", "[infer]") {
   Fixture f;
   CHECK(*f.infer(OpKind::Add, {f32({2, 3}), f32({2, 3})}) == f32({2, 3}));
@@ -55,6 +70,9 @@ TEST_CASE("shape inference: elementwise", "[infer]") {
   CHECK(*f.infer(OpKind::Select, {bools, f32({2}), f32({2})}) == f32({2}));
   CHECK(*f.infer(OpKind::And, {bools, bools}) == bools);
   CHECK(*f.infer(OpKind::Not, {bools}) == bools);
+  CHECK(*f.infer(OpKind::StopGradient, {f32({2, 3})}) == f32({2, 3}));
+  CHECK(*f.infer(OpKind::StopGradient, {i32({4})}) == i32({4}));
+  CHECK(*f.infer(OpKind::StopGradient, {bools}) == bools);
 
   auto e1 = f.infer(OpKind::Add, {f32({2, 3}), f32({3})});
   CHECK_THAT(error_of(e1), Catch::Contains("add(f32[2,3], f32[3])"));
@@ -103,6 +121,22 @@ TEST_CASE("shape inference: data movement", "[infer]") {
   bad_step.set("step", std::vector<int64_t>{0, 1});
   CHECK_THAT(error_of(f.infer(OpKind::Slice, {f32({7, 3})}, bad_step)),
              Catch::Contains("step must be >= 1"));
+  AttrMap pd{{"low", std::vector<int64_t>{1, 0}},
+             {"high", std::vector<int64_t>{2, 3}},
+             {"value", 0.5}};
+  CHECK(*f.infer(OpKind::Pad, {f32({4, 2})}, pd) == f32({7, 5}));
+  CHECK(*f.infer(OpKind::Pad, {i32({0, 2})}, pd) == i32({3, 5}));
+  CHECK_THAT(error_of(f.infer(OpKind::Pad, {f32({4, 2, 1})}, pd)),
+             Catch::Contains("low/high need one entry per axis of [4,2,1], got low [1,0] "
+                             "high [2,3]"));
+  AttrMap neg_pad = pd;
+  neg_pad.set("high", std::vector<int64_t>{2, -1});
+  CHECK_THAT(error_of(f.infer(OpKind::Pad, {f32({4, 2})}, neg_pad)),
+             Catch::Contains("axis 1: padding must be >= 0"));
+  AttrMap short_low = pd;
+  short_low.set("low", std::vector<int64_t>{1});
+  CHECK_THAT(error_of(f.infer(OpKind::Pad, {f32({4, 2})}, short_low)),
+             Catch::Contains("one entry per axis"));
   CHECK(*f.infer(OpKind::Concat, {f32({2, 1}), f32({2, 3})}, {{"axis", int64_t{1}}}) ==
         f32({2, 4}));
   CHECK_THAT(error_of(f.infer(OpKind::Concat, {f32({2, 1}), f32({3, 3})}, {{"axis", int64_t{1}}})),

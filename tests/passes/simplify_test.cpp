@@ -131,3 +131,33 @@ TEST_CASE("simplify folds small non-splat constants but not large ones", "[simpl
   REQUIRE(pass.run(*g).ok());
   CHECK(print_graph(*g) == canonical(in));
 }
+
+TEST_CASE("simplify keeps stop_gradient, so autodiff after it still stops", "[simplify]") {
+  // stop_gradient(x) is x in value, but forwarding it would let gradients through.
+  std::string in = R"(graph t {
+  %0 = input() {name="x"} : f32[3]
+  %1 = stop_gradient(%0) : f32[3]
+  %2 = mul(%0, %1) : f32[3]
+  output "y" = %2
+})";
+  CHECK(run_simplify(in) == canonical(in));
+}
+
+TEST_CASE("simplify drops a pad that pads nothing and folds a pad of constants",
+          "[simplify]") {
+  std::string in = R"(graph t {
+  %0 = input() {name="x"} : f32[2,3]
+  %1 = pad(%0) {high=[0,0], low=[0,0], value=1.0} : f32[2,3]
+  %2 = constant() {data=f[1.0,2.0]} : f32[2]
+  %3 = pad(%2) {high=[1], low=[2], value=-1.0} : f32[5]
+  output "y" = %1
+  output "z" = %3
+})";
+  std::string want = R"(graph t {
+  %0 = input() {name="x"} : f32[2,3]
+  %1 = constant() {data=f[-1.0,-1.0,1.0,2.0,-1.0]} : f32[5]
+  output "y" = %0
+  output "z" = %1
+})";
+  CHECK(run_simplify(in) == canonical(want));
+}
