@@ -94,12 +94,8 @@ ExprId Lowerer::compute(NodeId v, const std::vector<ExprId>& idx) {
     case OpKind::Parameter:
     case OpKind::State: return load(v, idx);
     case OpKind::Constant: {
-      if (const AttrValue* d = n.attrs.find("data")) {
-        const auto& data = std::get<std::vector<double>>(*d);
-        if (s.numel() > 1) return load(v, idx);
-        return P_.constant(t, data.empty() ? 0.0 : data[0]);
-      }
-      return P_.constant(t, n.attrs.f_or("value", 0.0));
+      std::optional<double> splat = splat_value(n);
+      return splat ? P_.constant(t, *splat) : load(v, idx);
     }
     case OpKind::Iota: {
       int axis = static_cast<int>(n.attrs.i("axis"));
@@ -270,7 +266,7 @@ bool flat_ok(const Graph& g, const FusedKernel& fk, const std::vector<int>& buf)
   auto node_ok = [&](const Node& n) {
     if (n.def().has(kElementwise)) return true;
     switch (n.op) {
-      case OpKind::Constant: return !(n.attrs.has("data") && n.type.shape.numel() > 1);
+      case OpKind::Constant: return !is_buffer_leaf(n);
       case OpKind::RngUniform: case OpKind::RngNormal: return true;
       case OpKind::Broadcast: return g.type(n.inputs[0]).shape.numel() <= 1;
       default: return false;

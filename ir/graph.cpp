@@ -115,7 +115,7 @@ std::vector<Value> Graph::states() const { return leaves_of(nodes_, OpKind::Stat
 
 Value Graph::find_leaf(const std::string& name) const {
   for (const Node& n : nodes_) {
-    bool named_leaf = n.op == OpKind::Input || n.op == OpKind::Parameter || n.op == OpKind::State;
+    bool named_leaf = n.def().has(kBound);
     if (named_leaf && n.name == name) return Value{n.id};
   }
   return Value{};
@@ -142,7 +142,7 @@ std::vector<NodeId> Graph::compact() {
   // Roots: the interface leaves, outputs and state updates.
   std::vector<NodeId> roots;
   for (const Node& n : nodes_)
-    if (n.op == OpKind::Input || n.op == OpKind::Parameter || n.op == OpKind::State)
+    if (n.def().has(kBound))
       roots.push_back(n.id);
   for (const Output& o : outputs_) roots.push_back(o.value.id);
   for (const StateUpdate& u : updates_) {

@@ -67,7 +67,7 @@ Expected<InterpreterResult> interpret(const Graph& g, const std::map<std::string
   res.values.resize(g.nodes().size());
   std::vector<const RefTensor*> ins;
   for (const Node& n : g.nodes()) {
-    if (n.op == OpKind::Input || n.op == OpKind::Parameter || n.op == OpKind::State) {
+    if (n.def().has(kBound)) {
       res.values[n.id] = KILN_TRY(bind_leaf(n, feeds, init_seed));
       continue;
     }

@@ -94,6 +94,8 @@ enum OpFlag : uint32_t {
   kIndexing = 1u << 6,       // data movement: broadcast, reshape, permute, slice, pad, concat
   kRandom = 1u << 7,         // rng_*: never CSE'd or constant folded
   kNoGrad = 1u << 8,         // gradient is identically zero / undefined (compares, iota, ...)
+  kBound = 1u << 9,          // leaf bound by name to a caller's or a state buffer: input,
+                             // parameter, state
 };
 
 struct Node;

@@ -15,9 +15,7 @@ std::string where(const Node& n) {
   return s;
 }
 
-bool is_bound_leaf(OpKind k) {
-  return k == OpKind::Input || k == OpKind::Parameter || k == OpKind::State;
-}
+bool is_bound_leaf(OpKind k) { return op_def(k).has(kBound); }
 
 Status check_node(const Graph& g, const Node& n, int index) {
   if (n.id != index)

@@ -25,13 +25,8 @@ const char* fused_kind_name(FusedKind k) {
 }
 
 bool is_buffer_leaf(const Node& n) {
-  switch (n.op) {
-    case OpKind::Input:
-    case OpKind::Parameter:
-    case OpKind::State: return true;
-    case OpKind::Constant: return n.attrs.has("data") && n.type.shape.numel() > 1;
-    default: return false;
-  }
+  if (n.def().has(kBound)) return true;
+  return n.op == OpKind::Constant && !splat_value(n);
 }
 
 

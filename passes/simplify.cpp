@@ -116,9 +116,7 @@ bool eliminate_common_subexpressions(Graph& g) {
   bool changed = false;
   for (Node& n : g.mutable_nodes()) {
     const OpDef& def = n.def();
-    if (def.has(kRandom) || n.op == OpKind::Input || n.op == OpKind::Parameter ||
-        n.op == OpKind::State)
-      continue;
+    if (def.has(kRandom) || def.has(kBound)) continue;
     std::vector<NodeId> ins;
     for (Value v : n.inputs) ins.push_back(v.id);
     std::string attrs;

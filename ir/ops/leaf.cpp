@@ -104,14 +104,14 @@ const std::vector<AttrSpec> kRngAttrs = {{"seed", AttrKind::Int},
 }  // namespace
 
 void register_leaf_ops(std::vector<OpDef>& defs) {
-  defs.push_back({OpKind::Input, "input", 0, 0, {}, kLeaf,
+  defs.push_back({OpKind::Input, "input", 0, 0, {}, kLeaf | kBound,
                   "Leaf bound by the caller before each run; binding name in Node::name.",
                   infer_bound_leaf, ref_bound_leaf, nullptr});
-  defs.push_back({OpKind::Parameter, "parameter", 0, 0, kInitAttrs, kLeaf | kStateful,
+  defs.push_back({OpKind::Parameter, "parameter", 0, 0, kInitAttrs, kLeaf | kStateful | kBound,
                   "Trainable state leaf. init: zeros | constant(a) | normal(a=mean, b=std) | "
                   "uniform[a, b) | xavier_uniform (default zeros).",
                   infer_bound_leaf, ref_bound_leaf, nullptr});
-  defs.push_back({OpKind::State, "state", 0, 0, kStateAttrs, kLeaf | kStateful,
+  defs.push_back({OpKind::State, "state", 0, 0, kStateAttrs, kLeaf | kStateful | kBound,
                   "Non-trainable state leaf. kind: optimizer_slot | step_counter | rng_counter | "
                   "running_stat | carried | hyperparameter; scope: model (shared by a model's "
                   "executables, default) | executable; init as parameter.",

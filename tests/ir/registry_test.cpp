@@ -59,6 +59,8 @@ TEST_CASE("registry: flags are consistent", "[registry]") {
     }
     if (def.has(kCommutative)) CHECK(def.min_inputs == 2);
     if (def.has(kStateful)) CHECK(def.has(kLeaf));
+    if (def.has(kStateful)) CHECK(def.has(kBound));
+    if (def.has(kBound)) CHECK(def.has(kLeaf));
     if (def.has(kRandom)) CHECK(def.has(kNoGrad));
   }
   CHECK(op_def(OpKind::Add).has(kElementwise));
