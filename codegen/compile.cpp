@@ -96,7 +96,9 @@ Expected<CompiledPlan> compile_plan(const Graph& g, const CompileOptions& option
     Status st = verify(g);
     if (!st.ok()) return st.error().wrap("compile: graph verification failed");
   }
-  Expected<LoweredProgram> lowered = lower_graph(g);
+  LowerOptions lopts;
+  lopts.arena_guard_bytes = options.arena_guard_bytes;
+  Expected<LoweredProgram> lowered = lower_graph(g, lopts);
   if (!lowered.ok()) return lowered.error();
   LoweredProgram& lp = *lowered;
   const kir::KernelProgram& prog = lp.prog;
@@ -116,6 +118,16 @@ Expected<CompiledPlan> compile_plan(const Graph& g, const CompileOptions& option
     Expected<PlanBuffer> pb = plan_buffer(g, b);
     if (!pb.ok()) return pb.error().wrap("compile");
     plan.buffers.push_back(std::move(*pb));
+  }
+  if (options.arena_guard_bytes > 0) {
+    for (size_t i = 0; i < plan.buffers.size(); ++i) {
+      const PlanBuffer& b = plan.buffers[i];
+      if (b.kind != PlanBufferKind::Arena) continue;
+      uint64_t end = b.offset + (std::max<uint64_t>(b.type.bytes(), 1) + 63) / 64 * 64 +
+                     (options.arena_guard_bytes + 63) / 64 * 64;
+      uint64_t start = b.offset + b.type.bytes();
+      plan.guards.push_back({static_cast<int>(i), start, end - start});
+    }
   }
   for (const Node& n : g.nodes())
     if (n.op == OpKind::Input) plan.inputs.push_back(n.name);

@@ -21,6 +21,9 @@ struct CompileOptions {
   std::function<void(const std::string& stage, const std::string& text)> after_stage;
   bool want_llvm = false;
   bool profile = false;     // time every kernel (runtime/profile.h); see describe()
+  // > 0 (tests): leave this many guard bytes after every arena buffer, filled with a
+  // pattern that Executable::check_guards() verifies. Disables memory reuse.
+  size_t arena_guard_bytes = 0;
 };
 
 // A plan and the code implementing it, not yet bound to memory.

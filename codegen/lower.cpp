@@ -609,7 +609,7 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
     int f = std::max(0, first[b.id]);
     lifetimes.push_back({b.type.bytes(), f, std::max(f, last[b.id])});
   }
-  out.memory = plan_memory(lifetimes, 64);
+  out.memory = plan_memory(lifetimes, 64, opts.arena_guard_bytes);
   for (size_t i = 0; i < arena_ids.size(); ++i)
     prog.buffers[arena_ids[i]].offset = static_cast<int64_t>(out.memory.offsets[i]);
   return out;

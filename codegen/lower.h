@@ -35,6 +35,7 @@ struct LoweredProgram {
 struct LowerOptions {
   bool in_place_updates = true;
   bool matmul_epilogues = true;  // see passes/fusion.h
+  size_t arena_guard_bytes = 0;  // see plan_memory (tests: canaries between buffers)
 };
 
 Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts = {});

@@ -12,8 +12,13 @@ namespace {
 size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 }  // namespace
 
-MemoryPlan plan_memory(std::span<const BufferLifetime> bufs, size_t alignment) {
+MemoryPlan plan_memory(std::span<const BufferLifetime> bufs, size_t alignment,
+                       size_t guard_bytes) {
   if (alignment == 0) alignment = 1;
+  const size_t guard = align_up(guard_bytes, alignment);
+  auto slot = [&](const BufferLifetime& b) {
+    return align_up(std::max<size_t>(b.bytes, 1), alignment) + guard;
+  };
   const size_t n = bufs.size();
   MemoryPlan plan;
   plan.offsets.assign(n, 0);
@@ -27,13 +32,13 @@ MemoryPlan plan_memory(std::span<const BufferLifetime> bufs, size_t alignment) {
   std::vector<size_t> placed;  // indices, kept sorted by offset
   for (size_t idx : order) {
     const BufferLifetime& cur = bufs[idx];
-    size_t size = align_up(std::max<size_t>(cur.bytes, 1), alignment);
+    size_t size = slot(cur);
     plan.total_bytes += size;
     size_t best = SIZE_MAX, best_gap = SIZE_MAX;
     size_t cursor = 0;  // end of the previous overlapping buffer
     for (size_t p : placed) {
       const BufferLifetime& o = bufs[p];
-      bool overlap = !(o.last < cur.first || cur.last < o.first);
+      bool overlap = guard > 0 || !(o.last < cur.first || cur.last < o.first);
       if (!overlap) continue;
       size_t off = plan.offsets[p];
       if (off >= cursor) {
@@ -43,7 +48,7 @@ MemoryPlan plan_memory(std::span<const BufferLifetime> bufs, size_t alignment) {
           best = cursor;
         }
       }
-      cursor = std::max(cursor, off + align_up(std::max<size_t>(o.bytes, 1), alignment));
+      cursor = std::max(cursor, off + slot(o));
     }
     if (best == SIZE_MAX) best = cursor;
     plan.offsets[idx] = best;

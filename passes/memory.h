@@ -30,6 +30,10 @@ struct MemoryPlan {
   std::string to_string() const;
 };
 
-MemoryPlan plan_memory(std::span<const BufferLifetime> buffers, size_t alignment = 64);
+// guard_bytes > 0 (a testing aid): every buffer is followed by that many unused bytes
+// (rounded up to the alignment) and no two buffers share memory, so the padding after
+// each buffer is never legitimately written and can hold canaries that catch overruns.
+MemoryPlan plan_memory(std::span<const BufferLifetime> buffers, size_t alignment = 64,
+                       size_t guard_bytes = 0);
 
 }  // namespace kiln

@@ -26,6 +26,8 @@ class HostAllocator : public Allocator {
 
 }  // namespace
 
+constexpr uint8_t kGuardByte = 0xA5;
+
 Allocator& host_allocator() {
   static HostAllocator a;
   return a;
@@ -85,6 +87,8 @@ Expected<std::unique_ptr<Executable>> Executable::bind(ExecutablePlan plan,
     }
     exe->ptrs_[i] = p;
   }
+  for (const ArenaGuard& gd : plan.guards)
+    std::memset(static_cast<char*>(exe->arena_) + gd.offset, kGuardByte, gd.bytes);
   exe->entry_ = reinterpret_cast<EntryFn>(exe->code_->lookup(plan.entry_symbol));
   if (!exe->entry_)
     return Error("plan '" + plan.name + "': entry symbol '" + plan.entry_symbol +
@@ -123,6 +127,19 @@ int Executable::reset_state(StateKind kind) {
       ++n;
     }
   return n;
+}
+
+Status Executable::check_guards() const {
+  for (const ArenaGuard& gd : plan_.guards) {
+    const uint8_t* p = static_cast<const uint8_t*>(arena_) + gd.offset;
+    for (uint64_t i = 0; i < gd.bytes; ++i)
+      if (p[i] != kGuardByte)
+        return Error("plan '" + plan_.name + "': " + std::to_string(gd.bytes - i) +
+                     " guard bytes after buffer " + std::to_string(gd.buffer) + " ('" +
+                     plan_.buffers[gd.buffer].name + "') overwritten at byte " +
+                     std::to_string(i) + " past its end");
+  }
+  return Status::Ok();
 }
 
 std::string Executable::describe() const {

@@ -87,6 +87,9 @@ class Executable {
   // Fusion, memory plan and kernels (and, when profiling, microseconds per kernel).
   std::string describe() const;
   CodeModule& code() { return *code_; }
+  // Plans compiled with arena guards: an error naming the first buffer whose guard bytes
+  // were overwritten (a kernel wrote past its end).
+  Status check_guards() const;
 
  private:
   Executable() = default;

@@ -52,6 +52,11 @@ Status validate_plan(const ExecutablePlan& plan) {
     if (!inputs.count(n)) return Error("plan '" + plan.name + "': input '" + n + "' has no buffer");
   for (const std::string& n : plan.outputs)
     if (!outputs.count(n)) return Error("plan '" + plan.name + "': output '" + n + "' has no buffer");
+  for (const ArenaGuard& gd : plan.guards)
+    if (gd.buffer < 0 || gd.buffer >= static_cast<int>(plan.buffers.size()) ||
+        gd.offset > plan.arena_bytes || gd.bytes > plan.arena_bytes - gd.offset)
+      return Error("plan '" + plan.name + "': guard after buffer " + std::to_string(gd.buffer) +
+                   " outside the arena");
   for (const KernelLaunch& k : plan.launches) {
     auto bad = [&](int id) { return id < 0 || id >= static_cast<int>(plan.buffers.size()); };
     for (int r : k.reads)

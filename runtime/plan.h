@@ -48,6 +48,13 @@ struct KernelLaunch {
   int writes = -1;         // buffer id
 };
 
+// Bytes of the arena no kernel may write (the padding after a buffer, in plans compiled
+// with guards): the runtime fills them with a pattern and check_guards() verifies it.
+struct ArenaGuard {
+  int buffer = -1;  // the buffer the guard follows
+  uint64_t offset = 0, bytes = 0;
+};
+
 struct ExecutableStats {
   int graph_nodes = 0;     // nodes in the optimized graph
   int kernels = 0;         // kernels called by the entry function
@@ -61,6 +68,7 @@ struct ExecutablePlan {
   uint64_t arena_bytes = 0;
   std::vector<PlanBuffer> buffers;
   std::vector<KernelLaunch> launches;
+  std::vector<ArenaGuard> guards;
   std::vector<std::string> inputs, outputs;  // the signature, in graph order
   uint64_t init_seed = 0;                    // seeds initial values of new state buffers
   ExecutableStats stats;

@@ -156,21 +156,23 @@ inline double default_gen(DType t, std::mt19937_64& rng) {
 inline double check_parity(const Graph& g, const ParityOptions& o = {}) {
   INFO("graph:\n" << print_graph(g));
   auto st = std::make_shared<StateStore>();
-  Expected<std::unique_ptr<Executable>> exe = compile(g, st);
+  CompileOptions co;
+  co.arena_guard_bytes = 64;  // canaries after every arena buffer catch overruns
+  Expected<std::unique_ptr<Executable>> exe = compile(g, st, co);
   INFO((exe.ok() ? std::string() : exe.error().message()));
   REQUIRE(exe.ok());
   INFO("kernels:\n" << (*exe)->describe());
   std::mt19937_64 rng(o.seed);
   std::map<std::string, RefTensor> feeds;
   for (const Node& n : g.nodes()) {
-    if (n.op != OpKind::Input && n.op != OpKind::Parameter && n.op != OpKind::State) continue;
+    if (!n.def().has(kBound)) continue;
     RefTensor t{n.type, {}};
     auto it = o.gens.find(n.name);
     for (int64_t i = 0; i < n.type.shape.numel(); ++i) {
       double v = it != o.gens.end() ? it->second(rng, i) : default_gen(n.dtype(), rng);
       t.data.push_back(round_to_dtype(n.dtype(), v));
     }
-    HostBuffer* b = n.op == OpKind::Input ? (*exe)->input(n.name) : st->find(n.name);
+    HostBuffer* b = n.op == OpKind::Input ? (*exe)->input(n.name) : (*exe)->state_buffer(n.name);
     REQUIRE(b != nullptr);
     write_buffer(*b, t.data);
     feeds[n.name] = t;
@@ -181,6 +183,9 @@ inline double check_parity(const Graph& g, const ParityOptions& o = {}) {
     INFO((ref.ok() ? std::string() : ref.error().message()));
     REQUIRE(ref.ok());
     (*exe)->run();
+    Status guards = (*exe)->check_guards();
+    INFO((guards.ok() ? std::string() : guards.error().message()));
+    REQUIRE(guards.ok());
     for (const Output& out : g.outputs()) {
       const HostBuffer* b = (*exe)->output(out.name);
       REQUIRE(b != nullptr);
@@ -192,7 +197,7 @@ inline double check_parity(const Graph& g, const ParityOptions& o = {}) {
                                              ref->outputs.at(out.name), o));
     }
     for (auto& [name, t] : ref->states) {
-      const HostBuffer* b = st->find(name);
+      const HostBuffer* b = (*exe)->state_buffer(name);
       REQUIRE(b != nullptr);
       worst = std::max(worst, check_elements("state " + name, read_buffer(*b), t, o));
       feeds[name] = t;

@@ -56,3 +56,13 @@ TEST_CASE("memory: alignment and zero-sized buffers", "[memory]") {
   REQUIRE(p.peak_bytes == 256);
   for (size_t o : p.offsets) REQUIRE(o % 64 == 0);
 }
+
+TEST_CASE("memory: guard bytes follow every buffer and nothing is shared", "[memory]") {
+  // Disjoint lifetimes would share offset 0 without guards.
+  std::vector<BufferLifetime> b = {{100, 0, 0}, {100, 1, 1}};
+  MemoryPlan plain = plan_memory(b, 64);
+  CHECK(plain.offsets == std::vector<size_t>{0, 0});
+  MemoryPlan guarded = plan_memory(b, 64, 1);
+  CHECK(guarded.offsets == std::vector<size_t>{0, 192});  // 128 (aligned) + 64 guard
+  CHECK(guarded.peak_bytes == 384);
+}
