@@ -503,12 +503,6 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
   std::vector<kir::Kernel> pre, post;  // copies before / after the fused kernels
   auto kernel_index = [&](NodeId root) { return plan.kernel_of[root]; };
 
-  // Readers of each buffer leaf among the fused kernels (by schedule index).
-  std::map<NodeId, int> last_leaf_reader;
-  for (size_t i = 0; i < plan.kernels.size(); ++i)
-    for (NodeId r : plan.kernels[i].reads)
-      if (is_buffer_leaf(g.node(r))) last_leaf_reader[r] = std::max(last_leaf_reader[r], int(i));
-
   std::set<NodeId> updated_states;
   for (const StateUpdate& u : g.state_updates()) updated_states.insert(u.state.id);
 
@@ -529,12 +523,10 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
     }
     if (opts.in_place_updates && ki >= 0 && buf[v] < 0 &&
         reads_state_elementwise_only(g, plan.kernels[ki], s)) {
-      auto it = last_leaf_reader.find(s);
+      // In place only when no later kernel reads the old value.
       bool others_before = true;
-      for (size_t j = 0; j < plan.kernels.size(); ++j)
-        if (int(j) >= ki && int(j) != ki)
-          for (NodeId r : plan.kernels[j].reads) others_before &= r != s;
-      (void)it;
+      for (size_t j = ki + 1; j < plan.kernels.size(); ++j)
+        for (NodeId r : plan.kernels[j].reads) others_before &= r != s;
       if (others_before) {
         buf[v] = sbuf;
         out.in_place_updates++;
