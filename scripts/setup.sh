@@ -15,6 +15,8 @@ PACKAGES=(
   cmake
   ninja-build
   g++
+  libcli11-dev
+  nlohmann-json3-dev
 )
 
 missing=()

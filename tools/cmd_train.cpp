@@ -1,96 +1,135 @@
-// `kiln models` and `kiln train`.
+// `kiln models` and `kiln train MODEL`.
 #include <cstdio>
+#include <memory>
+
+#include <CLI/CLI.hpp>
 
 #include "models/registry.h"
-#include "runtime/train/json.h"
+#include "passes/training.h"
 #include "tools/args.h"
 #include "tools/commands.h"
+#include "tools/json_out.h"
 
 namespace kiln::cli {
 
 namespace {
 
-const std::vector<FlagSpec> kTrainFlags = {
-    {"epochs", true, "number of epochs (model default otherwise)"},
-    {"batch-size", true, "minibatch size"},
-    {"lr", true, "learning rate"},
-    {"wd", true, "weight decay (weight_decay: the L2 penalty lambda)"},
-    {"optimizer", true, "sgd or adam (default: the model's)"},
-    {"momentum", true, "SGD momentum"},
-    {"threads", true, "worker threads (default: all cores)"},
-    {"seed", true, "random seed for initialization, shuffling and dropout"},
-    {"data", true, "data file or directory (model-specific)"},
-    {"plot", true, "write training curves to FILE.svg (and FILE.csv)"},
-    {"output", true, "model output file (house_prices: submission CSV)"},
-    {"limit", true, "train on the first N examples only"},
-    {"json", false, "print one JSON object with the results as the last line"},
-    {"quiet", false, "no progress bar"},
-    {"help", false, "show this help"},
+struct TrainArgs {
+  std::string model;
+  RunOptions opts;
+  bool json = false;
+  bool quiet = false;
 };
 
+const ModelEntry* lookup(const std::string& name) {
+  const ModelEntry* m = find_model(name);
+  if (!m) report_error(Error("unknown model '" + name + "' (see 'kiln models')"));
+  return m;
+}
 
-Expected<RunOptions> run_options(const ParsedArgs& a) {
-  RunOptions o;
-  auto get = [&](const char* f) { return a.values.at(f); };
-  if (a.has("epochs")) o.epochs = static_cast<int>(KILN_TRY(parse_int("epochs", get("epochs"), 1, 1000000)));
-  if (a.has("batch-size"))
-    o.batch_size = KILN_TRY(parse_int("batch-size", get("batch-size"), 1, 1 << 24));
-  if (a.has("lr")) o.lr = KILN_TRY(parse_double("lr", get("lr")));
-  if (a.has("wd")) o.wd = KILN_TRY(parse_double("wd", get("wd")));
-  if (a.has("threads")) o.threads = static_cast<int>(KILN_TRY(parse_int("threads", get("threads"), 1, 256)));
-  if (a.has("seed")) o.seed = static_cast<uint64_t>(KILN_TRY(parse_int("seed", get("seed"), 0, INT64_MAX)));
-  if (a.has("limit")) o.limit = KILN_TRY(parse_int("limit", get("limit"), 1, INT64_MAX));
-  if (a.has("momentum")) o.momentum = KILN_TRY(parse_double("momentum", get("momentum")));
-  if (a.has("optimizer")) o.optimizer = get("optimizer");
-  if (a.has("data")) o.data = get("data");
-  if (a.has("plot")) o.plot = get("plot");
-  if (a.has("output")) o.output = get("output");
-  o.progress = !a.has("quiet");
-  return o;
+std::string models_with_evaluation() {
+  std::string s;
+  for (const ModelEntry* m : all_models())
+    if (m->evaluate) s += (s.empty() ? "" : ", ") + m->name;
+  return s.empty() ? "none" : s;
 }
 
 }  // namespace
 
-int cmd_models(const std::vector<std::string>& args) {
-  if (!args.empty()) return report_error(Error("'kiln models' takes no arguments"));
-  for (const ModelEntry* m : all_models()) std::printf("%-14s %s\n", m->name.c_str(), m->description.c_str());
-  return 0;
+Command add_models_command(CLI::App& kiln) {
+  CLI::App* sub = kiln.add_subcommand("models", "list the model zoo");
+  sub->allow_extras();
+  return {sub, [] {
+            for (const ModelEntry* m : all_models())
+              std::printf("%-14s %s\n", m->name.c_str(), m->description.c_str());
+            return 0;
+          }};
 }
 
-int cmd_train(const std::vector<std::string>& args) {
-  Expected<ParsedArgs> parsed = parse_args(args, kTrainFlags, "kiln train");
-  if (!parsed.ok()) return report_error(parsed.error());
-  if (parsed->has("help")) {
-    std::printf("usage: kiln train MODEL [flags]\n%s", flags_help(kTrainFlags).c_str());
-    return 0;
-  }
-  if (parsed->positional.size() != 1)
-    return report_error(Error("usage: kiln train MODEL [flags] (see 'kiln models')"));
-  const std::string& name = parsed->positional[0];
-  const ModelEntry* model = find_model(name);
-  if (!model) return report_error(Error("unknown model '" + name + "' (see 'kiln models')"));
-  Expected<RunOptions> opts = run_options(*parsed);
-  if (!opts.ok()) return report_error(opts.error());
+Command add_train_command(CLI::App& kiln) {
+  auto a = std::make_shared<TrainArgs>();
+  RunOptions& o = a->opts;
+  CLI::App* sub = kiln.add_subcommand("train", "train a model and print its metrics");
+  sub->allow_extras();
+  sub->add_option("MODEL", a->model, "the model to train (see 'kiln models')")
+      ->required()
+      ->type_name("");
+  add_int(*sub, "--epochs", o.epochs, 1, 1000000, "epochs in all (default: the model's)");
+  add_int(*sub, "--batch-size", o.batch_size, 1, 1 << 24, "minibatch size (default: the model's)");
+  add_double(*sub, "--lr", o.lr, NumberCheck::Positive, "learning rate (default: the model's)");
+  add_double(*sub, "--wd", o.wd, NumberCheck::NonNegative,
+             "weight decay (weight_decay: the L2 penalty lambda)");
+  sub->add_option("--optimizer", o.optimizer, "sgd or adam (default: the model's)")
+      ->type_name("NAME")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            Expected<OptimizerConfig::Kind> k = parse_optimizer(text);
+            return k.ok() ? "" : k.error().message();
+          },
+          "", "optimizer"));
+  add_double(*sub, "--momentum", o.momentum, NumberCheck::Fraction, "SGD momentum, in [0, 1)");
+  add_int(*sub, "--threads", o.threads, 1, 256, "worker threads (default: all cores)");
+  add_int(*sub, "--seed", o.seed, 0, std::numeric_limits<int64_t>::max(),
+          "random seed for initialization, shuffling and dropout (default 0)");
+  sub->add_option("--data", o.data, "data file or directory (model-specific)")->type_name("PATH");
+  sub->add_option("--plot", o.plot, "write training curves to FILE.svg (and FILE.csv)")
+      ->type_name("FILE");
+  sub->add_option("--output", o.output, "model output file (house_prices: submission CSV)")
+      ->type_name("FILE");
+  add_int(*sub, "--limit", o.limit, 1, std::numeric_limits<int64_t>::max(),
+          "train on the first N examples only");
+  sub->add_option("--save", o.save, "write a checkpoint to FILE after every epoch")
+      ->type_name("FILE");
+  sub->add_option("--resume", o.resume,
+                  "continue the run saved in FILE up to --epochs epochs in all")
+      ->type_name("FILE");
+  sub->add_flag("--json", a->json, "print one JSON object with the results as the last line");
+  sub->add_flag("--quiet", a->quiet, "no progress bar");
+  return {sub, [a] {
+            const ModelEntry* model = lookup(a->model);
+            if (!model) return kExitError;
+            RunOptions opts = a->opts;
+            opts.progress = !a->quiet;
+            Expected<RunReport> report = model->run(opts);
+            if (!report.ok()) return report_error(report.error().wrap("training " + a->model));
+            print_report(*report, a->json);
+            return 0;
+          }};
+}
 
-  Expected<RunReport> report = model->run(*opts);
-  if (!report.ok()) return report_error(report.error().wrap("training " + name));
-
-  for (const auto& [k, v] : report->metrics) std::printf("%-22s %.6g\n", k.c_str(), v);
-  for (const auto& [k, v] : report->notes) std::printf("%-22s %s\n", k.c_str(), v.c_str());
-  if (parsed->has("json")) {
-    JsonObject j;
-    j.add("model", report->model);
-    for (const auto& [k, v] : report->metrics) {
-      if (k == "epochs" || k == "folds" || k == "features") {
-        j.add(k, static_cast<long long>(v));
-      } else {
-        j.add(k, v);
-      }
-    }
-    for (const auto& [k, v] : report->notes) j.add(k, v);
-    std::printf("%s\n", j.str().c_str());
-  }
-  return 0;
+Command add_eval_command(CLI::App& kiln) {
+  auto a = std::make_shared<TrainArgs>();
+  RunOptions& o = a->opts;
+  CLI::App* sub = kiln.add_subcommand(
+      "eval", "evaluate a checkpoint on the model's test set and print the metrics");
+  sub->allow_extras();
+  sub->add_option("MODEL", a->model, "the model the checkpoint belongs to (see 'kiln models')")
+      ->required()
+      ->type_name("");
+  sub->add_option("--checkpoint", o.checkpoint, "the checkpoint to evaluate (from train --save)")
+      ->required()
+      ->type_name("FILE");
+  sub->add_option("--data", o.data, "data file or directory (model-specific)")->type_name("PATH");
+  add_int(*sub, "--batch-size", o.batch_size, 1, 1 << 24,
+          "evaluation batch size (default: the model's)");
+  add_int(*sub, "--threads", o.threads, 1, 256, "worker threads (default: all cores)");
+  sub->add_flag("--json", a->json, "print one JSON object with the results as the last line");
+  sub->add_flag("--quiet", a->quiet, "no progress output");
+  return {sub, [a] {
+            const ModelEntry* model = lookup(a->model);
+            if (!model) return kExitError;
+            if (!model->evaluate)
+              return report_error(Error("model '" + a->model + "' has no evaluation (kiln eval " +
+                                        "supports: " + models_with_evaluation() + ")"));
+            RunOptions opts = a->opts;
+            opts.progress = !a->quiet;
+            Expected<RunReport> report = model->evaluate(opts);
+            if (!report.ok()) return report_error(report.error().wrap("evaluating " + a->model));
+            RunReport r = std::move(*report);
+            r.notes.push_back({"checkpoint", opts.checkpoint});
+            print_report(r, a->json);
+            return 0;
+          }};
 }
 
 }  // namespace kiln::cli

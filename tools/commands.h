@@ -1,13 +1,25 @@
-// The `kiln` subcommands; each returns the process exit code.
+// The `kiln` subcommands. Each add_*_command registers its subcommand, flags and
+// --help with the top-level CLI11 app and returns the function that runs it once the
+// command line has parsed; that function returns the process exit code.
 #pragma once
 
-#include <string>
-#include <vector>
+#include <functional>
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace kiln::cli {
 
-int cmd_models(const std::vector<std::string>& args);
-int cmd_train(const std::vector<std::string>& args);
-int cmd_inspect(const std::vector<std::string>& args);
+struct Command {
+  CLI::App* app = nullptr;   // the subcommand; parsed() after parsing when selected
+  std::function<int()> run;  // owns the parsed flag values
+};
+
+Command add_models_command(CLI::App& kiln);      // kiln models
+Command add_train_command(CLI::App& kiln);       // kiln train MODEL
+Command add_eval_command(CLI::App& kiln);        // kiln eval MODEL --checkpoint FILE
+Command add_inspect_command(CLI::App& kiln);     // kiln inspect MODEL
+Command add_checkpoint_command(CLI::App& kiln);  // kiln checkpoint FILE
 
 }  // namespace kiln::cli

@@ -1,41 +1,39 @@
-// The `kiln` command-line tool: `kiln models`, `kiln train MODEL ...`,
-// `kiln inspect MODEL ...`. Every failure prints "kiln: error: ..." and exits 1; usage
-// errors exit 2.
-#include <cstdio>
+// The `kiln` command-line tool (CLI11): `kiln models`, `kiln train MODEL`, `kiln eval
+// MODEL`, `kiln inspect MODEL`, `kiln checkpoint FILE`, each with --help. Errors print
+// "kiln: error: ..." on stderr and exit 1; usage errors (unknown command or flag, missing
+// argument) exit 2; no exception leaves main (tools/args.h).
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
+#include "tools/args.h"
 #include "tools/commands.h"
 
-namespace {
-
-void usage(FILE* out) {
-  std::fprintf(out,
-               "usage: kiln <command> [args]\n"
-               "commands:\n"
-               "  models                 list the model zoo\n"
-               "  train MODEL [flags]    train a model (kiln train --help)\n"
-               "  inspect MODEL [flags]  show the IR through the passes, kernels, memory\n");
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty()) {
-    usage(stderr);
-    return 2;
-  }
-  std::string cmd = args[0];
-  args.erase(args.begin());
-  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
-    usage(stdout);
-    return 0;
-  }
-  if (cmd == "models") return kiln::cli::cmd_models(args);
-  if (cmd == "train") return kiln::cli::cmd_train(args);
-  if (cmd == "inspect") return kiln::cli::cmd_inspect(args);
-  std::fprintf(stderr, "kiln: error: unknown command '%s'\n", cmd.c_str());
-  usage(stderr);
-  return 2;
+  using namespace kiln::cli;
+  return guarded_main("kiln", [&] {
+    CLI::App app("kiln: a static computation-graph compiler and the d2l model zoo it trains",
+                 "kiln");
+    app.set_help_flag("-h,--help", "show this help and exit");  // inherited by subcommands
+    app.get_formatter()->column_width(30);
+    app.allow_extras();  // an unknown command is reported by parse_command_line
+    app.require_subcommand(0, 1);
+    app.footer("Run 'kiln COMMAND --help' (or 'kiln help COMMAND') for a command's flags.");
+    std::vector<Command> commands = {add_models_command(app), add_train_command(app),
+                                     add_eval_command(app), add_inspect_command(app),
+                                     add_checkpoint_command(app)};
+    for (const Command& c : commands) c.app->footer("");  // not inherited
+    // `kiln help [COMMAND]` is `kiln [COMMAND] --help`.
+    std::vector<const char*> args(argv, argv + argc);
+    if (args.size() >= 2 && std::string(args[1]) == "help") {
+      args.erase(args.begin() + 1);
+      args.push_back("--help");
+    }
+    int code = parse_command_line(app, static_cast<int>(args.size()), args.data(), "kiln");
+    if (code >= 0) return code;
+    for (const Command& c : commands)
+      if (c.app->parsed()) return c.run();
+    return report_usage_error("kiln", "no command given", "kiln");
+  });
 }

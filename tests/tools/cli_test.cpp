@@ -1,16 +1,27 @@
-// The `kiln` command line: bad input gets a clear message and a non-zero exit, and the
-// --json line carries the documented fields.
+// The `kiln` command line (CLI11): every subcommand has --help; bad input gets a clear
+// message naming the flag and value, exit 1 for errors and 2 for usage errors, never a
+// crash; the --json line (nlohmann-json) carries the documented fields at full precision;
+// checkpoints written by `train --save` can be evaluated, inspected and resumed.
 #include <catch2/catch.hpp>
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <random>
+#include <regex>
+#include <set>
 #include <string>
 
+#include <nlohmann/json.hpp>
 #include <zlib.h>
+
+#include "models/harness.h"
+#include "models/registry.h"
 
 namespace {
 
@@ -33,13 +44,63 @@ Result run_tool(const std::string& tool, const std::string& args) {
   return r;
 }
 
+// A shell word: 'text' with embedded single quotes escaped.
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
 Result run(const std::string& args) { return run_tool("kiln", args); }
 
+// A fresh directory per test and process: test binaries of several build trees may run
+// at the same time.
 std::string temp_dir(const std::string& name) {
-  auto d = std::filesystem::temp_directory_path() / name;
+  auto d = std::filesystem::temp_directory_path() / (name + "_" + std::to_string(getpid()));
   std::filesystem::remove_all(d);
   std::filesystem::create_directories(d);
   return d.string();
+}
+
+// The last line of `out` (the --json object).
+std::string last_line(const std::string& out) {
+  std::string s = out;
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  return s.substr(s.find_last_of('\n') + 1);
+}
+
+nlohmann::json last_json(const Result& r) {
+  std::string line = last_line(r.out);
+  INFO(line);
+  REQUIRE(nlohmann::json::accept(line));
+  return nlohmann::json::parse(line);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f << bytes;
+}
+
+const char* kFashion = "/usr/share/datasets/fashion-mnist";
+
+bool have_fashion() {
+  return std::filesystem::exists(std::string(kFashion) + "/train-images-idx3-ubyte.gz");
+}
+
+// name -> hash of every tensor listed by `kiln checkpoint FILE --json`.
+std::map<std::string, std::string> tensor_hashes(const std::string& file) {
+  Result r = run("checkpoint " + quote(file) + " --json");
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  std::map<std::string, std::string> h;
+  nlohmann::json j = last_json(r);  // not a temporary: the loop refers into it
+  for (const auto& t : j["tensors"]) h[t["name"].get<std::string>()] = t["hash"].get<std::string>();
+  return h;
 }
 
 void write_gz(const std::string& path, const std::string& bytes) {
@@ -69,22 +130,91 @@ TEST_CASE("unknown model, command and flags exit non-zero with a clear message",
     const char* message;
   };
   const Case cases[] = {
+      // errors: exit 1, the message names the flag and the bad value
       {"train resnet9000", 1, "unknown model 'resnet9000'"},
-      {"train mlp --epochz 3", 1, "unknown flag '--epochz'"},
-      {"train mlp --epochs three", 1, "--epochs expects an integer, got 'three'"},
-      {"frobnicate", 2, "unknown command 'frobnicate'"},
-      {"train mlp --lr", 1, "'--lr' needs a value"},
-      {"train linreg --optimizer rmsprop --quiet", 1, "unknown optimizer 'rmsprop'"},
+      {"train mlp --epochs three", 1, "--epochs: expected an integer from 1 to 1000000, got 'three'"},
+      {"train mlp --epochs 0", 1, "--epochs: expected an integer from 1 to 1000000, got '0'"},
+      {"train mlp --epochs 1000001", 1, "--epochs: expected an integer from 1 to 1000000"},
+      {"train mlp --epochs 2.5", 1, "--epochs: expected an integer from 1 to 1000000, got '2.5'"},
+      {"train mlp --batch-size 0", 1, "--batch-size: expected an integer from 1 to 16777216, got '0'"},
+      {"train mlp --batch-size 16777217", 1, "--batch-size: expected an integer from 1 to 16777216"},
+      {"train mlp --threads 0", 1, "--threads: expected an integer from 1 to 256, got '0'"},
+      {"train mlp --threads 257", 1, "--threads: expected an integer from 1 to 256, got '257'"},
+      {"train mlp --seed -1", 1, "--seed: expected an integer >= 0, got '-1'"},
+      {"train mlp --seed 99999999999999999999", 1, "--seed: expected an integer >= 0"},
+      {"train mlp --limit 0", 1, "--limit: expected an integer >= 1, got '0'"},
+      {"train mlp --lr 0", 1, "--lr: expected a number > 0, got '0'"},
+      {"train mlp --lr -0.1", 1, "--lr: expected a number > 0, got '-0.1'"},
+      {"train mlp --lr nan", 1, "--lr: expected a number > 0, got 'nan'"},
+      {"train mlp --lr 1x", 1, "--lr: expected a number > 0, got '1x'"},
+      {"train mlp --wd -1", 1, "--wd: expected a number >= 0, got '-1'"},
+      {"train mlp --momentum 1", 1, "--momentum: expected a number in [0, 1), got '1'"},
+      {"train linreg --optimizer rmsprop --quiet", 1, "--optimizer: unknown optimizer 'rmsprop'"},
       {"train house_prices --momentum 0.9 --quiet", 1, "--momentum applies to sgd only"},
-      {"train mlp --batch-size 0", 1, "--batch-size must be between 1"},
-      {"inspect mlp --print-after nosuchpass", 1, "unknown pass 'nosuchpass'"},
+      {"inspect mlp --print-after nosuchpass", 1, "--print-after: unknown pass 'nosuchpass'"},
+      {"inspect mlp --batch-size -3", 1, "--batch-size: expected an integer from 1 to 16777216, got '-3'"},
+      {"inspect resnet9000", 1, "unknown model 'resnet9000'"},
+      {"eval resnet9000 --checkpoint x", 1, "unknown model 'resnet9000'"},
+      {"eval linreg --checkpoint x", 1, "model 'linreg' has no evaluation"},
+      {"eval softmax --checkpoint /nonexistent/x.kckpt", 1, "/nonexistent/x.kckpt"},
+      {"checkpoint /nonexistent/x.kckpt", 1, "/nonexistent/x.kckpt"},
+      // usage errors: exit 2
+      {"frobnicate", 2, "unknown command 'frobnicate'"},
+      {"--frobnicate", 2, "unknown flag '--frobnicate'"},
+      {"", 2, "Usage: kiln"},
+      {"train mlp --epochz 3", 2, "unknown flag '--epochz' for 'kiln train'"},
+      {"train mlp -e 3", 2, "unknown flag '-e' for 'kiln train'"},
+      {"train mlp extra", 2, "unexpected argument 'extra' for 'kiln train'"},
+      {"train", 2, "MODEL is required"},
+      {"train mlp --lr", 2, "flag '--lr' needs a value"},
+      {"train mlp --epochs 2 --epochs 3", 2, "flag '--epochs' given more than once"},
+      {"models extra", 2, "unexpected argument 'extra' for 'kiln models'"},
+      {"eval softmax", 2, "--checkpoint is required"},
+      {"eval softmax --checkpoint x --limit 5", 2, "unknown flag '--limit' for 'kiln eval'"},
+      {"inspect mlp --json", 2, "unknown flag '--json' for 'kiln inspect'"},
+      {"checkpoint", 2, "FILE is required"},
+      {"checkpoint a b", 2, "unexpected argument 'b' for 'kiln checkpoint'"},
   };
   for (const Case& c : cases) {
     INFO("kiln " << c.args);
     Result r = run(c.args);
     CHECK(r.code == c.code);
     CHECK_THAT(r.out, Catch::Contains(c.message));
+    if (c.code == 1) CHECK_THAT(r.out, Catch::StartsWith("kiln: error: "));
+    CHECK_THAT(r.out, !Catch::Contains("terminate"));
   }
+}
+
+TEST_CASE("every subcommand's --help exits 0 and lists its flags", "[cli]") {
+  struct Case {
+    const char* command;
+    std::vector<const char*> flags;
+  };
+  const Case cases[] = {
+      {"", {"models", "train", "eval", "inspect", "checkpoint", "--help"}},
+      {"models", {"--help"}},
+      {"train",
+       {"MODEL", "--epochs", "--batch-size", "--lr", "--wd", "--optimizer", "--momentum",
+        "--threads", "--seed", "--data", "--plot", "--output", "--limit", "--save", "--resume",
+        "--json", "--quiet"}},
+      {"eval", {"MODEL", "--checkpoint", "--json", "--data", "--batch-size", "--threads", "--quiet"}},
+      {"inspect", {"MODEL", "--print-after", "--dot", "--batch-size", "--eval"}},
+      {"checkpoint", {"FILE", "--json"}},
+  };
+  for (const Case& c : cases) {
+    for (std::string form : {std::string(c.command) + " --help", std::string(c.command) + " -h",
+                             "help " + std::string(c.command)}) {
+      INFO("kiln " << form);
+      Result r = run(form);
+      CHECK(r.code == 0);
+      CHECK_THAT(r.out, Catch::Contains("Usage: kiln " + std::string(c.command)));
+      for (const char* f : c.flags) CHECK_THAT(r.out, Catch::Contains(f));
+    }
+  }
+  // --help wins over everything else on the line, even a missing MODEL.
+  Result r = run("train --help --epochs 3");
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("--resume"));
 }
 
 TEST_CASE("a truncated IDX file is reported with its path", "[cli]") {
@@ -111,12 +241,36 @@ TEST_CASE("a missing data directory names the Debian package", "[cli]") {
 TEST_CASE("the json flag prints one object with the documented fields last", "[cli]") {
   Result r = run("train linreg --epochs 2 --quiet --json");
   REQUIRE(r.code == 0);
-  std::string last = r.out.substr(r.out.find_last_of('\n', r.out.size() - 2) + 1);
+  std::string last = last_line(r.out);
   CHECK(last.front() == '{');
   for (const char* field : {"\"model\":\"linreg\"", "\"epochs\":2", "\"train_loss\":",
                             "\"seconds_per_epoch\":", "\"examples_per_second\":",
                             "\"compile_seconds\":"})
     CHECK_THAT(last, Catch::Contains(field));
+  nlohmann::json j = last_json(r);
+  CHECK(j["model"] == "linreg");
+  CHECK(j["epochs"].is_number_integer());
+  CHECK(j["train_loss"].is_number_float());
+  // Full precision: the number's text round-trips and carries more than printf's %.6g.
+  std::smatch m;
+  REQUIRE(std::regex_search(last, m, std::regex("\"train_loss\":([-0-9.eE+]+)")));
+  CHECK(std::stod(m[1].str()) == j["train_loss"].get<double>());
+  CHECK(m[1].str().size() > 8);
+  // --flag=value works as well as --flag value.
+  Result eq = run("train linreg --epochs=1 --quiet --json");
+  REQUIRE(eq.code == 0);
+  CHECK(last_json(eq)["epochs"] == 1);
+}
+
+TEST_CASE("json strings are escaped and invalid UTF-8 is replaced", "[cli]") {
+  std::string dir = temp_dir("kiln_cli_json_strings");
+  // Notes carry the paths: a quote, a backslash, a tab, non-ASCII and an invalid byte.
+  std::string plot = dir + "/c\"ur\\ve\t\xc3\xa9\xff.svg";
+  Result r = run("train linreg --epochs 1 --quiet --json --plot " + quote(plot));
+  REQUIRE(r.code == 0);
+  nlohmann::json j = last_json(r);
+  CHECK(j["plot"] == dir + "/c\"ur\\ve\t\xc3\xa9\xef\xbf\xbd.svg");  // U+FFFD
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("the plot flag writes the SVG and CSV curves", "[cli]") {
@@ -157,5 +311,169 @@ TEST_CASE("kiln-opt runs a pass on a textual graph", "[cli]") {
   Result missing = run_tool("kiln-opt", dir + "/missing.kir");
   CHECK(missing.code == 1);
   CHECK_THAT(missing.out, Catch::Contains("cannot read"));
+  Result pass = run_tool("kiln-opt", dir + "/in.kir --pass nosuch");
+  CHECK(pass.code == 1);
+  CHECK_THAT(pass.out, Catch::Contains("unknown pass 'nosuch'"));
+  Result lr = run_tool("kiln-opt", dir + "/in.kir --pass training --lr x");
+  CHECK(lr.code == 1);
+  CHECK_THAT(lr.out, Catch::Contains("--lr: expected a number, got 'x'"));
+  Result flag = run_tool("kiln-opt", dir + "/in.kir --passes simplify");
+  CHECK(flag.code == 2);
+  CHECK_THAT(flag.out, Catch::Contains("unknown flag '--passes'"));
+  Result none = run_tool("kiln-opt", "");
+  CHECK(none.code == 2);
+  CHECK_THAT(none.out, Catch::Contains("FILE is required"));
+  Result help = run_tool("kiln-opt", "--help");
+  CHECK(help.code == 0);
+  for (const char* f : {"--pass", "--loss", "--lr", "--adam"}) CHECK_THAT(help.out, Catch::Contains(f));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("kiln eval reports the test accuracy that training reported", "[cli]") {
+  if (!have_fashion()) {
+    WARN("Fashion-MNIST is not installed (dataset-fashion-mnist): skipped");
+    return;
+  }
+  std::string dir = temp_dir("kiln_cli_eval");
+  std::string ck = dir + "/softmax.kckpt";
+  // Without --limit, training evaluates on the whole test set, as eval does.
+  Result train = run("train softmax --epochs 1 --save " + ck + " --quiet --json");
+  REQUIRE(train.code == 0);
+  nlohmann::json t = last_json(train);
+  Result eval = run("eval softmax --checkpoint " + ck + " --json --quiet");
+  INFO(eval.out);
+  REQUIRE(eval.code == 0);
+  CHECK_THAT(eval.out, Catch::Contains("test_acc"));
+  nlohmann::json e = last_json(eval);
+  CHECK(e["model"] == "softmax");
+  CHECK(e["epochs"] == 1);
+  CHECK(e["examples"] == 10000);
+  CHECK(e["checkpoint"] == ck);
+  double acc = e["test_acc"].get<double>();
+  CHECK(acc >= 0.0);
+  CHECK(acc <= 1.0);
+  CHECK(acc == t["test_acc"].get<double>());
+  CHECK(e["test_loss"].get<double>() == Approx(t["test_loss"].get<double>()).epsilon(1e-6));
+  // --batch-size changes the batching, not the result.
+  Result batched = run("eval softmax --checkpoint " + ck + " --json --batch-size 1000 --threads 1");
+  REQUIRE(batched.code == 0);
+  CHECK(last_json(batched)["test_acc"].get<double>() == acc);
+
+  // A checkpoint trained on a --limit subset evaluates on the whole test set too.
+  std::string small = dir + "/small.kckpt";
+  REQUIRE(run("train softmax --epochs 1 --limit 512 --save " + small + " --quiet").code == 0);
+  Result e2 = run("eval softmax --checkpoint " + small);
+  REQUIRE(e2.code == 0);
+  CHECK_THAT(e2.out, Catch::Contains("test_acc"));
+  CHECK_THAT(e2.out, Catch::Contains("examples               10000"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("kiln checkpoint lists every parameter with a content hash", "[cli]") {
+  if (!have_fashion()) {
+    WARN("Fashion-MNIST is not installed (dataset-fashion-mnist): skipped");
+    return;
+  }
+  std::string dir = temp_dir("kiln_cli_checkpoint");
+  const std::string flags = " --limit 512 --quiet";
+  std::string a = dir + "/a.kckpt", b = dir + "/b.kckpt", c = dir + "/c.kckpt",
+              d = dir + "/d.kckpt";
+  REQUIRE(run("train softmax --epochs 1 --save " + a + flags).code == 0);
+  REQUIRE(run("train softmax --epochs 1 --save " + b + flags).code == 0);
+
+  // The model's parameters, from the model itself.
+  const kiln::ModelEntry* entry = kiln::find_model("softmax");
+  REQUIRE(entry != nullptr);
+  kiln::Expected<kiln::SupervisedSpec> spec = entry->spec(kiln::RunOptions{});
+  REQUIRE(spec.ok());
+  kiln::CompiledModel model(std::move(*spec));
+  REQUIRE(model.get(kiln::GraphKind::Train, 8).ok());
+  std::vector<std::string> params = model.state().parameters();
+  REQUIRE(!params.empty());
+
+  Result text = run("checkpoint " + a);
+  INFO(text.out);
+  REQUIRE(text.code == 0);
+  CHECK_THAT(text.out, Catch::Contains("model          softmax"));
+  CHECK_THAT(text.out, Catch::Contains("format         1"));
+  CHECK_THAT(text.out, Catch::Contains("epoch          1"));
+  CHECK_THAT(text.out, Catch::Contains("train_loss"));
+  for (const std::string& p : params) {
+    std::regex line("\n  " + p + " +parameter +f32 +\\[[0-9,]*\\] +[0-9a-f]{16}\n");
+    CHECK(std::regex_search(text.out, line));
+  }
+
+  Result js = run("checkpoint " + a + " --json");
+  REQUIRE(js.code == 0);
+  nlohmann::json j = last_json(js);
+  CHECK(j["model"] == "softmax");
+  CHECK(j["format_version"] == 1);
+  CHECK(j["epoch"] == 1);
+  CHECK(j["step"].get<int64_t>() == 2);  // 512 examples in batches of 256
+  CHECK(j["data_seed"] == 0);
+  REQUIRE(j["epoch_metrics"].size() == 1);
+  CHECK(j["epoch_metrics"][0]["train_loss"].is_number_float());
+  std::set<std::string> listed;
+  for (const auto& t : j["tensors"])
+    if (t["kind"] == "parameter") listed.insert(t["name"].get<std::string>());
+  CHECK(listed == std::set<std::string>(params.begin(), params.end()));
+
+  // Identical runs give identical hashes; one more epoch changes every parameter.
+  std::map<std::string, std::string> ha = tensor_hashes(a), hb = tensor_hashes(b);
+  CHECK(ha.size() >= params.size());
+  CHECK(ha == hb);
+  REQUIRE(run("train softmax --epochs 2 --resume " + a + " --save " + c + flags).code == 0);
+  std::map<std::string, std::string> hc = tensor_hashes(c);
+  for (const std::string& p : params) {
+    INFO(p);
+    REQUIRE(hc.count(p));
+    CHECK(hc[p] != ha[p]);
+  }
+  CHECK(last_json(run("checkpoint " + c + " --json"))["epoch"] == 2);
+  // Resuming continues the run exactly: 1 + 1 epochs equal 2 epochs in one go.
+  REQUIRE(run("train softmax --epochs 2 --save " + d + flags).code == 0);
+  CHECK(tensor_hashes(d) == hc);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a bad checkpoint is an error naming the file, not a crash", "[cli]") {
+  if (!have_fashion()) {
+    WARN("Fashion-MNIST is not installed (dataset-fashion-mnist): skipped");
+    return;
+  }
+  std::string dir = temp_dir("kiln_cli_bad_checkpoint");
+  std::string good = dir + "/good.kckpt";
+  REQUIRE(run("train softmax --epochs 1 --limit 512 --quiet --save " + good).code == 0);
+  std::string bytes = read_file(good);
+  REQUIRE(bytes.size() > 64);
+  std::string truncated = dir + "/truncated.kckpt", random = dir + "/random.kckpt",
+              empty = dir + "/empty.kckpt", other = dir + "/linreg.kckpt";
+  write_file(truncated, bytes.substr(0, bytes.size() / 2));
+  std::mt19937 rng(7);
+  std::string noise(4096, '\0');
+  for (char& ch : noise) ch = static_cast<char>(rng());
+  write_file(random, noise);
+  write_file(empty, "");
+  REQUIRE(run("train linreg --epochs 1 --quiet --save " + other).code == 0);
+
+  for (const std::string& file : {truncated, random, empty, other}) {
+    for (const std::string& cmd :
+         {"train softmax --epochs 2 --limit 512 --quiet --resume " + file,
+          "eval softmax --quiet --checkpoint " + file}) {
+      INFO("kiln " << cmd);
+      Result r = run(cmd);
+      CHECK(r.code == 1);  // an error, not a signal (128) or a usage error
+      CHECK_THAT(r.out, Catch::Contains(file));
+      CHECK_THAT(r.out, Catch::StartsWith("kiln: error: "));
+    }
+  }
+  for (const std::string& file : {truncated, random, empty}) {
+    INFO("kiln checkpoint " << file);
+    Result r = run("checkpoint " + file);
+    CHECK(r.code == 1);
+    CHECK_THAT(r.out, Catch::Contains(file));
+  }
+  CHECK_THAT(run("train softmax --epochs 2 --limit 512 --quiet --resume " + other).out,
+             Catch::Contains("checkpoint of model 'linreg', not 'softmax'"));
   std::filesystem::remove_all(dir);
 }

@@ -1,11 +1,16 @@
 // kiln-opt: runs graph passes on a textual IR file and prints the result, for pass
 // tests and debugging (like LLVM's opt). Usage:
 //   kiln-opt FILE.kir --pass simplify[,training,...] [--loss NAME] [--lr X] [--adam]
-// FILE "-" reads standard input. Errors exit 1 with the parser's line:column.
+// FILE "-" reads standard input. Errors exit 1 with the parser's line:column; usage
+// errors (unknown flag, missing FILE) exit 2.
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <sstream>
+
+#include <CLI/CLI.hpp>
 
 #include "ir/printer.h"
 #include "ir/verifier.h"
@@ -17,54 +22,72 @@ using namespace kiln;
 
 namespace {
 
-int fail(const std::string& msg) {
-  std::fprintf(stderr, "kiln-opt: error: %s\n", msg.c_str());
-  return 1;
-}
+struct OptArgs {
+  std::string file;
+  std::string passes = "simplify";
+  std::string loss = "loss";
+  double lr = std::numeric_limits<double>::quiet_NaN();
+  bool adam = false;
+};
 
-Expected<std::unique_ptr<Pass>> make_pass(const std::string& name, const cli::ParsedArgs& a) {
+int fail(const std::string& msg) { return cli::report_error("kiln-opt", msg); }
+
+Expected<std::unique_ptr<Pass>> make_pass(const std::string& name, const OptArgs& a) {
   if (name == "simplify") return std::unique_ptr<Pass>(std::make_unique<SimplifyPass>());
   if (name == "training") {
     OptimizerConfig c;
-    if (a.has("lr")) c.lr = KILN_TRY(cli::parse_double("lr", a.values.at("lr")));
-    if (a.has("adam")) c.kind = OptimizerConfig::Adam;
-    std::string loss = a.has("loss") ? a.values.at("loss") : "loss";
-    return std::unique_ptr<Pass>(std::make_unique<TrainingStepPass>(loss, c));
+    if (!std::isnan(a.lr)) c.lr = a.lr;
+    if (a.adam) c.kind = OptimizerConfig::Adam;
+    return std::unique_ptr<Pass>(std::make_unique<TrainingStepPass>(a.loss, c));
   }
   return Error("unknown pass '" + name + "' (simplify, training)");
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::vector<cli::FlagSpec> specs = {{"pass", true, "comma-separated passes to run"},
-                                      {"loss", true, "training: loss output name"},
-                                      {"lr", true, "training: learning rate"},
-                                      {"adam", false, "training: use Adam"}};
-  Expected<cli::ParsedArgs> a =
-      cli::parse_args(std::vector<std::string>(argv + 1, argv + argc), specs, "kiln-opt");
-  if (!a.ok()) return fail(a.error().message());
-  if (a->positional.size() != 1) return fail("usage: kiln-opt FILE --pass P[,P...]");
+int run(const OptArgs& a) {
   std::stringstream text;
-  if (a->positional[0] == "-") {
+  if (a.file == "-") {
     text << std::cin.rdbuf();
   } else {
-    std::ifstream f(a->positional[0]);
-    if (!f) return fail("cannot read '" + a->positional[0] + "'");
+    std::ifstream f(a.file);
+    if (!f) return fail("cannot read '" + a.file + "'");
     text << f.rdbuf();
   }
   Expected<Graph> g = parse_graph(text.str());
-  if (!g.ok()) return fail(a->positional[0] + ": " + g.error().message());
+  if (!g.ok()) return fail(a.file + ": " + g.error().message());
   if (Status st = verify(*g); !st.ok()) return fail(st.error().message());
   PassManager pm;
-  std::string passes = a->has("pass") ? a->values.at("pass") : "simplify";
-  std::stringstream list(passes);
+  std::stringstream list(a.passes);
   for (std::string name; std::getline(list, name, ',');) {
-    Expected<std::unique_ptr<Pass>> p = make_pass(name, *a);
+    Expected<std::unique_ptr<Pass>> p = make_pass(name, a);
     if (!p.ok()) return fail(p.error().message());
     pm.add(std::move(*p));
   }
   if (Status st = pm.run(*g); !st.ok()) return fail(st.error().message());
   std::fputs(print_graph(*g).c_str(), stdout);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return cli::guarded_main("kiln-opt", [&] {
+    OptArgs a;
+    CLI::App app("kiln-opt: run graph passes on a textual IR file and print the result",
+                 "kiln-opt");
+    app.set_help_flag("-h,--help", "show this help and exit");
+    app.get_formatter()->column_width(30);
+    app.allow_extras();  // reported by name in parse_command_line
+    app.add_option("FILE", a.file, "the graph (.kir); - reads standard input")
+        ->required()
+        ->type_name("");
+    app.add_option("--pass", a.passes, "comma-separated passes to run: simplify, training "
+                                       "(default simplify)")
+        ->type_name("P[,P...]");
+    app.add_option("--loss", a.loss, "training: name of the loss output (default loss)")
+        ->type_name("NAME");
+    cli::add_double(app, "--lr", a.lr, cli::NumberCheck::Any, "training: learning rate");
+    app.add_flag("--adam", a.adam, "training: use Adam instead of SGD");
+    int code = cli::parse_command_line(app, argc, argv, "kiln-opt");
+    return code >= 0 ? code : run(a);
+  });
 }
