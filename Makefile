@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: setup build demo test sanitize bench clean
+.PHONY: setup build demo test sanitize fuzz bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -28,6 +28,15 @@ sanitize: setup
 	  -DCMAKE_SHARED_LINKER_FLAGS="$(SANITIZE_FLAGS)"
 	cmake --build $(SANITIZE_BUILD) -j $(JOBS)
 	cd $(SANITIZE_BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# libFuzzer (clang-14, ASan + UBSan) on the graph, model and checkpoint loaders for
+# FUZZ_SECONDS (default 600); crash files land in build-fuzz/.
+FUZZ_SECONDS ?= 600
+fuzz:
+	@bash scripts/setup.sh fuzz
+	cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DKILN_FUZZ=ON \
+	  -DKILN_BUILD_TESTS=OFF -DKILN_FUZZ_SECONDS=$(FUZZ_SECONDS)
+	cmake --build build-fuzz --target fuzz
 
 bench: build
 	python3 bench/mlp_vs_pytorch.py

@@ -56,6 +56,12 @@ Status restore_state(StateStore& store, const CheckpointData& data, const std::s
 }
 
 Status save_checkpoint(const std::string& path, const CheckpointData& data) {
+  // Flatbuffers cannot address more than 2 GiB; refuse before serializing.
+  uint64_t total = 0;
+  for (const CheckpointTensor& t : data.tensors) total += t.bytes.size() + t.name.size() + 256;
+  if (total >= (uint64_t{1} << 31) - (uint64_t{1} << 24))
+    return Error(path + ": a checkpoint of " + std::to_string(total >> 20) +
+                 " MiB exceeds the format's 2 GiB limit");
   std::vector<uint8_t> bytes = serialize_checkpoint(data);
   return write_file_atomic(path, bytes.data(), bytes.size());
 }

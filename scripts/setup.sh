@@ -18,6 +18,10 @@ PACKAGES=(
   libcli11-dev
   nlohmann-json3-dev
 )
+# `scripts/setup.sh fuzz` (make fuzz) also installs clang's libFuzzer and sanitizers.
+if [ "${1:-}" = "fuzz" ]; then
+  PACKAGES+=(clang-14 libclang-rt-14-dev)
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
