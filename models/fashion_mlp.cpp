@@ -74,17 +74,20 @@ Expected<RunReport> eval_fashion(Expected<SupervisedSpec> (*make)(const RunOptio
   return evaluate_supervised(std::move(spec), test, opts, defaults);
 }
 
+constexpr uint32_t kFashionOptions = kOptData | kOptPlot | kOptCheckpoint | kOptLimit | kOptOptimizer;
+
 ModelRegistration softmax_reg{{
-    "softmax", "softmax regression on Fashion-MNIST (d2l 3.7)",
+    "softmax", "softmax regression on Fashion-MNIST (d2l 3.7)", kFashionOptions,
     [](const RunOptions& o) { return run_fashion(softmax_spec, o, {10, 256, 0.1}); },
     softmax_spec,
     [](const RunOptions& o) { return eval_fashion(softmax_spec, o, {10, 256, 0.1}); }}};
 ModelRegistration mlp_reg{{
-    "mlp", "MLP 784-256-10 with ReLU on Fashion-MNIST (d2l 4.3)",
+    "mlp", "MLP 784-256-10 with ReLU on Fashion-MNIST (d2l 4.3)", kFashionOptions,
     [](const RunOptions& o) { return run_fashion(mlp_spec, o, {10, 256, 0.1}); }, mlp_spec,
     [](const RunOptions& o) { return eval_fashion(mlp_spec, o, {10, 256, 0.1}); }}};
 ModelRegistration mlp_dropout_reg{{
     "mlp_dropout", "MLP 784-256-256-10 with dropout 0.2/0.5 on Fashion-MNIST (d2l 4.6)",
+    kFashionOptions,
     [](const RunOptions& o) { return run_fashion(mlp_dropout_spec, o, {10, 256, 0.5}); },
     mlp_dropout_spec,
     [](const RunOptions& o) { return eval_fashion(mlp_dropout_spec, o, {10, 256, 0.5}); }}};

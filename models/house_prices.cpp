@@ -74,12 +74,14 @@ struct FitResult {
 };
 
 Expected<FitResult> fit(CompiledModel& model, const TableSource& train, const TableSource* valid,
-                        int epochs, int64_t batch, uint64_t seed) {
+                        int epochs, int64_t batch, uint64_t seed, bool allow_nan) {
   TrainerOptions to;
   to.epochs = epochs;
   to.batch_size = batch;
   to.seed = seed;
   to.has_accuracy = false;
+  to.allow_nan = allow_nan;
+  to.divergence_hint = kDivergenceHint;
   Trainer trainer(model.factory(GraphKind::Train), model.factory(GraphKind::Eval), to);
   std::vector<EpochMetrics> h = KILN_TRY(trainer.fit(train, nullptr));
   FitResult r;
@@ -116,7 +118,7 @@ Expected<RunReport> run_house(const RunOptions& o) {
     TableSource train = rows(data, k * fold, (k + 1) * fold, /*inside=*/false);
     TableSource valid = rows(data, k * fold, (k + 1) * fold, /*inside=*/true);
     CompiledModel model(house_spec_for(data.num_features, o), o.seed + k);
-    FitResult r = KILN_TRY(fit(model, train, &valid, epochs, batch, o.seed + k));
+    FitResult r = KILN_TRY(fit(model, train, &valid, epochs, batch, o.seed + k, o.allow_nan));
     if (o.progress)
       std::fprintf(stderr, "fold %d: train log rmse %.6f, valid log rmse %.6f\n", k + 1,
                    r.train_log_rmse, r.valid_log_rmse);
@@ -129,7 +131,8 @@ Expected<RunReport> run_house(const RunOptions& o) {
   // Final fit on all training data, then predictions for the test set.
   TableSource all = rows(data, 0, 0, /*inside=*/false);
   CompiledModel final_model(house_spec_for(data.num_features, o), o.seed + kFolds);
-  FitResult fr = KILN_TRY(fit(final_model, all, nullptr, epochs, batch, o.seed + kFolds));
+  FitResult fr =
+      KILN_TRY(fit(final_model, all, nullptr, epochs, batch, o.seed + kFolds, o.allow_nan));
   Executable* predict = KILN_TRY(final_model.get(GraphKind::Predict, data.num_test));
   std::copy(data.test_features.begin(), data.test_features.end(),
             predict->input("x")->as<float>());
@@ -156,7 +159,8 @@ Expected<RunReport> run_house(const RunOptions& o) {
 
 ModelRegistration house_reg{{"house_prices",
                              "Kaggle house prices: 331 features, 5-fold CV, Adam (d2l 4.10)",
-                             run_house, house_spec}};
+                             kOptData | kOptOutput | kOptLimit | kOptOptimizer, run_house,
+                             house_spec}};
 
 }  // namespace
 }  // namespace kiln

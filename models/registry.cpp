@@ -2,7 +2,10 @@
 #include "models/registry.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
+
+#include "runtime/atomic_file.h"
 
 namespace kiln {
 
@@ -25,6 +28,41 @@ std::vector<const ModelEntry*> all_models() {
   std::vector<const ModelEntry*> out;
   for (auto& [name, e] : registry()) out.push_back(&e);
   return out;
+}
+
+Status check_run_options(const ModelEntry& m, const RunOptions& o) {
+  struct Given {
+    bool set;
+    uint32_t needs;
+    const char* flag;
+  };
+  const Given given[] = {
+      {!o.data.empty(), kOptData, "--data"},
+      {!o.output.empty(), kOptOutput, "--output"},
+      {!o.plot.empty(), kOptPlot, "--plot"},
+      {!o.save.empty(), kOptCheckpoint, "--save"},
+      {!o.resume.empty(), kOptCheckpoint, "--resume"},
+      {o.limit > 0, kOptLimit, "--limit"},
+      {!std::isnan(o.wd), kOptOptimizer, "--wd"},
+      {!o.optimizer.empty(), kOptOptimizer, "--optimizer"},
+      {!std::isnan(o.momentum), kOptOptimizer, "--momentum"},
+  };
+  for (const Given& g : given)
+    if (g.set && !(m.options & g.needs)) {
+      std::string takes;
+      for (const Given& h : given)
+        if (m.options & h.needs) takes += std::string(takes.empty() ? "" : ", ") + h.flag;
+      return Error("model '" + m.name + "' does not use " + g.flag + " (it takes " +
+                   (takes.empty() ? "only the common options" : takes) + ")");
+    }
+  for (const std::string* path : {&o.output, &o.plot, &o.save})
+    if (!path->empty()) KILN_RETURN_IF_ERROR(check_writable(*path));
+  if (!o.plot.empty()) {
+    std::string csv = o.plot;
+    if (csv.size() > 4 && csv.substr(csv.size() - 4) == ".svg") csv.resize(csv.size() - 4);
+    KILN_RETURN_IF_ERROR(check_writable(csv + ".csv"));
+  }
+  return Status::Ok();
 }
 
 void RunReport::set(const std::string& k, double v) {

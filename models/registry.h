@@ -32,6 +32,7 @@ struct RunOptions {
   std::string save;        // write a checkpoint here after every epoch ("" = none)
   std::string resume;      // continue from this checkpoint up to `epochs` in all
   std::string checkpoint;  // `kiln eval`: the weights to evaluate
+  bool allow_nan = false;  // keep training when the loss stops being finite
 };
 
 // Results: ordered (name, value) pairs, printed as text and as the --json line.
@@ -43,9 +44,21 @@ struct RunReport {
   double get(const std::string& k, double dflt = std::numeric_limits<double>::quiet_NaN()) const;
 };
 
+// Options beyond the common ones (epochs, batch size, lr, threads, seed, quiet, json)
+// that a model reads; any other option given to it is refused before training.
+enum ModelOption : uint32_t {
+  kOptData = 1u << 0,       // --data
+  kOptOutput = 1u << 1,     // --output
+  kOptPlot = 1u << 2,       // --plot
+  kOptCheckpoint = 1u << 3, // --save, --resume
+  kOptLimit = 1u << 4,      // --limit
+  kOptOptimizer = 1u << 5,  // --wd, --optimizer, --momentum
+};
+
 struct ModelEntry {
   std::string name;
   std::string description;  // one line, with the d2l section
+  uint32_t options = 0;     // ModelOption flags
   std::function<Expected<RunReport>(const RunOptions&)> run;
   // The supervised definition trained by `run` (used by `kiln inspect`).
   std::function<Expected<SupervisedSpec>(const RunOptions&)> spec;
@@ -59,6 +72,9 @@ struct ModelRegistration {
 };
 
 const ModelEntry* find_model(const std::string& name);
+// Refuses options the model does not read (naming the model and the option) and output
+// paths that cannot be written, before any training starts.
+Status check_run_options(const ModelEntry& model, const RunOptions& opts);
 std::vector<const ModelEntry*> all_models();  // sorted by name
 
 }  // namespace kiln

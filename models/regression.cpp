@@ -86,7 +86,6 @@ Expected<RunReport> run_polyfit(const RunOptions& o) {
     TableSource train(tr.x, tr.width, tr.y), test(te.x, te.width, te.y);
     RunOptions sub = o;
     sub.progress = false;  // 400 epochs x 3 fits: only the summary is printed
-    if (!o.plot.empty()) sub.plot.clear();
     RunReport r = KILN_TRY(run_supervised(std::move(spec), train, &test, sub, kPolyfit));
     std::string p = v.name;
     report.set(p + "_train_loss", r.get("train_loss"));
@@ -141,13 +140,14 @@ Expected<RunReport> run_weight_decay(const RunOptions& o) {
 
 ModelRegistration linreg_reg{{"linreg",
                               "linear regression on synthetic data, w=[2,-3.4], b=4.2 (d2l 3.2)",
+                              kOptPlot | kOptCheckpoint | kOptLimit | kOptOptimizer,
                               run_linreg, linreg_spec}};
 ModelRegistration polyfit_reg{
-    {"polyfit", "cubic polynomial fit: normal, under- and over-fitting (d2l 4.4)", run_polyfit,
-     polyfit_spec}};
+    {"polyfit", "cubic polynomial fit: normal, under- and over-fitting (d2l 4.4)", kOptOptimizer,
+     run_polyfit, polyfit_spec}};
 ModelRegistration weight_decay_reg{
     {"weight_decay", "200-input linear model on 20 examples with L2 penalty --wd (d2l 4.5)",
-     run_weight_decay, weight_decay_spec}};
+     kOptPlot | kOptCheckpoint | kOptOptimizer, run_weight_decay, weight_decay_spec}};
 
 }  // namespace
 }  // namespace kiln

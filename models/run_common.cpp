@@ -112,6 +112,8 @@ Expected<RunReport> run_supervised(
   to.batch_size = resolve_batch(opts, defaults);
   to.seed = opts.seed;
   to.has_accuracy = classification;
+  to.allow_nan = opts.allow_nan;
+  to.divergence_hint = kDivergenceHint;
   Trainer trainer(model.factory(GraphKind::Train), model.factory(GraphKind::Eval), to);
 
   std::vector<EpochMetrics> done;

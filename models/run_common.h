@@ -20,6 +20,10 @@ class ImageSource : public DataSource {
   const ImageDataset& data_;
 };
 
+// What a diverged run's error suggests.
+inline constexpr const char* kDivergenceHint =
+    "try a smaller --lr, or --allow-nan to keep going";
+
 struct TrainDefaults {
   int epochs = 10;
   int64_t batch_size = 256;

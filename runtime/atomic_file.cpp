@@ -83,6 +83,21 @@ Status write_file_atomic(const std::string& path, const void* data, size_t size)
   return Status::Ok();
 }
 
+Status check_writable(const std::string& path) {
+  if (path.empty()) return Error("empty output path");
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return Error("cannot write " + path + ": it is a directory");
+  auto [dir, name] = split_path(path);
+  if (name.empty()) return Error("cannot write " + path + ": no file name");
+  std::string probe = dir + "." + name + ".probe." + std::to_string(::getpid());
+  int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Error(sys_error("cannot write", path, errno));
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return Status::Ok();
+}
+
 Expected<std::string> read_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Error(sys_error("cannot open", path, errno));

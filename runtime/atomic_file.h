@@ -21,6 +21,11 @@ inline Status write_file_atomic(const std::string& path, std::string_view conten
   return write_file_atomic(path, contents.data(), contents.size());
 }
 
+// Checks, before any long work, that write_file_atomic(path, ...) can succeed: the
+// folder exists and a file can be created in it, and `path` is not a folder. Leaves
+// nothing behind.
+Status check_writable(const std::string& path);
+
 // Reads a whole file into a string (errors name the path).
 Expected<std::string> read_file(const std::string& path);
 

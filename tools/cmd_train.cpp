@@ -83,6 +83,8 @@ Command add_train_command(CLI::App& kiln) {
   sub->add_option("--resume", o.resume,
                   "continue the run saved in FILE up to --epochs epochs in all")
       ->type_name("FILE");
+  sub->add_flag("--allow-nan", o.allow_nan,
+                "keep training when the loss becomes NaN or infinite (default: stop)");
   sub->add_flag("--json", a->json, "print one JSON object with the results as the last line");
   sub->add_flag("--quiet", a->quiet, "no progress bar");
   return {sub, [a] {
@@ -90,6 +92,8 @@ Command add_train_command(CLI::App& kiln) {
             if (!model) return kExitError;
             RunOptions opts = a->opts;
             opts.progress = !a->quiet;
+            Status ok = check_run_options(*model, opts);
+            if (!ok.ok()) return report_error(ok.error());
             Expected<RunReport> report = model->run(opts);
             if (!report.ok()) return report_error(report.error().wrap("training " + a->model));
             print_report(*report, a->json);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 #include <random>
@@ -184,6 +185,12 @@ Expected<std::vector<EpochMetrics>> Trainer::fit(const DataSource& train, const 
       exe->run();
       StepInfo info;
       accumulate(s, opts_, *exe, b, &info.batch_loss, &info.batch_correct);
+      if (!opts_.allow_nan && !std::isfinite(info.batch_loss))
+        return Error("training diverged: the loss is " + std::to_string(info.batch_loss) +
+                     " at epoch " + std::to_string(epoch + 1) + ", step " +
+                     std::to_string(start / opts_.batch_size + 1) + " of " +
+                     std::to_string((n + opts_.batch_size - 1) / opts_.batch_size) + " (" +
+                     opts_.divergence_hint + ")");
       if (on_step) {
         info.epoch = epoch;
         info.examples_done = s.examples;

@@ -78,6 +78,10 @@ struct TrainerOptions {
   std::string loss_output = "loss";
   std::string correct_output = "correct";
   std::vector<MetricSpec> extra_metrics;  // reported as train_<name> / test_<name>
+  // A non-finite training loss stops fit() with an error naming the epoch and step and
+  // ending with `divergence_hint`, unless allow_nan.
+  bool allow_nan = false;
+  std::string divergence_hint = "a smaller learning rate usually helps";
 };
 
 struct StepInfo {
