@@ -1,221 +1,33 @@
 // Graph and model files (see ir/serialize.h): writing walks the Graph into the generated
 // flatbuffers tables (ops by name, locations with shared file strings); reading goes
 // envelope first (size, identifier, version read from a shallowly verified root, full
-// flatbuffers verification), then decodes each field with a check that names it, and ends
-// with ir/verifier.h. Vectors of 8-byte scalars are copied with memcpy, because the
-// flatbuffers verifier only checks 4-byte alignment of a vector's length field and a
-// crafted file could otherwise make us read misaligned int64/double values.
+// flatbuffers verification; ir/schema/flatbuffer_io.h, shared with the checkpoint reader),
+// then decodes each field with a check that names it, and ends with ir/verifier.h.
 #include "ir/serialize.h"
 
-#include <bit>
-#include <cstring>
 #include <optional>
 #include <set>
 
 #include <flatbuffers/flatbuffers.h>
 
 #include "graph_generated.h"
+#include "ir/schema/flatbuffer_io.h"
 #include "ir/verifier.h"
 #include "model_generated.h"
 
 namespace kiln {
 namespace {
 
-static_assert(std::endian::native == std::endian::little,
-              "flatbuffers data is read with memcpy: little-endian hosts only");
+using namespace fbio;  // to_fb, str, scalars, read_type, Budget, Envelope, ...
 
-// Flatbuffers cannot address more than 2 GiB; stay a little below it.
-constexpr size_t kMaxFileBytes = (size_t{1} << 31) - (size_t{1} << 20);
+static_assert(kMaxSerializedRank == fbio::kMaxRank &&
+                  kMaxSerializedElements == fbio::kMaxElements,
+              "ir/serialize.h documents the shape limits ir/schema/flatbuffer_io.h enforces");
 
-// ---- enums and small readers --------------------------------------------------------
-
-fb::DType to_fb(DType t) {
-  switch (t) {
-    case DType::f32: return fb::DType::F32;
-    case DType::f64: return fb::DType::F64;
-    case DType::i32: return fb::DType::I32;
-    case DType::i64: return fb::DType::I64;
-    case DType::boolean: return fb::DType::Bool;
-  }
-  return fb::DType::F32;
-}
-
-std::optional<DType> from_fb(fb::DType t) {
-  switch (t) {
-    case fb::DType::F32: return DType::f32;
-    case fb::DType::F64: return DType::f64;
-    case fb::DType::I32: return DType::i32;
-    case fb::DType::I64: return DType::i64;
-    case fb::DType::Bool: return DType::boolean;
-  }
-  return std::nullopt;
-}
-
-std::string str(const flatbuffers::String* s) { return s ? std::string(s->c_str(), s->size()) : ""; }
-
-template <typename T>
-std::vector<T> scalars(const flatbuffers::Vector<T>* v) {
-  std::vector<T> out(v ? v->size() : 0);
-  if (!out.empty()) std::memcpy(out.data(), v->Data(), out.size() * sizeof(T));
-  return out;
-}
-
-// Element count of `dims`, or an error when a dim is negative or too large, the rank is
-// too large or the count exceeds kMaxSerializedElements (never overflows).
-Expected<int64_t> checked_numel(const std::vector<int64_t>& dims) {
-  if (dims.size() > static_cast<size_t>(kMaxSerializedRank))
-    return Error("rank " + std::to_string(dims.size()) + " exceeds " +
-                 std::to_string(kMaxSerializedRank));
-  bool zero = false;
-  for (int64_t d : dims) {
-    if (d < 0) return Error("negative dimension " + std::to_string(d));
-    if (d > kMaxSerializedElements) return Error("dimension " + std::to_string(d) + " too large");
-    zero |= d == 0;
-  }
-  if (zero) return int64_t{0};
-  int64_t n = 1;
-  for (int64_t d : dims) {
-    if (n > kMaxSerializedElements / d)
-      return Error("element count of " + Shape(dims).to_string() + " exceeds " +
-                   std::to_string(kMaxSerializedElements));
-    n *= d;
-  }
-  return n;
-}
-
-Expected<TensorType> read_type(fb::DType dt, const flatbuffers::Vector<int64_t>* shape) {
-  std::optional<DType> d = from_fb(dt);
-  if (!d) return Error("unknown dtype value " + std::to_string(static_cast<int>(dt)));
-  if (shape && shape->size() > static_cast<flatbuffers::uoffset_t>(kMaxSerializedRank))
-    return Error("rank " + std::to_string(shape->size()) + " exceeds " +
-                 std::to_string(kMaxSerializedRank));
-  std::vector<int64_t> dims = scalars(shape);
-  KILN_RETURN_IF_ERROR(checked_numel(dims));
-  return TensorType{*d, Shape(std::move(dims))};
-}
-
-// Decoded data may not exceed kAmplification times the file size (plus 1 MiB). A file may
-// reference one table from many places; without this bound a small file could decode
-// into gigabytes of copies of one big table. Legitimate files share only strings (op
-// names, source file names, copied into every node): 16x leaves room for 1,000-character
-// paths.
-constexpr size_t kAmplification = 16;
-
-class Budget {
- public:
-  explicit Budget(size_t file_size) : left_(kAmplification * file_size + (size_t{1} << 20)) {}
-  Status take(size_t bytes, const std::string& at) {
-    if (bytes > left_)
-      return Error(at + "decoded data exceeds " + std::to_string(kAmplification) +
-                   " times the file size (one table referenced from many places?)");
-    left_ -= bytes;
-    return Status::Ok();
-  }
-
- private:
-  size_t left_;
-};
-
-template <typename V>
-size_t elems(const V* v) {
-  return v ? v->size() : 0;
-}
-
-// ---- envelope -----------------------------------------------------------------------
-
-struct FileKind {
-  const char* what;        // "graph"
-  const char* identifier;  // "KGRF"
-  uint32_t version;        // the version this kiln reads
-  flatbuffers::voffset_t version_field;
-};
-
-const FileKind kGraphKind{"graph", "KGRF", kGraphFormatVersion, fb::Graph::VT_VERSION};
-const FileKind kModelKind{"model", "KMDL", kModelFormatVersion, fb::Model::VT_VERSION};
-
-std::string describe_identifier(const uint8_t* id) {
-  static const std::pair<const char*, const char*> kKnown[] = {
-      {"KGRF", "a kiln graph"}, {"KMDL", "a kiln model"}, {"KCKP", "a kiln checkpoint"}};
-  for (const auto& [ident, name] : kKnown)
-    if (std::memcmp(id, ident, 4) == 0) return name;
-  std::string s = "identifier '";
-  for (int i = 0; i < 4; ++i) {
-    char buf[8];
-    bool printable = id[i] >= 0x20 && id[i] < 0x7f;
-    std::snprintf(buf, sizeof buf, printable ? "%c" : "\\x%02x", id[i]);
-    s += buf;
-  }
-  return s + "'";
-}
-
-flatbuffers::Verifier::Options verifier_options(size_t size) {
-  flatbuffers::Verifier::Options o;
-  o.max_depth = 64;
-  // A table costs at least 8 bytes (its vtable offset and the offset referring to it), so
-  // an honest file has at most size/8 tables; more visits mean one table is referenced
-  // from many places. This bounds the verifier's work linearly in the size.
-  o.max_tables = static_cast<flatbuffers::uoffset_t>(size / 4 + 1024);
-  return o;
-}
-
-// Reads the version field of the root table after checking only what that read touches.
-std::optional<uint32_t> shallow_version(const uint8_t* buf, size_t size,
-                                        flatbuffers::voffset_t field) {
-  flatbuffers::Verifier v(buf, size, verifier_options(size));
-  if (!v.Verify<flatbuffers::uoffset_t>(0)) return std::nullopt;
-  flatbuffers::uoffset_t off = v.VerifyOffset(0);
-  if (off == 0) return std::nullopt;
-  const auto* table = reinterpret_cast<const flatbuffers::Table*>(buf + off);
-  if (!v.VerifyTableStart(buf + off) || !table->VerifyField<uint32_t>(v, field, 4))
-    return std::nullopt;
-  return table->GetField<uint32_t>(field, 0);
-}
-
-// A file's bytes at an 8-byte-aligned address, checked up to the flatbuffers Verifier.
-class Envelope {
- public:
-  template <typename Root>
-  Status open(std::span<const uint8_t> bytes, const std::string& source, const FileKind& k) {
-    const std::string what = std::string("kiln ") + k.what + " file";
-    if (bytes.empty()) return Error(source + ": empty file (expected a " + what + ")");
-    if (bytes.size() > kMaxFileBytes)
-      return Error(source + ": " + std::to_string(bytes.size()) +
-                   " bytes, more than a flatbuffers " + what + " can hold");
-    if (bytes.size() < 8)
-      return Error(source + ": truncated: " + std::to_string(bytes.size()) + " bytes is not a " +
-                   what);
-    if (std::memcmp(bytes.data() + 4, k.identifier, 4) != 0)
-      return Error(source + ": not a " + what + ": found " + describe_identifier(bytes.data() + 4) +
-                   ", expected identifier '" + k.identifier + "'");
-    data_ = bytes.data();
-    size_ = bytes.size();
-    if (reinterpret_cast<uintptr_t>(data_) % alignof(uint64_t) != 0) {
-      storage_.resize((size_ + 7) / 8);
-      std::memcpy(storage_.data(), bytes.data(), size_);
-      data_ = reinterpret_cast<const uint8_t*>(storage_.data());
-    }
-    std::optional<uint32_t> version = shallow_version(data_, size_, k.version_field);
-    if (!version)
-      return Error(source + ": corrupt or truncated " + what + " (root table unreadable)");
-    if (*version != k.version)
-      return Error(source + ": " + k.what + " format version " + std::to_string(*version) +
-                   ", this kiln reads version " + std::to_string(k.version));
-    flatbuffers::Verifier v(data_, size_, verifier_options(size_));
-    if (!v.VerifyBuffer<Root>(k.identifier))
-      return Error(source + ": corrupt or truncated " + what +
-                   " (flatbuffers verification failed)");
-    return Status::Ok();
-  }
-  template <typename Root>
-  const Root* root() const {
-    return flatbuffers::GetRoot<Root>(data_);
-  }
-
- private:
-  std::vector<uint64_t> storage_;
-  const uint8_t* data_ = nullptr;
-  size_t size_ = 0;
-};
+const FileKind kGraphKind{"kiln graph file", "kiln graph file", "graph", "KGRF",
+                          kGraphFormatVersion, fb::Graph::VT_VERSION};
+const FileKind kModelKind{"kiln model file", "kiln model file", "model", "KMDL",
+                          kModelFormatVersion, fb::Model::VT_VERSION};
 
 // ---- graph: writing -----------------------------------------------------------------
 
@@ -303,11 +115,6 @@ Offset<fb::Graph> write_graph(FlatBufferBuilder& b, const Graph& g) {
   return fb::CreateGraph(b, kGraphFormatVersion, name, nv, ov, uv);
 }
 
-std::vector<uint8_t> finish(FlatBufferBuilder& b) {
-  const uint8_t* p = b.GetBufferPointer();
-  return std::vector<uint8_t>(p, p + b.GetSize());
-}
-
 // ---- graph: reading -----------------------------------------------------------------
 
 // Largest magnitude of an `ints` attribute value. Attribute ints are dims, axes, slice
@@ -340,9 +147,8 @@ Expected<AttrValue> read_attr_value(const fb::Attr& a) {
       break;
     case fb::AttrValue::DTypeAttr:
       if (auto* v = a.value_as_DTypeAttr()) {
-        std::optional<DType> d = from_fb(v->value());
-        if (!d)
-          return Error("unknown dtype value " + std::to_string(static_cast<int>(v->value())));
+        Expected<DType> d = read_enum(v->value());
+        if (!d.ok()) return d.error();
         return AttrValue{*d};
       }
       break;
@@ -491,14 +297,6 @@ std::vector<Offset<fb::Signature>> write_signature(FlatBufferBuilder& b,
   return out;
 }
 
-Offset<flatbuffers::Vector<Offset<fb::KeyValue>>> write_metadata(
-    FlatBufferBuilder& b, const std::vector<std::pair<std::string, std::string>>& kv) {
-  std::vector<Offset<fb::KeyValue>> out;
-  for (const auto& [k, v] : kv)
-    out.push_back(fb::CreateKeyValue(b, b.CreateString(k), b.CreateString(v)));
-  return b.CreateVector(out);
-}
-
 Status check_signature(const flatbuffers::Vector<Offset<fb::Signature>>* stored,
                        const std::vector<TensorSignature>& expected, const std::string& what,
                        const std::string& at) {
@@ -523,20 +321,13 @@ Status check_signature(const flatbuffers::Vector<Offset<fb::Signature>>* stored,
 Expected<NamedTensor> read_parameter(const fb::Tensor& t, size_t index, const Graph& g,
                                      const std::string& at, Budget& budget) {
   std::string where = at + "parameter " + std::to_string(index);
-  KILN_RETURN_IF_ERROR(budget.take(
-      64 + elems(t.name()) + elems(t.shape()) * 8 + elems(t.data()), where + ": "));
-  if (!t.name() || t.name()->size() == 0) return Error(where + ": missing name");
   NamedTensor out;
-  out.name = str(t.name());
-  where += " \"" + out.name + "\": ";
+  out.name = KILN_TRY(read_tensor_name(t, where, budget));
   Expected<TensorType> type = read_type(t.dtype(), t.shape());
   if (!type.ok()) return Error(where + type.error().message());
   out.type = std::move(*type);
-  size_t need = static_cast<size_t>(out.type.shape.numel()) * dtype_size(out.type.dtype);
-  size_t have = t.data() ? t.data()->size() : 0;
-  if (have != need)
-    return Error(where + "data has " + std::to_string(have) + " bytes, " +
-                 out.type.to_string() + " needs " + std::to_string(need));
+  Expected<std::vector<uint8_t>> bytes = read_data(t, out.type);
+  if (!bytes.ok()) return Error(where + bytes.error().message());
   Value leaf = g.find_leaf(out.name);
   if (!leaf.valid() ||
       (g.node(leaf).op != OpKind::Parameter && g.node(leaf).op != OpKind::State))
@@ -544,7 +335,7 @@ Expected<NamedTensor> read_parameter(const fb::Tensor& t, size_t index, const Gr
   if (g.type(leaf) != out.type)
     return Error(where + out.type.to_string() + " but the graph's leaf is " +
                  g.type(leaf).to_string());
-  if (have) out.bytes.assign(t.data()->data(), t.data()->data() + have);
+  out.bytes = std::move(*bytes);
   return out;
 }
 
@@ -559,9 +350,9 @@ std::vector<uint8_t> serialize_graph(const Graph& g) {
 
 Expected<Graph> deserialize_graph(std::span<const uint8_t> bytes, const std::string& source) {
   Envelope env;
-  KILN_RETURN_IF_ERROR(env.open<fb::Graph>(bytes, source, kGraphKind));
+  const fb::Graph& fg = *KILN_TRY(env.open<fb::Graph>(bytes, source, kGraphKind));
   Budget budget(bytes.size());
-  return read_graph(*env.root<fb::Graph>(), source + ": ", budget);
+  return read_graph(fg, source + ": ", budget);
 }
 
 std::vector<TensorSignature> model_inputs(const Graph& g) {
@@ -581,32 +372,22 @@ std::vector<TensorSignature> model_outputs(const Graph& g) {
 
 std::vector<uint8_t> serialize_model(const ModelFile& m) {
   size_t total = graph_bytes_estimate(m.graph);
-  for (const NamedTensor& t : m.parameters) {
-    KILN_CHECK(t.bytes.size() == t.type.bytes(),
-               "serialize_model: parameter '" + t.name + "' holds " +
-                   std::to_string(t.bytes.size()) + " bytes, " + t.type.to_string() + " needs " +
-                   std::to_string(t.type.bytes()));
-    total += t.bytes.size() + 128 + t.name.size() + 8 * t.type.shape.dims.size();
-  }
+  for (const NamedTensor& t : m.parameters)
+    total += tensor_size_estimate("serialize_model: parameter", t.name, t.type, t.bytes);
   KILN_CHECK(total < kMaxFileBytes, "serialize_model: model '" + m.graph.name() +
                                         "' exceeds flatbuffers' 2 GiB limit");
   FlatBufferBuilder b(4096 + total);
   b.ForceDefaults(true);
   auto graph = write_graph(b, m.graph);
   std::vector<Offset<fb::Tensor>> params;
-  for (const NamedTensor& t : m.parameters) {
-    auto name = b.CreateString(t.name);
-    auto shape = b.CreateVector(t.type.shape.dims);
-    b.ForceVectorAlignment(t.bytes.size(), 1, 64);
-    auto data = b.CreateVector(t.bytes);
-    params.push_back(fb::CreateTensor(b, name, to_fb(t.type.dtype), shape, data));
-  }
+  for (const NamedTensor& t : m.parameters)
+    params.push_back(write_tensor(b, t.name, t.type, t.bytes));
   auto pv = b.CreateVector(params);
   auto inputs = write_signature(b, model_inputs(m.graph));
   auto iv = b.CreateVector(inputs);
   auto outputs = write_signature(b, model_outputs(m.graph));
   auto ov = b.CreateVector(outputs);
-  auto meta = write_metadata(b, m.metadata);
+  auto meta = b.CreateVector(write_key_values(b, m.metadata));
   b.Finish(fb::CreateModel(b, kModelFormatVersion, graph, pv, iv, ov, meta),
            fb::ModelIdentifier());
   return finish(b);
@@ -614,8 +395,7 @@ std::vector<uint8_t> serialize_model(const ModelFile& m) {
 
 Expected<ModelFile> deserialize_model(std::span<const uint8_t> bytes, const std::string& source) {
   Envelope env;
-  KILN_RETURN_IF_ERROR(env.open<fb::Model>(bytes, source, kModelKind));
-  const fb::Model& fm = *env.root<fb::Model>();
+  const fb::Model& fm = *KILN_TRY(env.open<fb::Model>(bytes, source, kModelKind));
   const std::string at = source + ": ";
   if (!fm.graph()) return Error(at + "missing graph");
   if (fm.graph()->version() != kGraphFormatVersion)
@@ -636,18 +416,7 @@ Expected<ModelFile> deserialize_model(std::span<const uint8_t> bytes, const std:
       m.parameters.push_back(std::move(t));
     }
   }
-  std::set<std::string> keys;
-  if (const auto* meta = fm.metadata()) {
-    for (flatbuffers::uoffset_t i = 0; i < meta->size(); ++i) {
-      const fb::KeyValue* kv = meta->Get(i);
-      KILN_RETURN_IF_ERROR(budget.take(32 + elems(kv->key()) + elems(kv->value()), at));
-      if (!kv->key()) return Error(at + "metadata " + std::to_string(i) + ": missing key");
-      std::string key = str(kv->key());
-      if (!keys.insert(key).second)
-        return Error(at + "metadata " + std::to_string(i) + ": duplicate key \"" + key + "\"");
-      m.metadata.push_back({std::move(key), str(kv->value())});
-    }
-  }
+  m.metadata = KILN_TRY(read_metadata(fm.metadata(), at, budget));
   return m;
 }
 

@@ -29,10 +29,22 @@ forbid frontend 'passes/|codegen/|runtime/|models/|tools/|llvm' "frontend/ uses 
 forbid passes 'frontend/|codegen/|runtime/|models/|tools/|llvm' "passes/ use only ir/"
 forbid codegen 'frontend/|models/|tools/|runtime/train/' "codegen/ uses ir/, passes/ and the runtime's ABI"
 forbid runtime 'frontend/|passes/|codegen/|models/|tools/|llvm|fmt/' "runtime/ never sees the compiler"
-# The embeddable core (runtime/*, not runtime/train/) uses only the base vocabulary of ir/.
-hits=$(grep -nE '#include "(ir/|runtime/train/)' "$src"/runtime/*.h "$src"/runtime/*.cpp | grep -vE "#include \"$base\"" || true)
+# The embeddable core (runtime/*, not runtime/train/) uses only the base vocabulary of ir/
+# and the header-only flatbuffers helpers built on it.
+rt_allowed="$base|ir/schema/flatbuffer_io\.h"
+hits=$(grep -nE '#include "(ir/|runtime/train/)' "$src"/runtime/*.h "$src"/runtime/*.cpp | grep -vE "#include \"($rt_allowed)\"" || true)
 if [ -n "$hits" ]; then
-  echo "layering: kiln_rt uses only ir/{status,dtype,shape,state}.h and itself:"
+  echo "layering: kiln_rt uses only ir/{status,dtype,shape,state}.h, ir/schema/flatbuffer_io.h and itself:"
+  echo "$hits" | sed "s#$src/##"
+  fail=1
+fi
+# ...so flatbuffer_io.h itself includes nothing of kiln but the base vocabulary and the
+# flatc-generated headers.
+fbio="$src/ir/schema/flatbuffer_io.h"
+hits=$( { grep -nHE '#include "' "$fbio" | grep -vE "#include \"($base|[a-z0-9_]+_generated\.h)\""
+          grep -nHE '#include <(ir|runtime|frontend|passes|codegen|models|tools|kiln)/' "$fbio"; } || true)
+if [ -n "$hits" ]; then
+  echo "layering: ir/schema/flatbuffer_io.h includes only ir/{status,dtype,shape,state}.h and *_generated.h:"
   echo "$hits" | sed "s#$src/##"
   fail=1
 fi

@@ -67,4 +67,11 @@ inline std::vector<uint8_t> random_file(const char* identifier, std::mt19937_64&
   return b;
 }
 
+// What the loader fuzz loops feed a loader at iteration `iter`: random_file(identifier)
+// every tenth iteration, else a mutation of `valid`.
+inline std::vector<uint8_t> mutant(const std::vector<uint8_t>& valid, const char* identifier,
+                                   int iter, std::mt19937_64& rng) {
+  return iter % 10 == 9 ? random_file(identifier, rng) : mutate(valid, rng);
+}
+
 }  // namespace kiln::fuzz

@@ -16,6 +16,7 @@
 #include "ir/printer.h"
 #include "ir/serialize.h"
 #include "ir/verifier.h"
+#include "loader_cases.h"
 #include "model_generated.h"
 
 using namespace kiln;
@@ -37,15 +38,11 @@ Graph load(const std::vector<uint8_t>& bytes, const std::string& source = "g.kgr
 }
 
 std::string graph_error(std::span<const uint8_t> bytes) {
-  Expected<Graph> g = deserialize_graph(bytes, "bad.kgraph");
-  REQUIRE_FALSE(g.ok());
-  return g.error().message();
+  return testing::load_error(deserialize_graph, bytes, "bad.kgraph");
 }
 
 std::string model_error(std::span<const uint8_t> bytes) {
-  Expected<ModelFile> m = deserialize_model(bytes, "bad.kmodel");
-  REQUIRE_FALSE(m.ok());
-  return m.error().message();
+  return testing::load_error(deserialize_model, bytes, "bad.kmodel");
 }
 
 int first_node(const Graph& g, OpKind op) {
@@ -150,149 +147,111 @@ TEST_CASE("model round trip: graph, parameters, signature, metadata", "[serializ
 TEST_CASE("graph loader: corrupted inputs give messages naming source and field",
           "[serialize]") {
   const Graph g = every_attr_graph();
-  const std::vector<uint8_t> valid = serialize_graph(g);
+  testing::CorruptCases<fb::Graph> cases(serialize_graph(g), "bad.kgraph");
+  const std::vector<uint8_t>& valid = cases.valid();
   const int mm = first_node(g, OpKind::Matmul);
   const std::string mm_at = "node " + std::to_string(mm) + " (matmul): ";
+  // Node `i` of a graph.
+  auto node = [](fb::Graph* r, int i) { return r->mutable_nodes()->GetMutableObject(i); };
 
-  struct Case {
-    std::string what;
-    std::vector<uint8_t> bytes;
-    std::string expected;
-  };
-  std::vector<Case> cases;
-  auto patched = [&](auto&& edit) {
-    std::vector<uint8_t> b = valid;
-    edit(fb::GetMutableGraph(b.data()));
-    return b;
-  };
-  cases.push_back({"empty", {}, "bad.kgraph: empty file"});
-  cases.push_back({"4 bytes", {valid.begin(), valid.begin() + 4}, "truncated: 4 bytes"});
-  for (size_t cut : {size_t{12}, valid.size() / 3, valid.size() / 2, valid.size() - 8})
-    cases.push_back({"truncated at " + std::to_string(cut),
-                     {valid.begin(), valid.begin() + static_cast<std::ptrdiff_t>(cut)},
-                     "corrupt or truncated kiln graph file"});
-  {
-    std::mt19937_64 rng(7);
-    std::vector<uint8_t> noise(200);
-    for (uint8_t& x : noise) x = static_cast<uint8_t>(rng());
-    cases.push_back({"random bytes", noise, "bad.kgraph: not a kiln graph file"});
-  }
+  cases.add_envelope({.name = "kiln graph file",
+                      .corrupt = "kiln graph file",
+                      .format = "graph",
+                      .short_size = 4,
+                      .cuts = {12, valid.size() / 3, valid.size() / 2, valid.size() - 8},
+                      .noise_bytes = 200,
+                      .noise_seed = 7});
   {
     ModelFile m;
     m.graph = g;
-    cases.push_back({"a model given to the graph reader", serialize_model(m),
-                     "not a kiln graph file: found a kiln model, expected identifier 'KGRF'"});
+    cases.add("a model given to the graph reader", serialize_model(m),
+              "not a kiln graph file: found a kiln model, expected identifier 'KGRF'");
   }
-  cases.push_back({"wrong version", patched([](fb::Graph* r) { r->mutate_version(3); }),
-                   "bad.kgraph: graph format version 3, this kiln reads version 1"});
-  cases.push_back({"input out of range",
-                   patched([&](fb::Graph* r) {
-                     r->mutable_nodes()->GetMutableObject(mm)->mutable_inputs()->Mutate(0, 40);
-                   }),
-                   "bad.kgraph: " + mm_at + "input 40 out of range"});
-  cases.push_back({"forward input",
-                   patched([&](fb::Graph* r) {
-                     r->mutable_nodes()->GetMutableObject(mm)->mutable_inputs()->Mutate(1, mm + 1);
-                   }),
-                   mm_at + "input " + std::to_string(mm + 1) + " is not an earlier node"});
-  cases.push_back({"unknown op",
-                   patched([&](fb::Graph* r) {
-                     flatbuffers::String* op = r->mutable_nodes()->GetMutableObject(mm)->mutable_op();
-                     op->data()[5] = 'x';  // "matmul" -> "matmux" (the string is shared)
-                   }),
-                   "node " + std::to_string(mm) + ": unknown op 'matmux'"});
-  cases.push_back({"unknown dtype value",
-                   patched([](fb::Graph* r) {
-                     r->mutable_nodes()->GetMutableObject(0)->mutate_dtype(static_cast<fb::DType>(9));
-                   }),
-                   "node 0 (input): type: unknown dtype value 9"});
-  cases.push_back({"negative dim",
-                   patched([](fb::Graph* r) {
-                     r->mutable_nodes()->GetMutableObject(0)->mutable_shape()->Mutate(0, -2);
-                   }),
-                   "node 0 (input): type: negative dimension -2"});
-  cases.push_back({"element count overflow",
-                   patched([](fb::Graph* r) {
-                     auto* shape = r->mutable_nodes()->GetMutableObject(1)->mutable_shape();
-                     shape->Mutate(0, int64_t{1} << 39);
-                     shape->Mutate(1, int64_t{1} << 39);
-                   }),
-                   "node 1 (parameter): type: element count of [549755813888,549755813888] exceeds"});
-  cases.push_back({"stale type",
-                   patched([&](fb::Graph* r) {
-                     r->mutable_nodes()->GetMutableObject(mm)->mutable_shape()->Mutate(1, 5);
-                   }),
-                   "stored type f32[2,5] but inferred f32[2,4]"});
-  cases.push_back({"output out of range",
-                   patched([](fb::Graph* r) {
-                     r->mutable_outputs()->GetMutableObject(0)->mutate_value(99);
-                   }),
-                   "bad.kgraph: output 0 \"y\": node 99 out of range"});
-  cases.push_back({"state update target out of range",
-                   patched([](fb::Graph* r) {
-                     r->mutable_state_updates()->GetMutableObject(0)->mutate_state(-1);
-                   }),
-                   "state update 0 state: node -1 out of range"});
-  cases.push_back({"unknown attribute kind", raw_iota_graph([](flatbuffers::FlatBufferBuilder& b) {
-                     return fb::CreateAttr(b, b.CreateString("axis"), static_cast<fb::AttrValue>(42),
-                                           fb::CreateIntAttr(b, 0).Union());
-                   }),
-                   "node 0 (iota): attribute 'axis': unknown attribute kind 42"});
-  cases.push_back({"attribute without value", raw_iota_graph([](flatbuffers::FlatBufferBuilder& b) {
-                     return fb::CreateAttr(b, b.CreateString("axis"), fb::AttrValue::IntAttr);
-                   }),
-                   "node 0 (iota): attribute 'axis': has no value"});
-  cases.push_back({"attribute of the wrong kind", raw_iota_graph([](flatbuffers::FlatBufferBuilder& b) {
-                     return fb::CreateAttr(b, b.CreateString("axis"), fb::AttrValue::FloatAttr,
-                                           fb::CreateFloatAttr(b, 0.0).Union());
-                   }),
-                   "node 0 (iota): attribute 'axis' must be int, got float"});
-  cases.push_back({"misnamed attribute", raw_iota_graph([](flatbuffers::FlatBufferBuilder& b) {
-                     return fb::CreateAttr(b, b.CreateString("axes"), fb::AttrValue::IntAttr,
-                                           fb::CreateIntAttr(b, 0).Union());
-                   }),
-                   "node 0 (iota): missing attribute 'axis'"});
-  cases.push_back({"attribute dtype value unknown",
-                   [&] {
-                     std::vector<uint8_t> b = valid;
-                     fb::Graph* r = fb::GetMutableGraph(b.data());
-                     int cast = first_node(g, OpKind::Cast);
-                     auto* attr = r->mutable_nodes()->GetMutableObject(cast)->mutable_attrs()->GetMutableObject(0);
-                     const_cast<fb::DTypeAttr*>(attr->value_as_DTypeAttr())
-                         ->mutate_value(static_cast<fb::DType>(200));
-                     return b;
-                   }(),
-                   "(cast): attribute 'dtype': unknown dtype value 200"});
-  cases.push_back({"huge ints attribute",
-                   [&] {
-                     std::vector<uint8_t> b = valid;
-                     fb::Graph* r = fb::GetMutableGraph(b.data());
-                     int bc = first_node(g, OpKind::Broadcast);
-                     auto* attr = r->mutable_nodes()->GetMutableObject(bc)->mutable_attrs()->GetMutableObject(0);
-                     const_cast<fb::IntsAttr*>(attr->value_as_IntsAttr())
-                         ->mutable_value()
-                         ->Mutate(0, std::numeric_limits<int64_t>::max());
-                     return b;
-                   }(),
-                   "(broadcast): attribute 'shape': value 9223372036854775807 out of range"});
-
-  for (const Case& c : cases) {
-    INFO(c.what);
-    std::string msg = graph_error(c.bytes);
-    CHECK_THAT(msg, Catch::StartsWith("bad.kgraph: "));
-    CHECK_THAT(msg, Catch::Contains(c.expected));
-  }
+  cases.add_patched("input out of range",
+                    [&](fb::Graph* r) { node(r, mm)->mutable_inputs()->Mutate(0, 40); },
+                    "bad.kgraph: " + mm_at + "input 40 out of range");
+  cases.add_patched("forward input",
+                    [&](fb::Graph* r) { node(r, mm)->mutable_inputs()->Mutate(1, mm + 1); },
+                    mm_at + "input " + std::to_string(mm + 1) + " is not an earlier node");
+  cases.add_patched("unknown op",
+                    [&](fb::Graph* r) {
+                      flatbuffers::String* op = node(r, mm)->mutable_op();
+                      op->data()[5] = 'x';  // "matmul" -> "matmux" (the string is shared)
+                    },
+                    "node " + std::to_string(mm) + ": unknown op 'matmux'");
+  cases.add_patched("unknown dtype value",
+                    [&](fb::Graph* r) { node(r, 0)->mutate_dtype(static_cast<fb::DType>(9)); },
+                    "node 0 (input): type: unknown dtype value 9");
+  cases.add_patched("negative dim",
+                    [&](fb::Graph* r) { node(r, 0)->mutable_shape()->Mutate(0, -2); },
+                    "node 0 (input): type: negative dimension -2");
+  cases.add_patched("element count overflow",
+                    [&](fb::Graph* r) {
+                      auto* shape = node(r, 1)->mutable_shape();
+                      shape->Mutate(0, int64_t{1} << 39);
+                      shape->Mutate(1, int64_t{1} << 39);
+                    },
+                    "node 1 (parameter): type: element count of [549755813888,549755813888] "
+                    "exceeds");
+  cases.add_patched("stale type",
+                    [&](fb::Graph* r) { node(r, mm)->mutable_shape()->Mutate(1, 5); },
+                    "stored type f32[2,5] but inferred f32[2,4]");
+  cases.add_patched("output out of range",
+                    [](fb::Graph* r) {
+                      r->mutable_outputs()->GetMutableObject(0)->mutate_value(99);
+                    },
+                    "bad.kgraph: output 0 \"y\": node 99 out of range");
+  cases.add_patched("state update target out of range",
+                    [](fb::Graph* r) {
+                      r->mutable_state_updates()->GetMutableObject(0)->mutate_state(-1);
+                    },
+                    "state update 0 state: node -1 out of range");
+  cases.add("unknown attribute kind", raw_iota_graph([](flatbuffers::FlatBufferBuilder& b) {
+              return fb::CreateAttr(b, b.CreateString("axis"), static_cast<fb::AttrValue>(42),
+                                    fb::CreateIntAttr(b, 0).Union());
+            }),
+            "node 0 (iota): attribute 'axis': unknown attribute kind 42");
+  cases.add("attribute without value", raw_iota_graph([](flatbuffers::FlatBufferBuilder& b) {
+              return fb::CreateAttr(b, b.CreateString("axis"), fb::AttrValue::IntAttr);
+            }),
+            "node 0 (iota): attribute 'axis': has no value");
+  cases.add("attribute of the wrong kind", raw_iota_graph([](flatbuffers::FlatBufferBuilder& b) {
+              return fb::CreateAttr(b, b.CreateString("axis"), fb::AttrValue::FloatAttr,
+                                    fb::CreateFloatAttr(b, 0.0).Union());
+            }),
+            "node 0 (iota): attribute 'axis' must be int, got float");
+  cases.add("misnamed attribute", raw_iota_graph([](flatbuffers::FlatBufferBuilder& b) {
+              return fb::CreateAttr(b, b.CreateString("axes"), fb::AttrValue::IntAttr,
+                                    fb::CreateIntAttr(b, 0).Union());
+            }),
+            "node 0 (iota): missing attribute 'axis'");
+  // The first attribute of the first node of `op`.
+  auto first_attr = [&](fb::Graph* r, OpKind op) {
+    return node(r, first_node(g, op))->mutable_attrs()->GetMutableObject(0);
+  };
+  cases.add_patched("attribute dtype value unknown",
+                    [&](fb::Graph* r) {
+                      auto* attr = first_attr(r, OpKind::Cast);
+                      const_cast<fb::DTypeAttr*>(attr->value_as_DTypeAttr())
+                          ->mutate_value(static_cast<fb::DType>(200));
+                    },
+                    "(cast): attribute 'dtype': unknown dtype value 200");
+  cases.add_patched("huge ints attribute",
+                    [&](fb::Graph* r) {
+                      auto* attr = first_attr(r, OpKind::Broadcast);
+                      const_cast<fb::IntsAttr*>(attr->value_as_IntsAttr())
+                          ->mutable_value()
+                          ->Mutate(0, std::numeric_limits<int64_t>::max());
+                    },
+                    "(broadcast): attribute 'shape': value 9223372036854775807 out of range");
+  cases.check(deserialize_graph);
 }
 
 TEST_CASE("model loader: corrupted inputs give messages naming source and field",
           "[serialize]") {
   const ModelFile m = sample_model();
   const std::vector<uint8_t> valid = serialize_model(m);
-  auto patched = [&](auto&& edit) {
-    std::vector<uint8_t> b = valid;
-    edit(fb::GetMutableModel(b.data()));
-    return b;
-  };
+  auto patched = [&](auto&& edit) { return testing::patched<fb::Model>(valid, edit); };
   CHECK_THAT(model_error({}), Catch::Contains("bad.kmodel: empty file (expected a kiln model file)"));
   CHECK_THAT(model_error(serialize_graph(m.graph)),
              Catch::Contains("not a kiln model file: found a kiln graph"));
@@ -371,31 +330,20 @@ TEST_CASE("graph and model loaders survive thousands of mutated buffers", "[seri
                                           serialize_graph(indexing_graph())};
   const std::vector<uint8_t> model = serialize_model(sample_model());
   std::mt19937_64 rng(20240611);
-  int loaded = 0, refused = 0;
+  testing::FuzzTally tally;
   for (int iter = 0; iter < 10000; ++iter) {
-    std::vector<uint8_t> g = iter % 10 == 9 ? fuzz::random_file("KGRF", rng)
-                                            : fuzz::mutate(graphs[iter % 2], rng);
-    Expected<Graph> eg = deserialize_graph(g, "fuzz.kgraph");
-    if (eg.ok()) {
-      ++loaded;
-      REQUIRE(verify(*eg).ok());
-      Expected<Graph> again = deserialize_graph(serialize_graph(*eg), "again");
-      REQUIRE(again.ok());
-      REQUIRE(printed(*again) == printed(*eg));
-    } else {
-      ++refused;
-      REQUIRE_THAT(eg.error().message(), Catch::StartsWith("fuzz.kgraph: "));
-    }
-    std::vector<uint8_t> mb = iter % 10 == 9 ? fuzz::random_file("KMDL", rng) : fuzz::mutate(model, rng);
-    Expected<ModelFile> em = deserialize_model(mb, "fuzz.kmodel");
-    if (em.ok()) {
-      ++loaded;
-      for (const NamedTensor& t : em->parameters) REQUIRE(t.bytes.size() == t.type.bytes());
-    } else {
-      ++refused;
-      REQUIRE_THAT(em.error().message(), Catch::StartsWith("fuzz.kmodel: "));
-    }
+    tally.run(deserialize_graph, fuzz::mutant(graphs[iter % 2], "KGRF", iter, rng), "fuzz.kgraph",
+              [](const Graph& g) {
+                REQUIRE(verify(g).ok());
+                Expected<Graph> again = deserialize_graph(serialize_graph(g), "again");
+                REQUIRE(again.ok());
+                REQUIRE(printed(*again) == printed(g));
+              });
+    tally.run(deserialize_model, fuzz::mutant(model, "KMDL", iter, rng), "fuzz.kmodel",
+              [](const ModelFile& m) {
+                for (const NamedTensor& t : m.parameters) REQUIRE(t.bytes.size() == t.type.bytes());
+              });
   }
-  CHECK(refused > 5000);  // most mutations are caught...
-  CHECK(loaded > 10);     // ...and some (e.g. in names or float values) are harmless
+  CHECK(tally.refused > 5000);  // most mutations are caught...
+  CHECK(tally.loaded > 10);     // ...and some (e.g. in names or float values) are harmless
 }

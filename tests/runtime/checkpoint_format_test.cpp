@@ -13,6 +13,7 @@
 #include "fuzz/mutate.h"
 #include "fuzz/samples.h"
 #include "ir/serialize.h"
+#include "loader_cases.h"
 #include "runtime/atomic_file.h"
 #include "runtime/checkpoint_format.h"
 #include "temp_dir.h"
@@ -48,9 +49,7 @@ void check_equal(const CheckpointData& a, const CheckpointData& b) {
 }
 
 std::string parse_error(std::span<const uint8_t> bytes) {
-  Expected<CheckpointData> d = parse_checkpoint(bytes, "bad.kckpt");
-  REQUIRE_FALSE(d.ok());
-  return d.error().message();
+  return testing::load_error(parse_checkpoint, bytes, "bad.kckpt");
 }
 
 }  // namespace
@@ -122,100 +121,74 @@ TEST_CASE("content_hash: dtype, shape and bytes, not name, kind or scope", "[che
 
 TEST_CASE("checkpoint reader: corrupted inputs give messages naming source and field",
           "[checkpoint]") {
-  const std::vector<uint8_t> valid = serialize_checkpoint(sample_checkpoint());
-  struct Case {
-    std::string what;
-    std::vector<uint8_t> bytes;
-    std::string expected;
+  testing::CorruptCases<fb::Checkpoint> cases(serialize_checkpoint(sample_checkpoint()),
+                                               "bad.kckpt");
+  const std::vector<uint8_t>& valid = cases.valid();
+  cases.add_envelope({.name = "kiln checkpoint",
+                      .corrupt = "checkpoint",
+                      .format = "checkpoint",
+                      .short_size = 7,
+                      .cuts = {8, 40, valid.size() / 2, valid.size() - 4},
+                      .noise_bytes = 300,
+                      .noise_seed = 11});
+  cases.add("a graph given to the checkpoint reader", serialize_graph(Graph("g")),
+            "bad.kckpt: not a kiln checkpoint: found a kiln graph, expected identifier 'KCKP'");
+  // The tensor at `index` of a checkpoint.
+  auto tensor_at = [](fb::Checkpoint* c, int index) {
+    return c->mutable_tensors()->GetMutableObject(index);
   };
-  std::vector<Case> cases;
-  auto patched = [&](auto&& edit) {
-    std::vector<uint8_t> b = valid;
-    edit(fb::GetMutableCheckpoint(b.data()));
-    return b;
-  };
-  cases.push_back({"empty", {}, "bad.kckpt: empty file (expected a kiln checkpoint)"});
-  cases.push_back({"7 bytes", {valid.begin(), valid.begin() + 7}, "truncated: 7 bytes"});
-  for (size_t cut : {size_t{8}, size_t{40}, valid.size() / 2, valid.size() - 4})
-    cases.push_back({"truncated at " + std::to_string(cut),
-                     {valid.begin(), valid.begin() + static_cast<std::ptrdiff_t>(cut)},
-                     "corrupt or truncated checkpoint"});
-  {
-    std::mt19937_64 rng(11);
-    std::vector<uint8_t> noise(300);
-    for (uint8_t& x : noise) x = static_cast<uint8_t>(rng());
-    cases.push_back({"random bytes", noise, "bad.kckpt: not a kiln checkpoint"});
-  }
-  cases.push_back({"a graph given to the checkpoint reader", serialize_graph(Graph("g")),
-                   "bad.kckpt: not a kiln checkpoint: found a kiln graph, expected identifier "
-                   "'KCKP'"});
-  cases.push_back({"wrong version", patched([](fb::Checkpoint* c) { c->mutate_version(3); }),
-                   "bad.kckpt: checkpoint format version 3, this kiln reads version 1"});
-  cases.push_back({"data size mismatch",
-                   patched([](fb::Checkpoint* c) {
-                     c->mutable_tensors()->GetMutableObject(0)->mutable_shape()->Mutate(1, 6);
-                   }),
-                   "bad.kckpt: tensor 0 \"mlp.fc1.weight\": data has 60 bytes, f32[3,6] needs 72"});
-  cases.push_back({"unknown dtype value",
-                   patched([](fb::Checkpoint* c) {
-                     c->mutable_tensors()->GetMutableObject(1)->mutate_dtype(static_cast<fb::DType>(5));
-                   }),
-                   "tensor 1 \"mlp.fc1.weight.momentum\": unknown dtype value 5"});
-  cases.push_back({"unknown kind value",
-                   patched([](fb::Checkpoint* c) {
-                     c->mutable_tensors()->GetMutableObject(2)->mutate_kind(static_cast<fb::StateKind>(7));
-                   }),
-                   "tensor 2 \"step\": unknown state kind value 7"});
-  cases.push_back({"unknown scope value",
-                   patched([](fb::Checkpoint* c) {
-                     c->mutable_tensors()->GetMutableObject(2)->mutate_scope(static_cast<fb::StateScope>(2));
-                   }),
-                   "tensor 2 \"step\": unknown state scope value 2"});
-  cases.push_back({"negative dim",
-                   patched([](fb::Checkpoint* c) {
-                     c->mutable_tensors()->GetMutableObject(4)->mutable_shape()->Mutate(0, -4);
-                   }),
-                   "tensor 4 \"bn.mean\": shape: negative dimension -4"});
-  cases.push_back({"element count overflow",
-                   patched([](fb::Checkpoint* c) {
-                     auto* shape = c->mutable_tensors()->GetMutableObject(0)->mutable_shape();
-                     shape->Mutate(0, int64_t{1} << 32);
-                     shape->Mutate(1, int64_t{1} << 32);
-                   }),
-                   "tensor 0 \"mlp.fc1.weight\": shape: element count of [4294967296,4294967296] "
-                   "exceeds"});
-  cases.push_back({"zero-sized dim hides a huge one",
-                   patched([](fb::Checkpoint* c) {
-                     c->mutable_tensors()->GetMutableObject(5)->mutable_shape()->Mutate(0, int64_t{1} << 62);
-                   }),
-                   "tensor 5 \"rnn.h\": shape: dimension 4611686018427387904 too large"});
-  cases.push_back({"negative epoch", patched([](fb::Checkpoint* c) { c->mutate_epoch(-1); }),
-                   "bad.kckpt: epoch -1 is negative"});
-  cases.push_back({"negative step", patched([](fb::Checkpoint* c) { c->mutate_step(-5); }),
-                   "bad.kckpt: step -5 is negative"});
+  cases.add_patched("data size mismatch",
+                    [&](fb::Checkpoint* c) { tensor_at(c, 0)->mutable_shape()->Mutate(1, 6); },
+                    "bad.kckpt: tensor 0 \"mlp.fc1.weight\": data has 60 bytes, f32[3,6] needs 72");
+  cases.add_patched(
+      "unknown dtype value",
+      [&](fb::Checkpoint* c) { tensor_at(c, 1)->mutate_dtype(static_cast<fb::DType>(5)); },
+      "tensor 1 \"mlp.fc1.weight.momentum\": unknown dtype value 5");
+  cases.add_patched(
+      "unknown kind value",
+      [&](fb::Checkpoint* c) { tensor_at(c, 2)->mutate_kind(static_cast<fb::StateKind>(7)); },
+      "tensor 2 \"step\": unknown state kind value 7");
+  cases.add_patched(
+      "unknown scope value",
+      [&](fb::Checkpoint* c) { tensor_at(c, 2)->mutate_scope(static_cast<fb::StateScope>(2)); },
+      "tensor 2 \"step\": unknown state scope value 2");
+  cases.add_patched("negative dim",
+                    [&](fb::Checkpoint* c) { tensor_at(c, 4)->mutable_shape()->Mutate(0, -4); },
+                    "tensor 4 \"bn.mean\": shape: negative dimension -4");
+  cases.add_patched("element count overflow",
+                    [&](fb::Checkpoint* c) {
+                      auto* shape = tensor_at(c, 0)->mutable_shape();
+                      shape->Mutate(0, int64_t{1} << 32);
+                      shape->Mutate(1, int64_t{1} << 32);
+                    },
+                    "tensor 0 \"mlp.fc1.weight\": shape: element count of [4294967296,4294967296] "
+                    "exceeds");
+  cases.add_patched(
+      "zero-sized dim hides a huge one",
+      [&](fb::Checkpoint* c) { tensor_at(c, 5)->mutable_shape()->Mutate(0, int64_t{1} << 62); },
+      "tensor 5 \"rnn.h\": shape: dimension 4611686018427387904 too large");
+  cases.add_patched("negative epoch", [](fb::Checkpoint* c) { c->mutate_epoch(-1); },
+                    "bad.kckpt: epoch -1 is negative");
+  cases.add_patched("negative step", [](fb::Checkpoint* c) { c->mutate_step(-5); },
+                    "bad.kckpt: step -5 is negative");
   {
     CheckpointData dup = sample_checkpoint();
     dup.tensors[3].name = "step";
-    cases.push_back({"duplicate tensor name", serialize_checkpoint(dup),
-                     "bad.kckpt: tensor 3 \"step\": duplicate name"});
+    cases.add("duplicate tensor name", serialize_checkpoint(dup),
+              "bad.kckpt: tensor 3 \"step\": duplicate name");
     CheckpointData unnamed = sample_checkpoint();
     unnamed.tensors[1].name = "";
-    cases.push_back({"unnamed tensor", serialize_checkpoint(unnamed), "tensor 1: missing name"});
+    cases.add("unnamed tensor", serialize_checkpoint(unnamed), "tensor 1: missing name");
     CheckpointData keys = sample_checkpoint();
     keys.metadata.push_back({"kiln", "0.2"});
-    cases.push_back({"duplicate metadata key", serialize_checkpoint(keys),
-                     "metadata 3: duplicate key \"kiln\""});
+    cases.add("duplicate metadata key", serialize_checkpoint(keys),
+              "metadata 3: duplicate key \"kiln\"");
     CheckpointData metric = sample_checkpoint();
     metric.epoch_metrics[1][0].first = "";
-    cases.push_back({"unnamed metric", serialize_checkpoint(metric),
-                     "bad.kckpt: epoch_metrics 1 metric 0: missing name"});
+    cases.add("unnamed metric", serialize_checkpoint(metric),
+              "bad.kckpt: epoch_metrics 1 metric 0: missing name");
   }
-  for (const Case& c : cases) {
-    INFO(c.what);
-    std::string msg = parse_error(c.bytes);
-    CHECK_THAT(msg, Catch::StartsWith("bad.kckpt: "));
-    CHECK_THAT(msg, Catch::Contains(c.expected));
-  }
+  cases.check(parse_checkpoint);
 }
 
 TEST_CASE("checkpoint reader: tensors sharing one data vector cannot amplify memory",
@@ -240,24 +213,19 @@ TEST_CASE("checkpoint reader: tensors sharing one data vector cannot amplify mem
 TEST_CASE("checkpoint reader survives thousands of mutated buffers", "[checkpoint][fuzz]") {
   const std::vector<uint8_t> valid = serialize_checkpoint(sample_checkpoint());
   std::mt19937_64 rng(99);
-  int loaded = 0, refused = 0;
+  testing::FuzzTally tally;
   for (int iter = 0; iter < 10000; ++iter) {
-    std::vector<uint8_t> b = iter % 10 == 9 ? fuzz::random_file("KCKP", rng) : fuzz::mutate(valid, rng);
-    Expected<CheckpointData> d = parse_checkpoint(b, "fuzz.kckpt");
-    if (d.ok()) {
-      ++loaded;
-      std::set<std::string> names;
-      for (const CheckpointTensor& t : d->tensors) {
-        REQUIRE(t.bytes.size() == t.type.bytes());
-        REQUIRE(names.insert(t.name).second);
-      }
-      Expected<CheckpointData> again = parse_checkpoint(serialize_checkpoint(*d), "again");
-      REQUIRE(again.ok());
-    } else {
-      ++refused;
-      REQUIRE_THAT(d.error().message(), Catch::StartsWith("fuzz.kckpt: "));
-    }
+    tally.run(parse_checkpoint, fuzz::mutant(valid, "KCKP", iter, rng), "fuzz.kckpt",
+              [](const CheckpointData& d) {
+                std::set<std::string> names;
+                for (const CheckpointTensor& t : d.tensors) {
+                  REQUIRE(t.bytes.size() == t.type.bytes());
+                  REQUIRE(names.insert(t.name).second);
+                }
+                Expected<CheckpointData> again = parse_checkpoint(serialize_checkpoint(d), "again");
+                REQUIRE(again.ok());
+              });
   }
-  CHECK(refused > 5000);
-  CHECK(loaded > 10);
+  CHECK(tally.refused > 5000);
+  CHECK(tally.loaded > 10);
 }
