@@ -53,6 +53,12 @@ size_t ExprPool::KeyHash::operator()(const Expr& e) const {
   return static_cast<size_t>(h);
 }
 
+void ExprPool::check_operand(ExprId id) const {
+  KILN_CHECK(id >= 0 && id < size(), "kernel IR: expression operand " + std::to_string(id) +
+                                         " is not in the pool (" + std::to_string(size()) +
+                                         " expressions)");
+}
+
 ExprId ExprPool::intern(Expr e) {
   auto it = memo_.find(e);
   if (it != memo_.end()) return it->second;
@@ -104,6 +110,7 @@ ExprId ExprPool::loop_index(int axis, int64_t extent) {
 }
 
 ExprId ExprPool::load(int buffer, DType t, ExprId offset) {
+  check_operand(offset);
   Expr e;
   e.op = EOp::Load;
   e.dtype = t;
@@ -113,6 +120,7 @@ ExprId ExprPool::load(int buffer, DType t, ExprId offset) {
 }
 
 ExprId ExprPool::unary(UOp op, ExprId a) {
+  check_operand(a);
   Expr e;
   e.op = EOp::Unary;
   e.sub = static_cast<uint8_t>(op);
@@ -179,6 +187,8 @@ ExprId ExprPool::simplify_div_mod(BOp op, ExprId a, int64_t c) {
 }
 
 ExprId ExprPool::binary(BOp op, ExprId a, ExprId b) {
+  check_operand(a);
+  check_operand(b);
   const Expr ea = nodes_[a];
   const Expr eb = nodes_[b];
   DType t = ea.dtype;
@@ -266,6 +276,8 @@ ExprId ExprPool::clamp(ExprId a, int64_t lo, int64_t hi) {
 }
 
 ExprId ExprPool::compare(COp op, ExprId a, ExprId b) {
+  check_operand(a);
+  check_operand(b);
   const Expr ea = nodes_[a];
   const Expr eb = nodes_[b];
   if (ea.dtype == DType::i64 && known(ea) && known(eb)) {
@@ -292,6 +304,9 @@ ExprId ExprPool::compare(COp op, ExprId a, ExprId b) {
 }
 
 ExprId ExprPool::select(ExprId cond, ExprId a, ExprId b) {
+  check_operand(cond);
+  check_operand(a);
+  check_operand(b);
   if (is_const(cond)) return nodes_[cond].i ? a : b;
   if (a == b) return a;
   Expr e;
@@ -310,6 +325,7 @@ ExprId ExprPool::select(ExprId cond, ExprId a, ExprId b) {
 }
 
 ExprId ExprPool::cast(DType t, ExprId a) {
+  check_operand(a);
   const Expr ea = nodes_[a];
   if (ea.dtype == t) return a;
   if (ea.op == EOp::Const) {
@@ -334,6 +350,8 @@ ExprId ExprPool::cast(DType t, ExprId a) {
 
 ExprId ExprPool::rng(bool normal, DType t, int64_t seed, int64_t key, ExprId linear_index,
                      ExprId counter) {
+  check_operand(linear_index);
+  check_operand(counter);
   Expr e;
   e.op = EOp::Rng;
   e.dtype = t;

@@ -97,6 +97,9 @@ class ExprPool {
 
  private:
   ExprId intern(Expr e);
+  // Operands must be expressions of this pool (an out-of-range id is a lowering bug;
+  // fail with a message rather than read past the pool).
+  void check_operand(ExprId id) const;
   ExprId simplify_div_mod(BOp op, ExprId a, int64_t c);
   void flatten_sum(ExprId e, int64_t coeff, std::vector<std::pair<ExprId, int64_t>>& terms,
                    int64_t& constant) const;

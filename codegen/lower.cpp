@@ -61,6 +61,9 @@ class Lowerer {
   ExprId load(NodeId v, const std::vector<ExprId>& idx) {
     const Node& n = g_.node(v);
     KILN_CHECK(buf_[v] >= 0, "value %" + std::to_string(v) + " has no buffer");
+    // An empty buffer has no element to read (e.g. a gather from a table of 0 rows, an
+    // error in the reference): never load past it.
+    if (n.shape().numel() == 0) return P_.constant(n.dtype(), 0.0);
     return P_.load(buf_[v], n.dtype(), linear(n.shape(), idx));
   }
   ExprId in(const Node& n, int i, const std::vector<ExprId>& idx) { return at(n.inputs[i].id, idx); }
@@ -78,6 +81,10 @@ class Lowerer {
 
 ExprId Lowerer::compute(NodeId v, const std::vector<ExprId>& idx) {
   const Node& n = g_.node(v);
+  // One index per axis (flat kernels: one linear index for every value).
+  KILN_CHECK(idx.size() == static_cast<size_t>(flat_ ? 1 : n.shape().rank()),
+             "lowering %" + std::to_string(v) + " (" + op_name(n.op) + " : " +
+                 n.type.to_string() + ") at " + std::to_string(idx.size()) + " indices");
   if (v != root_ && buf_[v] >= 0) return load(v, idx);
   if (pos_[v] >= 0) {
     // gt(z, 0) with z fused into a matmul epilogue: (z > 0) == (relu(z) > 0), NaN included.
@@ -310,11 +317,19 @@ Expected<kir::Kernel> lower_fused(const Graph& g, const FusionPlan& plan, const 
   k.name = std::string(op_name(root.op)) + "_" + std::to_string(fk.root);
   switch (fk.kind) {
     case FusedKind::Elementwise: {
-      bool flat = flat_ok(g, fk, buf);
       const Shape& s = root.shape();
+      if (s.numel() == 0) {
+        // An empty iteration space: a well-formed kernel that does nothing (lower_graph
+        // drops kernels with empty outputs; the value is never computed).
+        k.dims = {0};
+        k.reduced = {false};
+        k.value = P.constant(root.dtype(), 0.0);
+        k.out_offset = P.index(0);
+        return k;
+      }
+      bool flat = flat_ok(g, fk, buf);
       if (flat || s.rank() == 0) k.dims = {std::max<int64_t>(1, s.numel())};
       else k.dims = s.dims;
-      if (s.numel() == 0) k.dims = {0};
       k.reduced.assign(k.dims.size(), false);
       Lowerer L(g, buf, plan.positive_of, P, fk.root, flat || s.rank() == 0);
       std::vector<ExprId> idx = loop_indices(P, k.dims);
@@ -571,14 +586,22 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
     post.push_back(make_copy(prog, src, c.dst));
   }
 
-  for (auto& k : pre) prog.kernels.push_back(std::move(k));
+  // A kernel or copy whose output has no elements has nothing to do (its iteration space
+  // is empty) and is not emitted. A reduction over an empty axis still has output
+  // elements and runs: they get the identity (sum 0, max -inf, mean 0/0 = NaN).
+  auto empty_output = [&](int buffer) { return prog.buffers[buffer].type.shape.numel() == 0; };
+  int copies = 0;
+  for (auto& k : pre)
+    if (!empty_output(k.out_buffer)) prog.kernels.push_back(std::move(k)), ++copies;
   for (const FusedKernel& fk : plan.kernels) {
+    if (empty_output(buf[fk.root])) continue;
     Expected<kir::Kernel> k = lower_fused(g, plan, fk, buf, buf[fk.root], prog);
     if (!k.ok()) return k.error();
     prog.kernels.push_back(std::move(*k));
   }
-  for (auto& k : post) prog.kernels.push_back(std::move(k));
-  out.copy_kernels = static_cast<int>(pre.size() + post.size());
+  for (auto& k : post)
+    if (!empty_output(k.out_buffer)) prog.kernels.push_back(std::move(k)), ++copies;
+  out.copy_kernels = copies;
 
   // Lifetimes of arena buffers over the schedule, then the plan.
   std::vector<int> first(prog.buffers.size(), -1), last(prog.buffers.size(), -1);

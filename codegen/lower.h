@@ -10,7 +10,9 @@
 // lower_graph() also binds every materialized value to a buffer (inputs, outputs, state
 // buffers, constants, or the arena), decides which state updates are written in place
 // (see passes/memory.h and DESIGN.md convention 12), adds copy kernels where a value
-// needs to reach a second destination, and plans the arena.
+// needs to reach a second destination, and plans the arena. Kernels and copies whose
+// output has no elements (a 0-sized dimension) are not emitted; a reduction over an
+// empty axis is, and writes the identity (sum 0, max -inf, mean NaN), as the reference.
 #pragma once
 
 #include <string>

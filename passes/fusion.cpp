@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -27,6 +28,17 @@ const char* fused_kind_name(FusedKind k) {
 bool is_buffer_leaf(const Node& n) {
   if (n.def().has(kBound)) return true;
   return n.op == OpKind::Constant && !splat_value(n);
+}
+
+int fusion_cost(const Node& n) {
+  if (n.def().has(kLeaf)) return 0;  // a constant, iota, or a buffer load of the user
+  switch (n.op) {
+    case OpKind::Exp: case OpKind::Log: case OpKind::Sigmoid: return 8;
+    case OpKind::Tanh: return 12;
+    case OpKind::Pow: case OpKind::Div: case OpKind::Sqrt: return 2;
+    case OpKind::RngUniform: case OpKind::RngNormal: return 32;
+    default: return 1;
+  }
 }
 
 
@@ -205,6 +217,64 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
     if (used_by_reduction && live_users > 1 && !cheap(nd)) m = true;
     if ((live_users > 1 || expanded) && !cheap(nd)) m = true;
     mat[id] = m;
+  }
+
+  // Kernel size cap (see fusion.h): cone[id] is the sorted set of nodes a consumer of the
+  // non-materialized node id inlines with it (id and its non-materialized producers, not
+  // leaves), kept until id's last live user has been visited.
+  const int64_t cap = opts.max_kernel_cost;
+  if (cap > 0) {
+    std::vector<int> cost(n);
+    for (NodeId id = 0; id < n; ++id) cost[id] = fusion_cost(g.node(id));
+    std::vector<std::vector<NodeId>> cone(n);
+    std::vector<int64_t> cone_cost(n, 0);
+    std::vector<int> pending(n, 0);  // live users not yet visited
+    for (NodeId id = 0; id < n; ++id)
+      for (NodeId u : users[id]) pending[id] += live[u] ? 1 : 0;
+    std::vector<NodeId> merged, tmp;
+    for (NodeId id = 0; id < n; ++id) {
+      const Node& nd = g.node(id);
+      if (!live[id] || nd.def().has(kLeaf)) continue;
+      std::vector<NodeId> ins;
+      for (Value v : nd.inputs) ins.push_back(v.id);
+      std::sort(ins.begin(), ins.end());
+      ins.erase(std::unique(ins.begin(), ins.end()), ins.end());
+      if (nd.op == OpKind::Matmul || nd.op == OpKind::ScatterAdd) {  // operands are buffers
+        for (NodeId in : ins)
+          if (--pending[in] <= 0) std::vector<NodeId>().swap(cone[in]);
+        continue;
+      }
+      int64_t total = 0;
+      auto gather = [&] {  // merged = {id} + the cones of the non-materialized inputs
+        merged.assign(1, id);
+        for (NodeId in : ins) {
+          if (mat[in] || cone[in].empty()) continue;
+          tmp.clear();
+          std::set_union(merged.begin(), merged.end(), cone[in].begin(), cone[in].end(),
+                         std::back_inserter(tmp));
+          merged.swap(tmp);
+        }
+        total = 0;
+        for (NodeId x : merged) total += cost[x];
+      };
+      gather();
+      while (total > cap) {
+        // Materialize the costliest non-materialized input; it becomes a kernel root.
+        NodeId best = -1;
+        for (NodeId in : ins)
+          if (!mat[in] && !cone[in].empty() && (best < 0 || cone_cost[in] > cone_cost[best]))
+            best = in;
+        if (best < 0) break;  // id alone costs more than the cap: a kernel of its own
+        mat[best] = true;
+        gather();
+      }
+      if (!mat[id]) {
+        cone[id] = merged;
+        cone_cost[id] = total;
+      }
+      for (NodeId in : ins)
+        if (--pending[in] <= 0) std::vector<NodeId>().swap(cone[in]);
+    }
   }
 
   // Matmul epilogue chains, keyed by the chain's end (the kernel root).
@@ -398,6 +468,8 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
     }
     k.fused.assign(fused.begin(), fused.end());
     k.reads.assign(reads.begin(), reads.end());
+    k.cost = fusion_cost(nd);
+    for (NodeId f : k.fused) k.cost += fusion_cost(g.node(f));
     plan.kernel_of[id] = static_cast<int>(plan.kernels.size());
     plan.kernels.push_back(std::move(k));
   }

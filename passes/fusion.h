@@ -29,6 +29,18 @@
 // in-place update is kept only when no kernel scheduled after it reads S (the plan is
 // rebuilt without that update otherwise).
 //
+// Kernel size cap (FusionOptions::max_kernel_cost): LLVM's loop vectorizer and register
+// allocator are superlinear in the size of one loop body, so one fused chain of
+// thousands of ops would compile in minutes. Every op has a cost (roughly the LLVM
+// instructions of its vectorized code: 1 for arithmetic and index ops, 8-12 for the
+// inline exp/log/tanh/sigmoid polynomials, 32 for an rng draw, 0 for splat constants and
+// iota); the cost of a kernel is the sum over its root and fused nodes. While deciding
+// materialization, nodes are visited in order with the exact set of nodes each would
+// inline; when a node's set would cost more than the cap, its most expensive
+// non-materialized inputs are materialized (they become kernels of their own) until it
+// fits. Long chains are thus cut into kernels of at most the cap, and compile time grows
+// linearly with the graph. The cap is far above any kernel of the model zoo's steps.
+//
 // The plan is an analysis, not a rewrite of the graph; codegen/lower.cpp consumes it.
 #pragma once
 
@@ -48,6 +60,7 @@ struct FusedKernel {
   FusedKind kind = FusedKind::Elementwise;
   std::vector<NodeId> fused;  // non-materialized nodes inlined into this kernel (sorted)
   std::vector<NodeId> reads;  // materialized values and buffer leaves read (sorted)
+  int64_t cost = 0;           // fusion_cost() of the root and the fused nodes
   // Matmul: the materialized operands after folding transposes.
   NodeId a = -1, b = -1;
   bool trans_a = false, trans_b = false;
@@ -75,9 +88,15 @@ struct FusionPlan {
 // Leaves that live in buffers rather than being computed inline.
 bool is_buffer_leaf(const Node& n);
 
+// The cost of inlining node `n` into a loop kernel (see "Kernel size cap" above).
+int fusion_cost(const Node& n);
+
 struct FusionOptions {
   bool matmul_epilogues = true;  // fuse bias/ReLU/mask/update chains into GEMMs
   bool in_place_updates = true;  // allow the in-place update epilogue
+  // Upper bound of FusedKernel::cost for loop and reduction kernels (<= 0: no cap). A
+  // single node costlier than this still gets a kernel of its own.
+  int64_t max_kernel_cost = 256;
 };
 
 FusionPlan plan_fusion(const Graph& g, const FusionOptions& opts = {});

@@ -54,7 +54,7 @@ void make_constant(Node& n, const RefTensor& t) {
 
 }  // namespace
 
-Expected<bool> fold_constants(Graph& g, int64_t max_elements) {
+Expected<bool> fold_constants(Graph& g, int64_t max_elements, int64_t max_input_elements) {
   bool changed = false;
   for (Node& n : g.mutable_nodes()) {
     const OpDef& def = n.def();
@@ -68,8 +68,12 @@ Expected<bool> fold_constants(Graph& g, int64_t max_elements) {
     splat_result &= def.has(kElementwise) || n.op == OpKind::Broadcast ||
                     n.op == OpKind::Reshape || n.op == OpKind::Permute ||
                     n.op == OpKind::Slice || n.op == OpKind::Cast;
-    int64_t numel = n.type.shape.numel();
-    if (!splat_result && numel > max_elements) continue;
+    if (!splat_result) {
+      // Element-by-element folding materialises the inputs and the result: small only.
+      bool small = n.type.shape.numel() <= max_elements;
+      for (Value v : n.inputs) small &= g.node(v).type.shape.numel() <= max_input_elements;
+      if (!small) continue;
+    }
     if (splat_result) {
       // Evaluate on one element: every splat op maps value -> value.
       std::vector<RefTensor> ins;
@@ -206,7 +210,8 @@ bool eliminate_dead_code(Graph& g) {
 Expected<bool> SimplifyPass::run(Graph& g) {
   bool any = false;
   for (int iter = 0; iter < 8; ++iter) {
-    bool changed = KILN_TRY(fold_constants(g, opts_.max_folded_elements));
+    bool changed = KILN_TRY(
+        fold_constants(g, opts_.max_folded_elements, opts_.max_folded_input_elements));
     changed |= apply_algebraic_identities(g);
     changed |= eliminate_common_subexpressions(g);
     changed |= eliminate_dead_code(g);

@@ -6,10 +6,18 @@
 
 namespace kiln {
 
+// Constant folding never materialises a big tensor: a splat-preserving op (elementwise,
+// cast, broadcast, reshape, permute, slice) of splats is evaluated on one element and
+// stays a splat at any size (O(1) time and memory); any other op of constants is folded
+// element by element only when its result and every input are small (the limits below),
+// and is otherwise left in the graph for the compiled code, which streams it.
 struct SimplifyOptions {
   // Fold nodes whose inputs are all constants when the result is a splat or has at most
   // this many elements (bigger folded tensors would bloat the graph).
   int64_t max_folded_elements = 4096;
+  // ...and every input has at most this many elements (a splat input of a reduction or
+  // a matmul would otherwise be expanded element by element, e.g. 10^12 of them).
+  int64_t max_folded_input_elements = int64_t{1} << 16;
 };
 
 class SimplifyPass : public Pass {
@@ -23,7 +31,8 @@ class SimplifyPass : public Pass {
 };
 
 // Individual rewrites, exposed for tests and for kiln-opt style use.
-Expected<bool> fold_constants(Graph& g, int64_t max_elements = 4096);
+Expected<bool> fold_constants(Graph& g, int64_t max_elements = 4096,
+                              int64_t max_input_elements = int64_t{1} << 16);
 bool eliminate_common_subexpressions(Graph& g);
 bool apply_algebraic_identities(Graph& g);
 bool eliminate_dead_code(Graph& g);

@@ -4,7 +4,8 @@
 // Rendered module layout:
 //   void k<i>(ptr bufs, i64 begin, i64 end)   one per Loop/Scatter kernel: loads its buffer
 //       pointers from `bufs` and calls k<i>.body(ptr noalias b.., begin, end) (inlined, so
-//       the noalias facts survive as scoped alias metadata);
+//       the noalias facts survive as scoped alias metadata); k<i> itself is noinline, so
+//       the entry function stays a list of calls however many kernels there are;
 //   void <entry_symbol>(ptr bufs)              calls every kernel in schedule order, directly
 //       when small, else through kiln_parallel_for(k<i>, bufs, units, grain); GEMMs call
 //       kiln_gemm_f32/f64 with a constant GemmParams block (runtime/abi.h).

@@ -202,3 +202,88 @@ TEST_CASE("fusion: no in-place update epilogue when the state is read afterwards
   FusionPlan q = plan_fusion(t2.g, no_in_place);
   for (const FusedKernel& k : q.kernels) CHECK(k.accumulate == -1);
 }
+
+// Issue 12 item 13: one fused chain of thousands of ops made one giant loop body, and
+// LLVM's vectorizer and register allocator are superlinear in it (800 ops: 35 s, 3000:
+// over 300 s). Fusion caps the cost of one kernel, so long chains become several kernels.
+namespace {
+Graph long_chain(int ops, bool transcendental) {
+  Graph g("chain");
+  Builder b(g);
+  Tensor x = b.input("x", {DType::f32, Shape{1024}});
+  for (int i = 0; i < ops; ++i) {
+    if (!transcendental) x = i % 2 ? x + 0.5 : x * 1.0001;
+    else if (i % 4 == 0) x = exp(x * 0.001);
+    else if (i % 4 == 1) x = tanh(x);
+    else if (i % 4 == 2) x = x * 1.0001;
+    else x = x + 0.5;
+  }
+  b.output("y", x);
+  REQUIRE(b.ok());
+  return g;
+}
+
+// Every loop kernel within the cap, in cost and in ops (constants aside); each op of the
+// graph is computed by exactly one kernel.
+void check_capped(const Graph& g, const FusionPlan& p, int64_t cap) {
+  int64_t computed = 0;
+  for (const FusedKernel& k : p.kernels) {
+    int64_t cost = fusion_cost(g.node(k.root)), ops = 1;
+    for (NodeId f : k.fused) {
+      cost += fusion_cost(g.node(f));
+      ops += g.node(f).def().has(kLeaf) ? 0 : 1;
+    }
+    INFO("kernel %" << k.root << " cost " << k.cost << ", ops " << ops);
+    CHECK(k.cost == cost);
+    CHECK(k.cost <= cap);
+    CHECK(ops <= cap);
+    computed += ops;
+  }
+  int64_t ops = 0;
+  for (const Node& n : g.nodes()) ops += n.def().has(kLeaf) ? 0 : 1;
+  CHECK(computed == ops);
+}
+}  // namespace
+
+TEST_CASE("fusion: a 1,000-op chain is split into kernels of capped size", "[fusion]") {
+  const int64_t cap = FusionOptions{}.max_kernel_cost;
+  REQUIRE(cap > 0);
+  for (bool transcendental : {false, true}) {
+    INFO((transcendental ? "exp/tanh/mul/add chain" : "mul/add chain"));
+    Graph g = long_chain(1000, transcendental);
+    FusionPlan p = plan_fusion(g);
+    check_capped(g, p, cap);
+    CHECK(p.kernels.size() >= static_cast<size_t>(transcendental ? 1000 * 23 / 4 / cap : 1000 / cap));
+    // No kernel is needlessly small: consecutive kernels could not have been merged.
+    for (size_t i = 0; i + 1 < p.kernels.size(); ++i)
+      CHECK(p.kernels[i].cost + p.kernels[i + 1].cost > cap);
+
+    FusionOptions uncapped;
+    uncapped.max_kernel_cost = 0;
+    FusionPlan one = plan_fusion(g, uncapped);
+    CHECK(one.kernels.size() == 1);
+  }
+}
+
+TEST_CASE("fusion: the cap counts shared producers once and splits wide DAGs too", "[fusion]") {
+  // x = x * x: each op reads its input twice. An estimate summing the inputs' sizes would
+  // double at every step; exact fused sets grow by one op per step.
+  Graph g("dag");
+  Builder b(g);
+  Tensor x = b.input("x", {DType::f32, Shape{64}});
+  for (int i = 0; i < 600; ++i) x = x * x;
+  // A wide sum of 40 exps of one input: the root's inputs get materialized.
+  Tensor y = b.input("y", {DType::f32, Shape{64}});
+  Tensor acc = exp(y);
+  for (int i = 1; i < 40; ++i) acc = acc + exp(y * static_cast<double>(i));
+  b.output("x", x);
+  b.output("acc", acc);
+  REQUIRE(b.ok());
+  FusionOptions o;
+  o.max_kernel_cost = 64;
+  FusionPlan p = plan_fusion(g, o);
+  INFO(p.to_string(g));
+  check_capped(g, p, 64);
+  // 600 ops of cost 1: 10 kernels; 40 exps (8 each), 39 muls and 39 adds: 6 or 7.
+  CHECK(p.kernels.size() <= 18);
+}

@@ -2,7 +2,11 @@
 // must not change.
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
+#include "ir/builder.h"
 #include "ir/printer.h"
+#include "ir/tensor_ops.h"
 #include "passes/simplify.h"
 
 using namespace kiln;
@@ -160,4 +164,64 @@ TEST_CASE("simplify drops a pad that pads nothing and folds a pad of constants",
   output "z" = %1
 })";
   CHECK(run_simplify(in) == canonical(want));
+}
+
+// Issue 12 item 8: folding expanded splat inputs into whole tensors of doubles
+// (f32[10000,10000]: 800 MB; bigger ones aborted with bad_alloc).
+TEST_CASE("simplify keeps splat expressions splats at any size, in O(1) memory", "[simplify]") {
+  // 10^10 elements: expanding any of these would need 80 GB.
+  const Shape big{100000, 100000};
+  Graph g("fold");
+  Builder b(g);
+  Tensor c = b.constant(1.5, {DType::f32, big});
+  Tensor e = exp(c * 2.0 + 1.0);                         // splat in, splat out: folded
+  Tensor t = broadcast_to(reshape(e, Shape{100000, 1, 100000}), Shape{100000, 2, 100000});
+  b.output("e", cast(t, DType::f64));
+  b.output("s", sum(e, {1}));  // a reduction of a huge splat: left to the compiled code
+  b.output("m", max(e));
+  REQUIRE(b.ok());
+  SimplifyPass pass;
+  Expected<bool> changed = pass.run(g);
+  REQUIRE(changed.ok());
+  INFO(print_graph(g));
+  const Node& eo = g.node(g.outputs()[0].value);
+  REQUIRE(eo.op == OpKind::Constant);
+  CHECK(eo.type == TensorType{DType::f64, Shape{100000, 2, 100000}});
+  REQUIRE(splat_value(eo));
+  CHECK(*splat_value(eo) == static_cast<double>(std::exp(4.0f)));
+  for (int i : {1, 2}) {
+    const Node& r = g.node(g.outputs()[i].value);
+    CHECK((r.op == OpKind::ReduceSum || r.op == OpKind::ReduceMax));
+    const Node& in = g.node(r.inputs[0]);
+    CHECK(in.op == OpKind::Constant);
+    CHECK(splat_value(in));
+  }
+}
+
+TEST_CASE("simplify folds non-splat results only from small inputs", "[simplify]") {
+  auto build = [](Graph& g, int64_t rows) {
+    Builder b(g);
+    Tensor c = b.constant(0.25, {DType::f32, Shape{rows, 256}});
+    b.output("s", sum(c * 3.0, {1}));
+    REQUIRE(b.ok());
+  };
+  // 16 x 256 inputs: folded into a constant.
+  Graph small("small");
+  build(small, 16);
+  REQUIRE(SimplifyPass().run(small).ok());
+  CHECK(small.node(small.outputs()[0].value).op == OpKind::Constant);
+  // 512 x 256 = 131072 input elements > 2^16: the reduction stays (its input is a splat).
+  Graph large("large");
+  build(large, 512);
+  REQUIRE(SimplifyPass().run(large).ok());
+  const Node& r = large.node(large.outputs()[0].value);
+  CHECK(r.op == OpKind::ReduceSum);
+  CHECK(splat_value(large.node(r.inputs[0])) == 0.75);
+  // The limit is an option.
+  Graph limited("limited");
+  build(limited, 16);
+  SimplifyOptions o;
+  o.max_folded_input_elements = 1000;
+  REQUIRE(SimplifyPass(o).run(limited).ok());
+  CHECK(limited.node(limited.outputs()[0].value).op == OpKind::ReduceSum);
 }
