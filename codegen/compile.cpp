@@ -57,6 +57,7 @@ Expected<PlanBuffer> plan_buffer(const Graph& g, const kir::Buffer& b) {
     }
     case kir::BufferKind::Constant: {
       pb.kind = PlanBufferKind::Constant;
+      KILN_RETURN_IF_ERROR(check_host_allocation(b.type, "constant '" + b.name + "'"));
       const Node& leaf = g.node(b.node);
       pb.data.resize(b.type.bytes());
       const AttrValue* data = leaf.attrs.find("data");

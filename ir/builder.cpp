@@ -38,6 +38,13 @@ int64_t Tensor::dim(int i, std::source_location loc) const {
 Tensor Builder::leaf(OpKind kind, TensorType type, AttrMap attrs, SourceLoc loc,
                      std::string name) {
   if (!ok()) return Tensor{};
+  // Shapes are checked where they are made: a negative dim, or an element count or size
+  // beyond the limits of ir/shape.h (which also keeps numel() from overflowing).
+  if (Status st = type.validate(); !st.ok()) {
+    record_error(Error(resolve_loc(loc).to_string() + ": " + op_name(kind) +
+                       (name.empty() ? "" : " '" + name + "'") + ": " + st.error().message()));
+    return Tensor{};
+  }
   Expected<Value> v = g_.add_leaf(kind, std::move(type), std::move(attrs), resolve_loc(loc),
                                   std::move(name));
   if (!v.ok()) {
@@ -86,6 +93,13 @@ Tensor Builder::constant(double value, TensorType type, SourceLoc loc) {
 }
 
 Tensor Builder::constant_data(std::vector<double> data, TensorType type, SourceLoc loc) {
+  if (!ok()) return Tensor{};
+  // The type is checked before its element count is used (Graph::add_leaf checks it
+  // again, as it does for every leaf the builder makes).
+  if (Status st = type.validate(); !st.ok()) {
+    record_error(Error(resolve_loc(loc).to_string() + ": constant: " + st.error().message()));
+    return Tensor{};
+  }
   if (static_cast<int64_t>(data.size()) != type.shape.numel()) {
     record_error(Error(resolve_loc(loc).to_string() + ": constant of type " + type.to_string() +
                        " needs " + std::to_string(type.shape.numel()) + " values, got " +

@@ -4,6 +4,9 @@
 // Errors are sticky, as in XLA's XlaBuilder: the first shape error is recorded with the
 // op, the shapes and the user's file:line, later ops on invalid tensors are no-ops, and
 // Builder::status() reports it. DSL code therefore never aborts on a user mistake.
+// Every type a node gets is checked for overflow (ir/shape.h's limits): leaves here,
+// op results in Graph::add, so `Shape{1LL << 32, 1LL << 32}` is an error naming the
+// shape, never a tensor whose element count wrapped.
 //
 // Source locations: every op function takes a defaulted std::source_location; operators
 // get theirs through TensorArg, whose converting constructor captures the call site.

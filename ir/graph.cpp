@@ -73,6 +73,8 @@ Expected<Value> Graph::add(OpKind op, std::vector<Value> inputs, AttrMap attrs, 
   for (Value v : node.inputs) in_types.push_back(type(v));
   Expected<TensorType> t = def.infer(node, in_types);
   if (!t.ok()) return fail(t.error().message());
+  // Every result type is checked for overflow here, where it is made (see ir/shape.h).
+  if (Status st = t->validate(); !st.ok()) return fail("result " + st.error().message());
   node.type = *t;
   nodes_.push_back(std::move(node));
   return Value{nodes_.back().id};
@@ -85,9 +87,8 @@ Expected<Value> Graph::add_leaf(OpKind op, TensorType type, AttrMap attrs, Sourc
     return Error(loc.to_string() + ": " + def.name + " is not a leaf op");
   if (Status st = check_attrs(def, attrs); !st.ok())
     return Error(loc.to_string() + ": " + def.name + ": " + st.error().message());
-  for (int64_t d : type.shape.dims)
-    if (d < 0) return Error(loc.to_string() + ": " + def.name + ": negative dimension in " +
-                            type.to_string());
+  if (Status st = type.validate(); !st.ok())
+    return Error(loc.to_string() + ": " + def.name + ": " + st.error().message());
   Node node;
   node.id = size();
   node.op = op;

@@ -316,7 +316,13 @@ class Parser {
       }
     }
     ++pos_;
-    return TensorType{*dt, shape};
+    TensorType t{*dt, shape};
+    // Checked here, where the shape is made, so an error points at the type.
+    if (Status st = t.validate(); !st.ok()) {
+      pos_ = start;
+      return fail(st.error().message());
+    }
+    return t;
   }
 
   Expected<Value> parse_ref() {

@@ -37,10 +37,17 @@ Expected<SupervisedSpec> linreg_spec(const RunOptions& o) {
   return linear_spec("linreg", 2, true, nn::Init::normal(0.0, 0.01), resolve_lr(o, kLinreg), o);
 }
 
+// The most examples `--limit` may ask linreg to generate (2 features: 120 MB of data).
+constexpr int64_t kMaxSyntheticExamples = 10'000'000;
+
 Expected<RunReport> run_linreg(const RunOptions& o) {
   SupervisedSpec spec = KILN_TRY(linreg_spec(o));
   const std::vector<double> true_w = {2.0, -3.4};
   const double true_b = 4.2;
+  // --limit sizes the synthetic data set; it is generated in memory, so its size is capped.
+  if (o.limit > kMaxSyntheticExamples)
+    return Error("--limit: linreg generates at most " + std::to_string(kMaxSyntheticExamples) +
+                 " synthetic examples, got " + std::to_string(o.limit));
   SyntheticData d = linear_data(true_w, true_b, o.limit > 0 ? o.limit : 1000, 0.01, o.seed + 1);
   TableSource train(d.x, d.width, d.y);
   return run_supervised(std::move(spec), train, nullptr, o, kLinreg,

@@ -24,7 +24,8 @@ Status check_common_options(const RunOptions& o) {
   if (o.epochs == 0) return Error("--epochs must be at least 1");
   if (!std::isnan(o.lr) && !(o.lr > 0)) return Error("--lr must be positive");
   if (!std::isnan(o.wd) && !(o.wd >= 0)) return Error("--wd must be non-negative");
-  if (o.threads < 0) return Error("--threads must be non-negative");
+  if (o.threads < 0 || o.threads > kMaxThreads)
+    return Error("--threads must be between 1 and " + std::to_string(kMaxThreads));
   return Status::Ok();
 }
 
@@ -38,10 +39,33 @@ Status apply_optimizer_options(const RunOptions& o, OptimizerConfig& c) {
   return Status::Ok();
 }
 
+namespace {
+
+// The Fashion-MNIST models are built for examples of [1, 28, 28] (fashion_mlp.cpp's
+// example_shape), or [1, r, r] when the data is resized; ImageSource::gather writes
+// example_numel() floats per example into the model's input, so data of any other shape
+// is refused here, before training, naming the split and the shapes.
+Status check_fashion_examples(const ImageDataset& ds, int resize, const char* split) {
+  const int64_t side = resize > 0 ? resize : 28;
+  const Shape want{1, side, side};
+  const Shape got{ds.channels, ds.height(), ds.width()};
+  if (got != want)
+    return Error(std::string("Fashion-MNIST ") + split + " examples have shape " + got.to_string() +
+                 ", but the model expects " + want.to_string());
+  return Status::Ok();
+}
+
+}  // namespace
+
 Expected<FashionMnist> load_fashion(const RunOptions& opts, int resize) {
   FashionMnist f;
-  f.train = KILN_TRY(load_fashion_mnist(opts.data, /*train=*/true, resize));
-  f.test = KILN_TRY(load_fashion_mnist(opts.data, /*train=*/false, resize));
+  // load_fashion_mnist checks the files against Fashion-MNIST's format: 28x28 images,
+  // labels 0..9, as many labels as images, gzip CRCs; each error names its file.
+  f.train = KILN_TRY(load_fashion_mnist(opts.data, /*train=*/true, resize, fashion_mnist_expectation()));
+  f.test = KILN_TRY(load_fashion_mnist(opts.data, /*train=*/false, resize, fashion_mnist_expectation()));
+  KILN_RETURN_IF_ERROR(check_fashion_examples(f.train, resize, "training"));
+  KILN_RETURN_IF_ERROR(check_fashion_examples(f.test, resize, "test"));
+  // A --limit beyond the data set's size means the whole data set.
   if (opts.limit > 0) {
     f.train = f.train.subset(opts.limit);
     f.test = f.test.subset(std::max<int64_t>(opts.limit / 5, 1));

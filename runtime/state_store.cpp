@@ -26,9 +26,11 @@ Expected<StateEntry*> StateStore::get_or_create(const std::string& name, const T
                    ", requested as a " + state_kind_name(kind));
     return &e;
   }
+  Expected<HostBuffer> buffer = HostBuffer::allocate(type);
+  if (!buffer.ok()) return buffer.error().wrap("state '" + name + "'");
   auto e = std::make_unique<StateEntry>();
   e->name = name;
-  e->buffer = HostBuffer(type);
+  e->buffer = std::move(*buffer);
   e->kind = kind;
   e->scope = scope;
   e->init = init;

@@ -2,8 +2,12 @@
 // See csv.h for the accepted dialect.
 #include "runtime/train/csv.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 
@@ -39,8 +43,12 @@ Expected<CsvTable> parse_csv(std::string_view text, const std::string& source,
   const char delim = options.delimiter;
   if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
 
+  if (static_cast<int64_t>(text.size()) > kMaxCsvBytes)
+    return Error(source + ": " + std::to_string(text.size()) + " bytes, more than the limit of " +
+                 std::to_string(kMaxCsvBytes) + " for a CSV file");
   CsvTable table;
   table.source = source;
+  int64_t fields = 0;  // in all rows, checked against options.max_fields
   std::vector<std::string> row;
   std::string field;
   int64_t line = 1;       // current line
@@ -64,6 +72,10 @@ Expected<CsvTable> parse_csv(std::string_view text, const std::string& source,
         return Error(loc(row_line) + "expected " + std::to_string(want) + " fields (as in the header), got " +
                      std::to_string(row.size()));
       }
+      fields += static_cast<int64_t>(want - row.size());  // padding counts as fields too
+      if (fields > options.max_fields)
+        return Error(loc(row_line) + "more than " + std::to_string(options.max_fields) +
+                     " fields in the file (the limit for one CSV file)");
       row.resize(want);
       table.rows.push_back(std::move(row));
       table.row_lines.push_back(row_line);
@@ -112,6 +124,9 @@ Expected<CsvTable> parse_csv(std::string_view text, const std::string& source,
       }
     }
     bool blank = row.empty() && !quoted && field.empty();
+    if (++fields > options.max_fields)
+      return Error(loc(row_line) + "more than " + std::to_string(options.max_fields) +
+                   " fields in the file (the limit for one CSV file)");
     row.push_back(std::move(field));
     field = {};
 
@@ -140,6 +155,14 @@ Expected<CsvTable> parse_csv(std::string_view text, const std::string& source,
 }
 
 Expected<CsvTable> read_csv(const std::string& path, const CsvOptions& options) {
+  // Only regular files of bounded size: a FIFO or /dev/zero behind the name would never end.
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0)
+    return Error("cannot open " + path + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return Error(path + ": not a regular file");
+  if (st.st_size > kMaxCsvBytes)
+    return Error(path + ": " + std::to_string(st.st_size) + " bytes, more than the limit of " +
+                 std::to_string(kMaxCsvBytes) + " for a CSV file");
   auto text = read_file(path);
   if (!text.ok()) return text.error();
   return parse_csv(*text, path, options);

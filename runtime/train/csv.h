@@ -16,11 +16,20 @@
 
 namespace kiln {
 
+// Limits on one CSV file, so that a huge or hostile file is an error naming it rather
+// than an allocation failure: at most kMaxCsvBytes bytes (1 GiB) and, by default,
+// kMaxCsvFields fields in all (2^24, each a std::string; the Kaggle house-price training
+// file has 118,260).
+inline constexpr int64_t kMaxCsvBytes = int64_t{1} << 30;
+inline constexpr int64_t kMaxCsvFields = int64_t{1} << 24;
+
 struct CsvOptions {
   char delimiter = ',';
   // Rows with fewer fields than the header are padded with empty (missing) fields
   // instead of rejected. Rows with more fields are always an error.
   bool pad_short_rows = false;
+  // More fields than this in the whole file is an error.
+  int64_t max_fields = kMaxCsvFields;
 };
 
 struct CsvTable {
@@ -37,8 +46,11 @@ struct CsvTable {
   std::string where(int64_t row) const;
 };
 
+
+// Reads a regular file of at most kMaxCsvBytes and parses it.
 Expected<CsvTable> read_csv(const std::string& path, const CsvOptions& options = {});
-// Parses CSV text; `source` names it in error messages.
+// Parses CSV text; `source` names it in error messages. More than options.max_fields
+// fields, or more than kMaxCsvBytes of text, is an error.
 Expected<CsvTable> parse_csv(std::string_view text, const std::string& source,
                              const CsvOptions& options = {});
 

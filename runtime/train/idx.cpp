@@ -2,7 +2,9 @@
 // loader, and PIL-compatible bilinear resizing. See idx.h.
 #include "runtime/train/idx.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -32,51 +34,220 @@ bool dir_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-// Closes a gzFile on scope exit.
-struct GzCloser {
-  gzFile f;
-  ~GzCloser() {
-    if (f) gzclose(f);
-  }
+// ---- Byte sources ----------------------------------------------------------------------
+
+// Where the (possibly compressed) bytes come from: a file or memory.
+class Source {
+ public:
+  virtual ~Source() = default;
+  // Reads up to n bytes into buf; returns how many (0 at the end), or -1 with `error` set.
+  virtual int64_t read(unsigned char* buf, int64_t n) = 0;
+  std::string error;
 };
 
-// Reads up to `size` bytes; returns the count read, and sets `err` to zlib's message
-// when the stream is corrupt (a truncated gzip stream reads short or reports an error).
-int64_t gz_read_fully(gzFile f, void* buf, int64_t size, std::string* err) {
-  int64_t got = 0;
-  char* p = static_cast<char*>(buf);
-  while (got < size) {
-    unsigned chunk = static_cast<unsigned>(std::min<int64_t>(size - got, 1 << 30));
-    int n = gzread(f, p + got, chunk);
-    if (n < 0) {
-      int code = 0;
-      const char* msg = gzerror(f, &code);
-      *err = msg ? msg : "read error";
-      break;
-    }
-    if (n == 0) break;
-    got += n;
+class FileSource : public Source {
+ public:
+  explicit FileSource(int fd) : fd_(fd) {}
+  ~FileSource() override {
+    if (fd_ >= 0) ::close(fd_);
   }
-  return got;
-}
+  int64_t read(unsigned char* buf, int64_t n) override {
+    for (;;) {
+      ssize_t got = ::read(fd_, buf, static_cast<size_t>(std::min<int64_t>(n, int64_t{1} << 30)));
+      if (got >= 0) return got;
+      if (errno == EINTR) continue;
+      error = std::string("read error: ") + std::strerror(errno);
+      return -1;
+    }
+  }
+
+ private:
+  int fd_;
+};
+
+class MemorySource : public Source {
+ public:
+  explicit MemorySource(std::string_view bytes) : rest_(bytes) {}
+  int64_t read(unsigned char* buf, int64_t n) override {
+    size_t k = static_cast<size_t>(std::min<int64_t>(n, static_cast<int64_t>(rest_.size())));
+    std::memcpy(buf, rest_.data(), k);
+    rest_.remove_prefix(k);
+    return static_cast<int64_t>(k);
+  }
+
+ private:
+  std::string_view rest_;
+};
+
+// The decoded byte stream of an IDX file: plain bytes, or the inflated content of a gzip
+// file (told apart by the gzip magic 1f 8b; an IDX file starts with 00 00). zlib's
+// inflate checks each member's CRC-32 and ISIZE when it reaches the member's end
+// (Z_STREAM_END), so `finish` reads to that end: the data check covers every byte.
+class Decoder {
+ public:
+  explicit Decoder(Source& src) : src_(src), buf_(1 << 16) {}
+  ~Decoder() {
+    if (zinit_) inflateEnd(&zs_);
+  }
+  Decoder(const Decoder&) = delete;
+  Decoder& operator=(const Decoder&) = delete;
+
+  // Sniffs the format. False with `error` set when the source fails.
+  bool start() {
+    if (!fill(2)) return false;
+    if (avail_ >= 2 && buf_[pos_] == 0x1f && buf_[pos_ + 1] == 0x8b) {
+      gzip_ = true;
+      std::memset(&zs_, 0, sizeof zs_);
+      if (inflateInit2(&zs_, 16 + MAX_WBITS) != Z_OK) {
+        error = "cannot initialise zlib";
+        return false;
+      }
+      zinit_ = true;
+    }
+    return true;
+  }
+  bool gzip() const { return gzip_; }
+
+  // Reads up to n decoded bytes; fewer only at the end of the data or on an error
+  // (then `error` is set).
+  int64_t read(unsigned char* out, int64_t n) {
+    int64_t got = 0;
+    while (got < n && error.empty()) {
+      int64_t k = gzip_ ? inflate_some(out + got, n - got) : plain_some(out + got, n - got);
+      if (k < 0) break;     // error set
+      if (k == 0 && done_) break;  // the end of the data
+      got += k;
+    }
+    return got;
+  }
+
+  // After the declared data: checks that the stream ends here. Gzip: inflates to the
+  // end of the stream (verifying CRC-32 and length), then requires nothing but further
+  // members (which must add no data) after it. Returns "" or what is wrong.
+  std::string finish() {
+    unsigned char scratch[512];
+    int64_t extra = read(scratch, sizeof scratch);
+    if (!error.empty()) return error;
+    if (extra > 0) return "data continues after the bytes the IDX header declares";
+    if (gzip_ && !stream_end_) return "truncated gzip stream (it ends before its end marker)";
+    return "";
+  }
+
+  std::string error;  // what went wrong ("" if nothing)
+
+ private:
+  // Ensures at least `need` bytes are buffered, unless the source ends first.
+  bool fill(size_t need) {
+    if (avail_ >= need || eof_) return true;
+    if (pos_ > 0) {
+      std::memmove(buf_.data(), buf_.data() + pos_, avail_);
+      pos_ = 0;
+    }
+    while (avail_ < need && !eof_) {
+      int64_t k = src_.read(buf_.data() + avail_, static_cast<int64_t>(buf_.size() - avail_));
+      if (k < 0) {
+        error = src_.error;
+        return false;
+      }
+      if (k == 0) eof_ = true;
+      avail_ += static_cast<size_t>(k);
+    }
+    return true;
+  }
+
+  // One step of plain reading: bytes copied, 0 with done_ set at the end, -1 on error.
+  int64_t plain_some(unsigned char* out, int64_t n) {
+    if (avail_ == 0 && !fill(1)) return -1;
+    if (avail_ == 0) {
+      done_ = true;
+      return 0;
+    }
+    size_t k = static_cast<size_t>(std::min<int64_t>(n, static_cast<int64_t>(avail_)));
+    std::memcpy(out, buf_.data() + pos_, k);
+    pos_ += k;
+    avail_ -= k;
+    return static_cast<int64_t>(k);
+  }
+
+  // One inflate step: bytes produced (possibly 0 while inflate reads headers), 0 with
+  // done_ set at the end of the last member, -1 on error.
+  int64_t inflate_some(unsigned char* out, int64_t n) {
+    if (stream_end_) {
+      // Another gzip member may follow (gzip concatenates them); anything else is
+      // trailing garbage, which gzip -t reports and we refuse.
+      if (!fill(2)) return -1;
+      if (avail_ == 0) {
+        done_ = true;
+        return 0;
+      }
+      if (avail_ < 2 || buf_[pos_] != 0x1f || buf_[pos_ + 1] != 0x8b) {
+        error = "trailing garbage after the end of the gzip stream";
+        return -1;
+      }
+      inflateReset(&zs_);
+      stream_end_ = false;
+    }
+    if (avail_ == 0 && !fill(1)) return -1;
+    if (avail_ == 0) {  // the file ends inside the member
+      error = "truncated gzip stream (it ends before its end marker)";
+      return -1;
+    }
+    const uInt room = static_cast<uInt>(std::min<int64_t>(n, int64_t{1} << 30));
+    zs_.next_in = buf_.data() + pos_;
+    zs_.avail_in = static_cast<uInt>(avail_);
+    zs_.next_out = out;
+    zs_.avail_out = room;
+    int r = inflate(&zs_, Z_NO_FLUSH);
+    size_t used = avail_ - zs_.avail_in;
+    pos_ += used;
+    avail_ -= used;
+    const int64_t produced = static_cast<int64_t>(room - zs_.avail_out);
+    switch (r) {
+      case Z_STREAM_END:  // zlib has verified this member's CRC-32 and ISIZE
+        stream_end_ = true;
+        return produced;
+      case Z_OK:
+        return produced;
+      case Z_BUF_ERROR:  // no progress possible: needs more input, which fill() brings
+        if (used == 0 && produced == 0 && avail_ > 0) {
+          error = "zlib made no progress";
+          return -1;
+        }
+        return produced;
+      case Z_DATA_ERROR: {
+        std::string msg = zs_.msg ? zs_.msg : "invalid data";
+        if (msg == "incorrect data check") msg += " (CRC-32 mismatch)";
+        if (msg == "incorrect length check") msg += " (ISIZE mismatch)";
+        error = "corrupt gzip stream: " + msg;
+        return -1;
+      }
+      case Z_MEM_ERROR: error = "out of memory in zlib"; return -1;
+      default:
+        error = "zlib error " + std::to_string(r) + (zs_.msg ? std::string(": ") + zs_.msg : "");
+        return -1;
+    }
+  }
+
+  Source& src_;
+  std::vector<unsigned char> buf_;
+  size_t pos_ = 0, avail_ = 0;
+  bool eof_ = false;
+  bool gzip_ = false, zinit_ = false, stream_end_ = false, done_ = false;
+  z_stream zs_;
+};
 
 const char* data_kind(int rank) { return rank == 1 ? "label" : rank == 3 ? "image" : "tensor"; }
 
-}  // namespace
+Expected<IdxArray> decode_idx(Source& src, const std::string& path, int expected_rank) {
+  Decoder dec(src);
+  if (!dec.start()) return Error(path + ": " + dec.error);
+  auto why = [&]() { return dec.error.empty() ? std::string() : " (" + dec.error + ")"; };
 
-Expected<IdxArray> read_idx(const std::string& path, int expected_rank) {
-  if (std::string problem = file_problem(path); !problem.empty()) return Error(path + ": " + problem);
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) return Error(path + ": cannot open: " + std::strerror(errno));
-  GzCloser closer{f};
-  gzbuffer(f, 1 << 17);
-
-  std::string zerr;
   unsigned char magic[4];
-  int64_t got = gz_read_fully(f, magic, 4, &zerr);
+  int64_t got = dec.read(magic, 4);
   if (got < 4) {
     return Error(path + ": truncated: expected a 4-byte IDX header, got " + std::to_string(got) + " bytes" +
-                 (zerr.empty() ? "" : " (" + zerr + ")"));
+                 why());
   }
   if (magic[0] != 0 || magic[1] != 0) {
     char buf[64];
@@ -97,62 +268,131 @@ Expected<IdxArray> read_idx(const std::string& path, int expected_rank) {
   }
 
   std::vector<unsigned char> dimbytes(4 * static_cast<size_t>(rank));
-  got = gz_read_fully(f, dimbytes.data(), 4 * rank, &zerr);
+  got = dec.read(dimbytes.data(), 4 * rank);
   if (got < 4 * rank) {
     return Error(path + ": truncated: expected " + std::to_string(rank) + " dimensions in the header, got " +
-                 std::to_string(got / 4) + (zerr.empty() ? "" : " (" + zerr + ")"));
+                 std::to_string(got / 4) + why());
   }
   IdxArray out;
+  // The product is computed with overflow checks: [1, 2^32-1, 2^32-1] overflows int64
+  // and [1024, 2^30, 2^24] wraps to 0 with a plain multiply.
   int64_t total = 1;
+  bool too_large = false;
   for (int d = 0; d < rank; ++d) {
     const unsigned char* b = &dimbytes[4 * d];
     int64_t dim = (int64_t(b[0]) << 24) | (int64_t(b[1]) << 16) | (int64_t(b[2]) << 8) | int64_t(b[3]);
     out.dims.push_back(dim);
-    total *= dim;
-    if (total > (int64_t(1) << 42)) return Error(path + ": IDX dimensions are implausibly large");
+    if (__builtin_mul_overflow(total, dim, &total) || total > kMaxIdxBytes) too_large = true;
+  }
+  bool has_zero = std::find(out.dims.begin(), out.dims.end(), 0) != out.dims.end();
+  if (has_zero) total = 0;
+  if (too_large && !has_zero) {
+    return Error(path + ": IDX dimensions " + Shape(out.dims).to_string() + " declare more than " +
+                 std::to_string(kMaxIdxBytes) + " bytes of data (the limit for one IDX file)");
   }
 
-  // Grow the buffer as data arrives, so a corrupt header claiming terabytes fails with
-  // "truncated" instead of an allocation failure.
-  got = 0;
-  while (got < total && zerr.empty()) {
-    int64_t chunk = std::min<int64_t>(total - got, int64_t(1) << 26);
-    out.data.resize(static_cast<size_t>(got + chunk));
-    int64_t n = gz_read_fully(f, out.data.data() + got, chunk, &zerr);
-    got += n;
-    if (n < chunk) break;
+  // Grow the buffer as data arrives (doubling from 64 KiB), so a corrupt header claiming
+  // gigabytes fails with "truncated" after allocating about what the file holds.
+  try {
+    got = 0;
+    while (got < total) {
+      int64_t chunk = std::min<int64_t>(total - got, std::max<int64_t>(got, int64_t(1) << 16));
+      out.data.resize(static_cast<size_t>(got + chunk));
+      int64_t n = dec.read(out.data.data() + got, chunk);
+      got += n;
+      if (n < chunk) break;
+    }
+    out.data.resize(static_cast<size_t>(got));
+  } catch (const std::bad_alloc&) {
+    return Error(path + ": out of memory reading " + std::to_string(total) + " bytes of " + data_kind(rank) +
+                 " data");
   }
-  out.data.resize(static_cast<size_t>(got));
   if (got < total) {
     return Error(path + ": truncated: expected " + std::to_string(total) + " bytes of " + data_kind(rank) +
-                 " data, got " + std::to_string(got) + (zerr.empty() ? "" : " (" + zerr + ")"));
+                 " data, got " + std::to_string(got) + why());
   }
+  if (std::string end = dec.finish(); !end.empty()) return Error(path + ": " + end);
   return out;
 }
 
-Expected<ImageDataset> load_idx_dataset(const std::string& images_path, const std::string& labels_path) {
+std::string size_text(int64_t h, int64_t w) { return std::to_string(h) + "x" + std::to_string(w); }
+
+}  // namespace
+
+Expected<IdxArray> read_idx(const std::string& path, int expected_rank) {
+  if (std::string problem = file_problem(path); !problem.empty()) return Error(path + ": " + problem);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Error(path + ": cannot open: " + std::strerror(errno));
+  FileSource src(fd);
+  return decode_idx(src, path, expected_rank);
+}
+
+Expected<IdxArray> parse_idx(std::string_view bytes, const std::string& name, int expected_rank) {
+  MemorySource src(bytes);
+  return decode_idx(src, name, expected_rank);
+}
+
+ImageExpectation fashion_mnist_expectation() {
+  ImageExpectation e;
+  e.height = 28;
+  e.width = 28;
+  e.num_classes = 10;
+  e.what = "Fashion-MNIST";
+  return e;
+}
+
+Expected<ImageDataset> load_idx_dataset(const std::string& images_path, const std::string& labels_path,
+                                        const ImageExpectation& expect) {
   auto images = read_idx(images_path, 3);
   if (!images.ok()) return images.error();
   auto labels = read_idx(labels_path, 1);
   if (!labels.ok()) return labels.error();
-  if (images->dims[0] != labels->dims[0]) {
-    return Error("images and labels disagree: " + images_path + " has " + std::to_string(images->dims[0]) +
+  const int64_t count = images->dims[0], h = images->dims[1], w = images->dims[2];
+  if (count != labels->dims[0]) {
+    return Error("images and labels disagree: " + images_path + " has " + std::to_string(count) +
                  " images but " + labels_path + " has " + std::to_string(labels->dims[0]) + " labels");
   }
+  if (count == 0) return Error(images_path + ": holds no images (its header declares a count of 0)");
+  if (h == 0 || w == 0)
+    return Error(images_path + ": images are " + size_text(h, w) + " pixels (an image needs at least one)");
+  const std::string whose = expect.what.empty() ? "the model's" : expect.what + "'s";
+  if ((expect.height > 0 && h != expect.height) || (expect.width > 0 && w != expect.width)) {
+    return Error(images_path + ": images are " + size_text(h, w) + " pixels, but " + whose + " are " +
+                 size_text(expect.height > 0 ? expect.height : h, expect.width > 0 ? expect.width : w));
+  }
+  if (expect.num_classes > 0) {
+    for (int64_t i = 0; i < count; ++i) {
+      int label = labels->data[static_cast<size_t>(i)];
+      if (label >= expect.num_classes) {
+        return Error(labels_path + ": label " + std::to_string(label) + " of example " + std::to_string(i) +
+                     " is out of range 0-" + std::to_string(expect.num_classes - 1) +
+                     (expect.what.empty() ? std::string() : " (not a " + expect.what + " label file?)"));
+      }
+    }
+  }
   ImageDataset ds;
-  ds.count = images->dims[0];
+  ds.count = count;
   ds.channels = 1;
-  ds.stored_height = images->dims[1];
-  ds.stored_width = images->dims[2];
-  ds.images.resize(images->data.size());
-  for (size_t i = 0; i < images->data.size(); ++i) ds.images[i] = images->data[i] * (1.0f / 255.0f);
-  ds.labels.assign(labels->data.begin(), labels->data.end());
+  ds.stored_height = h;
+  ds.stored_width = w;
+  try {
+    ds.images.resize(images->data.size());
+    for (size_t i = 0; i < images->data.size(); ++i) ds.images[i] = images->data[i] * (1.0f / 255.0f);
+    ds.labels.assign(labels->data.begin(), labels->data.end());
+  } catch (const std::bad_alloc&) {
+    return Error(images_path + ": out of memory converting " + std::to_string(count) + " images of " +
+                 size_text(h, w) + " pixels to float32 (" + std::to_string(images->data.size() * 4) +
+                 " bytes)");
+  }
   return ds;
 }
 
-Expected<ImageDataset> load_fashion_mnist(const std::string& dir_in, bool train, int resize) {
+Expected<ImageDataset> load_fashion_mnist(const std::string& dir_in, bool train, int resize,
+                                          const ImageExpectation& expect) {
   const std::string dir = dir_in.empty() ? kFashionMnistDir : dir_in;
-  if (resize < 0) return Error("load_fashion_mnist: resize must be >= 0, got " + std::to_string(resize));
+  if (resize < 0 || resize > kMaxResize)
+    return Error("load_fashion_mnist: resize must be in 0.." + std::to_string(kMaxResize) + ", got " +
+                 std::to_string(resize));
   const std::string prefix = train ? "train" : "t10k";
   const std::string install_hint =
       "Fashion-MNIST is packaged in Debian as dataset-fashion-mnist: install it with "
@@ -176,14 +416,8 @@ Expected<ImageDataset> load_fashion_mnist(const std::string& dir_in, bool train,
     std::string missing = images.empty() ? prefix + "-images-idx3-ubyte.gz" : prefix + "-labels-idx1-ubyte.gz";
     return Error("Fashion-MNIST not found: " + dir + "/" + missing + " is missing. " + install_hint);
   }
-  auto ds = load_idx_dataset(images, labels);
+  auto ds = load_idx_dataset(images, labels, expect);
   if (!ds.ok()) return ds.error();
-  for (int64_t i = 0; i < ds->count; ++i) {
-    if (ds->labels[i] < 0 || ds->labels[i] > 9) {
-      return Error(labels + ": label " + std::to_string(ds->labels[i]) + " of example " + std::to_string(i) +
-                   " is out of range 0-9 (not a Fashion-MNIST label file?)");
-    }
-  }
   if (resize > 0) {
     ds->resize_height = resize;
     ds->resize_width = resize;

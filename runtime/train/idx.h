@@ -25,11 +25,33 @@ struct IdxArray {
   std::vector<uint8_t> data;  // row-major, product(dims) bytes
 };
 
-// Reads an IDX ubyte file (gzip or plain). `expected_rank` (if > 0) is checked, e.g. 3
-// for images, 1 for labels. Errors name the path and say what is wrong: missing file,
-// bad magic, a type other than ubyte, a rank mismatch, or truncated data ("expected
-// 47040000 bytes of image data, got 1234").
+// The most data bytes one IDX file may declare (the product of its dims, computed with
+// overflow checks): 2^32, 90 times Fashion-MNIST's training images. Larger headers are
+// refused before anything is allocated.
+inline constexpr int64_t kMaxIdxBytes = int64_t{1} << 32;
+
+// Reads an IDX ubyte file (gzip or plain, told apart by the gzip magic bytes).
+// `expected_rank` (if > 0) is checked, e.g. 3 for images, 1 for labels. Errors name the
+// path and say what is wrong: missing file, bad magic, a type other than ubyte, a rank
+// mismatch, dims whose product exceeds kMaxIdxBytes, truncated data ("expected 47040000
+// bytes of image data, got 1234"), and data after the declared bytes. A gzip file is
+// read to the end of its stream, so its CRC-32 and length (ISIZE) are always verified:
+// a corrupt, short or over-long stream and trailing garbage after it are errors.
+// Concatenated gzip members are read as one stream, as gzip does.
 Expected<IdxArray> read_idx(const std::string& path, int expected_rank = 0);
+// The same decoding from bytes in memory (a gzip or plain IDX file's contents); `name`
+// stands for the path in errors.
+Expected<IdxArray> parse_idx(std::string_view bytes, const std::string& name, int expected_rank = 0);
+
+// What a model expects of an image data set; load_idx_dataset checks every header field
+// against it and names the file that disagrees.
+struct ImageExpectation {
+  int64_t height = 0, width = 0;  // stored image size; 0 accepts any non-zero size
+  int num_classes = 0;            // labels must lie in [0, num_classes) when > 0
+  std::string what;               // the data set's name for messages, e.g. "Fashion-MNIST"
+};
+// 28x28 images, labels 0..9.
+ImageExpectation fashion_mnist_expectation();
 
 struct ImageDataset {
   int64_t count = 0;
@@ -55,22 +77,33 @@ struct ImageDataset {
   }
 
   // Writes examples idx[0..n) to dst ([n, C, height(), width()], resized if needed)
-  // and, when labels_out is not null, their labels. Indices must be in [0, count).
+  // and, when labels_out is not null, their labels. Indices must be in [0, count), and
+  // dst must hold n * example_numel() floats: callers check example_numel() against
+  // the model's input once, when the data is loaded (see models/run_common.cpp).
   void gather(const int64_t* idx, int64_t n, float* dst, int32_t* labels_out = nullptr) const;
   // The first n examples (all of them if n >= count or n < 0).
   ImageDataset subset(int64_t n) const;
 };
 
-// Reads an image file and a label file and checks that they agree in count.
-Expected<ImageDataset> load_idx_dataset(const std::string& images_path, const std::string& labels_path);
+// Reads an image file (idx3: [count, height, width]) and a label file (idx1: [count])
+// and checks them against each other and `expect`: the counts agree and are not zero,
+// images are not empty and have the expected size, every label is in range. Errors name
+// the file ("train-images-idx3-ubyte.gz: images are 32x32 pixels, but Fashion-MNIST's
+// are 28x28"). Running out of memory is an error too.
+Expected<ImageDataset> load_idx_dataset(const std::string& images_path, const std::string& labels_path,
+                                        const ImageExpectation& expect = {});
 
 // Loads Fashion-MNIST's training (60000) or test (10000) split from `dir` (empty means
 // kFashionMnistDir). Files are train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,
 // t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (the names without .gz are
-// accepted too). resize > 0 produces resize x resize examples (see ImageDataset).
-// When the files are missing the error says how to install them
-// (apt-get install dataset-fashion-mnist, or `make demo` / scripts/setup.sh).
-Expected<ImageDataset> load_fashion_mnist(const std::string& dir = "", bool train = true, int resize = 0);
+// accepted too). resize > 0 (at most kMaxResize) produces resize x resize examples (see
+// ImageDataset). The files are checked against `expect` (by default Fashion-MNIST's
+// 28x28 images and labels 0..9; tests pass smaller sizes). When the files are missing
+// the error says how to install them (apt-get install dataset-fashion-mnist, or
+// `make demo` / scripts/setup.sh).
+inline constexpr int kMaxResize = 4096;
+Expected<ImageDataset> load_fashion_mnist(const std::string& dir = "", bool train = true, int resize = 0,
+                                          const ImageExpectation& expect = fashion_mnist_expectation());
 
 // The ten class names, index = label: t-shirt, trouser, pullover, dress, coat, sandal,
 // shirt, sneaker, bag, ankle boot (d2l's get_fashion_mnist_labels).

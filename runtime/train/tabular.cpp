@@ -74,6 +74,9 @@ Expected<TabularData> preprocess_tabular(const CsvTable& train, const CsvTable& 
     const std::string& s = train.rows[r][train_label];
     auto v = csv_is_missing(s) ? std::nullopt : parse_csv_number(s);
     if (!v) return Error(train.where(r) + ": label " + options.label_column + " is not a number: \"" + s + "\"");
+    if (!std::isfinite(*v) || !std::isfinite(static_cast<float>(*v)))
+      return Error(train.where(r) + ": label " + options.label_column + " is not a finite float32 number: \"" +
+                   s + "\"");
     out.train_labels.push_back(static_cast<float>(*v));
   }
   for (int64_t r = 0; r < out.num_test; ++r) out.test_ids.push_back(KILN_TRY(parse_id(test, r, test_id)));
@@ -140,6 +143,14 @@ Expected<TabularData> preprocess_tabular(const CsvTable& train, const CsvTable& 
     categories.push_back(std::move(cats));
   }
   const int64_t F = out.num_features = static_cast<int64_t>(out.feature_names.size());
+  // One-hot encoding multiplies: a string column with a distinct value per row gives a
+  // feature per row. The matrix is checked before it is allocated.
+  int64_t cells = 0;
+  if (__builtin_mul_overflow(rows, F, &cells) || cells > kMaxTabularElements) {
+    return Error(train.source + " and " + test.source + ": " + std::to_string(rows) + " rows x " +
+                 std::to_string(F) + " features after one-hot encoding is more than the limit of " +
+                 std::to_string(kMaxTabularElements) + " values (a text column with too many distinct values?)");
+  }
 
   out.train_features.assign(out.num_train * F, 0.0f);
   out.test_features.assign(out.num_test * F, 0.0f);

@@ -34,7 +34,12 @@ struct TabularData {
   std::vector<int64_t> train_ids, test_ids;
 };
 
-// Preprocesses parsed tables. The test table must have the training table's columns
+// The most values (rows x features after one-hot encoding) preprocessing produces: 2^28,
+// 1 GiB of float32 (the Kaggle house prices give 2919 x 331).
+inline constexpr int64_t kMaxTabularElements = int64_t{1} << 28;
+
+// Preprocesses parsed tables. Labels must be finite float32 numbers; more than
+// kMaxTabularElements values is an error. The test table must have the training table's columns
 // minus the label, in the same order. Errors name file:line for bad ids or labels.
 Expected<TabularData> preprocess_tabular(const CsvTable& train, const CsvTable& test,
                                          const TabularOptions& options = {});

@@ -138,3 +138,32 @@ TEST_CASE("dropout is identity in eval and scales kept units in training", "[dsl
     }
   }
 }
+
+TEST_CASE("a shape whose element count overflows is a builder error naming it", "[dsl][hardening]") {
+  // Shape{2^32, 2^32} has numel() 0 (2^64 wraps): it used to be accepted, compiled, and
+  // crash in run().
+  const int64_t big = int64_t{1} << 32;
+  Graph g;
+  Builder b(g);
+  int line = __LINE__ + 1;
+  Tensor x = b.input("x", TensorType{DType::f32, Shape{big, big}});
+  CHECK_FALSE(x.valid());
+  REQUIRE_FALSE(b.ok());
+  const std::string msg = b.status().error().message();
+  CHECK_THAT(msg, Catch::Contains("dsl_test.cpp:" + std::to_string(line)) && Catch::Contains("input 'x'") &&
+                      Catch::Contains("f32[4294967296,4294967296]") && Catch::Contains("limit"));
+  // Later ops are no-ops, as for every builder error.
+  b.output("y", relu(x) * 2.0);
+  CHECK(b.status().error().message() == msg);
+  CHECK(g.outputs().empty());
+
+  // An op whose result would overflow: reshape and broadcast_to of legal tensors.
+  Graph g2;
+  Builder b2(g2);
+  Tensor v = b2.input("v", TensorType{DType::f32, Shape{big}});
+  REQUIRE(b2.ok());
+  Tensor outer = broadcast_to(reshape(v, Shape{big, 1}), Shape{big, big});
+  CHECK_FALSE(outer.valid());
+  REQUIRE_FALSE(b2.ok());
+  CHECK_THAT(b2.status().error().message(), Catch::Contains("[4294967296,4294967296]"));
+}

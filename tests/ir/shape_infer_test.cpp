@@ -1,6 +1,7 @@
 // Shape/type inference: accepted cases produce the documented types; rejected cases give
 // errors that name the op, the input types, the problem and the user's file:line.
 #include "ir/test_util.h"
+#include "ir/printer.h"
 
 namespace kiln {
 namespace {
@@ -192,6 +193,153 @@ TEST_CASE("shape inference: leaves", "[infer]") {
   REQUIRE_FALSE(init.ok());
   CHECK_THAT(init.error().message(), Catch::Contains("unknown init 'gauss'"));
   CHECK_FALSE(g.add_leaf(OpKind::Add, f32({3})).ok());
+}
+
+}  // namespace kiln
+
+// ---- Overflow-checked shapes (issue 12, item 5) -----------------------------------------
+
+namespace kiln {
+
+TEST_CASE("Shape::checked_numel and validate catch overflow and negative dims", "[infer][shape]") {
+  const int64_t big = int64_t{1} << 32;
+  CHECK(Shape{2, 3}.checked_numel() == 6);
+  CHECK(Shape{}.checked_numel() == 1);
+  CHECK(Shape{0, 5}.checked_numel() == 0);
+  CHECK(Shape{big, 256}.checked_numel() == kMaxTensorElements);  // exactly the limit
+  CHECK_FALSE(Shape{big, 257}.checked_numel());
+  // numel() wraps to 0 here: 2^64 elements.
+  CHECK(Shape{big, big}.numel() == 0);
+  CHECK_FALSE(Shape{big, big}.checked_numel());
+  CHECK_FALSE(Shape{1024, int64_t{1} << 30, int64_t{1} << 24}.checked_numel());
+  CHECK_FALSE(Shape{INT64_MAX, INT64_MAX, 2}.checked_numel());
+  CHECK_FALSE(Shape{-1, 4}.checked_numel());
+  CHECK_FALSE(Shape{0, INT64_MAX}.checked_numel());  // a zero dim does not excuse a huge one
+  CHECK_FALSE(Shape{0, int64_t{1} << 40, int64_t{1} << 40}.checked_numel());  // strides would overflow
+  CHECK(Shape{0, int64_t{1} << 40}.checked_numel() == 0);
+  CHECK_FALSE(Shape(std::vector<int64_t>(kMaxTensorRank + 1, 1)).checked_numel());
+  CHECK(Shape(std::vector<int64_t>(kMaxTensorRank, 1)).checked_numel() == 1);
+
+  CHECK(Shape{2, 3}.validate().ok());
+  CHECK_THAT((Shape{big, big}).validate().error().message(),
+             Catch::Contains("[4294967296,4294967296]") && Catch::Contains("1.84467e+19 elements") &&
+                 Catch::Contains("2^40"));
+  CHECK_THAT((Shape{-2}).validate().error().message(), Catch::Contains("negative"));
+
+  // Bytes: f64[2^38] has 2^38 elements but 2^41 bytes.
+  TensorType f64{DType::f64, Shape{int64_t{1} << 38}};
+  CHECK(f64.shape.checked_numel());
+  CHECK_FALSE(f64.checked_bytes());
+  CHECK_THAT(f64.validate().error().message(),
+             Catch::Contains("f64[274877906944]") && Catch::Contains("2199023255552 bytes") &&
+                 Catch::Contains("limit of 2^40 = 1099511627776 bytes"));
+  CHECK(TensorType{DType::boolean, Shape{int64_t{1} << 40}}.checked_bytes() == kMaxTensorBytes);
+  CHECK_THAT(f32({big, big}).validate().error().message(),
+             Catch::Contains("f32[4294967296,4294967296]") && Catch::Contains("bytes"));
+}
+
+TEST_CASE("the builder refuses leaves whose element count overflows", "[infer][shape]") {
+  const int64_t big = int64_t{1} << 32;
+  {
+    Graph g;
+    Builder b(g);
+    int line = __LINE__ + 1;
+    Tensor x = b.input("x", f32({big, big}));
+    CHECK_FALSE(x.valid());
+    REQUIRE_FALSE(b.ok());
+    std::string msg = b.status().error().message();
+    CHECK_THAT(msg, Catch::Contains("shape_infer_test.cpp:" + std::to_string(line)) &&
+                        Catch::Contains("input 'x'") && Catch::Contains("f32[4294967296,4294967296]"));
+    CHECK(g.size() == 0);
+  }
+  {
+    Graph g;
+    Builder b(g);
+    b.parameter("w", f32({big, big}));
+    CHECK_THAT(b.status().error().message(), Catch::Contains("parameter 'w'") && Catch::Contains("f32[4294967296"));
+  }
+  {
+    Graph g;
+    Builder b(g);
+    b.state("s", f32({big, big}), StateKind::RunningStat);
+    CHECK_THAT(b.status().error().message(), Catch::Contains("state 's'"));
+  }
+  {
+    Graph g;
+    Builder b(g);
+    b.constant(1.0, f32({big, big}));
+    CHECK_THAT(b.status().error().message(), Catch::Contains("constant") && Catch::Contains("4294967296"));
+  }
+  {  // numel() wraps to 0, so an empty data vector used to "match".
+    Graph g;
+    Builder b(g);
+    b.constant_data({}, f32({big, big}));
+    REQUIRE_FALSE(b.ok());
+    CHECK_THAT(b.status().error().message(), Catch::Contains("f32[4294967296,4294967296]"));
+  }
+  {
+    Graph g;
+    Builder b(g);
+    b.iota(TensorType{DType::i64, Shape{big, big}}, 0);
+    CHECK_FALSE(b.ok());
+  }
+  {  // Graph::add_leaf checks too (the parser and the deserialiser call it directly).
+    Graph g;
+    auto v = g.add_leaf(OpKind::Input, f32({big, big}), {}, {}, "x");
+    REQUIRE_FALSE(v.ok());
+    CHECK_THAT(v.error().message(), Catch::Contains("f32[4294967296,4294967296]"));
+    auto neg = g.add_leaf(OpKind::Input, f32({-1}), {}, {}, "y");
+    REQUIRE_FALSE(neg.ok());
+    CHECK_THAT(neg.error().message(), Catch::Contains("negative"));
+  }
+}
+
+TEST_CASE("op results whose element count overflows are refused", "[infer][shape]") {
+  const int64_t big = int64_t{1} << 32;
+  Fixture f;
+  // broadcast [1,1] -> [2^32, 2^32]: the result type is checked in Graph::add.
+  std::string msg = error_of(f.infer(OpKind::Broadcast, {f32({1, 1})}, {{"shape", std::vector<int64_t>{big, big}}}));
+  CHECK_THAT(msg, Catch::Contains("broadcast") && Catch::Contains("f32[4294967296,4294967296]"));
+  // An outer product of two legal vectors.
+  CHECK_THAT(error_of(f.infer(OpKind::Matmul, {f32({int64_t{1} << 30, 1}), f32({1, int64_t{1} << 30})})),
+             Catch::Contains("f32[1073741824,1073741824]"));
+  // reshape of an empty tensor to a shape whose product wraps to 0.
+  CHECK_THAT(error_of(f.infer(OpKind::Reshape, {f32({0})}, {{"shape", std::vector<int64_t>{big, big, 0, big}}})),
+             Catch::Contains("reshape"));
+
+  // Through the DSL, with the user's line.
+  Graph g;
+  Builder b(g);
+  Tensor x = b.input("x", f32({big, 1}));
+  Tensor y = b.input("y", f32({1, big}));
+  REQUIRE(b.ok());
+  int line = __LINE__ + 1;
+  Tensor z = x + y;
+  CHECK_FALSE(z.valid());
+  REQUIRE_FALSE(b.ok());
+  CHECK_THAT(b.status().error().message(),
+             Catch::Contains("shape_infer_test.cpp:" + std::to_string(line)) && Catch::Contains("4294967296"));
+}
+
+TEST_CASE("the textual IR parser refuses overflowing shapes", "[infer][shape][parser]") {
+  for (const char* type : {"f32[4294967296,4294967296]", "f32[1024,1073741824,16777216]",
+                           "f64[274877906944]", "f32[9223372036854775807,2]"}) {
+    std::string text = std::string("graph g {\n  %0 = input() {name=\"x\"} : ") + type + "\n  output \"y\" = %0\n}";
+    Expected<Graph> g = parse_graph(text);
+    INFO(type);
+    REQUIRE_FALSE(g.ok());
+    CHECK_THAT(g.error().message(), Catch::Contains("2:") && Catch::Contains("limit"));
+  }
+  // Out of int64 range is an error too, not a wrapped dim.
+  Expected<Graph> huge = parse_graph("graph g {\n  %0 = input() {name=\"x\"} : f32[99999999999999999999]\n}");
+  REQUIRE_FALSE(huge.ok());
+  CHECK_THAT(huge.error().message(), Catch::Contains("out of range"));
+  // Non-leaf results too: broadcast to a huge shape declared as such.
+  Expected<Graph> bc = parse_graph(
+      "graph g {\n  %0 = input() {name=\"x\"} : f32[1,1]\n"
+      "  %1 = broadcast(%0) {shape=[4294967296,4294967296]} : f32[1,1]\n  output \"y\" = %1\n}");
+  REQUIRE_FALSE(bc.ok());
+  CHECK_THAT(bc.error().message(), Catch::Contains("4294967296"));
 }
 
 }  // namespace kiln

@@ -477,3 +477,84 @@ TEST_CASE("a bad checkpoint is an error naming the file, not a crash", "[cli]") 
              Catch::Contains("checkpoint of model 'linreg', not 'softmax'"));
   std::filesystem::remove_all(dir);
 }
+
+// ---- Hardening (issue 12): loaders and sizes from user input --------------------------
+
+namespace {
+
+// A --data directory whose train and test images are h x w, gzip-compressed.
+std::string fashion_dir_of_size(const std::string& name, uint32_t h, uint32_t w) {
+  std::string dir = temp_dir(name);
+  for (const char* split : {"train", "t10k"}) {
+    uint32_t n = 8;
+    std::string images = be32(0x00000803) + be32(n) + be32(h) + be32(w) + std::string(size_t(n) * h * w, '\x40');
+    std::string labels = be32(0x00000801) + be32(n) + std::string(n, '\x03');
+    write_gz(dir + "/" + split + "-images-idx3-ubyte.gz", images);
+    write_gz(dir + "/" + split + "-labels-idx1-ubyte.gz", labels);
+  }
+  return dir;
+}
+
+}  // namespace
+
+TEST_CASE("images that are not 28x28 are refused naming the file and never trained on", "[cli][hardening]") {
+  // 32x32 overflowed the heap in gather; 10x10 and 0x0 trained on a half-filled buffer.
+  for (auto [h, w] : {std::pair<uint32_t, uint32_t>{32, 32}, {10, 10}, {0, 0}}) {
+    std::string dir = fashion_dir_of_size("kiln_cli_size", h, w);
+    Result r = run("train mlp --epochs 1 --quiet --data " + dir);
+    INFO(h << "x" << w << ": " << r.out);
+    CHECK(r.code == 1);
+    CHECK_THAT(r.out, Catch::StartsWith("kiln: error: ") && Catch::Contains("train-images-idx3-ubyte.gz") &&
+                          Catch::Contains(std::to_string(h) + "x" + std::to_string(w)));
+    std::filesystem::remove_all(dir);
+  }
+}
+
+TEST_CASE("a gzip file with a bad CRC or trailing garbage is refused and never trained on", "[cli][hardening]") {
+  std::string dir = fashion_dir_of_size("kiln_cli_crc", 28, 28);
+  std::string path = dir + "/train-images-idx3-ubyte.gz";
+  std::string gz = read_file(path);
+  REQUIRE(gz.size() > 16);
+  gz[gz.size() - 6] ^= 0x40;  // inside the CRC-32 of the trailer
+  write_file(path, gz);
+  Result r = run("train mlp --epochs 1 --quiet --data " + dir);
+  INFO(r.out);
+  CHECK(r.code == 1);
+  CHECK_THAT(r.out, Catch::Contains("train-images-idx3-ubyte.gz") && Catch::Contains("CRC-32 mismatch"));
+  // Trailing garbage after the stream.
+  write_gz(path, be32(0x00000803) + be32(8) + be32(28) + be32(28) + std::string(8 * 784, '\x40'));
+  write_file(path, read_file(path) + "junk");
+  r = run("train mlp --epochs 1 --quiet --data " + dir);
+  CHECK(r.code == 1);
+  CHECK_THAT(r.out, Catch::Contains("train-images-idx3-ubyte.gz") && Catch::Contains("trailing garbage"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a linreg limit beyond what it can generate is refused and no abort", "[cli][hardening]") {
+  for (const char* limit : {"9223372036854775807", "4000000000", "10000001"}) {
+    Result r = run(std::string("train linreg --epochs 1 --quiet --limit ") + limit);
+    INFO(limit << ": " << r.out);
+    CHECK(r.code == 1);
+    CHECK_THAT(r.out, Catch::StartsWith("kiln: error: ") && Catch::Contains("--limit") &&
+                          Catch::Contains("10000000") && Catch::Contains(limit));
+  }
+}
+
+TEST_CASE("a limit larger than Fashion-MNIST means the whole data set", "[cli][hardening]") {
+  std::string dir = fashion_dir_of_size("kiln_cli_limit", 28, 28);
+  Result r = run("train softmax --epochs 1 --quiet --json --limit 9223372036854775807 --data " + dir);
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  CHECK(last_json(r)["epochs"] == 1);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a batch too large for memory is a clear refusal and no abort", "[cli][hardening]") {
+  // f32[16777216,1,28,28] is 52,613,349,376 bytes: refused with the shape and the bytes
+  // (HostBuffer::allocate and the arena check), never "internal error ... out of memory".
+  Result r = run("inspect mlp --batch-size 16777216");
+  INFO(r.out);
+  CHECK(r.code == 1);
+  CHECK_THAT(r.out, Catch::StartsWith("kiln: error: ") && Catch::Contains("bytes") && Catch::Contains("limit"));
+  CHECK_THAT(r.out, !Catch::Contains("internal error"));
+}

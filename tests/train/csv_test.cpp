@@ -1,6 +1,8 @@
 // Tests for runtime/csv: RFC 4180 quoting, line endings, missing values, numbers, errors.
 #include "runtime/train/csv.h"
 
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 
@@ -105,4 +107,33 @@ TEST_CASE("parse_csv_number and csv_escape", "[runtime][csv]") {
   auto t = parse_csv(text, "r.csv");
   REQUIRE(t.ok());
   CHECK(t->rows[0][0] == "a,\"b\"\nc");
+}
+
+TEST_CASE("read_csv refuses what is not a bounded regular file", "[runtime][csv][hardening]") {
+  testing::TempDir dir;
+  // A FIFO (or /dev/zero behind the name) used to block or read forever.
+  REQUIRE(::mkfifo(dir.file("fifo.csv").c_str(), 0600) == 0);
+  auto fifo = read_csv(dir.file("fifo.csv"));
+  REQUIRE(!fifo.ok());
+  CHECK_THAT(fifo.error().message(), Catch::Contains("fifo.csv") && Catch::Contains("not a regular file"));
+  auto d = read_csv(dir.path());
+  REQUIRE(!d.ok());
+  CHECK_THAT(d.error().message(), Catch::Contains("not a regular file"));
+  auto missing = read_csv(dir.file("missing.csv"));
+  REQUIRE(!missing.ok());
+  CHECK_THAT(missing.error().message(), Catch::Contains("missing.csv"));
+}
+
+TEST_CASE("parse_csv bounds the number of fields, padding included", "[runtime][csv][hardening]") {
+  CsvOptions small;
+  small.max_fields = 10;
+  CHECK(parse_csv("a,b\n1,2\n3,4\n5,6\n7,8\n", "ok.csv", small).ok());  // exactly 10
+  auto over = parse_csv("a,b\n1,2\n3,4\n5,6\n7,8\n9,10\n", "big.csv", small);
+  REQUIRE(!over.ok());
+  CHECK_THAT(over.error().message(), Catch::Contains("big.csv:6") && Catch::Contains("more than 10 fields"));
+  small.pad_short_rows = true;
+  auto padded = parse_csv("a,b,c,d,e\n1\n2\n", "pad.csv", small);  // 5 + 5 + 5 fields once padded
+  REQUIRE(!padded.ok());
+  CHECK_THAT(padded.error().message(), Catch::Contains("pad.csv:3"));
+  CHECK(kMaxCsvFields >= 118260);
 }

@@ -46,6 +46,13 @@ void write_tiny_set(const testing::TempDir& dir, const std::string& prefix, bool
   }
 }
 
+// Fashion-MNIST's labels 0..9 with images of any size (the tiny test sets are 2x4).
+ImageExpectation any_size() {
+  ImageExpectation e = fashion_mnist_expectation();
+  e.height = e.width = 0;
+  return e;
+}
+
 }  // namespace
 
 TEST_CASE("IDX round trip through gzip", "[runtime][idx]") {
@@ -57,7 +64,7 @@ TEST_CASE("IDX round trip through gzip", "[runtime][idx]") {
   CHECK(arr->data.size() == 24);
   CHECK(arr->data[23] == 230);
 
-  auto ds = load_fashion_mnist(dir.path(), /*train=*/true);
+  auto ds = load_fashion_mnist(dir.path(), /*train=*/true, 0, any_size());
   REQUIRE(ds.ok());
   CHECK(ds->count == 3);
   CHECK(ds->size() == 3);
@@ -89,7 +96,7 @@ TEST_CASE("IDX round trip through gzip", "[runtime][idx]") {
 TEST_CASE("IDX uncompressed files are accepted", "[runtime][idx]") {
   testing::TempDir dir;
   write_tiny_set(dir, "t10k", /*gz=*/false);
-  auto ds = load_fashion_mnist(dir.path(), /*train=*/false);
+  auto ds = load_fashion_mnist(dir.path(), /*train=*/false, 0, any_size());
   REQUIRE(ds.ok());
   CHECK(ds->count == 3);
   CHECK(ds->labels[2] == 9);
@@ -147,12 +154,12 @@ TEST_CASE("IDX images and labels must agree", "[runtime][idx]") {
   testing::TempDir dir;
   write_gz(dir.file("train-images-idx3-ubyte.gz"), idx_bytes({2, 1, 1}, {1, 2}));
   write_gz(dir.file("train-labels-idx1-ubyte.gz"), idx_bytes({3}, {1, 2, 3}));
-  auto ds = load_fashion_mnist(dir.path(), true);
+  auto ds = load_fashion_mnist(dir.path(), true, 0, any_size());
   REQUIRE(!ds.ok());
   CHECK_THAT(ds.error().message(), Catch::Contains("2 images") && Catch::Contains("3 labels"));
 
   write_gz(dir.file("train-labels-idx1-ubyte.gz"), idx_bytes({2}, {1, 12}));
-  auto bad_label = load_fashion_mnist(dir.path(), true);
+  auto bad_label = load_fashion_mnist(dir.path(), true, 0, any_size());
   REQUIRE(!bad_label.ok());
   CHECK_THAT(bad_label.error().message(), Catch::Contains("label 12"));
 }
@@ -212,7 +219,7 @@ TEST_CASE("bilinear resize follows PIL's conventions", "[runtime][idx]") {
 TEST_CASE("resize through the data set: lazy gather and eager resize_images", "[runtime][idx]") {
   testing::TempDir dir;
   write_tiny_set(dir, "train");
-  auto ds = load_fashion_mnist(dir.path(), true, /*resize=*/8);
+  auto ds = load_fashion_mnist(dir.path(), true, /*resize=*/8, any_size());
   REQUIRE(ds.ok());
   CHECK(ds->resized());
   CHECK(ds->height() == 8);
@@ -267,4 +274,204 @@ TEST_CASE("real Fashion-MNIST when installed", "[runtime][idx][data]") {
   auto resized = load_fashion_mnist("", false, 224);
   REQUIRE(resized.ok());
   CHECK(resized->batch_shape(256) == Shape{256, 1, 224, 224});
+}
+
+// ---- Hardening (issue 12, items 2-4): header fields against the model's expectation,
+// overflow-checked sizes, gzip streams verified to their end. ---------------------------
+
+namespace {
+
+// A Fashion-MNIST-like directory whose images are h x w.
+void write_images_of_size(const testing::TempDir& dir, int64_t n, int64_t h, int64_t w,
+                          std::vector<uint8_t> labels = {}) {
+  if (labels.empty()) labels.assign(static_cast<size_t>(n), 3);
+  write_gz(dir.file("train-images-idx3-ubyte.gz"),
+           idx_bytes({n, h, w}, std::vector<uint8_t>(static_cast<size_t>(n * h * w), 128)));
+  write_gz(dir.file("train-labels-idx1-ubyte.gz"), idx_bytes({n}, labels));
+}
+
+std::string gz_bytes(const std::string& raw) {
+  uLongf cap = compressBound(static_cast<uLong>(raw.size())) + 64;
+  std::string out(cap, '\0');
+  z_stream zs{};
+  REQUIRE(deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(raw.data()));
+  zs.avail_in = static_cast<uInt>(raw.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  REQUIRE(deflate(&zs, Z_FINISH) == Z_STREAM_END);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+// Pixels that do not compress to nothing, so corruption lands in real deflate data.
+std::vector<uint8_t> noisy(size_t n) {
+  std::vector<uint8_t> v(n);
+  uint32_t x = 12345;
+  for (auto& b : v) {
+    x = x * 1103515245u + 12345u;
+    b = static_cast<uint8_t>((x >> 16) & 0x3f);
+  }
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("IDX images must have the size the model expects", "[runtime][idx][hardening]") {
+  // 32x32 images overflowed the heap in gather (a 28x28 batch buffer); 10x10 and 0x0
+  // trained silently on a half-filled buffer.
+  for (auto [h, w] : {std::pair<int64_t, int64_t>{32, 32}, {10, 10}, {28, 27}}) {
+    testing::TempDir dir;
+    write_images_of_size(dir, 4, h, w);
+    auto ds = load_fashion_mnist(dir.path(), true);
+    INFO(h << "x" << w);
+    REQUIRE(!ds.ok());
+    CHECK_THAT(ds.error().message(),
+               Catch::Contains("train-images-idx3-ubyte.gz") &&
+                   Catch::Contains(std::to_string(h) + "x" + std::to_string(w) + " pixels") &&
+                   Catch::Contains("Fashion-MNIST's are 28x28"));
+  }
+  testing::TempDir dir;
+  write_images_of_size(dir, 4, 0, 0);
+  auto empty = load_fashion_mnist(dir.path(), true);
+  REQUIRE(!empty.ok());
+  CHECK_THAT(empty.error().message(), Catch::Contains("train-images-idx3-ubyte.gz") && Catch::Contains("0x0"));
+  // Even with no size expectation an image needs pixels, and a set needs images.
+  auto any = load_fashion_mnist(dir.path(), true, 0, ImageExpectation{});
+  REQUIRE(!any.ok());
+  CHECK_THAT(any.error().message(), Catch::Contains("0x0"));
+  write_images_of_size(dir, 0, 28, 28);
+  auto none = load_fashion_mnist(dir.path(), true);
+  REQUIRE(!none.ok());
+  CHECK_THAT(none.error().message(), Catch::Contains("holds no images"));
+
+  // 28x28 with labels in range loads; a label of 10 names the label file.
+  write_images_of_size(dir, 4, 28, 28);
+  auto ok = load_fashion_mnist(dir.path(), true);
+  REQUIRE(ok.ok());
+  CHECK(ok->example_numel() == 784);
+  write_images_of_size(dir, 4, 28, 28, {0, 9, 10, 1});
+  auto label = load_fashion_mnist(dir.path(), true);
+  REQUIRE(!label.ok());
+  CHECK_THAT(label.error().message(), Catch::Contains("train-labels-idx1-ubyte.gz") &&
+                                          Catch::Contains("label 10 of example 2") && Catch::Contains("0-9"));
+  // A custom expectation: 3 classes.
+  ImageExpectation three;
+  three.num_classes = 3;
+  write_images_of_size(dir, 2, 5, 5, {2, 3});
+  auto custom = load_idx_dataset(dir.file("train-images-idx3-ubyte.gz"), dir.file("train-labels-idx1-ubyte.gz"),
+                                 three);
+  REQUIRE(!custom.ok());
+  CHECK_THAT(custom.error().message(), Catch::Contains("label 3") && Catch::Contains("0-2"));
+  auto resize = load_fashion_mnist(dir.path(), true, kMaxResize + 1);
+  REQUIRE(!resize.ok());
+  CHECK_THAT(resize.error().message(), Catch::Contains("resize"));
+}
+
+TEST_CASE("IDX dimensions whose product overflows are refused before any allocation",
+          "[runtime][idx][hardening]") {
+  testing::TempDir dir;
+  struct Case {
+    std::vector<int64_t> dims;
+  };
+  // [1, 2^32-1, 2^32-1] overflows int64; [1024, 2^30, 2^24] wraps to 0 with a plain
+  // multiply; [2^31, 2^31, 4] wraps to exactly 2^64 = 0 too.
+  for (const auto& dims : {std::vector<int64_t>{1, 0xFFFFFFFF, 0xFFFFFFFF}, std::vector<int64_t>{1024, 1 << 30, 1 << 24},
+                           std::vector<int64_t>{int64_t{1} << 31, int64_t{1} << 31, 4},
+                           std::vector<int64_t>{0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF},
+                           std::vector<int64_t>{2, 0x80000000, 2}}) {
+    std::string bytes = idx_bytes(dims, std::vector<uint8_t>(64, 1));
+    for (bool gz : {false, true}) {
+      std::string name = gz ? "big.gz" : "big";
+      REQUIRE(write_file_atomic(dir.file(name), gz ? gz_bytes(bytes) : bytes).ok());
+      auto r = read_idx(dir.file(name), 3);
+      INFO(Shape(dims).to_string() << (gz ? " gzip" : " plain"));
+      REQUIRE(!r.ok());
+      CHECK_THAT(r.error().message(), Catch::Contains(name) && Catch::Contains("more than 4294967296 bytes"));
+    }
+  }
+  // A zero dim makes the product 0 whatever the others are: no data, no overflow.
+  auto zero = parse_idx(idx_bytes({0, 0xFFFFFFFF, 0xFFFFFFFF}, {}), "zero", 3);
+  REQUIRE(zero.ok());
+  CHECK(zero->data.empty());
+}
+
+TEST_CASE("a gzip IDX file is verified to the end of its stream", "[runtime][idx][hardening]") {
+  testing::TempDir dir;
+  const std::string raw = idx_bytes({200, 28, 28}, noisy(200 * 784));
+  const std::string gz = gz_bytes(raw);
+  auto load = [&](const std::string& bytes) {
+    REQUIRE(write_file_atomic(dir.file("train-images-idx3-ubyte.gz"), bytes).ok());
+    return read_idx(dir.file("train-images-idx3-ubyte.gz"), 3);
+  };
+  REQUIRE(load(gz).ok());
+  CHECK(load(gz)->data.size() == 200u * 784);
+
+  // The CRC-32 (the trailer's first 4 bytes) and ISIZE (the last 4) are checked: the old
+  // loader stopped at the header's byte count and never read them.
+  std::string crc = gz;
+  crc[crc.size() - 6] ^= 0x5a;
+  auto bad_crc = load(crc);
+  REQUIRE(!bad_crc.ok());
+  CHECK_THAT(bad_crc.error().message(),
+             Catch::Contains("train-images-idx3-ubyte.gz") && Catch::Contains("CRC-32 mismatch"));
+  std::string len = gz;
+  len[len.size() - 1] ^= 0x01;
+  auto bad_len = load(len);
+  REQUIRE(!bad_len.ok());
+  CHECK_THAT(bad_len.error().message(), Catch::Contains("ISIZE mismatch"));
+
+  // 64 bytes flipped in the middle (what gzip -t reports as CRC and length errors).
+  std::string flipped = gz;
+  for (size_t i = 0; i < 64; ++i) flipped[flipped.size() / 2 + i] ^= 0xff;
+  auto bad = load(flipped);
+  REQUIRE(!bad.ok());
+  CHECK_THAT(bad.error().message(), Catch::Contains("train-images-idx3-ubyte.gz"));
+
+  // A stream cut inside its trailer, and one cut right after the data.
+  for (size_t cut : {size_t{3}, size_t{8}}) {
+    auto short_stream = load(gz.substr(0, gz.size() - cut));
+    REQUIRE(!short_stream.ok());
+    CHECK_THAT(short_stream.error().message(), Catch::Contains("truncated gzip stream"));
+  }
+
+  // Trailing garbage after the stream; a second gzip member is part of the file, as in
+  // gzip, and must not add data beyond the header's count.
+  auto trailing = load(gz + "garbage");
+  REQUIRE(!trailing.ok());
+  CHECK_THAT(trailing.error().message(), Catch::Contains("trailing garbage"));
+  auto zeros = load(gz + std::string(16, '\0'));
+  REQUIRE(!zeros.ok());
+  CHECK_THAT(zeros.error().message(), Catch::Contains("trailing garbage"));
+  auto split = load(gz_bytes(raw.substr(0, 1000)) + gz_bytes(raw.substr(1000)));
+  REQUIRE(split.ok());
+  CHECK(split->data == load(gz)->data);
+  CHECK(load(gz + gz_bytes("")).ok());
+  auto more = load(gz + gz_bytes("x"));
+  REQUIRE(!more.ok());
+  CHECK_THAT(more.error().message(), Catch::Contains("data continues after the bytes the IDX header declares"));
+
+  // Plain files: data after the declared bytes is refused too.
+  auto plain_tail = parse_idx(raw + "x", "plain", 3);
+  REQUIRE(!plain_tail.ok());
+  CHECK_THAT(plain_tail.error().message(), Catch::Contains("plain: data continues"));
+  // In memory and on disk decode alike.
+  auto mem = parse_idx(gz, "mem.gz", 3);
+  REQUIRE(mem.ok());
+  CHECK(mem->data == load(gz)->data);
+}
+
+TEST_CASE("the installed Fashion-MNIST files pass the end-of-stream checks", "[runtime][idx][data]") {
+  struct stat st;
+  if (::stat(kFashionMnistDir, &st) != 0) {
+    WARN("Fashion-MNIST not installed; skipping");
+    return;
+  }
+  for (const char* name : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                           "t10k-labels-idx1-ubyte.gz"}) {
+    auto r = read_idx(std::string(kFashionMnistDir) + "/" + name);
+    INFO(name);
+    CHECK(r.ok());
+  }
 }

@@ -164,3 +164,30 @@ TEST_CASE("write_submission", "[runtime][tabular]") {
   CHECK_THAT(nan.error().message(), Catch::Contains("Id 7"));
   CHECK(*read_file(path) == "Id,SalePrice\n1461,119500.5\n1462,0.1\n");  // untouched
 }
+
+TEST_CASE("preprocess_tabular refuses non-finite labels", "[runtime][tabular][hardening]") {
+  auto test = parse_csv("Id,C\n9,5\n", "test.csv");
+  for (const char* label : {"inf", "-inf", "nan", "1e999", "1e39"}) {
+    auto train = parse_csv(std::string("Id,C,SalePrice\n1,5,1\n2,6,") + label + "\n", "train.csv");
+    REQUIRE(train.ok());
+    auto d = preprocess_tabular(*train, *test);
+    INFO(label);
+    REQUIRE(!d.ok());
+    CHECK_THAT(d.error().message(), Catch::Contains("train.csv:3") && Catch::Contains("finite"));
+  }
+}
+
+TEST_CASE("preprocess_tabular bounds the one-hot matrix", "[runtime][tabular][hardening]") {
+  // A text column with a distinct value per row: rows x rows features. 17000 rows give
+  // 2.9e8 values, over the 2^28 limit, refused before the matrix is allocated.
+  std::string text = "Id,Name,SalePrice\n";
+  for (int i = 0; i < 17000; ++i) text += std::to_string(i) + ",n" + std::to_string(i) + ",1\n";
+  auto train = parse_csv(text, "train.csv");
+  auto test = parse_csv("Id,Name\n99999,x\n", "test.csv");
+  REQUIRE(train.ok());
+  REQUIRE(test.ok());
+  auto d = preprocess_tabular(*train, *test);
+  REQUIRE(!d.ok());
+  CHECK_THAT(d.error().message(), Catch::Contains("train.csv") && Catch::Contains("17001 rows x 17002 features") &&
+                                      Catch::Contains(std::to_string(kMaxTabularElements)));
+}
