@@ -39,6 +39,9 @@ double round_to_dtype(DType t, double v) {
         if (tr >= 2147483647.0) return 2147483647.0;
         if (tr <= -2147483648.0) return -2147483648.0;
       }
+      // i64 saturates too (the reference holds doubles, so to the nearest doubles).
+      if (tr >= 9223372036854775807.0) return 9223372036854775807.0;
+      if (tr <= -9223372036854775808.0) return -9223372036854775808.0;
       return tr;
     }
     case DType::boolean: return v != 0.0 ? 1.0 : 0.0;

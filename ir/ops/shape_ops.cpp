@@ -58,6 +58,8 @@ Expected<TensorType> infer_reshape(const Node& n, Ins in) {
   for (int64_t d : shape)
     if (d < 0) return Error("negative dimension in shape " + ints_to_string(shape));
   Shape out(shape);
+  if (!out.checked_numel())
+    return Error("shape " + out.to_string() + " has too many elements");
   if (out.numel() != in[0].shape.numel())
     return Error("cannot reshape " + in[0].shape.to_string() + " (" +
                  std::to_string(in[0].shape.numel()) + " elements) to " + out.to_string() + " (" +

@@ -342,4 +342,22 @@ TEST_CASE("the textual IR parser refuses overflowing shapes", "[infer][shape][pa
   CHECK_THAT(bc.error().message(), Catch::Contains("4294967296"));
 }
 
+TEST_CASE("reshape to a shape whose element count overflows is an error", "[shape]") {
+  Graph g;
+  Builder b(g);
+  Tensor x = b.input("x", TensorType{DType::f32, Shape{4}});
+  Tensor r = x.builder()->op(OpKind::Reshape, {x},
+                             AttrMap{{"shape", std::vector<int64_t>{int64_t{1} << 32, int64_t{1} << 32, 0}}},
+                             SourceLoc::current());
+  CHECK_FALSE(r.valid());
+  CHECK_THAT(b.status().error().message(), Catch::Contains("too many elements"));
+}
+
+TEST_CASE("i64 rounding saturates like i32 (infinities from empty max reductions)", "[shape]") {
+  CHECK(round_to_dtype(DType::i64, -INFINITY) == -9223372036854775808.0);
+  CHECK(round_to_dtype(DType::i64, INFINITY) == 9223372036854775807.0);
+  CHECK(round_to_dtype(DType::i64, 1e300) == 9223372036854775807.0);
+  CHECK(round_to_dtype(DType::i64, -12.7) == -12.0);
+}
+
 }  // namespace kiln
