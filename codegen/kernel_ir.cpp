@@ -364,18 +364,9 @@ ExprId ExprPool::rng(bool normal, DType t, int64_t seed, int64_t key, ExprId lin
 }
 
 void ExprPool::collect_loads(ExprId root, std::vector<ExprId>& loads) const {
-  std::vector<ExprId> stack{root};
-  std::set<ExprId> seen;
-  while (!stack.empty()) {
-    ExprId id = stack.back();
-    stack.pop_back();
-    if (id < 0 || !seen.insert(id).second) continue;
-    const Expr& e = nodes_[id];
+  for_each_reachable(root, [&](ExprId id, const Expr& e) {
     if (e.op == EOp::Load) loads.push_back(id);
-    stack.push_back(e.a);
-    stack.push_back(e.b);
-    stack.push_back(e.c);
-  }
+  });
   std::sort(loads.begin(), loads.end());
 }
 

@@ -94,6 +94,23 @@ class ExprPool {
   // Every buffer that `root`'s DAG loads from, and whether some load of `buffer` uses an
   // offset other than `offset` (used for in-place decisions and tests).
   void collect_loads(ExprId root, std::vector<ExprId>& loads) const;
+  // Calls f(id, expr) once for every expression reachable from `root`.
+  template <typename F>
+  void for_each_reachable(ExprId root, F&& f) const {
+    std::vector<ExprId> stack{root};
+    std::vector<bool> seen(nodes_.size(), false);
+    while (!stack.empty()) {
+      ExprId id = stack.back();
+      stack.pop_back();
+      if (id < 0 || seen[id]) continue;
+      seen[id] = true;
+      const Expr& e = nodes_[id];
+      f(id, e);
+      stack.push_back(e.a);
+      stack.push_back(e.b);
+      stack.push_back(e.c);
+    }
+  }
 
  private:
   ExprId intern(Expr e);

@@ -150,13 +150,7 @@ class KernelRenderer {
   // exp/log/tanh/sigmoid and the Philox rounds expand to dozens.
   int64_t body_size(ExprId root) const {
     int64_t size = 0;
-    std::vector<ExprId> stack{root};
-    std::set<ExprId> seen;
-    while (!stack.empty()) {
-      ExprId id = stack.back();
-      stack.pop_back();
-      if (id < 0 || !seen.insert(id).second) continue;
-      const kir::Expr& e = P_[id];
+    P_.for_each_reachable(root, [&](ExprId, const kir::Expr& e) {
       if (e.op == EOp::Unary) {
         UOp u = static_cast<UOp>(e.sub);
         size += u == UOp::Exp || u == UOp::Log || u == UOp::Sigmoid ? 24 : u == UOp::Tanh ? 40 : 1;
@@ -165,10 +159,7 @@ class KernelRenderer {
       } else if (e.op != EOp::Const && e.op != EOp::LoopIndex) {
         size += 1;
       }
-      stack.push_back(e.a);
-      stack.push_back(e.b);
-      stack.push_back(e.c);
-    }
+    });
     return size;
   }
 
