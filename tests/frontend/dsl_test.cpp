@@ -167,3 +167,22 @@ TEST_CASE("a shape whose element count overflows is a builder error naming it", 
   REQUIRE_FALSE(b2.ok());
   CHECK_THAT(b2.status().error().message(), Catch::Contains("[4294967296,4294967296]"));
 }
+
+TEST_CASE("output and update_state refuse a tensor of another graph", "[dsl]") {
+  Graph g1, g2;
+  Builder b1(g1), b2(g2);
+  Tensor x = b1.input("x", TensorType{DType::f32, Shape{2}});
+  Tensor s = b2.state("s", TensorType{DType::f32, Shape{2}}, StateKind::Carried);
+  b2.output("y", x);
+  REQUIRE_FALSE(b2.ok());
+  CHECK_THAT(b2.status().error().message(), Catch::Contains("output 'y': tensor belongs to another graph"));
+  CHECK(g2.outputs().empty());
+  Graph g3;
+  Builder b3(g3);
+  Tensor t = b3.state("t", TensorType{DType::f32, Shape{2}}, StateKind::Carried);
+  b3.update_state(t, x);
+  REQUIRE_FALSE(b3.ok());
+  CHECK_THAT(b3.status().error().message(), Catch::Contains("update_state: tensor belongs to another graph"));
+  CHECK(g3.state_updates().empty());
+  (void)s;
+}
