@@ -43,7 +43,12 @@ Expected<std::unique_ptr<Executable>> Executable::bind(ExecutablePlan plan,
   exe->shared_ = shared ? std::move(shared) : std::make_shared<StateStore>();
   exe->code_ = std::move(code);
   exe->profile_ = options.profile;
+  if (options.profile)
+    exe->profile_data_ = std::make_unique<KernelProfile>(static_cast<int>(plan.launches.size()));
   exe->allocator_ = options.allocator ? options.allocator : &host_allocator();
+  if (Status st = check_host_allocation(uint64_t{plan.arena_bytes}, "plan '" + plan.name + "': arena");
+      !st.ok())
+    return st.error();
   exe->arena_ = exe->allocator_->allocate(plan.arena_bytes);
   if (!exe->arena_)
     return Error("plan '" + plan.name + "': cannot allocate an arena of " +
@@ -55,16 +60,28 @@ Expected<std::unique_ptr<Executable>> Executable::bind(ExecutablePlan plan,
     switch (b.kind) {
       case PlanBufferKind::Arena: p = static_cast<char*>(exe->arena_) + b.offset; break;
       case PlanBufferKind::Input: {
-        auto it = exe->inputs_.try_emplace(b.name, b.type).first;
+        auto it = exe->inputs_.find(b.name);
+        if (it == exe->inputs_.end()) {
+          Expected<HostBuffer> hb = HostBuffer::allocate(b.type);
+          if (!hb.ok()) return hb.error().wrap("plan '" + plan.name + "': input '" + b.name + "'");
+          it = exe->inputs_.emplace(b.name, std::move(*hb)).first;
+        }
         if (it->second.type() != b.type)
           return Error("plan '" + plan.name + "': input '" + b.name + "' bound as " +
                        it->second.type().to_string() + " and " + b.type.to_string());
         p = it->second.data();
         break;
       }
-      case PlanBufferKind::Output:
-        p = exe->outputs_.try_emplace(b.name, b.type).first->second.data();
+      case PlanBufferKind::Output: {
+        auto it = exe->outputs_.find(b.name);
+        if (it == exe->outputs_.end()) {
+          Expected<HostBuffer> hb = HostBuffer::allocate(b.type);
+          if (!hb.ok()) return hb.error().wrap("plan '" + plan.name + "': output '" + b.name + "'");
+          it = exe->outputs_.emplace(b.name, std::move(*hb)).first;
+        }
+        p = it->second.data();
         break;
+      }
       case PlanBufferKind::State: {
         StateStore& store = b.scope == StateScope::Model ? *exe->shared_ : exe->own_;
         Expected<StateEntry*> e = store.get_or_create(b.name, b.type, b.state_kind, b.scope,
@@ -77,10 +94,11 @@ Expected<std::unique_ptr<Executable>> Executable::bind(ExecutablePlan plan,
         break;
       }
       case PlanBufferKind::Constant: {
-        HostBuffer hb(b.type);
-        std::memcpy(hb.data(), b.data.data(), b.data.size());
-        p = hb.data();
-        exe->constants_.push_back(std::move(hb));
+        Expected<HostBuffer> hb = HostBuffer::allocate(b.type);
+        if (!hb.ok()) return hb.error().wrap("plan '" + plan.name + "': constant '" + b.name + "'");
+        std::memcpy(hb->data(), b.data.data(), b.data.size());
+        p = hb->data();
+        exe->constants_.push_back(std::move(*hb));
         b.data = {};  // the executable's copy is the one the code reads
         break;
       }
@@ -99,6 +117,16 @@ Expected<std::unique_ptr<Executable>> Executable::bind(ExecutablePlan plan,
 
 Executable::~Executable() {
   if (arena_) allocator_->deallocate(arena_);
+}
+
+void Executable::run() {
+  std::lock_guard<std::mutex> lock(run_mu_);
+  if (profile_data_) {
+    ProfileScope scope(profile_data_.get());
+    entry_(ptrs_.data());
+  } else {
+    entry_(ptrs_.data());
+  }
 }
 
 HostBuffer* Executable::input(const std::string& name) {
@@ -120,6 +148,7 @@ HostBuffer* Executable::state_buffer(const std::string& name) {
 }
 
 int Executable::reset_state(StateKind kind) {
+  std::lock_guard<std::mutex> lock(run_mu_);
   int n = 0;
   for (StateEntry* e : bound_states_)
     if (e->kind == kind) {
@@ -130,6 +159,7 @@ int Executable::reset_state(StateKind kind) {
 }
 
 Status Executable::check_guards() const {
+  std::lock_guard<std::mutex> lock(run_mu_);
   for (const ArenaGuard& gd : plan_.guards) {
     const uint8_t* p = static_cast<const uint8_t*>(arena_) + gd.offset;
     for (uint64_t i = 0; i < gd.bytes; ++i)
@@ -143,14 +173,15 @@ Status Executable::check_guards() const {
 }
 
 std::string Executable::describe() const {
-  if (!profile_) return plan_.description;
+  if (!profile_data_) return plan_.description;
+  std::lock_guard<std::mutex> lock(run_mu_);
   std::ostringstream os;
   os << plan_.description;
-  std::vector<double> s = profile_seconds();
-  int64_t runs = std::max<int64_t>(1, profile_runs());
+  const std::vector<double>& s = profile_data_->seconds();
+  int64_t runs = std::max<int64_t>(1, profile_data_->runs());
   double total = 0;
   for (double x : s) total += x;
-  os << "profile over " << profile_runs() << " runs (us per run):\n";
+  os << "profile over " << profile_data_->runs() << " runs (us per run):\n";
   for (size_t i = 0; i < s.size() && i < plan_.launches.size(); ++i)
     os << "  k" << i << " " << plan_.launches[i].name << ": " << s[i] / runs * 1e6 << "\n";
   os << "  total: " << total / runs * 1e6 << "\n";

@@ -8,8 +8,18 @@
 // executable-scoped state (carried state, whose shape follows this executable's batch
 // size) lives in the executable's own store.
 //
-// Threads: one executable must not run on two threads at once; executables that share
-// a StateStore must not run concurrently while one of them updates it.
+// Threads: independent executables may run on different threads at once (their kernels
+// take turns on the shared thread pool, runtime/thread_pool.h). run() on one executable
+// from several threads is serialised by a mutex in the executable: each run is atomic
+// (its arena and state are never shared with another run in flight), and uncontended the
+// lock costs tens of nanoseconds next to a run's microseconds. Serialising was chosen over
+// detecting misuse because it is as cheap and turns a silent wrong result into a correct
+// one. It covers run() only: the input and output buffers are the executable's own, so
+// threads that share one executable must still take turns filling inputs and reading
+// outputs (or use one executable each). reset_state(), check_guards() and describe() take
+// the same lock. Executables that share a StateStore must not run concurrently while one
+// of them updates it (a training step and an evaluation of the same model).
+// Profiling (BindOptions::profile) is per executable (runtime/profile.h).
 //
 // The runtime links no compiler: code comes from a CodeModule (the LLVM JIT, later an
 // ahead-of-time object or a CUDA module).
@@ -18,6 +28,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -28,6 +39,8 @@
 #include "runtime/state_store.h"
 
 namespace kiln {
+
+class KernelProfile;
 
 // Code implementing one or more plans; resolves symbols and keeps the code alive.
 class CodeModule {
@@ -72,7 +85,8 @@ class Executable {
   const HostBuffer* output(const std::string& name) const;
   const std::vector<std::string>& input_names() const { return plan_.inputs; }
   const std::vector<std::string>& output_names() const { return plan_.outputs; }
-  void run() { entry_(ptrs_.data()); }
+  // Calls the entry once; concurrent calls on this executable run one after another.
+  void run();
 
   StateStore& state() { return *shared_; }    // the model's shared state
   StateStore& own_state() { return own_; }    // executable-scoped state
@@ -106,6 +120,8 @@ class Executable {
   std::vector<StateEntry*> bound_states_;
   std::vector<void*> ptrs_;
   bool profile_ = false;
+  std::unique_ptr<KernelProfile> profile_data_;  // when profile_: this executable's ticks
+  mutable std::mutex run_mu_;                    // serialises run() (see Threads above)
 };
 
 }  // namespace kiln

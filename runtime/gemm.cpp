@@ -402,7 +402,7 @@ void gemm_f32(const GemmParams& p, const float* a, const float* b, float* c, con
   job.kstep = std::max<int64_t>(1, (p.k + kslices - 1) / kslices);
   // Task grid: one task per thread, the factorization with the cheapest task; tiny
   // problems run on the calling thread.
-  int64_t threads = num_threads();
+  int64_t threads = global_pool().active_threads();  // at most one per CPU
   double flops = 2.0 * double(p.m) * double(p.n) * double(p.k);
   // Row-major A is always read in place. Transposed A is packed (a transposing read of
   // K rows per tile) unless each element is used by at most two B panels, when packing

@@ -1,33 +1,60 @@
-// Global per-kernel profile (see profile.h).
+// Per-kernel profiles (see profile.h): the thread's current profile, else the
+// process-wide fallback under a mutex.
 #include "runtime/profile.h"
 
 #include "runtime/abi.h"
 
-#include <chrono>
+#include <mutex>
 
 namespace kiln {
 namespace {
-std::vector<double> g_seconds;
-int64_t g_runs = 0;
-std::chrono::steady_clock::time_point g_last;
+thread_local KernelProfile* t_current = nullptr;
+std::mutex g_fallback_mu;
+KernelProfile& fallback() {
+  static KernelProfile p;
+  return p;
+}
 }  // namespace
 
-void profile_reset(int kernels) {
-  g_seconds.assign(static_cast<size_t>(kernels), 0.0);
-  g_runs = 0;
+void KernelProfile::reset(int kernels) {
+  seconds_.assign(static_cast<size_t>(kernels > 0 ? kernels : 0), 0.0);
+  runs_ = 0;
+  last_ = std::chrono::steady_clock::now();
 }
-std::vector<double> profile_seconds() { return g_seconds; }
-int64_t profile_runs() { return g_runs; }
+
+void KernelProfile::tick(int64_t kernel) {
+  auto now = std::chrono::steady_clock::now();
+  if (kernel < 0) {
+    runs_++;
+  } else if (static_cast<size_t>(kernel) < seconds_.size()) {
+    seconds_[static_cast<size_t>(kernel)] += std::chrono::duration<double>(now - last_).count();
+  }
+  last_ = std::chrono::steady_clock::now();
+}
+
+ProfileScope::ProfileScope(KernelProfile* p) : saved_(t_current) { t_current = p; }
+ProfileScope::~ProfileScope() { t_current = saved_; }
+
+void profile_reset(int kernels) {
+  std::lock_guard<std::mutex> lock(g_fallback_mu);
+  fallback().reset(kernels);
+}
+std::vector<double> profile_seconds() {
+  std::lock_guard<std::mutex> lock(g_fallback_mu);
+  return fallback().seconds();
+}
+int64_t profile_runs() {
+  std::lock_guard<std::mutex> lock(g_fallback_mu);
+  return fallback().runs();
+}
 
 }  // namespace kiln
 
 extern "C" void kiln_profile_tick(int64_t kernel) {
-  auto now = std::chrono::steady_clock::now();
-  if (kernel < 0) {
-    kiln::g_runs++;
-  } else if (static_cast<size_t>(kernel) < kiln::g_seconds.size()) {
-    kiln::g_seconds[static_cast<size_t>(kernel)] +=
-        std::chrono::duration<double>(now - kiln::g_last).count();
+  if (kiln::KernelProfile* p = kiln::t_current) {
+    p->tick(kernel);
+    return;
   }
-  kiln::g_last = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(kiln::g_fallback_mu);
+  kiln::fallback().tick(kernel);
 }

@@ -6,6 +6,7 @@
 
 #include "models/registry.h"
 #include "passes/training.h"
+#include "runtime/thread_pool.h"
 #include "tools/args.h"
 #include "tools/commands.h"
 #include "tools/json_out.h"
@@ -68,7 +69,7 @@ Command add_train_command(CLI::App& kiln) {
           },
           "", "optimizer"));
   add_double(*sub, "--momentum", o.momentum, NumberCheck::Fraction, "SGD momentum, in [0, 1)");
-  add_int(*sub, "--threads", o.threads, 1, 256, "worker threads (default: all cores)");
+  add_int(*sub, "--threads", o.threads, 1, kMaxThreads, "worker threads (default: all cores)");
   add_int(*sub, "--seed", o.seed, 0, std::numeric_limits<int64_t>::max(),
           "random seed for initialization, shuffling and dropout (default 0)");
   sub->add_option("--data", o.data, "data file or directory (model-specific)")->type_name("PATH");
@@ -116,7 +117,7 @@ Command add_eval_command(CLI::App& kiln) {
   sub->add_option("--data", o.data, "data file or directory (model-specific)")->type_name("PATH");
   add_int(*sub, "--batch-size", o.batch_size, 1, 1 << 24,
           "evaluation batch size (default: the model's)");
-  add_int(*sub, "--threads", o.threads, 1, 256, "worker threads (default: all cores)");
+  add_int(*sub, "--threads", o.threads, 1, kMaxThreads, "worker threads (default: all cores)");
   sub->add_flag("--json", a->json, "print one JSON object with the results as the last line");
   sub->add_flag("--quiet", a->quiet, "no progress output");
   return {sub, [a] {
