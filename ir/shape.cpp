@@ -7,9 +7,10 @@
 namespace kiln {
 
 int64_t Shape::numel() const {
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  return n;
+  // Unsigned: an unchecked shape may overflow, which must wrap rather than be UB.
+  uint64_t n = 1;
+  for (int64_t d : dims) n *= static_cast<uint64_t>(d);
+  return static_cast<int64_t>(n);
 }
 
 std::optional<int64_t> Shape::checked_numel() const {

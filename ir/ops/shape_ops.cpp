@@ -135,7 +135,8 @@ Expected<TensorType> infer_slice(const Node& n, Ins in) {
       return Error("axis " + std::to_string(d) + ": need 0 <= start <= stop <= " +
                    std::to_string(s.dims[d]) + ", got start " + std::to_string(start[d]) +
                    " stop " + std::to_string(stop[d]) + " for " + s.to_string());
-    out.dims.push_back((stop[d] - start[d] + step[d] - 1) / step[d]);
+    int64_t span = stop[d] - start[d];  // 0 <= span <= dim: no overflow below
+    out.dims.push_back(span / step[d] + (span % step[d] != 0 ? 1 : 0));
   }
   return TensorType{in[0].dtype, out};
 }

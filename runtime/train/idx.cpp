@@ -70,7 +70,7 @@ class MemorySource : public Source {
   explicit MemorySource(std::string_view bytes) : rest_(bytes) {}
   int64_t read(unsigned char* buf, int64_t n) override {
     size_t k = static_cast<size_t>(std::min<int64_t>(n, static_cast<int64_t>(rest_.size())));
-    std::memcpy(buf, rest_.data(), k);
+    if (k > 0) std::memcpy(buf, rest_.data(), k);
     rest_.remove_prefix(k);
     return static_cast<int64_t>(k);
   }
