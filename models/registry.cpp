@@ -6,6 +6,7 @@
 #include <map>
 
 #include "runtime/atomic_file.h"
+#include "runtime/train/curves.h"
 
 namespace kiln {
 
@@ -58,9 +59,7 @@ Status check_run_options(const ModelEntry& m, const RunOptions& o) {
   for (const std::string* path : {&o.output, &o.plot, &o.save})
     if (!path->empty()) KILN_RETURN_IF_ERROR(check_writable(*path));
   if (!o.plot.empty()) {
-    std::string csv = o.plot;
-    if (csv.size() > 4 && csv.substr(csv.size() - 4) == ".svg") csv.resize(csv.size() - 4);
-    KILN_RETURN_IF_ERROR(check_writable(csv + ".csv"));
+    KILN_RETURN_IF_ERROR(check_writable(curves_csv_path(o.plot)));
   }
   return Status::Ok();
 }

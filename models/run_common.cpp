@@ -204,9 +204,7 @@ Expected<RunReport> run_supervised(
     PlotOptions plot_opts;
     plot_opts.title = name;
     KILN_RETURN_IF_ERROR(curves.write_svg(opts.plot, plot_opts));
-    std::string csv = opts.plot;
-    if (csv.size() > 4 && csv.substr(csv.size() - 4) == ".svg") csv.resize(csv.size() - 4);
-    csv += ".csv";
+    std::string csv = curves_csv_path(opts.plot);
     KILN_RETURN_IF_ERROR(curves.write_csv(csv));
     r.notes.push_back({"plot", opts.plot});
     r.notes.push_back({"curves_csv", csv});

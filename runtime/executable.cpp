@@ -28,6 +28,22 @@ class HostAllocator : public Allocator {
 
 constexpr uint8_t kGuardByte = 0xA5;
 
+// The buffer of an input or output `b` by name (buffers of one name share storage),
+// allocated on first use.
+static Expected<HostBuffer*> named_buffer(std::map<std::string, HostBuffer>& buffers,
+                                   const PlanBuffer& b, const std::string& what) {
+  auto it = buffers.find(b.name);
+  if (it == buffers.end()) {
+    Expected<HostBuffer> hb = HostBuffer::allocate(b.type);
+    if (!hb.ok()) return hb.error().wrap(what + " '" + b.name + "'");
+    it = buffers.emplace(b.name, std::move(*hb)).first;
+  }
+  if (it->second.type() != b.type)
+    return Error(what + " '" + b.name + "' bound as " + it->second.type().to_string() +
+                 " and " + b.type.to_string());
+  return &it->second;
+}
+
 Allocator& host_allocator() {
   static HostAllocator a;
   return a;
@@ -59,27 +75,13 @@ Expected<std::unique_ptr<Executable>> Executable::bind(ExecutablePlan plan,
     void* p = nullptr;
     switch (b.kind) {
       case PlanBufferKind::Arena: p = static_cast<char*>(exe->arena_) + b.offset; break;
-      case PlanBufferKind::Input: {
-        auto it = exe->inputs_.find(b.name);
-        if (it == exe->inputs_.end()) {
-          Expected<HostBuffer> hb = HostBuffer::allocate(b.type);
-          if (!hb.ok()) return hb.error().wrap("plan '" + plan.name + "': input '" + b.name + "'");
-          it = exe->inputs_.emplace(b.name, std::move(*hb)).first;
-        }
-        if (it->second.type() != b.type)
-          return Error("plan '" + plan.name + "': input '" + b.name + "' bound as " +
-                       it->second.type().to_string() + " and " + b.type.to_string());
-        p = it->second.data();
-        break;
-      }
+      case PlanBufferKind::Input:
       case PlanBufferKind::Output: {
-        auto it = exe->outputs_.find(b.name);
-        if (it == exe->outputs_.end()) {
-          Expected<HostBuffer> hb = HostBuffer::allocate(b.type);
-          if (!hb.ok()) return hb.error().wrap("plan '" + plan.name + "': output '" + b.name + "'");
-          it = exe->outputs_.emplace(b.name, std::move(*hb)).first;
-        }
-        p = it->second.data();
+        bool input = b.kind == PlanBufferKind::Input;
+        HostBuffer* hb = KILN_TRY(named_buffer(input ? exe->inputs_ : exe->outputs_, b,
+                                               "plan '" + plan.name + "': " +
+                                                   (input ? "input" : "output")));
+        p = hb->data();
         break;
       }
       case PlanBufferKind::State: {

@@ -47,4 +47,11 @@ class Curves {
   std::vector<Series> series_;
 };
 
+// Where `kiln train --plot FILE.svg` writes the CSV beside it: FILE.csv.
+inline std::string curves_csv_path(const std::string& plot_path) {
+  std::string base = plot_path;
+  if (base.size() > 4 && base.compare(base.size() - 4, 4, ".svg") == 0) base.resize(base.size() - 4);
+  return base + ".csv";
+}
+
 }  // namespace kiln
