@@ -1,14 +1,30 @@
 // GEMM throughput (GFLOP/s counter) for the MLP's shapes: forward 256x784 @ 784x256,
 // the weight gradient x^T @ dh (784x256 @ 256x256 with transposed A), dh @ W^T, plus
-// a square 512 case. Compare with bench/gemm_torch.py-style numbers from PyTorch.
+// square 512 and 1024 cases (the peak). The "/1" variants add an epilogue (bias + ReLU,
+// a C++ stand-in for a generated one) to measure what the callback costs.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "runtime/gemm.h"
 #include "runtime/thread_pool.h"
 
 namespace {
+
+struct BiasRelu {
+  float* c;
+  const float* bias;
+  int64_t ldc;
+};
+
+void bias_relu(void** buffers, int64_t, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+  const auto* e = static_cast<const BiasRelu*>(buffers[0]);
+  for (int64_t r = r0; r < r1; ++r) {
+    float* row = e->c + r * e->ldc;
+    for (int64_t j = c0; j < c1; ++j) row[j] = std::max(row[j] + e->bias[j], 0.f);
+  }
+}
 
 void BM_GemmF32(benchmark::State& state) {
   kiln::GemmParams p;
@@ -20,9 +36,13 @@ void BM_GemmF32(benchmark::State& state) {
   p.lda = p.trans_a ? p.m : p.k;
   p.ldb = p.trans_b ? p.k : p.n;
   p.ldc = p.n;
-  std::vector<float> a(p.m * p.k, 0.5f), b(p.k * p.n, 0.25f), c(p.m * p.n);
+  std::vector<float> a(p.m * p.k, 0.5f), b(p.k * p.n, 0.25f), c(p.m * p.n), bias(p.n, -1.f);
+  BiasRelu ctx{c.data(), bias.data(), p.ldc};
+  void* buffers[] = {&ctx};
+  kiln::Epilogue epi;
+  if (state.range(5)) epi = kiln::Epilogue{bias_relu, buffers};
   for (auto _ : state) {
-    kiln::gemm_f32(p, a.data(), b.data(), c.data());
+    kiln::gemm_f32(p, a.data(), b.data(), c.data(), epi);
     benchmark::DoNotOptimize(c.data());
   }
   double flops = 2.0 * p.m * p.n * p.k;
@@ -32,14 +52,18 @@ void BM_GemmF32(benchmark::State& state) {
   state.SetLabel(kiln::gemm_f32_isa());
 }
 
-// Args: M, N, K, transA, transB.
+// Args: M, N, K, transA, transB, epilogue.
 BENCHMARK(BM_GemmF32)
-    ->Args({256, 256, 784, 0, 0})   // forward x @ W1
-    ->Args({256, 784, 256, 0, 0})   // 256x784x256
-    ->Args({784, 256, 256, 1, 0})   // dW1 = x^T @ dh
-    ->Args({256, 256, 10, 0, 1})    // dh = dlogits @ W2^T
-    ->Args({256, 10, 256, 1, 0})    // dW2 = h^T @ dlogits
-    ->Args({512, 512, 512, 0, 0})
+    ->Args({256, 256, 784, 0, 0, 0})   // forward x @ W1
+    ->Args({256, 256, 784, 0, 0, 1})   // ... + b1, ReLU
+    ->Args({256, 784, 256, 0, 0, 0})   // 256x784x256
+    ->Args({784, 256, 256, 1, 0, 0})   // dW1 = x^T @ dh
+    ->Args({256, 256, 10, 0, 1, 0})    // dh = dlogits @ W2^T
+    ->Args({256, 256, 10, 0, 1, 1})    // ... with the ReLU-backward slot used
+    ->Args({256, 10, 256, 1, 0, 0})    // dW2 = h^T @ dlogits
+    ->Args({512, 512, 512, 0, 0, 0})
+    ->Args({1024, 1024, 1024, 0, 0, 0})
+    ->Args({1024, 1024, 1024, 0, 0, 1})
     ->UseRealTime();
 
 }  // namespace

@@ -71,24 +71,6 @@ Expected<PlanBuffer> plan_buffer(const Graph& g, const kir::Buffer& b) {
   return pb;
 }
 
-std::vector<int> kernel_reads(const kir::Kernel& k) {
-  if (k.kind == kir::KernelKind::Gemm) {
-    std::vector<int> r = {k.gemm.a, k.gemm.b};
-    for (int x : {k.gemm.bias, k.gemm.mask, k.gemm.alpha_scale})
-      if (x >= 0) r.push_back(x);
-    if (k.gemm.accumulate) r.push_back(k.gemm.c);
-    return r;
-  }
-  if (k.kind == kir::KernelKind::ScatterAdd) return {k.scatter.indices, k.scatter.updates};
-  return k.reads;
-}
-
-int kernel_writes(const kir::Kernel& k) {
-  if (k.kind == kir::KernelKind::Gemm) return k.gemm.c;
-  if (k.kind == kir::KernelKind::ScatterAdd) return k.scatter.out;
-  return k.out_buffer;
-}
-
 }  // namespace
 
 Expected<CompiledPlan> compile_plan(const Graph& g, const CompileOptions& options) {
@@ -135,7 +117,7 @@ Expected<CompiledPlan> compile_plan(const Graph& g, const CompileOptions& option
   for (const Output& o : g.outputs()) plan.outputs.push_back(o.name);
   for (size_t i = 0; i < prog.kernels.size(); ++i) {
     const kir::Kernel& k = prog.kernels[i];
-    plan.launches.push_back({k.name, "k" + std::to_string(i), kernel_reads(k), kernel_writes(k)});
+    plan.launches.push_back({k.name, "k" + std::to_string(i), k.reads, k.output()});
   }
 
   auto ctx = std::make_unique<llvm::LLVMContext>();

@@ -1,5 +1,5 @@
-// Kernel IR: hash-consed expression pool with index simplification, loop schedules,
-// and the textual printer used by `kiln inspect` and tests.
+// Kernel IR: hash-consed expression pool with index simplification, and the textual
+// printer used by `kiln inspect` and tests.
 #include "codegen/kernel_ir.h"
 
 #include <algorithm>
@@ -381,39 +381,29 @@ int KernelProgram::add_buffer(BufferKind kind, TensorType type, std::string name
   return buffers.back().id;
 }
 
-int64_t Kernel::work() const {
-  switch (kind) {
-    case KernelKind::Loop: {
-      int64_t n = 1;
-      for (int64_t d : dims) n *= d;
-      return n;
-    }
-    case KernelKind::Gemm: return gemm.batch * gemm.m * gemm.n * gemm.k;
-    case KernelKind::ScatterAdd: return scatter.count * scatter.row_size;
-  }
-  return 0;
+const char* contraction_op_name(ContractionOp op) {
+  static const char* n[] = {"matmul", "conv2d", "conv2d_input_grad", "conv2d_weight_grad"};
+  return n[static_cast<int>(op)];
 }
 
-LoopSchedule schedule_loop(const Kernel& k) {
-  LoopSchedule s;
-  int n = static_cast<int>(k.dims.size());
-  if (n == 0) return s;
-  bool has_red = false;
-  for (int d = 0; d < n; ++d) has_red |= k.reduced[d];
-  s.vector_axis = n - 1;
-  if (has_red && k.reduced[n - 1]) {
-    s.scalar_accumulator = true;
-    for (int d = 0; d < n; ++d) (k.reduced[d] ? s.reduced_axes : s.parallel_axes).push_back(d);
-  } else {
-    for (int d = 0; d < n - 1; ++d) (k.reduced[d] ? s.reduced_axes : s.parallel_axes).push_back(d);
+int Kernel::output() const {
+  if (const LoopKernel* l = loop()) return l->out_buffer;
+  if (const ContractionKernel* c = contraction()) return c->out;
+  return scatter()->out;
+}
+
+int64_t Kernel::work() const {
+  if (const LoopKernel* l = loop()) {
+    int64_t n = 1;
+    for (int64_t d : l->dims) n *= d;
+    return n;
   }
-  s.units = 1;
-  for (int d : s.parallel_axes) s.units *= k.dims[d];
-  if (!s.scalar_accumulator && s.units == 1) {
-    s.vector_is_parallel = true;
-    s.units = k.dims[n - 1];
+  if (const ContractionKernel* c = contraction()) {
+    if (c->op == ContractionOp::Matmul) return c->batch * c->m * c->n * c->k;
+    const ConvGeometry& g = c->conv;
+    return g.n * g.f * g.oh * g.ow * (g.c / std::max<int64_t>(1, g.groups)) * g.kh * g.kw;
   }
-  return s;
+  return scatter()->count * scatter()->row_size;
 }
 
 // ---- printing ---------------------------------------------------------------------
@@ -474,33 +464,36 @@ std::string print_expr(const ExprPool& pool, ExprId root) {
   return os.str();
 }
 
-std::string print_kernel(const KernelProgram& prog, const Kernel& k) {
-  std::ostringstream os;
-  os << "  kernel " << k.name;
-  switch (k.kind) {
-    case KernelKind::Gemm: {
-      const GemmSpec& g = k.gemm;
-      os << " gemm " << dtype_name(g.dtype) << " batch=" << g.batch << " m=" << g.m << " n=" << g.n
-         << " k=" << g.k << " a=b" << g.a << (g.trans_a ? "^T" : "") << " b=b" << g.b
-         << (g.trans_b ? "^T" : "") << " -> b" << g.c;
-      if (g.alpha != 1.0) os << " alpha=" << g.alpha;
-      if (g.alpha_scale >= 0) os << " *b" << g.alpha_scale;
-      if (g.accumulate) os << " +=b" << g.c;
-      if (g.bias >= 0) os << " +bias b" << g.bias;
-      if (g.relu) os << " relu";
-      if (g.mask >= 0) os << " mask b" << g.mask;
-      os << "\n";
-      return os.str();
-    }
-    case KernelKind::ScatterAdd: {
-      const ScatterSpec& s = k.scatter;
-      os << " scatter_add rows=" << s.rows << " row=" << s.row_size << " count=" << s.count
-         << " indices=b" << s.indices << " updates=b" << s.updates << " -> b" << s.out << "\n";
-      return os.str();
-    }
-    case KernelKind::Loop: break;
+namespace {
+
+void print_contraction(std::ostringstream& os, const ExprPool& pool, const ContractionKernel& c) {
+  os << " " << contraction_op_name(c.op) << " " << dtype_name(c.dtype);
+  if (c.op == ContractionOp::Matmul) {
+    os << " batch=" << c.batch << " m=" << c.m << " n=" << c.n << " k=" << c.k << " a=b" << c.a
+       << (c.trans_a ? "^T" : "") << " b=b" << c.b << (c.trans_b ? "^T" : "");
+  } else {
+    const ConvGeometry& g = c.conv;
+    os << " x=[" << g.n << "," << g.c << "," << g.h << "," << g.w << "] w=[" << g.f << ","
+       << g.c / std::max<int64_t>(1, g.groups) << "," << g.kh << "," << g.kw << "] y=[" << g.n
+       << "," << g.f << "," << g.oh << "," << g.ow << "] stride=" << g.stride_h << "x"
+       << g.stride_w << " pad=" << g.pad_h << "x" << g.pad_w << " dilation=" << g.dil_h << "x"
+       << g.dil_w << " groups=" << g.groups << " a=b" << c.a << " b=b" << c.b;
   }
-  LoopSchedule s = schedule_loop(k);
+  os << " -> b" << c.out;
+  if (c.alpha != 1.0) os << " alpha=" << c.alpha;
+  if (c.alpha_scale >= 0) os << " *b" << c.alpha_scale;
+  if (c.accumulate) os << " +=b" << c.out;
+  os << "\n";
+  if (c.epilogue < 0) return;
+  os << "    epilogue over [" << c.view[0] << "," << c.view[1] << "," << c.view[2] << "]:\n";
+  std::set<ExprId> ids;
+  reachable(pool, c.epilogue, ids);
+  reachable(pool, c.epilogue_offset, ids);
+  for (ExprId id : ids) print_node(os, pool, id);
+  os << "    store b" << c.out << "[%" << c.epilogue_offset << "] = %" << c.epilogue << "\n";
+}
+
+void print_loop(std::ostringstream& os, const ExprPool& pool, const LoopKernel& k) {
   static const char* red[] = {"", "sum", "max", "mean"};
   os << " loop " << dims_str(k.dims) << " -> b" << k.out_buffer;
   if (k.reduce != ReduceOp::None) {
@@ -510,16 +503,28 @@ std::string print_kernel(const KernelProgram& prog, const Kernel& k) {
       if (k.reduced[d]) os << (first ? "" : ",") << d, first = false;
     os << "]";
   }
-  os << " parallel [";
-  for (size_t i = 0; i < s.parallel_axes.size(); ++i) os << (i ? "," : "") << s.parallel_axes[i];
-  os << "] units=" << s.units << " vector " << s.vector_axis
-     << (s.vector_is_parallel ? " (split)" : "") << (s.scalar_accumulator ? " acc=scalar" : "")
-     << "\n";
+  os << "\n";
   std::set<ExprId> ids;
-  reachable(prog.pool, k.value, ids);
-  reachable(prog.pool, k.out_offset, ids);
-  for (ExprId id : ids) print_node(os, prog.pool, id);
+  reachable(pool, k.value, ids);
+  reachable(pool, k.out_offset, ids);
+  for (ExprId id : ids) print_node(os, pool, id);
   os << "    store b" << k.out_buffer << "[%" << k.out_offset << "] = %" << k.value << "\n";
+}
+
+}  // namespace
+
+std::string print_kernel(const KernelProgram& prog, const Kernel& k) {
+  std::ostringstream os;
+  os << "  kernel " << k.name;
+  if (const LoopKernel* l = k.loop()) {
+    print_loop(os, prog.pool, *l);
+  } else if (const ContractionKernel* c = k.contraction()) {
+    print_contraction(os, prog.pool, *c);
+  } else {
+    const ScatterAddKernel& s = *k.scatter();
+    os << " scatter_add rows=" << s.rows << " row=" << s.row_size << " count=" << s.count
+       << " indices=b" << s.indices << " updates=b" << s.updates << " -> b" << s.out << "\n";
+  }
   return os.str();
 }
 

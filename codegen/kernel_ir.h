@@ -3,24 +3,33 @@
 // expressions are the same ExprId, which makes CSE free and lets passes compare index
 // expressions by id), the buffer table and the kernels in schedule order.
 //
-// A Loop kernel iterates over an index space `dims` (LoopIndex(d) is the index along
-// axis d). Axes marked `reduced` are folded with `reduce` (sum/max/mean) into the
-// output element at `out_offset` (a linear offset computed from the kept axes); without
-// reduced axes every point stores `value` at `out_offset`. The loop schedule (which
-// axes are parallel, which loop is the contiguous vector loop, and whether the
-// reduction keeps a scalar accumulator or accumulates rows of the output) is derived
-// by schedule_loop() and shared by the printer and every backend.
-// Gemm kernels call the runtime GEMM (batched, transposes, leading dims), ScatterAdd
-// kernels zero the output and add update rows at (clamped) indices.
+// A kernel is a tagged variant (Kernel::body):
+//   LoopKernel         iterates over an index space `dims` (LoopIndex(d) is the index
+//                      along axis d). Axes marked `reduced` are folded with `reduce`
+//                      (sum/max/mean) into the output element at `out_offset` (a linear
+//                      offset computed from the kept axes); without reduced axes every
+//                      point stores `value` at `out_offset`.
+//   ContractionKernel  a matmul or a 2-D convolution (forward or either gradient) that the
+//                      backend computes with its contraction routine, followed by an
+//                      epilogue: an expression over the GEMM view [batch, rows, cols] of the
+//                      output (LoopIndex 0, 1, 2) that reads the finished element as a load
+//                      of the output buffer at `epilogue_offset` and whatever else the fused
+//                      elementwise chain needs (bias, scale/shift, residual, masks), and is
+//                      stored back at `epilogue_offset`.
+//   ScatterAddKernel   zeroes the output and adds update rows at (clamped) indices.
+// How loops map to threads and vector lanes is the backend's business (the CPU schedule
+// lives in codegen/llvm/schedule.h).
 //
 // Index arithmetic is i64 and is simplified while it is built: constants fold, and with
 // the value ranges the pool tracks for every i64 expression, (a*c + b) / c => a and
 // (a*c + b) % c => b when 0 <= b < c, so reshapes that only regroup dims cost nothing.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "ir/dtype.h"
@@ -143,33 +152,9 @@ struct Buffer {
   int64_t offset = 0; // arena offset in bytes (Arena buffers, set by the memory plan)
 };
 
-enum class KernelKind : uint8_t { Loop, Gemm, ScatterAdd };
 enum class ReduceOp : uint8_t { None, Sum, Max, Mean };
 
-struct GemmSpec {
-  DType dtype = DType::f32;
-  int64_t batch = 1, m = 0, n = 0, k = 0;
-  bool trans_a = false, trans_b = false;
-  int a = -1, b = -1, c = -1;  // buffers
-  double alpha = 1.0;          // C = alpha * A*B (+ C when accumulate)
-  bool accumulate = false;     // C is also read (an in-place update)
-  int bias = -1;               // optional epilogue bias buffer (length n)
-  bool relu = false;           // optional epilogue ReLU
-  int mask = -1;               // optional epilogue mask buffer (like C): C = mask > 0 ? C : 0
-  int alpha_scale = -1;        // optional scalar buffer multiplied into alpha (the lr state)
-};
-
-struct ScatterSpec {
-  int indices = -1, updates = -1, out = -1;
-  DType index_dtype = DType::i64, dtype = DType::f32;
-  int64_t count = 0, rows = 0, row_size = 0;
-};
-
-struct Kernel {
-  std::string name;
-  KernelKind kind = KernelKind::Loop;
-  NodeId root = -1;
-  // Loop kernels.
+struct LoopKernel {
   std::vector<int64_t> dims;
   std::vector<bool> reduced;
   ReduceOp reduce = ReduceOp::None;
@@ -177,29 +162,53 @@ struct Kernel {
   ExprId out_offset = -1;
   int out_buffer = -1;
   DType out_dtype = DType::f32;
-  // Special kernels.
-  GemmSpec gemm;
-  ScatterSpec scatter;
-  // Buffers read (for printing, scheduling checks).
-  std::vector<int> reads;
-  int64_t work() const;  // rough element-operations count, for parallel grain decisions
 };
 
-// How a Loop kernel's axes map to loops (derived, deterministic).
-struct LoopSchedule {
-  // Axes of the parallel loop, outermost first, flattened into one range of `units`.
-  std::vector<int> parallel_axes;
-  std::vector<int> reduced_axes;  // nested inside the parallel loop, outermost first
-  int vector_axis = -1;           // contiguous innermost loop (-1: none)
-  // RowAccumulate: the vector loop is a kept axis; reductions accumulate rows of the
-  // output (init, then out[..] op= value). Scalar: the innermost loop is the last
-  // reduced axis and a scalar accumulator is stored once per output element.
-  bool scalar_accumulator = false;
-  // When there are no parallel axes, the vector axis itself is split across threads.
-  bool vector_is_parallel = false;
-  int64_t units = 1;  // size of the parallel range
+enum class ContractionOp : uint8_t { Matmul, Conv2d, Conv2dInputGrad, Conv2dWeightGrad };
+const char* contraction_op_name(ContractionOp op);
+
+// NCHW convolution geometry: x [n, c, h, w], w [f, c/groups, kh, kw], y [n, f, oh, ow].
+struct ConvGeometry {
+  int64_t n = 0, c = 0, h = 0, w = 0, f = 0, kh = 0, kw = 0, oh = 0, ow = 0;
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1, groups = 1;
 };
-LoopSchedule schedule_loop(const Kernel& k);
+
+struct ContractionKernel {
+  ContractionOp op = ContractionOp::Matmul;
+  DType dtype = DType::f32;
+  int a = -1, b = -1, out = -1;  // buffers: matmul A, B; conv (x, w), (dy, w), (x, dy)
+  // Matmul: out[batch] = op(A) * op(B), op(A) [m, k], op(B) [k, n].
+  int64_t batch = 1, m = 0, n = 0, k = 0;
+  bool trans_a = false, trans_b = false;
+  ConvGeometry conv;          // convolutions
+  double alpha = 1.0;         // out = alpha * product (+ out when accumulating)
+  int alpha_scale = -1;       // optional rank-0 buffer multiplied into alpha (the lr state)
+  bool accumulate = false;    // out is also read (an in-place update)
+  // GEMM view of the output [batch, rows, cols] (runtime/abi.h) and the epilogue over it
+  // (-1: none). The epilogue's loads of `out` at `epilogue_offset` read the product.
+  std::array<int64_t, 3> view{1, 0, 0};
+  ExprId epilogue = -1, epilogue_offset = -1;
+  std::vector<NodeId> epilogue_ops;  // the graph nodes the epilogue computes (for printing)
+};
+
+struct ScatterAddKernel {
+  int indices = -1, updates = -1, out = -1;
+  DType index_dtype = DType::i64, dtype = DType::f32;
+  int64_t count = 0, rows = 0, row_size = 0;
+};
+
+struct Kernel {
+  std::string name;
+  NodeId root = -1;
+  std::variant<LoopKernel, ContractionKernel, ScatterAddKernel> body;
+  std::vector<int> reads;  // buffers read (for printing, scheduling, lifetimes)
+
+  const LoopKernel* loop() const { return std::get_if<LoopKernel>(&body); }
+  const ContractionKernel* contraction() const { return std::get_if<ContractionKernel>(&body); }
+  const ScatterAddKernel* scatter() const { return std::get_if<ScatterAddKernel>(&body); }
+  int output() const;        // the buffer it writes
+  int64_t work() const;      // rough element-operations count, for parallel grain decisions
+};
 
 struct KernelProgram {
   ExprPool pool;

@@ -1,6 +1,8 @@
-// Per-op lowering to kernel-IR expressions at a multi-index, kernel construction for
-// each fused kernel, buffer binding, in-place state updates, copies and the arena plan.
+// Kernel construction for each fused kernel (per-op value lowerings are in the tables of
+// codegen/lowerer.h), buffer binding, in-place state updates, copies and the arena plan.
 #include "codegen/lower.h"
+
+#include "codegen/lowerer.h"
 
 #include <algorithm>
 #include <functional>
@@ -15,249 +17,6 @@ using kir::ExprId;
 using kir::UOp;
 
 namespace {
-
-// Computes node values at multi-indices inside one kernel.
-class Lowerer {
- public:
-  Lowerer(const Graph& g, const std::vector<int>& buffer_of, const std::vector<NodeId>& positive_of,
-          kir::ExprPool& pool, NodeId root, bool flat)
-      : g_(g), buf_(buffer_of), pos_(positive_of), P_(pool), root_(root), flat_(flat) {}
-
-  ExprId linear(const Shape& s, const std::vector<ExprId>& idx) {
-    if (flat_) return s.numel() <= 1 ? P_.index(0) : idx[0];
-    ExprId off = P_.index(0);
-    std::vector<int64_t> st = s.strides();
-    for (int d = 0; d < s.rank(); ++d)
-      if (s[d] != 1) off = P_.add(off, P_.mul(idx[d], st[d]));
-    return off;
-  }
-
-  std::vector<ExprId> delinear(const Shape& s, ExprId lin) {
-    std::vector<ExprId> idx(s.rank());
-    std::vector<int64_t> st = s.strides();
-    for (int d = 0; d < s.rank(); ++d) {
-      if (s[d] == 1) {
-        idx[d] = P_.index(0);
-        continue;
-      }
-      ExprId q = P_.div(lin, st[d]);
-      idx[d] = d == 0 ? q : P_.mod(q, s[d]);
-    }
-    return idx;
-  }
-
-  ExprId at(NodeId v, const std::vector<ExprId>& idx) {
-    auto key = std::make_pair(v, idx);
-    auto it = memo_.find(key);
-    if (it != memo_.end()) return it->second;
-    ExprId r = compute(v, idx);
-    memo_.emplace(std::move(key), r);
-    return r;
-  }
-
-  ExprId compute(NodeId v, const std::vector<ExprId>& idx);
-
- private:
-  ExprId load(NodeId v, const std::vector<ExprId>& idx) {
-    const Node& n = g_.node(v);
-    KILN_CHECK(buf_[v] >= 0, "value %" + std::to_string(v) + " has no buffer");
-    // An empty buffer has no element to read (e.g. a gather from a table of 0 rows, an
-    // error in the reference): never load past it.
-    if (n.shape().numel() == 0) return P_.constant(n.dtype(), 0.0);
-    return P_.load(buf_[v], n.dtype(), linear(n.shape(), idx));
-  }
-  ExprId in(const Node& n, int i, const std::vector<ExprId>& idx) { return at(n.inputs[i].id, idx); }
-  ExprId to_index(ExprId x) { return P_.cast(DType::i64, x); }
-  ExprId pad(const Node& n, const std::vector<ExprId>& idx);
-
-  const Graph& g_;
-  const std::vector<int>& buf_;
-  const std::vector<NodeId>& pos_;
-  kir::ExprPool& P_;
-  NodeId root_;
-  bool flat_;
-  std::map<std::pair<NodeId, std::vector<ExprId>>, ExprId> memo_;
-};
-
-ExprId Lowerer::compute(NodeId v, const std::vector<ExprId>& idx) {
-  const Node& n = g_.node(v);
-  // One index per axis (flat kernels: one linear index for every value).
-  KILN_CHECK(idx.size() == static_cast<size_t>(flat_ ? 1 : n.shape().rank()),
-             "lowering %" + std::to_string(v) + " (" + op_name(n.op) + " : " +
-                 n.type.to_string() + ") at " + std::to_string(idx.size()) + " indices");
-  if (v != root_ && buf_[v] >= 0) return load(v, idx);
-  if (pos_[v] >= 0) {
-    // gt(z, 0) with z fused into a matmul epilogue: (z > 0) == (relu(z) > 0), NaN included.
-    NodeId r = pos_[v];
-    return P_.compare(COp::Gt, at(r, idx), P_.constant(g_.node(r).dtype(), 0.0));
-  }
-  const DType t = n.dtype();
-  const Shape& s = n.shape();
-  auto un = [&](UOp op) { return P_.unary(op, in(n, 0, idx)); };
-  auto bin = [&](BOp op) { return P_.binary(op, in(n, 0, idx), in(n, 1, idx)); };
-  auto cmp = [&](COp op) { return P_.compare(op, in(n, 0, idx), in(n, 1, idx)); };
-  switch (n.op) {
-    case OpKind::Input:
-    case OpKind::Parameter:
-    case OpKind::State: return load(v, idx);
-    case OpKind::Constant: {
-      std::optional<double> splat = splat_value(n);
-      return splat ? P_.constant(t, *splat) : load(v, idx);
-    }
-    case OpKind::Iota: {
-      int axis = static_cast<int>(n.attrs.i("axis"));
-      ExprId i = flat_ ? delinear(s, idx[0])[axis] : idx[axis];
-      return P_.cast(t, i);
-    }
-    case OpKind::RngUniform:
-    case OpKind::RngNormal: {
-      ExprId counter = to_index(at(n.inputs[0].id, std::vector<ExprId>(flat_ ? 1 : 0, P_.index(0))));
-      return P_.rng(n.op == OpKind::RngNormal, t, n.attrs.i("seed"), n.attrs.i("key"),
-                    linear(s, idx), counter);
-    }
-    case OpKind::Neg: return un(UOp::Neg);
-    case OpKind::Abs: return un(UOp::Abs);
-    case OpKind::Exp: return un(UOp::Exp);
-    case OpKind::Log: return un(UOp::Log);
-    case OpKind::Sqrt: return un(UOp::Sqrt);
-    case OpKind::Tanh: return un(UOp::Tanh);
-    case OpKind::Sigmoid: return un(UOp::Sigmoid);
-    case OpKind::Relu: return un(UOp::Relu);
-    case OpKind::Not: return un(UOp::Not);
-    case OpKind::Cast: return P_.cast(t, in(n, 0, idx));
-    case OpKind::StopGradient: return in(n, 0, idx);  // only autodiff tells it apart
-    case OpKind::Add: return bin(BOp::Add);
-    case OpKind::Sub: return bin(BOp::Sub);
-    case OpKind::Mul: return bin(BOp::Mul);
-    case OpKind::Div: return bin(BOp::Div);
-    case OpKind::Pow: return bin(BOp::Pow);
-    case OpKind::Max: return bin(BOp::Max);
-    case OpKind::Min: return bin(BOp::Min);
-    case OpKind::And: return bin(BOp::And);
-    case OpKind::Or: return bin(BOp::Or);
-    case OpKind::Lt: return cmp(COp::Lt);
-    case OpKind::Le: return cmp(COp::Le);
-    case OpKind::Gt: return cmp(COp::Gt);
-    case OpKind::Ge: return cmp(COp::Ge);
-    case OpKind::Eq: return cmp(COp::Eq);
-    case OpKind::Ne: return cmp(COp::Ne);
-    case OpKind::Select: return P_.select(in(n, 0, idx), in(n, 1, idx), in(n, 2, idx));
-    case OpKind::Broadcast: {
-      const Shape& is = g_.type(n.inputs[0]).shape;
-      if (flat_) return in(n, 0, {is.numel() <= 1 ? P_.index(0) : idx[0]});
-      int off = s.rank() - is.rank();
-      std::vector<ExprId> ii(is.rank());
-      for (int j = 0; j < is.rank(); ++j) ii[j] = is[j] == 1 ? P_.index(0) : idx[j + off];
-      return in(n, 0, ii);
-    }
-    case OpKind::Reshape: {
-      const Shape& is = g_.type(n.inputs[0]).shape;
-      if (flat_) return in(n, 0, idx);
-      // Same non-unit dims in the same order: only size-1 axes come and go.
-      std::vector<int> on, inn;
-      for (int d = 0; d < s.rank(); ++d)
-        if (s[d] != 1) on.push_back(d);
-      for (int d = 0; d < is.rank(); ++d)
-        if (is[d] != 1) inn.push_back(d);
-      bool squeeze_only = on.size() == inn.size();
-      for (size_t i = 0; squeeze_only && i < on.size(); ++i) squeeze_only = s[on[i]] == is[inn[i]];
-      if (squeeze_only) {
-        std::vector<ExprId> ii(is.rank(), P_.index(0));
-        for (size_t i = 0; i < on.size(); ++i) ii[inn[i]] = idx[on[i]];
-        return in(n, 0, ii);
-      }
-      return in(n, 0, delinear(is, linear(s, idx)));
-    }
-    case OpKind::Permute: {
-      const auto& perm = n.attrs.ints("perm");
-      std::vector<ExprId> ii(perm.size());
-      for (size_t i = 0; i < perm.size(); ++i) ii[perm[i]] = idx[i];
-      return in(n, 0, ii);
-    }
-    case OpKind::Slice: {
-      const auto& start = n.attrs.ints("start");
-      const auto& step = n.attrs.ints("step");
-      std::vector<ExprId> ii(idx.size());
-      for (size_t j = 0; j < idx.size(); ++j) ii[j] = P_.add(P_.mul(idx[j], step[j]), start[j]);
-      return in(n, 0, ii);
-    }
-    case OpKind::Pad: return pad(n, idx);
-    case OpKind::Concat: {
-      int axis = static_cast<int>(n.attrs.i("axis"));
-      if (axis < 0) axis += s.rank();
-      // From the last input down: v_k = idx < end_k ? input_k(idx - off_k) : v_{k+1},
-      // with the index clamped into each input so every load stays in bounds.
-      std::vector<int64_t> offs;
-      int64_t off = 0;
-      for (Value iv : n.inputs) {
-        offs.push_back(off);
-        off += g_.type(iv).shape[axis];
-      }
-      ExprId result = -1;
-      for (int k = static_cast<int>(n.inputs.size()) - 1; k >= 0; --k) {
-        int64_t len = g_.type(n.inputs[k]).shape[axis];
-        if (len == 0) continue;
-        std::vector<ExprId> ii = idx;
-        ii[axis] = P_.clamp(P_.add(idx[axis], -offs[k]), 0, len - 1);
-        ExprId val = in(n, k, ii);
-        result = result < 0 ? val
-                            : P_.select(P_.compare(COp::Lt, idx[axis], P_.index(offs[k] + len)),
-                                        val, result);
-      }
-      KILN_CHECK(result >= 0, "concat of empty inputs");
-      return result;
-    }
-    case OpKind::Gather: {
-      const Shape& ts = g_.type(n.inputs[0]).shape;
-      const Shape& is = g_.type(n.inputs[1]).shape;
-      std::vector<ExprId> ii(idx.begin(), idx.begin() + is.rank());
-      ExprId row = P_.clamp(to_index(in(n, 1, ii)), 0, std::max<int64_t>(0, ts[0] - 1));
-      std::vector<ExprId> ti{row};
-      ti.insert(ti.end(), idx.begin() + is.rank(), idx.end());
-      return in(n, 0, ti);
-    }
-    case OpKind::OneHot: {
-      std::vector<ExprId> ii(idx.begin(), idx.end() - 1);
-      ExprId cls = to_index(in(n, 0, ii));
-      return P_.select(P_.compare(COp::Eq, cls, idx.back()), P_.constant(t, 1), P_.constant(t, 0));
-    }
-    case OpKind::ReduceSum:
-    case OpKind::ReduceMax:
-    case OpKind::ReduceMean:
-    case OpKind::Matmul:
-    case OpKind::ScatterAdd:
-    case OpKind::kCount: break;
-  }
-  KILN_CHECK(false, std::string("cannot inline ") + op_name(n.op) + " %" + std::to_string(v));
-  return -1;
-}
-
-// pad: out[i] = in[i - low] where 0 <= i - low < in_dim on every axis, else `value`.
-// The load index is clamped into the input (a select evaluates both sides, so the load
-// must stay in bounds) and the clamp is the range test: in range iff it changed nothing.
-ExprId Lowerer::pad(const Node& n, const std::vector<ExprId>& idx) {
-  const DType t = n.dtype();
-  const Shape& is = g_.type(n.inputs[0]).shape;
-  const auto& low = n.attrs.ints("low");
-  const auto& high = n.attrs.ints("high");
-  // The reference writes `value` and then wraps it to the dtype; so does this.
-  ExprId fill = P_.constant(t, wrap_to_dtype(t, n.attrs.f("value")));
-  if (is.numel() == 0) return fill;
-  std::vector<ExprId> ii(is.rank());
-  ExprId inside = -1;
-  for (int d = 0; d < is.rank(); ++d) {
-    if (low[d] == 0 && high[d] == 0) {
-      ii[d] = idx[d];
-      continue;
-    }
-    ExprId shifted = P_.add(idx[d], -low[d]);
-    ii[d] = P_.clamp(shifted, 0, is[d] - 1);
-    ExprId ok = P_.compare(COp::Eq, ii[d], shifted);
-    inside = inside < 0 ? ok : P_.binary(BOp::And, inside, ok);
-  }
-  ExprId val = in(n, 0, ii);
-  return inside < 0 ? val : P_.select(inside, val, fill);
-}
 
 std::vector<ExprId> loop_indices(kir::ExprPool& P, const std::vector<int64_t>& dims) {
   std::vector<ExprId> idx;
@@ -292,16 +51,135 @@ bool flat_ok(const Graph& g, const FusedKernel& fk, const std::vector<int>& buf)
 
 kir::Kernel make_copy(kir::KernelProgram& prog, int src, int dst) {
   const TensorType& t = prog.buffers[dst].type;
+  kir::LoopKernel l;
+  l.dims = {std::max<int64_t>(1, t.shape.numel())};
+  l.reduced = {false};
+  ExprId i = prog.pool.loop_index(0, l.dims[0]);
+  l.value = prog.pool.load(src, t.dtype, i);
+  l.out_offset = i;
+  l.out_buffer = dst;
+  l.out_dtype = t.dtype;
   kir::Kernel k;
-  k.kind = kir::KernelKind::Loop;
-  k.dims = {std::max<int64_t>(1, t.shape.numel())};
-  k.reduced = {false};
-  ExprId i = prog.pool.loop_index(0, k.dims[0]);
-  k.value = prog.pool.load(src, t.dtype, i);
-  k.out_offset = i;
-  k.out_buffer = dst;
-  k.out_dtype = t.dtype;
+  k.body = std::move(l);
   k.name = "copy_b" + std::to_string(src) + "_to_b" + std::to_string(dst);
+  return k;
+}
+
+kir::LoopKernel lower_elementwise(const Graph& g, const FusionPlan& plan, const FusedKernel& fk,
+                                  const std::vector<int>& buf, kir::ExprPool& P) {
+  const Node& root = g.node(fk.root);
+  const Shape& s = root.shape();
+  kir::LoopKernel k;
+  if (s.numel() == 0) {
+    // An empty iteration space: a well-formed kernel that does nothing (lower_graph
+    // drops kernels with empty outputs; the value is never computed).
+    k.dims = {0};
+    k.reduced = {false};
+    k.value = P.constant(root.dtype(), 0.0);
+    k.out_offset = P.index(0);
+    return k;
+  }
+  bool flat = flat_ok(g, fk, buf) || s.rank() == 0;
+  k.dims = flat ? std::vector<int64_t>{std::max<int64_t>(1, s.numel())} : s.dims;
+  k.reduced.assign(k.dims.size(), false);
+  Lowerer L(g, buf, plan.positive_of, P, fk.root, flat);
+  std::vector<ExprId> idx = loop_indices(P, k.dims);
+  k.value = L.compute(fk.root, idx);
+  k.out_offset = flat ? (s.numel() <= 1 ? P.index(0) : idx[0]) : L.linear(s, idx);
+  return k;
+}
+
+kir::LoopKernel lower_reduction(const Graph& g, const FusionPlan& plan, const FusedKernel& fk,
+                                const std::vector<int>& buf, kir::ExprPool& P) {
+  const Node& root = g.node(fk.root);
+  const Shape& is = g.type(root.inputs[0]).shape;
+  kir::LoopKernel k;
+  k.dims = is.rank() == 0 ? std::vector<int64_t>{1} : is.dims;
+  k.reduced.assign(k.dims.size(), false);
+  for (int64_t a : root.attrs.ints("axes")) k.reduced[a] = true;
+  bool any = std::find(k.reduced.begin(), k.reduced.end(), true) != k.reduced.end();
+  k.reduce = !any ? kir::ReduceOp::None
+             : root.op == OpKind::ReduceSum ? kir::ReduceOp::Sum
+             : root.op == OpKind::ReduceMax ? kir::ReduceOp::Max
+                                            : kir::ReduceOp::Mean;
+  Lowerer L(g, buf, plan.positive_of, P, fk.root, false);
+  std::vector<ExprId> idx = loop_indices(P, k.dims);
+  k.value = L.at(root.inputs[0].id, is.rank() == 0 ? std::vector<ExprId>{} : idx);
+  // Output offset: row-major over the kept axes (reduced axes contribute 0).
+  ExprId off = P.index(0);
+  int64_t stride = 1;
+  for (int d = static_cast<int>(k.dims.size()) - 1; d >= 0; --d) {
+    if (k.reduced[d]) continue;
+    off = P.add(off, P.mul(idx[d], stride));
+    stride *= k.dims[d];
+  }
+  k.out_offset = off;
+  return k;
+}
+
+// Integer matmul: a loop kernel over [batch..., M, N, K] reducing K.
+kir::LoopKernel lower_integer_matmul(const Graph& g, const FusionPlan& plan, const FusedKernel& fk,
+                                     const std::vector<int>& buf, kir::ExprPool& P) {
+  const Node& root = g.node(fk.root);
+  KILN_CHECK(fk.contraction == fk.root, "integer matmuls have no epilogue");
+  const Shape& os = root.shape();
+  int r = os.rank();
+  kir::LoopKernel k;
+  k.dims = os.dims;
+  k.dims.push_back(g.type(root.inputs[0]).shape[r - 1]);
+  k.reduced.assign(k.dims.size(), false);
+  k.reduced.back() = true;
+  k.reduce = kir::ReduceOp::Sum;
+  Lowerer L(g, buf, plan.positive_of, P, fk.root, false);
+  std::vector<ExprId> idx = loop_indices(P, k.dims);
+  std::vector<ExprId> ai(idx.begin(), idx.begin() + r - 2), bi = ai;
+  ai.push_back(idx[r - 2]);
+  ai.push_back(idx[r]);
+  bi.push_back(idx[r]);
+  bi.push_back(idx[r - 1]);
+  k.value = P.binary(BOp::Mul, L.at(root.inputs[0].id, ai), L.at(root.inputs[1].id, bi));
+  std::vector<ExprId> oi(idx.begin(), idx.begin() + r);
+  k.out_offset = L.linear(os, oi);
+  return k;
+}
+
+// A contraction and its epilogue: the chain from the contraction to the root, computed
+// at every element of the GEMM view with the contraction served as a load of the output.
+kir::ContractionKernel lower_contraction(const Graph& g, const FusionPlan& plan,
+                                         const FusedKernel& fk, const std::vector<int>& buf,
+                                         int out_buffer, kir::ExprPool& P) {
+  const Node& cn = g.node(fk.contraction);
+  const ContractionLowering* cl = contraction_lowering(cn.op);
+  KILN_CHECK(cl != nullptr, std::string("no contraction lowering for ") + op_name(cn.op));
+  kir::ContractionKernel k;
+  k.op = cl->op;
+  k.dtype = cn.dtype();
+  cl->geometry(g, cn, k);
+  k.a = buf[fk.a];
+  k.b = buf[fk.b];
+  k.out = out_buffer;
+  k.trans_a = fk.trans_a;
+  k.trans_b = fk.trans_b;
+  k.alpha = fk.alpha;
+  k.accumulate = fk.accumulate >= 0;
+  k.alpha_scale = fk.alpha_scale >= 0 ? buf[fk.alpha_scale] : -1;
+  KILN_CHECK(k.a >= 0 && k.b >= 0, "contraction operands need buffers");
+  KILN_CHECK(!k.accumulate || buf[fk.accumulate] == out_buffer,
+             "in-place update epilogue must write its state buffer");
+  if (fk.accumulate >= 0 || fk.epilogue.empty()) return k;
+  Lowerer L(g, buf, plan.positive_of, P, fk.root, false);
+  std::array<ExprId, 3> v;
+  for (int d = 0; d < 3; ++d) v[d] = P.loop_index(d, k.view[d]);
+  const Shape& os = cn.shape();
+  std::vector<ExprId> idx = cl->output_index(P, k, os, v);
+  ExprId lin = P.add(P.mul(P.add(P.mul(v[0], k.view[1]), v[1]), k.view[2]), v[2]);
+  L.know_linear(os, idx, lin);
+  L.serve(fk.contraction, [&, lin](const std::vector<ExprId>&) {
+    return P.load(out_buffer, k.dtype, lin);
+  });
+  k.epilogue = L.compute(fk.root, idx);
+  k.epilogue_offset = lin;
+  k.epilogue_ops = fk.epilogue;
   return k;
 }
 
@@ -312,112 +190,25 @@ Expected<kir::Kernel> lower_fused(const Graph& g, const FusionPlan& plan, const 
   const Node& root = g.node(fk.root);
   kir::Kernel k;
   k.root = fk.root;
-  k.out_buffer = out_buffer;
-  k.out_dtype = root.dtype();
   k.name = std::string(op_name(root.op)) + "_" + std::to_string(fk.root);
+  auto loop = [&](kir::LoopKernel l) {
+    l.out_buffer = out_buffer;
+    l.out_dtype = root.dtype();
+    k.body = std::move(l);
+  };
   switch (fk.kind) {
-    case FusedKind::Elementwise: {
-      const Shape& s = root.shape();
-      if (s.numel() == 0) {
-        // An empty iteration space: a well-formed kernel that does nothing (lower_graph
-        // drops kernels with empty outputs; the value is never computed).
-        k.dims = {0};
-        k.reduced = {false};
-        k.value = P.constant(root.dtype(), 0.0);
-        k.out_offset = P.index(0);
+    case FusedKind::Elementwise: loop(lower_elementwise(g, plan, fk, buf, P)); return k;
+    case FusedKind::Reduction: loop(lower_reduction(g, plan, fk, buf, P)); return k;
+    case FusedKind::Contraction:
+      if (!is_float(root.dtype())) {
+        loop(lower_integer_matmul(g, plan, fk, buf, P));
         return k;
       }
-      bool flat = flat_ok(g, fk, buf);
-      if (flat || s.rank() == 0) k.dims = {std::max<int64_t>(1, s.numel())};
-      else k.dims = s.dims;
-      k.reduced.assign(k.dims.size(), false);
-      Lowerer L(g, buf, plan.positive_of, P, fk.root, flat || s.rank() == 0);
-      std::vector<ExprId> idx = loop_indices(P, k.dims);
-      k.value = L.compute(fk.root, idx);
-      k.out_offset = L.linear(s, idx);
-      if (flat || s.rank() == 0) k.out_offset = s.numel() <= 1 ? P.index(0) : idx[0];
+      k.body = lower_contraction(g, plan, fk, buf, out_buffer, P);
+      k.name = std::string(op_name(g.node(fk.contraction).op)) + "_" + std::to_string(fk.root);
       return k;
-    }
-    case FusedKind::Reduction: {
-      const Shape& is = g.type(root.inputs[0]).shape;
-      const auto& axes = root.attrs.ints("axes");
-      k.dims = is.rank() == 0 ? std::vector<int64_t>{1} : is.dims;
-      k.reduced.assign(k.dims.size(), false);
-      for (int64_t a : axes) k.reduced[a] = true;
-      bool any = std::find(k.reduced.begin(), k.reduced.end(), true) != k.reduced.end();
-      k.reduce = !any ? kir::ReduceOp::None
-                 : root.op == OpKind::ReduceSum ? kir::ReduceOp::Sum
-                 : root.op == OpKind::ReduceMax ? kir::ReduceOp::Max
-                                                : kir::ReduceOp::Mean;
-      Lowerer L(g, buf, plan.positive_of, P, fk.root, false);
-      std::vector<ExprId> idx = loop_indices(P, k.dims);
-      std::vector<ExprId> in_idx = is.rank() == 0 ? std::vector<ExprId>{} : idx;
-      k.value = L.at(root.inputs[0].id, in_idx);
-      // Output offset: row-major over the kept axes (reduced axes contribute 0).
-      ExprId off = P.index(0);
-      int64_t stride = 1;
-      for (int d = static_cast<int>(k.dims.size()) - 1; d >= 0; --d) {
-        if (k.reduced[d]) continue;
-        off = P.add(off, P.mul(idx[d], stride));
-        stride *= k.dims[d];
-      }
-      k.out_offset = off;
-      return k;
-    }
-    case FusedKind::Matmul: {
-      const Node& mm = g.node(fk.matmul);
-      const Shape& os = mm.shape();
-      int r = os.rank();
-      const Shape& as = g.type(mm.inputs[0]).shape;
-      int64_t m = os[r - 2], n = os[r - 1], kk = as[r - 1], batch = 1;
-      for (int d = 0; d < r - 2; ++d) batch *= os[d];
-      if (is_float(root.dtype())) {
-        k.kind = kir::KernelKind::Gemm;
-        kir::GemmSpec& gs = k.gemm;
-        gs.dtype = root.dtype();
-        gs.batch = batch;
-        gs.m = m;
-        gs.n = n;
-        gs.k = kk;
-        gs.trans_a = fk.trans_a;
-        gs.trans_b = fk.trans_b;
-        gs.a = buf[fk.a];
-        gs.b = buf[fk.b];
-        gs.c = out_buffer;
-        gs.alpha = fk.alpha;
-        gs.accumulate = fk.accumulate >= 0;
-        gs.bias = fk.bias >= 0 ? buf[fk.bias] : -1;
-        gs.relu = fk.relu;
-        gs.mask = fk.mask >= 0 ? buf[fk.mask] : -1;
-        gs.alpha_scale = fk.alpha_scale >= 0 ? buf[fk.alpha_scale] : -1;
-        KILN_CHECK(gs.a >= 0 && gs.b >= 0, "matmul operands need buffers");
-        KILN_CHECK(!gs.accumulate || buf[fk.accumulate] == out_buffer,
-                   "in-place update epilogue must write its state buffer");
-        k.name = "gemm_" + std::to_string(fk.root);
-        return k;
-      }
-      // Integer matmul: a loop kernel over [batch..., M, N, K] reducing K.
-      k.dims = os.dims;
-      k.dims.push_back(kk);
-      k.reduced.assign(k.dims.size(), false);
-      k.reduced.back() = true;
-      k.reduce = kir::ReduceOp::Sum;
-      Lowerer L(g, buf, plan.positive_of, P, fk.root, false);
-      std::vector<ExprId> idx = loop_indices(P, k.dims);
-      std::vector<ExprId> ai(idx.begin(), idx.begin() + r - 2), bi = ai;
-      ai.push_back(idx[r - 2]);
-      ai.push_back(idx[r]);
-      bi.push_back(idx[r]);
-      bi.push_back(idx[r - 1]);
-      KILN_CHECK(fk.matmul == fk.root, "integer matmuls have no epilogue");
-      k.value = P.binary(BOp::Mul, L.at(root.inputs[0].id, ai), L.at(root.inputs[1].id, bi));
-      std::vector<ExprId> oi(idx.begin(), idx.begin() + r);
-      k.out_offset = L.linear(os, oi);
-      return k;
-    }
     case FusedKind::ScatterAdd: {
-      k.kind = kir::KernelKind::ScatterAdd;
-      kir::ScatterSpec& ss = k.scatter;
+      kir::ScatterAddKernel ss;
       ss.indices = buf[fk.a];
       ss.updates = buf[fk.b];
       ss.out = out_buffer;
@@ -426,7 +217,7 @@ Expected<kir::Kernel> lower_fused(const Graph& g, const FusionPlan& plan, const 
       ss.count = g.node(fk.a).shape().numel();
       ss.rows = root.attrs.i("rows");
       ss.row_size = ss.rows == 0 ? 0 : root.shape().numel() / ss.rows;
-      k.name = "scatter_add_" + std::to_string(fk.root);
+      k.body = ss;
       return k;
     }
   }
@@ -435,36 +226,28 @@ Expected<kir::Kernel> lower_fused(const Graph& g, const FusionPlan& plan, const 
 
 std::vector<int> kernel_reads(const kir::KernelProgram& prog, const kir::Kernel& k) {
   std::set<int> r;
-  switch (k.kind) {
-    case kir::KernelKind::Loop: {
-      std::vector<ExprId> loads;
-      prog.pool.collect_loads(k.value, loads);
-      prog.pool.collect_loads(k.out_offset, loads);
-      for (ExprId l : loads) r.insert(prog.pool[l].buffer);
-      break;
-    }
-    case kir::KernelKind::Gemm:
-      r.insert(k.gemm.a);
-      r.insert(k.gemm.b);
-      if (k.gemm.bias >= 0) r.insert(k.gemm.bias);
-      if (k.gemm.mask >= 0) r.insert(k.gemm.mask);
-      if (k.gemm.accumulate) r.insert(k.gemm.c);
-      break;
-    case kir::KernelKind::ScatterAdd:
-      r.insert(k.scatter.indices);
-      r.insert(k.scatter.updates);
-      break;
+  auto loads_of = [&](ExprId root) {
+    if (root < 0) return;
+    std::vector<ExprId> loads;
+    prog.pool.collect_loads(root, loads);
+    for (ExprId l : loads) r.insert(prog.pool[l].buffer);
+  };
+  if (const kir::LoopKernel* l = k.loop()) {
+    loads_of(l->value);
+    loads_of(l->out_offset);
+  } else if (const kir::ContractionKernel* c = k.contraction()) {
+    r.insert(c->a);
+    r.insert(c->b);
+    if (c->alpha_scale >= 0) r.insert(c->alpha_scale);
+    if (c->accumulate) r.insert(c->out);
+    loads_of(c->epilogue);
+    r.erase(c->out);  // the epilogue reads the product it just wrote
+    if (c->accumulate) r.insert(c->out);
+  } else {
+    r.insert(k.scatter()->indices);
+    r.insert(k.scatter()->updates);
   }
   return {r.begin(), r.end()};
-}
-
-int kernel_output(const kir::Kernel& k) {
-  switch (k.kind) {
-    case kir::KernelKind::Loop: return k.out_buffer;
-    case kir::KernelKind::Gemm: return k.gemm.c;
-    case kir::KernelKind::ScatterAdd: return k.scatter.out;
-  }
-  return -1;
 }
 
 // State update `v` may be written straight into the state buffer when every use of the
@@ -495,7 +278,7 @@ bool reads_state_elementwise_only(const Graph& g, const FusedKernel& fk, NodeId 
 Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
   LoweredProgram out;
   FusionOptions fopts;
-  fopts.matmul_epilogues = opts.matmul_epilogues;
+  fopts.epilogues = opts.epilogues;
   fopts.in_place_updates = opts.in_place_updates;
   out.fusion = plan_fusion(g, fopts);
   const FusionPlan& plan = out.fusion;
@@ -592,7 +375,7 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
   auto empty_output = [&](int buffer) { return prog.buffers[buffer].type.shape.numel() == 0; };
   int copies = 0;
   for (auto& k : pre)
-    if (!empty_output(k.out_buffer)) prog.kernels.push_back(std::move(k)), ++copies;
+    if (!empty_output(k.output())) prog.kernels.push_back(std::move(k)), ++copies;
   for (const FusedKernel& fk : plan.kernels) {
     if (empty_output(buf[fk.root])) continue;
     Expected<kir::Kernel> k = lower_fused(g, plan, fk, buf, buf[fk.root], prog);
@@ -600,7 +383,7 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
     prog.kernels.push_back(std::move(*k));
   }
   for (auto& k : post)
-    if (!empty_output(k.out_buffer)) prog.kernels.push_back(std::move(k)), ++copies;
+    if (!empty_output(k.output())) prog.kernels.push_back(std::move(k)), ++copies;
   out.copy_kernels = copies;
 
   // Lifetimes of arena buffers over the schedule, then the plan.
@@ -608,7 +391,7 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
   for (size_t i = 0; i < prog.kernels.size(); ++i) {
     kir::Kernel& k = prog.kernels[i];
     k.reads = kernel_reads(prog, k);
-    int o = kernel_output(k);
+    int o = k.output();
     if (first[o] < 0) first[o] = static_cast<int>(i);
     last[o] = std::max(last[o], static_cast<int>(i));
     for (int r : k.reads) {

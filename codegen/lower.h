@@ -1,11 +1,9 @@
 // Lowering: fused kernels (passes/fusion.h) -> kernel IR (codegen/kernel_ir.h).
 // Each op has a lowering that computes its value at a multi-index as a kernel-IR
-// expression: elementwise ops map 1:1; broadcast, permute, slice and reshape transform
-// the index (reshape linearizes and delinearizes, skipped when only size-1 dims change);
-// concat selects between clamped loads; iota is the index; one_hot compares the index
-// with the loaded class; gather loads through a clamped index; rng hashes the linear
-// index; materialized values are loads. Reductions, matmul and scatter_add lower at the
-// kernel level (loop with reduced axes, runtime GEMM, scatter kernel).
+// expression (tables in codegen/lowerer.h); materialized values are loads. Reductions
+// lower to loop kernels with reduced axes, contractions (matmul, convolutions) to
+// contraction kernels whose epilogue is their fused elementwise chain, scatter_add to a
+// scatter kernel.
 //
 // lower_graph() also binds every materialized value to a buffer (inputs, outputs, state
 // buffers, constants, or the arena), decides which state updates are written in place
@@ -36,7 +34,7 @@ struct LoweredProgram {
 
 struct LowerOptions {
   bool in_place_updates = true;
-  bool matmul_epilogues = true;  // see passes/fusion.h
+  bool epilogues = true;  // fuse elementwise chains into contractions (passes/fusion.h)
   size_t arena_guard_bytes = 0;  // see plan_memory (tests: canaries between buffers)
 };
 

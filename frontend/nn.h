@@ -102,6 +102,8 @@ class Dropout : public Module {
 class Sequential : public Module {
  public:
   Sequential() = default;
+  // A label names the block in layer summaries (d2l's b1..b5) instead of its layer list.
+  explicit Sequential(std::string label) : label_(std::move(label)) {}
   Sequential& add(std::unique_ptr<Module> m) {
     layers_.push_back(std::move(m));
     return *this;
@@ -113,9 +115,13 @@ class Sequential : public Module {
   Tensor forward(Context& ctx, const Tensor& x) override;
   std::string describe() const override;
   size_t size() const { return layers_.size(); }
+  // Layer i, for walks that apply the layers one at a time (summaries, size checks).
+  Module& layer(size_t i) { return *layers_[i]; }
+  const std::string& label() const { return label_; }
 
  private:
   std::vector<std::unique_ptr<Module>> layers_;
+  std::string label_;
 };
 
 }  // namespace kiln::nn

@@ -10,7 +10,7 @@
 // Leaves carry their binding name in Node::name (printed as name="...").
 //   input            leaf; bound by the caller before each run
 //   parameter        leaf; trainable state. attrs init:string ("zeros","constant",
-//                    "normal","uniform","xavier_uniform"), init_a:float, init_b:float
+//                    "normal","uniform","xavier_uniform","kaiming_normal"), init_a:float, init_b:float
 //                    (constant: a=value; normal: a=mean,b=std; uniform: [a,b))
 //   state            leaf; non-trainable state (optimizer moments, step counter, running
 //                    stats). attrs init, init_a, init_b as for parameter
@@ -46,6 +46,23 @@
 //   one_hot          (indices int [I...]) attrs depth:int, dtype -> [I..., depth]
 //   scatter_add      (indices int [I...], updates [I..., D...]) attr rows:int ->
 //                    [rows, D...]; out[indices[i], d] += updates[i, d], zero elsewhere
+// Convolution and pooling (NCHW; float only; see ir/ops/conv.cpp and ir/ops/pool.cpp):
+//   conv2d           (x [N, C, H, W], w [F, C/groups, KH, KW]) attrs stride:ints[2],
+//                    padding:ints[2], dilation:ints[2], groups:int -> [N, F, OH, OW],
+//                    OH = (H + 2*pad - dil*(KH-1) - 1) / stride + 1 (floor), same for OW
+//   conv2d_input_grad  (dy [N, F, OH, OW], w) attrs as conv2d + input_size:ints[2] (H, W)
+//                    -> dx [N, C, H, W]: the transposed convolution
+//   conv2d_weight_grad (x, dy) attrs as conv2d + kernel_size:ints[2] -> dw [F, C/groups, KH, KW]
+//   max_pool2d       (x) attrs kernel:ints[2], stride:ints[2], padding:ints[2] (padding is
+//                    -inf, at most half the kernel) -> [N, C, OH, OW]
+//   max_pool2d_grad  (x, dy) same attrs -> like x: each window's dy goes to the first
+//                    maximum of the window in row-major order (PyTorch's rule)
+//   avg_pool2d       (x) attrs kernel, stride, padding, count_include_pad:int (PyTorch's
+//                    default 1: padded zeros count in the divisor)
+//   avg_pool2d_grad  (dy) same attrs + input_size:ints[2] -> [N, C, H, W]
+//   adaptive_avg_pool2d (x) attr output_size:ints[2]; window j of an axis of size n
+//                    pooled to m covers [floor(j*n/m), ceil((j+1)*n/m)) (PyTorch's rule)
+//   adaptive_avg_pool2d_grad (dy) attrs output_size, input_size:ints[2] -> [N, C, H, W]
 #pragma once
 
 #include <cstdint>
@@ -72,7 +89,12 @@ namespace kiln {
   X(Broadcast, "broadcast") X(Reshape, "reshape") X(Permute, "permute") X(Slice, "slice")   \
   X(Pad, "pad") X(Concat, "concat")                                                         \
   X(ReduceSum, "reduce_sum") X(ReduceMax, "reduce_max") X(ReduceMean, "reduce_mean")        \
-  X(Matmul, "matmul") X(Gather, "gather") X(OneHot, "one_hot") X(ScatterAdd, "scatter_add")
+  X(Matmul, "matmul") X(Gather, "gather") X(OneHot, "one_hot") X(ScatterAdd, "scatter_add")  \
+  X(Conv2d, "conv2d") X(Conv2dInputGrad, "conv2d_input_grad")                               \
+  X(Conv2dWeightGrad, "conv2d_weight_grad") X(MaxPool2d, "max_pool2d")                      \
+  X(MaxPool2dGrad, "max_pool2d_grad") X(AvgPool2d, "avg_pool2d")                            \
+  X(AvgPool2dGrad, "avg_pool2d_grad") X(AdaptiveAvgPool2d, "adaptive_avg_pool2d")           \
+  X(AdaptiveAvgPool2dGrad, "adaptive_avg_pool2d_grad")
 
 enum class OpKind : uint16_t {
 #define KILN_OP_ENUM(e, s) e,
@@ -96,6 +118,8 @@ enum OpFlag : uint32_t {
   kNoGrad = 1u << 8,         // gradient is identically zero / undefined (compares, iota, ...)
   kBound = 1u << 9,          // leaf bound by name to a caller's or a state buffer: input,
                              // parameter, state
+  kContraction = 1u << 10,   // matmul, conv2d and its gradients: computed by the backend's
+                             // contraction routine, with a fused elementwise epilogue
 };
 
 struct Node;

@@ -28,6 +28,8 @@ struct Registry {
     register_reduce_ops(all);
     register_matmul_ops(all);
     register_indexing_ops(all);
+    register_conv_ops(all);
+    register_pool_ops(all);
     std::vector<int> seen(kNumOps, 0);
     defs.resize(kNumOps);
     for (OpDef& d : all) {

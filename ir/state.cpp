@@ -32,6 +32,27 @@ struct SplitMix64 {
   }
 };
 
+// fan_in and fan_out of a weight (see ir/state.h).
+struct Fans {
+  double in = 1, out = 1;
+};
+
+Fans fans(const Shape& shape) {
+  Fans f;
+  if (shape.rank() == 1) {
+    f.in = f.out = static_cast<double>(shape[0]);
+  } else if (shape.rank() == 2) {
+    f.in = static_cast<double>(shape[0]);
+    f.out = static_cast<double>(shape[1]);
+  } else if (shape.rank() > 2) {
+    double receptive = 1;
+    for (int d = 2; d < shape.rank(); ++d) receptive *= static_cast<double>(shape[d]);
+    f.in = static_cast<double>(shape[1]) * receptive;
+    f.out = static_cast<double>(shape[0]) * receptive;
+  }
+  return f;
+}
+
 }  // namespace
 
 namespace {
@@ -39,7 +60,8 @@ constexpr const char* kStateKindNames[] = {"parameter",    "optimizer_slot", "st
                                            "rng_counter",  "running_stat",   "carried",
                                            "hyperparameter"};
 constexpr const char* kScopeNames[] = {"model", "executable"};
-constexpr const char* kInitNames[] = {"zeros", "constant", "normal", "uniform", "xavier_uniform"};
+constexpr const char* kInitNames[] = {"zeros",   "constant",       "normal",
+                                      "uniform", "xavier_uniform", "kaiming_normal"};
 
 template <typename E, size_t N>
 std::optional<E> parse_name(const char* const (&names)[N], std::string_view s) {
@@ -90,20 +112,15 @@ std::vector<double> initial_values(const InitSpec& init, const TensorType& type,
       for (double& x : out) x = a + (b - a) * rng.uniform();
       break;
     case InitKind::XavierUniform: {
-      double fan_in = 1, fan_out = 1;
-      if (shape.rank() == 1) {
-        fan_in = fan_out = static_cast<double>(shape[0]);
-      } else if (shape.rank() == 2) {
-        fan_in = static_cast<double>(shape[0]);
-        fan_out = static_cast<double>(shape[1]);
-      } else if (shape.rank() > 2) {
-        double receptive = 1;
-        for (int d = 2; d < shape.rank(); ++d) receptive *= static_cast<double>(shape[d]);
-        fan_in = static_cast<double>(shape[1]) * receptive;
-        fan_out = static_cast<double>(shape[0]) * receptive;
-      }
-      double bound = fan_in + fan_out > 0 ? std::sqrt(6.0 / (fan_in + fan_out)) : 0.0;
+      const Fans f = fans(shape);
+      double bound = f.in + f.out > 0 ? std::sqrt(6.0 / (f.in + f.out)) : 0.0;
       for (double& x : out) x = -bound + 2 * bound * rng.uniform();
+      break;
+    }
+    case InitKind::KaimingNormal: {
+      const Fans f = fans(shape);
+      double sigma = f.in > 0 ? std::sqrt(2.0 / f.in) : 0.0;
+      for (double& x : out) x = sigma * rng.normal();
       break;
     }
   }

@@ -43,7 +43,7 @@ enum class StateScope : uint8_t {
   Executable,  // one buffer per executable (its shape may depend on the batch size)
 };
 
-enum class InitKind : uint8_t { Zeros, Constant, Normal, Uniform, XavierUniform };
+enum class InitKind : uint8_t { Zeros, Constant, Normal, Uniform, XavierUniform, KaimingNormal };
 
 struct InitSpec {
   InitKind kind = InitKind::Zeros;
@@ -55,6 +55,7 @@ struct InitSpec {
   static InitSpec normal(double mean, double std) { return {InitKind::Normal, mean, std}; }
   static InitSpec uniform(double lo, double hi) { return {InitKind::Uniform, lo, hi}; }
   static InitSpec xavier_uniform() { return {InitKind::XavierUniform, 0.0, 0.0}; }
+  static InitSpec kaiming_normal() { return {InitKind::KaimingNormal, 0.0, 0.0}; }
 };
 
 const char* state_kind_name(StateKind k);        // "parameter", "optimizer_slot", ...
@@ -63,13 +64,14 @@ const char* init_kind_name(InitKind k);          // "zeros", "constant", ...
 std::optional<StateKind> parse_state_kind(std::string_view name);
 std::optional<StateScope> parse_state_scope(std::string_view name);
 std::optional<InitKind> parse_init_kind(std::string_view name);
-// "zeros, constant, normal, uniform or xavier_uniform": for error messages.
+// "zeros, constant, normal, uniform, xavier_uniform or kaiming_normal": for error messages.
 std::string init_kind_list();
 std::string state_kind_list();
 
-// Initial values, rounded to `type`'s dtype. xavier_uniform: fan_in = dims[0], fan_out =
-// dims[1] for rank 2; conv-style [out, in, k...] uses fan_in = in*prod(k), fan_out =
-// out*prod(k).
+// Initial values, rounded to `type`'s dtype. Fans: fan_in = dims[0], fan_out = dims[1]
+// for rank 2 (Linear's [in, out]); conv-style [out, in, k...] uses fan_in = in*prod(k),
+// fan_out = out*prod(k). xavier_uniform: U(-b, b), b = sqrt(6 / (fan_in + fan_out));
+// kaiming_normal: N(0, 2 / fan_in), PyTorch's kaiming_normal_ (fan_in mode, ReLU gain).
 std::vector<double> initial_values(const InitSpec& init, const TensorType& type,
                                    const std::string& name, uint64_t seed);
 

@@ -345,6 +345,90 @@ Tensor scatter_add(const Tensor& indices, const Tensor& updates, int64_t rows, L
   return bld->op(OpKind::ScatterAdd, {indices, updates}, AttrMap{{"rows", rows}}, L(loc));
 }
 
+// ---- convolution and pooling (shape rules in ir/ops/conv.cpp and ir/ops/pool.cpp) ----
+
+static std::vector<int64_t> ints(const std::array<int64_t, 2>& p) { return {p[0], p[1]}; }
+
+static AttrMap conv_attrs(const Conv2dOptions& o) {
+  return AttrMap{{"stride", ints(o.stride)},
+                 {"padding", ints(o.padding)},
+                 {"dilation", ints(o.dilation)},
+                 {"groups", o.groups}};
+}
+
+static AttrMap pool_attrs(const Pool2dOptions& o) {
+  return AttrMap{
+      {"kernel", ints(o.kernel)}, {"stride", ints(o.stride)}, {"padding", ints(o.padding)}};
+}
+
+static AttrMap avg_pool_attrs(const Pool2dOptions& o) {
+  AttrMap a = pool_attrs(o);
+  a.set("count_include_pad", int64_t{o.count_include_pad ? 1 : 0});
+  return a;
+}
+
+// A two-operand op; invalid when either operand is.
+static Tensor op2(OpKind k, const Tensor& a, const Tensor& b, AttrMap attrs, const Loc& loc) {
+  Builder* bld = builder_of({&a, &b});
+  if (!bld || !a.valid() || !b.valid()) return Tensor{};
+  return bld->op(k, {a, b}, std::move(attrs), L(loc));
+}
+
+static Tensor op1(OpKind k, const Tensor& x, AttrMap attrs, const Loc& loc) {
+  if (!x.valid()) return Tensor{};
+  return x.builder()->op(k, {x}, std::move(attrs), L(loc));
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Conv2dOptions& o, Loc loc) {
+  return op2(OpKind::Conv2d, x, w, conv_attrs(o), loc);
+}
+
+Tensor conv2d_input_grad(const Tensor& dy, const Tensor& w, std::array<int64_t, 2> input_size,
+                         const Conv2dOptions& o, Loc loc) {
+  AttrMap a = conv_attrs(o);
+  a.set("input_size", ints(input_size));
+  return op2(OpKind::Conv2dInputGrad, dy, w, std::move(a), loc);
+}
+
+Tensor conv2d_weight_grad(const Tensor& x, const Tensor& dy, std::array<int64_t, 2> kernel_size,
+                          const Conv2dOptions& o, Loc loc) {
+  AttrMap a = conv_attrs(o);
+  a.set("kernel_size", ints(kernel_size));
+  return op2(OpKind::Conv2dWeightGrad, x, dy, std::move(a), loc);
+}
+
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o, Loc loc) {
+  return op1(OpKind::MaxPool2d, x, pool_attrs(o), loc);
+}
+
+Tensor max_pool2d_grad(const Tensor& x, const Tensor& dy, const Pool2dOptions& o, Loc loc) {
+  return op2(OpKind::MaxPool2dGrad, x, dy, pool_attrs(o), loc);
+}
+
+Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o, Loc loc) {
+  return op1(OpKind::AvgPool2d, x, avg_pool_attrs(o), loc);
+}
+
+Tensor avg_pool2d_grad(const Tensor& dy, std::array<int64_t, 2> input_size, const Pool2dOptions& o,
+                       Loc loc) {
+  AttrMap a = avg_pool_attrs(o);
+  a.set("input_size", ints(input_size));
+  return op1(OpKind::AvgPool2dGrad, dy, std::move(a), loc);
+}
+
+Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size, Loc loc) {
+  return op1(OpKind::AdaptiveAvgPool2d, x, AttrMap{{"output_size", ints(output_size)}}, loc);
+}
+
+// output_size is dy's spatial size; a dy of another rank is reported by the shape rule.
+Tensor adaptive_avg_pool2d_grad(const Tensor& dy, std::array<int64_t, 2> input_size, Loc loc) {
+  if (!dy.valid()) return Tensor{};
+  std::vector<int64_t> out = dy.rank() == 4 ? std::vector<int64_t>{dy.shape()[2], dy.shape()[3]}
+                                            : std::vector<int64_t>{};
+  return op1(OpKind::AdaptiveAvgPool2dGrad, dy,
+             AttrMap{{"output_size", out}, {"input_size", ints(input_size)}}, loc);
+}
+
 static Tensor rng(OpKind k, Builder& b, const Shape& shape, const Tensor& counter, int64_t seed,
                   DType dtype, const Loc& loc) {
   if (!counter.valid()) return Tensor{};

@@ -3,6 +3,7 @@
 // operand to the tensor's dtype. Every function records the caller's source location.
 #pragma once
 
+#include <array>
 #include <source_location>
 #include <vector>
 
@@ -93,6 +94,28 @@ Tensor matmul(const Tensor& a, const Tensor& b, KILN_LOC);
 Tensor gather(const Tensor& table, const Tensor& indices, KILN_LOC);
 Tensor one_hot(const Tensor& indices, int64_t depth, DType dtype = DType::f32, KILN_LOC);
 Tensor scatter_add(const Tensor& indices, const Tensor& updates, int64_t rows, KILN_LOC);
+
+// Convolution and pooling, NCHW (op semantics in ir/op.h). Pairs are (height, width).
+struct Conv2dOptions {
+  std::array<int64_t, 2> stride{1, 1}, padding{0, 0}, dilation{1, 1};
+  int64_t groups = 1;
+};
+struct Pool2dOptions {
+  std::array<int64_t, 2> kernel{2, 2}, stride{2, 2}, padding{0, 0};
+  bool count_include_pad = true;  // average pooling only
+};
+Tensor conv2d(const Tensor& x, const Tensor& w, const Conv2dOptions& o = {}, KILN_LOC);
+Tensor conv2d_input_grad(const Tensor& dy, const Tensor& w, std::array<int64_t, 2> input_size,
+                         const Conv2dOptions& o, KILN_LOC);
+Tensor conv2d_weight_grad(const Tensor& x, const Tensor& dy, std::array<int64_t, 2> kernel_size,
+                          const Conv2dOptions& o, KILN_LOC);
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o, KILN_LOC);
+Tensor max_pool2d_grad(const Tensor& x, const Tensor& dy, const Pool2dOptions& o, KILN_LOC);
+Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o, KILN_LOC);
+Tensor avg_pool2d_grad(const Tensor& dy, std::array<int64_t, 2> input_size, const Pool2dOptions& o,
+                       KILN_LOC);
+Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size, KILN_LOC);
+Tensor adaptive_avg_pool2d_grad(const Tensor& dy, std::array<int64_t, 2> input_size, KILN_LOC);
 
 // Random numbers (Philox). `counter` is an i64 scalar that changes per run (the step
 // counter state); `seed` picks the stream. Each call gets a fresh key.

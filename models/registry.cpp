@@ -47,6 +47,7 @@ Status check_run_options(const ModelEntry& m, const RunOptions& o) {
       {!std::isnan(o.wd), kOptOptimizer, "--wd"},
       {!o.optimizer.empty(), kOptOptimizer, "--optimizer"},
       {!std::isnan(o.momentum), kOptOptimizer, "--momentum"},
+      {o.size > 0, kOptSize, "--size"},
   };
   for (const Given& g : given)
     if (g.set && !(m.options & g.needs)) {

@@ -33,6 +33,7 @@ struct RunOptions {
   std::string resume;      // continue from this checkpoint up to `epochs` in all
   std::string checkpoint;  // `kiln eval`: the weights to evaluate
   bool allow_nan = false;  // keep training when the loss stops being finite
+  int size = 0;            // side of the square input images (0 = the model's default)
 };
 
 // Results: ordered (name, value) pairs, printed as text and as the --json line.
@@ -53,6 +54,15 @@ enum ModelOption : uint32_t {
   kOptCheckpoint = 1u << 3, // --save, --resume
   kOptLimit = 1u << 4,      // --limit
   kOptOptimizer = 1u << 5,  // --wd, --optimizer, --momentum
+  kOptSize = 1u << 6,       // --size
+};
+
+// One row of `kiln inspect --summary`: a top-level layer (or block) of the network, the
+// shape of its output for one example (no batch dimension) and the parameters it owns.
+struct LayerSummary {
+  std::string layer;
+  Shape output;
+  int64_t parameters = 0;
 };
 
 struct ModelEntry {
@@ -64,6 +74,9 @@ struct ModelEntry {
   std::function<Expected<SupervisedSpec>(const RunOptions&)> spec;
   // `kiln eval`: test metrics of the weights in opts.checkpoint (null: not supported).
   std::function<Expected<RunReport>(const RunOptions&)> evaluate;
+  // `kiln inspect --summary`: the input, then the network layer by layer (null: not
+  // supported).
+  std::function<Expected<std::vector<LayerSummary>>(const RunOptions&)> summary;
 };
 
 // Registers at static-initialization time: `static ModelRegistration r{{...}};`

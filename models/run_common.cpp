@@ -1,6 +1,7 @@
 // Shared run logic for `kiln train`.
 #include "models/run_common.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "runtime/checkpoint.h"
@@ -55,41 +56,63 @@ Status check_fashion_examples(const ImageDataset& ds, int resize, const char* sp
   return Status::Ok();
 }
 
+// One split, checked against Fashion-MNIST's format (28x28 images, labels 0..9, as many
+// labels as images, gzip CRCs; each error names its file), cut to its first `limit`
+// examples (all when limit <= 0 or beyond the split's size), then resized: cutting
+// first means a quick run at 224x224 resizes and holds only the images it uses.
+Expected<ImageDataset> load_split(const RunOptions& opts, bool train, int64_t limit, int resize) {
+  ImageDataset ds = KILN_TRY(load_fashion_mnist(opts.data, train, 0, fashion_mnist_expectation()));
+  if (limit > 0) ds = ds.subset(limit);
+  const char* split = train ? "training" : "test";
+  if (resize > 0 && (resize != ds.height() || resize != ds.width()))
+    KILN_RETURN_IF_ERROR(resize_images(ds, resize, std::string("Fashion-MNIST ") + split + " images"));
+  KILN_RETURN_IF_ERROR(check_fashion_examples(ds, resize, split));
+  return ds;
+}
+
 }  // namespace
 
 Expected<FashionMnist> load_fashion(const RunOptions& opts, int resize) {
   FashionMnist f;
-  // load_fashion_mnist checks the files against Fashion-MNIST's format: 28x28 images,
-  // labels 0..9, as many labels as images, gzip CRCs; each error names its file.
-  f.train = KILN_TRY(load_fashion_mnist(opts.data, /*train=*/true, resize, fashion_mnist_expectation()));
-  f.test = KILN_TRY(load_fashion_mnist(opts.data, /*train=*/false, resize, fashion_mnist_expectation()));
-  KILN_RETURN_IF_ERROR(check_fashion_examples(f.train, resize, "training"));
-  KILN_RETURN_IF_ERROR(check_fashion_examples(f.test, resize, "test"));
-  // A --limit beyond the data set's size means the whole data set.
-  if (opts.limit > 0) {
-    f.train = f.train.subset(opts.limit);
-    f.test = f.test.subset(std::max<int64_t>(opts.limit / 5, 1));
-  }
+  f.train = KILN_TRY(load_split(opts, /*train=*/true, opts.limit, resize));
+  const int64_t test_limit = opts.limit > 0 ? std::max<int64_t>(opts.limit / 5, 1) : -1;
+  f.test = KILN_TRY(load_split(opts, /*train=*/false, test_limit, resize));
   return f;
+}
+
+Expected<ImageDataset> load_fashion_test(const RunOptions& opts, int resize) {
+  return load_split(opts, /*train=*/false, -1, resize);
 }
 
 namespace {
 
 // The trainer's position and the model's state, as saved after every epoch.
-CheckpointData make_checkpoint(const std::string& model, const RunOptions& opts,
+CheckpointData make_checkpoint(const SupervisedSpec& spec, const RunOptions& opts,
                                const std::vector<EpochMetrics>& history, int64_t steps_per_epoch,
                                int64_t batch, const StateStore& state) {
   CheckpointData ck;
-  ck.model = model;
+  ck.model = spec.name;
   ck.rng_version = kRandomStreamsVersion;
   ck.epoch = static_cast<int64_t>(history.size());
   ck.step = ck.epoch * steps_per_epoch;
   ck.data_seed = opts.seed;
   ck.data_position = 0;
   for (const EpochMetrics& m : history) ck.epoch_metrics.push_back(m.items());
-  ck.metadata = {{"batch_size", std::to_string(batch)}};
+  ck.metadata = {{"batch_size", std::to_string(batch)},
+                 {"example_shape", spec.example_shape.to_string()}};
   ck.tensors = snapshot_state(state);
   return ck;
+}
+
+// A checkpoint's weights fit the model only for the example shape they were trained on
+// (the conv models' first Linear layer depends on --size). Older checkpoints lack the
+// field; their tensors' shapes are still checked when restored.
+Status check_example_shape(const CheckpointData& ck, const std::string& path, const Shape& example) {
+  for (const auto& [key, value] : ck.metadata)
+    if (key == "example_shape" && value != example.to_string())
+      return Error(path + ": trained on examples of shape " + value + ", but the model now takes " +
+                   example.to_string() + " (give the training run's --size)");
+  return Status::Ok();
 }
 
 // Checks a checkpoint can continue this run and returns the epochs it completed.
@@ -144,6 +167,7 @@ Expected<RunReport> run_supervised(
   if (!opts.resume.empty()) {
     CheckpointData ck = KILN_TRY(load_checkpoint(opts.resume));
     done = KILN_TRY(resumable(ck, opts.resume, name, opts, to.epochs));
+    KILN_RETURN_IF_ERROR(check_example_shape(ck, opts.resume, model.spec().example_shape));
     // The training step creates every state buffer; then the checkpoint overwrites them.
     KILN_TRY(model.get(GraphKind::Train, std::min<int64_t>(to.batch_size, train.size())));
     KILN_RETURN_IF_ERROR(restore_state(model.state(), ck, opts.resume, RestoreMode::Exact));
@@ -179,7 +203,7 @@ Expected<RunReport> run_supervised(
     if (!classification && m.test_loss >= 0) extra.push_back({"test_loss", m.test_loss});
     bar.end_epoch(extra);
     if (opts.save.empty()) return Status::Ok();
-    return save_checkpoint(opts.save, make_checkpoint(name, opts, history, steps, to.batch_size,
+    return save_checkpoint(opts.save, make_checkpoint(model.spec(), opts, history, steps, to.batch_size,
                                                       model.state()));
   };
   KILN_TRY(trainer.fit(train, test, done));  // appends each new epoch through on_epoch
@@ -221,6 +245,7 @@ Expected<RunReport> evaluate_supervised(SupervisedSpec spec, const DataSource& t
   CheckpointData ck = KILN_TRY(load_checkpoint(opts.checkpoint));
   if (ck.model != name)
     return Error(opts.checkpoint + ": checkpoint of model '" + ck.model + "', not '" + name + "'");
+  KILN_RETURN_IF_ERROR(check_example_shape(ck, opts.checkpoint, spec.example_shape));
   CompiledModel model(std::move(spec), opts.seed);
   TrainerOptions to;
   to.batch_size = resolve_batch(opts, defaults);

@@ -53,10 +53,13 @@ Expected<RunReport> evaluate_supervised(SupervisedSpec spec, const DataSource& t
                                         const RunOptions& opts, const TrainDefaults& defaults);
 
 // Loads Fashion-MNIST train/test from opts.data (or the Debian package's directory),
-// honouring opts.limit on the training set.
+// honouring opts.limit on the training set (and limit / 5 on the test set), then resizes
+// the images it keeps to resize x resize when resize > 0.
 struct FashionMnist {
   ImageDataset train, test;
 };
 Expected<FashionMnist> load_fashion(const RunOptions& opts, int resize = 0);
+// The whole test split alone (what `kiln eval` reads), resized likewise.
+Expected<ImageDataset> load_fashion_test(const RunOptions& opts, int resize = 0);
 
 }  // namespace kiln

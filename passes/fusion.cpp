@@ -19,7 +19,7 @@ const char* fused_kind_name(FusedKind k) {
   switch (k) {
     case FusedKind::Elementwise: return "loop";
     case FusedKind::Reduction: return "reduce";
-    case FusedKind::Matmul: return "matmul";
+    case FusedKind::Contraction: return "contraction";
     case FusedKind::ScatterAdd: return "scatter_add";
   }
   return "?";
@@ -37,8 +37,20 @@ int fusion_cost(const Node& n) {
     case OpKind::Tanh: return 12;
     case OpKind::Pow: case OpKind::Div: case OpKind::Sqrt: return 2;
     case OpKind::RngUniform: case OpKind::RngNormal: return 32;
-    default: return 1;
+    default: break;
   }
+  // Pooling: one load and one max/add per window element (the lowerings unroll windows;
+  // max pooling's gradient scans every window that covers an element).
+  if (n.attrs.has("kernel")) {
+    const auto& k = n.attrs.ints("kernel");
+    const auto& st = n.attrs.ints("stride");
+    int64_t area = k[0] * k[1];
+    if (n.op == OpKind::MaxPool2dGrad)
+      area *= 2 * ((k[0] + st[0] - 1) / st[0]) * ((k[1] + st[1] - 1) / st[1]);
+    return static_cast<int>(std::min<int64_t>(area, 1 << 20));
+  }
+  if (n.attrs.has("output_size")) return 16;  // adaptive pooling: a few loads per element
+  return 1;
 }
 
 
@@ -47,6 +59,7 @@ namespace {
 bool is_reduction(OpKind op) {
   return op == OpKind::ReduceSum || op == OpKind::ReduceMax || op == OpKind::ReduceMean;
 }
+bool is_contraction(const Node& n) { return n.def().has(kContraction); }
 
 // permute that swaps exactly the last two axes.
 bool is_last2_swap(const Node& n) {
@@ -98,7 +111,7 @@ FusionPlan plan_fusion(const Graph& g, const FusionOptions& opts) {
       const FusedKernel& k = plan.kernels[i];
       if (k.accumulate < 0) continue;
       NodeId s = k.accumulate;
-      bool bad = k.a == s || k.b == s || k.bias == s || k.mask == s;
+      bool bad = k.a == s || k.b == s;
       for (size_t j = i + 1; j < plan.kernels.size() && !bad; ++j)
         for (NodeId r : plan.kernels[j].reads) bad |= r == s;
       if (bad) {
@@ -143,7 +156,7 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
 
   auto& mat = plan.materialized;
   auto is_buf = [&](NodeId id) { return mat[id]; };
-  // A view chain a matmul/scatter operand can read in place: an optional last-two-axes
+  // A view chain a matmul/scatter_add operand can read in place: an optional last-two-axes
   // transpose over any reshapes of a buffer.
   auto view_base = [&](NodeId id, bool* transposed) -> NodeId {
     *transposed = false;
@@ -196,7 +209,7 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
     bool m = false;
     if (is_buffer_leaf(nd)) m = true;
     if (sink[id]) m = true;
-    if (nd.op == OpKind::Matmul || nd.op == OpKind::ScatterAdd || is_reduction(nd.op)) m = true;
+    if (is_contraction(nd) || nd.op == OpKind::ScatterAdd || is_reduction(nd.op)) m = true;
     const auto& us = users[id];
     bool used_by_reduction = false, expanded = false;
     for (NodeId u : us) {
@@ -206,6 +219,8 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
         // Operands that are views of buffers are read in place (see view_base).
         bool t;
         if (view_base(id, &t) < 0) m = true;
+      } else if (is_contraction(un)) {
+        m = true;  // convolutions read dense NCHW operands
       }
       if (is_reduction(un.op)) used_by_reduction = true;
       if (un.op == OpKind::Broadcast && un.type.shape.numel() > nd.type.shape.numel())
@@ -239,7 +254,7 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
       for (Value v : nd.inputs) ins.push_back(v.id);
       std::sort(ins.begin(), ins.end());
       ins.erase(std::unique(ins.begin(), ins.end()), ins.end());
-      if (nd.op == OpKind::Matmul || nd.op == OpKind::ScatterAdd) {  // operands are buffers
+      if (is_contraction(nd) || nd.op == OpKind::ScatterAdd) {  // operands are buffers
         for (NodeId in : ins)
           if (--pending[in] <= 0) std::vector<NodeId>().swap(cone[in]);
         continue;
@@ -277,11 +292,10 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
     }
   }
 
-  // Matmul epilogue chains, keyed by the chain's end (the kernel root).
+  // Contraction epilogue chains, keyed by the chain's end (the kernel root).
   plan.positive_of.assign(n, -1);
   std::map<NodeId, FusedKernel> chains;
-  std::map<NodeId, std::vector<NodeId>> chain_nodes;  // inner nodes, for the fused list
-  if (opts.matmul_epilogues) {
+  if (opts.epilogues) {
     std::map<NodeId, NodeId> update_of;  // update value -> state
     for (const StateUpdate& u : g.state_updates()) update_of[u.value.id] = u.state.id;
     auto single_user = [&](NodeId id) -> NodeId {
@@ -297,107 +311,89 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
     auto other_input = [&](const Node& nd, NodeId x) {
       return nd.inputs[0].id == x ? nd.inputs[1].id : nd.inputs[0].id;
     };
+    // The in-place update S -/+ c*C of state S (see fusion.h); false if it does not apply.
+    auto grow_update = [&](NodeId id, FusedKernel& ch) {
+      const Node& mm = g.node(id);
+      double c;
+      NodeId cur = id;
+      NodeId u = single_user(cur);
+      std::vector<NodeId> inner;
+      if (u >= 0 && g.node(u).op == OpKind::Mul) {
+        NodeId factor = other_input(g.node(u), cur);
+        NodeId scale = scalar_buffer(g, mat, factor, mm.dtype());
+        if (splat_value(g, factor, &c) || scale >= 0) {
+          if (scale >= 0) ch.alpha_scale = scale;
+          else ch.alpha = c;
+          inner.push_back(u);
+          if (scale >= 0) inner.push_back(factor);
+          cur = u;
+        }
+      }
+      u = single_user(cur);
+      const Node* un = u >= 0 ? &g.node(u) : nullptr;
+      if (!opts.in_place_updates || !un || no_update.count(u) || !update_of.count(u) ||
+          (un->op != OpKind::Sub && un->op != OpKind::Add) || un->inputs[0].id == un->inputs[1].id)
+        return false;
+      NodeId s = update_of[u];
+      bool sub = un->op == OpKind::Sub;
+      if (other_input(*un, cur) != s || (sub && un->inputs[0].id != s) ||
+          g.node(s).shape() != mm.shape() || g.node(s).dtype() != mm.dtype())
+        return false;
+      if (sub) ch.alpha = -ch.alpha;
+      ch.accumulate = s;
+      inner.push_back(u);
+      ch.epilogue = inner;  // computed by alpha/accumulate, listed for the fused set
+      return true;
+    };
+    // The elementwise chain after the contraction (see fusion.h).
+    auto grow_chain = [&](NodeId id, FusedKernel& ch) {
+      const Node& mm = g.node(id);
+      NodeId cur = id;
+      int64_t cost = 0;
+      for (;;) {
+        NodeId next = single_user(cur);
+        std::vector<NodeId> gts;
+        if (next < 0 && !sink[cur]) {  // relu(z) next to gt(z, 0) masks
+          NodeId relu = -1;
+          bool ok = true;
+          for (NodeId x : users[cur]) {
+            if (!live[x]) continue;
+            const Node& xn = g.node(x);
+            if (xn.op == OpKind::Relu && relu < 0) relu = x;
+            else if (xn.op == OpKind::Gt && xn.inputs[0].id == cur && is_zero_splat(g, xn.inputs[1].id))
+              gts.push_back(x);
+            else ok = false;
+          }
+          if (ok && relu >= 0) next = relu;
+        }
+        if (next < 0) break;
+        const Node& nx = g.node(next);
+        if (!nx.def().has(kElementwise) || nx.type != mm.type) break;
+        cost += fusion_cost(nx);
+        if (opts.max_kernel_cost > 0 && cost > opts.max_kernel_cost) break;
+        ch.epilogue.push_back(next);
+        cur = next;
+        if (!gts.empty()) {  // the masks read relu(z): it must be the kernel's output
+          for (NodeId x : gts) plan.positive_of[x] = next;  // (z > 0) == (relu(z) > 0)
+          break;
+        }
+      }
+    };
     for (NodeId id = 0; id < n; ++id) {
       const Node& mm = g.node(id);
-      if (mm.op != OpKind::Matmul || !live[id] || sink[id] || !is_float(mm.dtype())) continue;
-      const Shape& cs = mm.shape();
+      if (!is_contraction(mm) || !live[id] || sink[id] || !is_float(mm.dtype())) continue;
       FusedKernel ch;
-      ch.matmul = id;
-      std::vector<NodeId> inner{id};
-      NodeId cur = id;
-      // relu?(mm + broadcast(bias)): bias a materialized vector along the last axis.
-      NodeId u = single_user(cur);
-      if (u >= 0 && g.node(u).op == OpKind::Add && g.node(u).inputs[0].id != g.node(u).inputs[1].id) {
-        NodeId bc = other_input(g.node(u), cur);
-        const Node& bn = g.node(bc);
-        if (bn.op == OpKind::Broadcast && !mat[bc] && mat[bn.inputs[0].id]) {
-          const Shape& vs = g.node(bn.inputs[0].id).shape();
-          bool vec = vs.rank() >= 1 && vs[vs.rank() - 1] == cs[cs.rank() - 1];
-          for (int d = 0; d + 1 < vs.rank(); ++d) vec &= vs[d] == 1;
-          if (vec && g.node(bn.inputs[0].id).dtype() == mm.dtype()) {
-            ch.bias = bn.inputs[0].id;
-            inner.push_back(bc);
-            inner.push_back(u);
-            cur = u;
-          }
-        }
+      ch.contraction = id;
+      if (!grow_update(id, ch)) {
+        ch = FusedKernel{};
+        ch.contraction = id;
+        grow_chain(id, ch);
       }
-      {
-        NodeId relu = -1;
-        std::vector<NodeId> gts;
-        bool ok = !sink[cur];
-        for (NodeId x : users[cur]) {
-          if (!live[x]) continue;
-          const Node& xn = g.node(x);
-          if (xn.op == OpKind::Relu && relu < 0) relu = x;
-          else if (xn.op == OpKind::Gt && xn.inputs[0].id == cur && is_zero_splat(g, xn.inputs[1].id))
-            gts.push_back(x);
-          else ok = false;
-        }
-        if (ok && relu >= 0) {
-          ch.relu = true;
-          for (NodeId x : gts) plan.positive_of[x] = relu;  // (z > 0) == (relu(z) > 0)
-          inner.push_back(relu);
-          cur = relu;
-        }
-      }
-      // select(gt(M, 0), cur, 0): the mask epilogue.
-      u = single_user(cur);
-      if (u >= 0 && g.node(u).op == OpKind::Select && g.node(u).inputs[1].id == cur &&
-          g.node(u).inputs[0].id != cur && is_zero_splat(g, g.node(u).inputs[2].id)) {
-        NodeId c = g.node(u).inputs[0].id;
-        const Node& cn = g.node(c);
-        if (cn.op == OpKind::Gt && is_zero_splat(g, cn.inputs[1].id)) {
-          NodeId m = plan.positive_of[c] >= 0 ? plan.positive_of[c] : cn.inputs[0].id;
-          const Node& mn = g.node(m);
-          if (mat[m] && mn.shape() == cs && mn.dtype() == mm.dtype()) {
-            ch.mask = m;
-            inner.push_back(u);
-            cur = u;
-          }
-        }
-      }
-      // S - c*mm (or S + c*mm, S - mm, ...): scale, then the in-place update.
-      if (ch.bias < 0 && !ch.relu && ch.mask < 0) {
-        double c;
-        u = single_user(cur);
-        if (u >= 0 && g.node(u).op == OpKind::Mul) {
-          NodeId factor = other_input(g.node(u), cur);
-          NodeId scale = scalar_buffer(g, mat, factor, mm.dtype());
-          if (splat_value(g, factor, &c) || scale >= 0) {
-            if (scale >= 0) ch.alpha_scale = scale;
-            else ch.alpha = c;
-            inner.push_back(u);
-            if (scale >= 0) inner.push_back(factor);
-            cur = u;
-          }
-        }
-        u = single_user(cur);
-        const Node* un = u >= 0 ? &g.node(u) : nullptr;
-        if (opts.in_place_updates && un && !no_update.count(u) && update_of.count(u) &&
-            (un->op == OpKind::Sub || un->op == OpKind::Add) && un->inputs[0].id != un->inputs[1].id) {
-          NodeId s = update_of[u];
-          bool sub = un->op == OpKind::Sub;
-          if (other_input(*un, cur) == s && (!sub || un->inputs[0].id == s) &&
-              g.node(s).shape() == cs && g.node(s).dtype() == mm.dtype()) {
-            if (sub) ch.alpha = -ch.alpha;
-            ch.accumulate = s;
-            inner.push_back(u);
-            cur = u;
-          }
-        }
-        if (ch.accumulate < 0) {  // a bare scale is not worth a chain
-          cur = id;
-          inner.resize(1);
-          ch.alpha = 1.0;
-          ch.alpha_scale = -1;
-        }
-      }
-      if (cur == id) continue;
-      for (NodeId x : inner) mat[x] = false;
-      mat[cur] = true;
-      chain_nodes[cur] = inner;
-      chains[cur] = ch;
+      if (ch.epilogue.empty()) continue;
+      mat[id] = false;
+      for (NodeId x : ch.epilogue) mat[x] = false;
+      mat[ch.epilogue.back()] = true;
+      chains[ch.epilogue.back()] = ch;
     }
   }
 
@@ -421,29 +417,38 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
       for (Value in : g.node(v).inputs) visit(in.id);
     };
     auto chain = chains.find(id);
-    if (nd.op == OpKind::Matmul || chain != chains.end()) {
+    if (is_contraction(nd) || chain != chains.end()) {
       if (chain != chains.end()) {
         k = chain->second;
         k.root = id;
-        for (NodeId x : chain_nodes[id])
+        fused.insert(k.contraction);
+        for (NodeId x : k.epilogue)
           if (x != id) fused.insert(x);
-        for (NodeId x : {k.accumulate, k.bias, k.mask, k.alpha_scale})
+        for (NodeId x : {k.accumulate, k.alpha_scale})
           if (x >= 0) reads.insert(x);
+        // Other operands of the chain: loads and inlined expressions, as in a loop kernel.
+        std::set<NodeId> chain_set(k.epilogue.begin(), k.epilogue.end());
+        chain_set.insert(k.contraction);
+        if (k.accumulate < 0)
+          for (NodeId x : k.epilogue) {
+            if (plan.positive_of[x] >= 0) continue;
+            for (Value in : g.node(x).inputs)
+              if (!chain_set.count(in.id)) visit(in.id);
+          }
       } else {
-        k.matmul = id;
+        k.contraction = id;
       }
-      const Node& mmn = g.node(k.matmul);
-      k.kind = FusedKind::Matmul;
+      const Node& cn = g.node(k.contraction);
+      k.kind = FusedKind::Contraction;
       NodeId ops[2];
-      bool tr[2];
+      bool tr[2] = {false, false};
       for (int i = 0; i < 2; ++i) {
-        NodeId in = mmn.inputs[i].id;
+        NodeId in = cn.inputs[i].id;
         if (mat[in]) {
           ops[i] = in;
-          tr[i] = false;
         } else {
-          ops[i] = view_base(in, &tr[i]);
-          KILN_CHECK(ops[i] >= 0, "matmul operand is neither materialized nor a view");
+          ops[i] = cn.op == OpKind::Matmul ? view_base(in, &tr[i]) : -1;
+          KILN_CHECK(ops[i] >= 0, "contraction operand is neither materialized nor a view");
         }
         reads.insert(ops[i]);
       }
@@ -489,15 +494,18 @@ std::string FusionPlan::to_string(const Graph& g) const {
     const Node& r = g.node(k.root);
     os << "  k" << i << " " << fused_kind_name(k.kind) << " %" << k.root << " = " << op_name(r.op)
        << " : " << r.type.to_string();
-    if (k.kind == FusedKind::Matmul) {
-      os << "  (a=%" << k.a << (k.trans_a ? "^T" : "") << " b=%" << k.b << (k.trans_b ? "^T" : "");
-      if (k.matmul != k.root) os << " mm=%" << k.matmul;
+    if (k.kind == FusedKind::Contraction) {
+      os << "  (" << op_name(g.node(k.contraction).op) << " a=%" << k.a << (k.trans_a ? "^T" : "")
+         << " b=%" << k.b << (k.trans_b ? "^T" : "");
+      if (k.contraction != k.root) os << " at %" << k.contraction;
       if (k.alpha != 1.0) os << " alpha=" << k.alpha;
-      if (k.accumulate >= 0) os << " +=%" << k.accumulate << " in place";
-      if (k.bias >= 0) os << " bias=%" << k.bias;
       if (k.alpha_scale >= 0) os << " alpha_scale=%" << k.alpha_scale;
-      if (k.relu) os << " relu";
-      if (k.mask >= 0) os << " mask=%" << k.mask;
+      if (k.accumulate >= 0) {
+        os << " +=%" << k.accumulate << " in place";
+      } else if (!k.epilogue.empty()) {
+        os << " epilogue";
+        for (NodeId x : k.epilogue) os << " " << op_name(g.node(x).op);
+      }
       os << ")";
     }
     os << "\n    reads";

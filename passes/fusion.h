@@ -1,33 +1,38 @@
 // Fusion: partitions a graph into kernels, XLA-style loop fusion. A value is
 // *materialized* (gets a buffer and is the root of one kernel) when it is
 //   - a graph output or a state-update value,
-//   - the result of a matmul, scatter_add or reduction,
-//   - an operand of a matmul or scatter_add (except a permute that only swaps the last
-//     two axes of a materialized value: the GEMM reads it with a transpose flag),
+//   - the result of a contraction (matmul, conv2d and its gradients), scatter_add or
+//     reduction,
+//   - an operand of a contraction or scatter_add (except, for matmul, a permute that only
+//     swaps the last two axes of a materialized value: the GEMM reads it transposed),
 //   - used by a reduction and by something else, and not cheap,
 //   - used by more than one node (or a broadcast that expands it) and not cheap.
 // Cheap values are recomputed in every consumer instead: leaves that are not buffers
 // (splat constants, iota), and one non-transcendental elementwise, indexing, one_hot or
 // gather op whose inputs are buffers or index views (broadcast/reshape/permute/slice)
 // of buffers -- e.g. `logits = mm + broadcast(bias)` is recomputed by each of its
-// consumers instead of being written and read back. Leaves input/parameter/state and constants with
-// data are buffers, never kernels. Everything else (elementwise, broadcast, reshape,
-// permute, slice, concat, iota, one_hot, gather, rng, constants) is inlined into its
-// consumers' loop nests, so a reduction root also absorbs its elementwise producer
-// chain (sum(exp(x - max))). Kernels are scheduled in node order (a topological order).
+// consumers instead of being written and read back. Leaves input/parameter/state and
+// constants with data are buffers, never kernels. Everything else (elementwise,
+// broadcast, reshape, permute, slice, concat, iota, one_hot, gather, rng, constants,
+// pooling and its gradients) is inlined into its consumers' loop nests, so a reduction
+// root also absorbs its elementwise producer chain (sum(exp(x - max))). Kernels are scheduled in node order (a topological order).
 //
-// Matmul epilogues (FusionOptions::matmul_epilogues): a float matmul whose value flows
-// through a single-use chain is computed by one GEMM kernel rooted at the chain's end:
-//   relu?(mm + broadcast(bias[N]))   bias and ReLU applied to the accumulators;
-//   select(gt(M, 0), mm, 0)          mask (the ReLU backward), M a buffer shaped like mm;
-//   S - c*mm, S + c*mm               an SGD-style update of state S (c a splat constant,
-//                                    or broadcast of a scalar buffer such as the lr state)
-//                                    written in place: C = S, alpha = -c, accumulate.
-// ReLU is fused even when the pre-activation z also feeds `gt(z, 0)` nodes (the ReLU
-// backward mask): those are served as `gt(relu(z), 0)`, which is exact (both are false
-// for NaN), so z is never stored; FusionPlan::positive_of records the substitution. An
-// in-place update is kept only when no kernel scheduled after it reads S (the plan is
-// rebuilt without that update otherwise).
+// Contraction epilogues (FusionOptions::epilogues): a float contraction (matmul, conv2d
+// and its gradients, op flag kContraction) whose value flows through a chain of
+// elementwise ops of its own shape and dtype, each the single user of the previous one,
+// is computed by one contraction kernel rooted at the chain's end: the chain is the
+// kernel's epilogue, evaluated on each finished output element while it is hot in cache
+// (codegen/kir ContractionKernel). The other operands of chain nodes are loads of
+// materialized values or inlined expressions, so bias (+ broadcast(b)), batch-norm
+// scale/shift, residual adds, activations, activation gradients and masks all fuse:
+// relu(conv(x)*scale + shift + residual) is one kernel. ReLU also continues the chain
+// when the pre-activation z also feeds `gt(z, 0)` nodes (the ReLU backward mask): those
+// are served as `gt(relu(z), 0)`, which is exact (both are false for NaN), so z is never
+// stored; FusionPlan::positive_of records the substitution.
+// An SGD-style update of state S, S - c*C or S + c*C (c a splat constant or broadcast of
+// a scalar buffer such as the lr state), is instead written in place: out = S,
+// alpha = -c, accumulate. It is kept only when no kernel scheduled after it reads S
+// (the plan is rebuilt without that update otherwise).
 //
 // Kernel size cap (FusionOptions::max_kernel_cost): LLVM's loop vectorizer and register
 // allocator are superlinear in the size of one loop body, so one fused chain of
@@ -52,7 +57,7 @@
 
 namespace kiln {
 
-enum class FusedKind : uint8_t { Elementwise, Reduction, Matmul, ScatterAdd };
+enum class FusedKind : uint8_t { Elementwise, Reduction, Contraction, ScatterAdd };
 const char* fused_kind_name(FusedKind k);
 
 struct FusedKernel {
@@ -61,24 +66,22 @@ struct FusedKernel {
   std::vector<NodeId> fused;  // non-materialized nodes inlined into this kernel (sorted)
   std::vector<NodeId> reads;  // materialized values and buffer leaves read (sorted)
   int64_t cost = 0;           // fusion_cost() of the root and the fused nodes
-  // Matmul: the materialized operands after folding transposes.
+  // Contraction (and scatter_add): the materialized operands (matmul: after folding
+  // transposes into trans_a / trans_b).
   NodeId a = -1, b = -1;
   bool trans_a = false, trans_b = false;
-  // Matmul epilogue (see above): C = relu?(alpha * a*b (+ S) (+ bias)), masked.
-  NodeId matmul = -1;      // the matmul node (the root when there is no epilogue)
+  NodeId contraction = -1;      // the contraction node (the root when there is no epilogue)
+  std::vector<NodeId> epilogue; // the elementwise chain after it, in order, ending at root
   double alpha = 1.0;
-  NodeId alpha_scale = -1; // rank-0 buffer multiplied into alpha, or -1
-  NodeId accumulate = -1;  // state S updated in place (C is S's buffer), or -1
-  NodeId bias = -1;        // vector buffer added to every row, or -1
-  bool relu = false;
-  NodeId mask = -1;        // buffer like C: C = mask > 0 ? C : 0, or -1
+  NodeId alpha_scale = -1;      // rank-0 buffer multiplied into alpha, or -1
+  NodeId accumulate = -1;       // state S updated in place (the output is S's buffer), or -1
 };
 
 struct FusionPlan {
   std::vector<bool> materialized;  // by NodeId (buffer leaves included)
   std::vector<FusedKernel> kernels;  // schedule order
   std::vector<int> kernel_of;        // by NodeId: index of the kernel it roots, or -1
-  // By NodeId: for a `gt(z, 0)` node whose z was fused into a matmul epilogue, the
+  // By NodeId: for a `gt(z, 0)` node whose z was fused into a contraction epilogue, the
   // materialized relu(z) node that serves it as `gt(relu(z), 0)`; else -1.
   std::vector<NodeId> positive_of;
 
@@ -92,7 +95,7 @@ bool is_buffer_leaf(const Node& n);
 int fusion_cost(const Node& n);
 
 struct FusionOptions {
-  bool matmul_epilogues = true;  // fuse bias/ReLU/mask/update chains into GEMMs
+  bool epilogues = true;         // fuse elementwise chains and updates into contractions
   bool in_place_updates = true;  // allow the in-place update epilogue
   // Upper bound of FusedKernel::cost for loop and reduction kernels (<= 0: no cap). A
   // single node costlier than this still gets a kernel of its own.

@@ -14,24 +14,55 @@
 #include <cstdint>
 #include <span>
 
-#define KILN_ABI_VERSION 2
+#define KILN_ABI_VERSION 3
 
 namespace kiln {
 
 using EntryFn = void (*)(void** buffers);
 using KernelFn = void (*)(void** buffers, int64_t begin, int64_t end);
 
+// Epilogue of a contraction (GEMM or convolution), generated per kernel: it reads the
+// finished output elements of a region in place, applies the fused elementwise work
+// (bias, scale/shift, residual, activation, activation gradient, ...) and stores them.
+// The region is given in the contraction's GEMM view of its output, [batch, rows, cols]
+// (row-major, cols contiguous): element (b, r, c) is output element (b*rows + r)*cols + c.
+// The runtime calls it exactly once for every output element, after that element's
+// final value alpha*product (+ old value when accumulating) is stored, for disjoint
+// rectangles, possibly from several threads at once.
+using EpilogueFn = void (*)(void** buffers, int64_t batch, int64_t row_begin, int64_t row_end,
+                            int64_t col_begin, int64_t col_end);
+
 // Constant parameter block of a GEMM call (generated code emits it as a constant struct:
-// fourteen i64 fields, then alpha as a double; the renderer static_asserts the layout).
-//   C = epilogue(alpha * (*alpha_scale if given) * op(A) * op(B) (+ C when accumulating))
+// thirteen i64 fields, then alpha as a double; the renderer static_asserts the layout).
+//   C = alpha * (*alpha_scale if given) * op(A) * op(B) (+ C when accumulating), then the
+//   epilogue. GEMM view of C: [batch, m, n].
 struct GemmParams {
   int64_t batch = 1, m = 0, n = 0, k = 0;
   int64_t lda = 0, ldb = 0, ldc = 0;                 // leading dimensions (row strides)
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;  // per batch, in elements
   int64_t trans_a = 0, trans_b = 0;                  // A is stored [K,M] / B is stored [N,K]
   int64_t accumulate = 0;                            // C += alpha*A*B instead of C = alpha*A*B
-  int64_t relu = 0;                                  // epilogue: C = max(C, 0) (after bias)
   double alpha = 1.0;                                // scale of the product
+};
+
+// Which convolution a ConvParams describes, and its operands (a, b) -> c. NCHW; x is
+// [n, c, h, w], w is [f, c/groups, kh, kw], y is [n, f, oh, ow]. GEMM views of c:
+//   forward      (a = x,  b = w)  -> y   [n*groups, f/groups, oh*ow]
+//   input grad   (a = dy, b = w)  -> dx  [n*groups, c/groups, h*w]
+//   weight grad  (a = x,  b = dy) -> dw  [groups, f/groups, (c/groups)*kh*kw]
+enum ConvKind : int64_t { kConvForward = 0, kConvInputGrad = 1, kConvWeightGrad = 2 };
+
+// Constant parameter block of a convolution call (eighteen i64 fields, then alpha).
+//   c = alpha * (*alpha_scale if given) * conv (+ c when accumulating), then the epilogue.
+struct ConvParams {
+  int64_t kind = kConvForward;
+  int64_t n = 0, c = 0, h = 0, w = 0;  // input x
+  int64_t f = 0, kh = 0, kw = 0;       // filters
+  int64_t oh = 0, ow = 0;              // forward output size
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
+  int64_t groups = 1;
+  int64_t accumulate = 0;
+  double alpha = 1.0;
 };
 
 namespace abi {
@@ -40,6 +71,8 @@ namespace abi {
 inline constexpr const char* kParallelFor = "kiln_parallel_for";
 inline constexpr const char* kGemmF32 = "kiln_gemm_f32";
 inline constexpr const char* kGemmF64 = "kiln_gemm_f64";
+inline constexpr const char* kConv2dF32 = "kiln_conv2d_f32";
+inline constexpr const char* kConv2dF64 = "kiln_conv2d_f64";
 inline constexpr const char* kProfileTick = "kiln_profile_tick";
 
 struct RuntimeSymbol {
@@ -55,13 +88,17 @@ std::span<const RuntimeSymbol> runtime_symbols();
 extern "C" {
 // Runs fn(bufs, begin, end) over chunks of [0, n) on the runtime's thread pool.
 void kiln_parallel_for(kiln::KernelFn fn, void** bufs, int64_t n, int64_t grain);
-// Batched GEMM with epilogue (runtime/gemm.h). bias: length N; mask: laid out like C;
-// alpha_scale: a scalar (e.g. the learning-rate state) multiplied into alpha. Each may
-// be null.
+// Contractions (runtime/gemm.h, runtime/conv.h). alpha_scale: a scalar (e.g. the
+// learning-rate state) multiplied into alpha, or null; epilogue: null for none, else
+// called with `buffers` as its first argument.
 void kiln_gemm_f32(const kiln::GemmParams* p, const float* a, const float* b, float* c,
-                   const float* bias, const float* mask, const float* alpha_scale);
+                   const float* alpha_scale, kiln::EpilogueFn epilogue, void** buffers);
 void kiln_gemm_f64(const kiln::GemmParams* p, const double* a, const double* b, double* c,
-                   const double* bias, const double* mask, const double* alpha_scale);
+                   const double* alpha_scale, kiln::EpilogueFn epilogue, void** buffers);
+void kiln_conv2d_f32(const kiln::ConvParams* p, const float* a, const float* b, float* c,
+                     const float* alpha_scale, kiln::EpilogueFn epilogue, void** buffers);
+void kiln_conv2d_f64(const kiln::ConvParams* p, const double* a, const double* b, double* c,
+                     const double* alpha_scale, kiln::EpilogueFn epilogue, void** buffers);
 // Profiling hook (runtime/profile.h): called after kernel i, and with -1 at entry.
 void kiln_profile_tick(int64_t kernel);
 }

@@ -7,10 +7,12 @@
 //       broadcasts from MR row pointers, which saves a transposing copy of A);
 //       for each B panel, for each MR-row tile: micro-kernel.
 // The micro-kernel keeps an MR x NR tile of C in vector registers and does one
-// broadcast-FMA per (row, vector) per k; it applies alpha, accumulation and, on the last
-// K slice, the epilogue (bias, ReLU, mask) to the registers before the one store. Edge
-// tiles (M % MR, N % NR) run the same kernel on zero-padded panels into a stack tile and
-// apply the epilogue while copying. Each task packs its own B columns, so there is one
+// broadcast-FMA per (row, vector) per k; it applies alpha and accumulation to the
+// registers before the one store. Edge tiles (M % MR, N % NR) run the same kernel on
+// zero-padded panels into a stack tile and scale while copying. On the last K slice the
+// epilogue runs on each finished strip of a row block (kMC rows x about 64 columns) right
+// after its tiles are stored, so it finds them in L1/L2 and one indirect call covers
+// thousands of elements. Each task packs its own B columns, so there is one
 // fork/join per GEMM and no shared packed buffer; the (rows x columns) task grid is
 // chosen by a small cost model (compute of the padded block + packing) so that, e.g., the
 // MLP forward x@W1 splits N (each thread packs half of W1, A read in place) while the
@@ -36,16 +38,12 @@ namespace {
 
 constexpr int64_t kKC = 320;  // max K slice (784 -> 3 x 262): B micro-panel kc*NR stays in L1
 constexpr int64_t kMC = 144;  // rows of A per block (L2 resident)
+constexpr int64_t kEpiCols = 64;  // columns per epilogue call (a few NR panels)
 
-// What the micro-kernel does with its accumulators: C = alpha*acc (+ C), then, when
-// set, + bias[j], ReLU, and C = mask[i,j] > 0 ? C : 0. Pointers are pre-offset to the
-// tile's first column (bias) or element (mask, leading dimension = ldc).
+// How the micro-kernel stores its accumulators: C = alpha*acc (+ C when accumulating).
 struct Epi {
   float alpha = 1.f;
   bool accumulate = false;
-  const float* bias = nullptr;
-  bool relu = false;
-  const float* mask = nullptr;
 };
 
 // a: packed (MR x kc, k-major) when RS=1, KS=MR; in place (row r at a + r*lda) when
@@ -71,24 +69,15 @@ using MicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b
       }                                                                                   \
       b += NV * W;                                                                        \
     }                                                                                     \
-    const V alpha = BCAST(e.alpha), zero = V{};                                           \
+    const V alpha = BCAST(e.alpha);                                                       \
     for (int r = 0; r < MR; ++r)                                                          \
       for (int j = 0; j < NV; ++j) {                                                      \
         float* p = c + r * ldc + j * W;                                                   \
         V v = acc_[r][j] * alpha;                                                         \
-        V t;                                                                              \
         if (e.accumulate) {                                                               \
+          V t;                                                                            \
           std::memcpy(&t, p, sizeof(V));                                                  \
           v += t;                                                                         \
-        }                                                                                 \
-        if (e.bias) {                                                                     \
-          std::memcpy(&t, e.bias + j * W, sizeof(V));                                     \
-          v += t;                                                                         \
-        }                                                                                 \
-        if (e.relu) v = v > zero ? v : zero;                                              \
-        if (e.mask) {                                                                     \
-          std::memcpy(&t, e.mask + r * ldc + j * W, sizeof(V));                           \
-          v = t > zero ? v : zero;                                                        \
         }                                                                                 \
         std::memcpy(p, &v, sizeof(V));                                                    \
       }                                                                                   \
@@ -132,11 +121,19 @@ constexpr Isa kAvx2{"avx2", micro_avx2, micro_avx2_direct, micro_avx2_direct_t, 
 constexpr Isa kAvx512{"avx512", micro_avx512, micro_avx512_direct, micro_avx512_direct_t, 12, 32};
 #endif
 
+// AVX-512 where it has full-width units. AMD family 19h (Zen 3, Zen 4) is left on AVX2:
+// Zen 4 runs 512-bit FMAs as two 256-bit halves, and there the 6x16 AVX2 kernel was as
+// fast or faster on every shape measured (1024^3 88 vs 87 GFLOP/s on one core; N = 10:
+// 61 vs 32; the zoo convolutions up to 1.5x), with a smaller tile that wastes less on
+// narrow matrices (LeNet's 6 filters fill one 6-row tile, half of a 12-row one).
 Isa detect_isa() {
 #if defined(__x86_64__)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return kAvx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return kAvx2;
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma") &&
+      !(avx2 && __builtin_cpu_is("amdfam19h")))
+    return kAvx512;
+  if (avx2) return kAvx2;
 #endif
   return kGeneric;
 }
@@ -163,6 +160,47 @@ struct Scratch {
 thread_local Scratch t_packed_b;
 thread_local Scratch t_packed_a;
 
+// One full panel of row-major B: kc rows of NR contiguous floats. NR is a template
+// parameter so each row is a few inlined vector moves rather than a memcpy call.
+template <int NR>
+void pack_b_rows(const float* src, int64_t ldb, int64_t kc, float* d) {
+  for (int64_t k = 0; k < kc; ++k) std::memcpy(d + k * NR, src + k * ldb, NR * sizeof(float));
+}
+
+// Writes `valid` rows of a matrix (row i at src + i*ld, contiguous in k) as the first
+// columns of a k-major panel `width` wide, dst[k*width + i] for k < kc, and zeros the
+// other columns: the packing of a transposed B and of a row-major A. Four rows at a time
+// go through 4x4 transposes, since an element at a time costs a load and a scattered
+// store each (that made this copy a quarter of a convolution's weight gradient).
+void pack_transposed(const float* src, int64_t ld, int64_t valid, int64_t width, int64_t kc,
+                     float* dst) {
+  typedef float v4 __attribute__((vector_size(16)));
+  int64_t i = 0;
+  for (; i + 4 <= valid; i += 4) {
+    const float* s = src + i * ld;
+    int64_t k = 0;
+    for (; k + 4 <= kc; k += 4) {
+      v4 r[4], c[4];
+      for (int q = 0; q < 4; ++q) std::memcpy(&r[q], s + q * ld + k, sizeof(v4));
+      v4 t0 = __builtin_shufflevector(r[0], r[1], 0, 4, 1, 5);
+      v4 t1 = __builtin_shufflevector(r[0], r[1], 2, 6, 3, 7);
+      v4 t2 = __builtin_shufflevector(r[2], r[3], 0, 4, 1, 5);
+      v4 t3 = __builtin_shufflevector(r[2], r[3], 2, 6, 3, 7);
+      c[0] = __builtin_shufflevector(t0, t2, 0, 1, 4, 5);
+      c[1] = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
+      c[2] = __builtin_shufflevector(t1, t3, 0, 1, 4, 5);
+      c[3] = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
+      for (int q = 0; q < 4; ++q) std::memcpy(dst + (k + q) * width + i, &c[q], sizeof(v4));
+    }
+    for (; k < kc; ++k)
+      for (int q = 0; q < 4; ++q) dst[k * width + i + q] = s[q * ld + k];
+  }
+  for (; i < valid; ++i)
+    for (int64_t k = 0; k < kc; ++k) dst[k * width + i] = src[i * ld + k];
+  for (; i < width; ++i)
+    for (int64_t k = 0; k < kc; ++k) dst[k * width + i] = 0.f;
+}
+
 // Packs op(B)[k0:k0+kc, j0:j0+nj] (nj <= np*nr) into np panels of nr columns, zero-padded:
 // panel q at dst + q*kc*nr, row k at +k*nr.
 void pack_b(const float* b, int64_t ldb, bool trans, int64_t k0, int64_t kc, int64_t j0,
@@ -170,26 +208,22 @@ void pack_b(const float* b, int64_t ldb, bool trans, int64_t k0, int64_t kc, int
   for (int64_t q = 0; q * nr < nj; ++q) {
     float* d = dst + q * kc * nr;
     int64_t jb = j0 + q * nr, w = std::min(nr, nj - q * nr);
-    if (!trans) {
-      const float* src = b + k0 * ldb + jb;
-      if (w == nr) {
-        for (int64_t k = 0; k < kc; ++k) std::memcpy(d + k * nr, src + k * ldb, nr * sizeof(float));
-      } else {
-        for (int64_t k = 0; k < kc; ++k) {
-          int64_t j = 0;
-          for (; j < w; ++j) d[k * nr + j] = src[k * ldb + j];
-          for (; j < nr; ++j) d[k * nr + j] = 0.f;
-        }
-      }
+    if (trans) {  // B stored [N, K]: column j of op(B) is row j of b
+      pack_transposed(b + jb * ldb + k0, ldb, w, nr, kc, d);
+      continue;
+    }
+    const float* src = b + k0 * ldb + jb;
+    if (w == nr && nr == 8) {
+      pack_b_rows<8>(src, ldb, kc, d);
+    } else if (w == nr && nr == 16) {
+      pack_b_rows<16>(src, ldb, kc, d);
+    } else if (w == nr && nr == 32) {
+      pack_b_rows<32>(src, ldb, kc, d);
     } else {
-      // B stored [N, K]: column j of op(B) is row j of b, contiguous in k.
-      for (int64_t j = 0; j < nr; ++j) {
-        if (j < w) {
-          const float* src = b + (jb + j) * ldb + k0;
-          for (int64_t k = 0; k < kc; ++k) d[k * nr + j] = src[k];
-        } else {
-          for (int64_t k = 0; k < kc; ++k) d[k * nr + j] = 0.f;
-        }
+      for (int64_t k = 0; k < kc; ++k) {
+        int64_t j = 0;
+        for (; j < w; ++j) d[k * nr + j] = src[k * ldb + j];
+        for (; j < nr; ++j) d[k * nr + j] = 0.f;
       }
     }
   }
@@ -202,16 +236,8 @@ void pack_a_mr(const float* a, int64_t lda, bool trans, int64_t M, int64_t i0, i
                int64_t k0, int64_t kc, float* ap) {
   if (!trans) {
     for (int64_t ir = 0; ir < mc; ir += MR) {
-      float* dst = ap + ir * kc;
       int64_t rows = std::max<int64_t>(0, std::min<int64_t>(MR, M - (i0 + ir)));
-      for (int64_t r = 0; r < MR; ++r) {
-        const float* src = a + (i0 + ir + r) * lda + k0;
-        if (r < rows) {
-          for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = src[k];
-        } else {
-          for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = 0.f;
-        }
-      }
+      pack_transposed(a + (i0 + ir) * lda + k0, lda, rows, MR, kc, ap + ir * kc);
     }
     return;
   }
@@ -251,9 +277,6 @@ void store_edge(const float* tile, int64_t nr, int64_t ni, int64_t nj, float* c,
       float v = e.alpha * tile[r * nr + j];
       float* p = c + r * ldc + j;
       if (e.accumulate) v += *p;
-      if (e.bias) v += e.bias[j];
-      if (e.relu) v = v > 0.f ? v : 0.f;
-      if (e.mask) v = e.mask[r * ldc + j] > 0.f ? v : 0.f;
       *p = v;
     }
 }
@@ -263,8 +286,8 @@ struct F32Job {
   const float* a;
   const float* b;
   float* c;
-  const float* bias;
-  const float* mask;
+  int64_t batch;  // index of this (a, b, c) in the batch, for the epilogue
+  const Epilogue* epi;
   const Isa* isa;
   bool direct_a;                      // read row-major A in place
   int64_t m_tiles, n_panels, mt, nt;  // task grid mt x nt over tiles / panels
@@ -283,22 +306,19 @@ void run_f32_task(const F32Job& job, int64_t task) {
   const int64_t col0 = jp0 * nr, col1 = std::min(p.n, jp1 * nr);
   const float alpha = static_cast<float>(p.alpha);
 
+  const Epilogue& epi = *job.epi;
+
   if (p.k == 0) {  // C = (accumulate ? C : 0), then the epilogue
-    const float zero = 0.f;
-    for (int64_t i = row0; i < row1; ++i) {
-      Epi e{1.f, p.accumulate != 0, job.bias ? job.bias + col0 : nullptr, p.relu != 0,
-            job.mask ? job.mask + i * p.ldc + col0 : nullptr};
-      for (int64_t j = col0; j < col1; ++j) {
-        store_edge(&zero, 1, 1, 1, job.c + i * p.ldc + j, p.ldc, e);
-        if (e.bias) e.bias++;
-        if (e.mask) e.mask++;
-      }
-    }
+    if (!p.accumulate)
+      for (int64_t i = row0; i < row1; ++i)
+        std::fill(job.c + i * p.ldc + col0, job.c + i * p.ldc + col1, 0.f);
+    epi(job.batch, row0, row1, col0, col1);
     return;
   }
 
   const int64_t mc_max = std::max(mr, std::min<int64_t>((kMC / mr) * mr, (mt1 - mt0) * mr));
   const int64_t kstep = job.kstep;
+  const int64_t epi_panels = std::max<int64_t>(1, kEpiCols / nr);
   float* bp = t_packed_b.get(static_cast<size_t>(kstep * (jp1 - jp0) * nr) + 16);
   // Packed A block, or (direct A) the zero-padded last partial row tile.
   float* ap = t_packed_a.get(static_cast<size_t>((job.direct_a ? mr : mc_max) * kstep) + 16);
@@ -307,7 +327,7 @@ void run_f32_task(const F32Job& job, int64_t task) {
     const int64_t kc = std::min(kstep, p.k - pc);
     const bool last = pc + kc >= p.k;
     pack_b(job.b, p.ldb, p.trans_b, pc, kc, col0, col1 - col0, nr, bp);
-    Epi e{alpha, p.accumulate || pc > 0, nullptr, last && p.relu, nullptr};
+    const Epi e{alpha, p.accumulate || pc > 0};
     for (int64_t ic = row0; ic < row1; ic += mc_max) {
       const int64_t mc = std::min(mc_max, row1 - ic);
       if (!job.direct_a) {
@@ -332,15 +352,18 @@ void run_f32_task(const F32Job& job, int64_t task) {
             }
           }
           float* cdst = job.c + i * p.ldc + j0;
-          Epi et = e;
-          if (last && job.bias) et.bias = job.bias + j0;
-          if (last && job.mask) et.mask = job.mask + i * p.ldc + j0;
           if (ni == mr && nj == nr) {
-            fn(kc, at, p.lda, bpanel, cdst, p.ldc, et);
+            fn(kc, at, p.lda, bpanel, cdst, p.ldc, e);
           } else {
             fn(kc, at, p.lda, bpanel, tile, nr, Epi{});
-            store_edge(tile, nr, ni, nj, cdst, p.ldc, et);
+            store_edge(tile, nr, ni, nj, cdst, p.ldc, e);
           }
+        }
+        // After each group of epi_panels panels (and the task's last panel) the strip of
+        // this row block over the group is final: hand it to the epilogue while in cache.
+        if (last && ((jp - jp0) % epi_panels == epi_panels - 1 || jp + 1 == jp1)) {
+          const int64_t first = jp0 + (jp - jp0) / epi_panels * epi_panels;
+          epi(job.batch, ic, ic + mc, first * nr, j0 + nj);
         }
       }
     }
@@ -358,6 +381,126 @@ double task_cost(const GemmParams& p, const Isa& isa, bool direct_a, int64_t m_t
   double pack_b = cols * k * (p.trans_b ? 1.0 : 0.5);
   double pack_a = direct_a ? 0.0 : rows * k * (p.trans_a ? 0.5 : 1.0);
   return compute + pack_b + pack_a;
+}
+
+// The task grid of a GEMM for `threads` threads: one task per thread, the factorization
+// with the cheapest task; tiny problems (or one thread) get a single task.
+F32Job plan_f32(const GemmParams& p, const Isa& isa, int64_t threads) {
+  F32Job job{};
+  job.p = &p;
+  job.isa = &isa;
+  job.n_panels = (p.n + isa.nr - 1) / isa.nr;
+  job.m_tiles = (p.m + isa.mr - 1) / isa.mr;
+  // Equal K slices of at most kKC (784 -> 3 x 262 rather than 2 x 320 + 144).
+  int64_t kslices = std::max<int64_t>(1, (p.k + kKC - 1) / kKC);
+  job.kstep = std::max<int64_t>(1, (p.k + kslices - 1) / kslices);
+  // Row-major A is always read in place. Transposed A is packed (a transposing read of
+  // K rows per tile) unless each element is used by at most two B panels, when packing
+  // would cost as much as the multiply (N = 10: dW2 = h^T @ dlogits).
+  job.direct_a = !p.trans_a || job.n_panels <= 2;
+  double flops = 2.0 * double(p.m) * double(p.n) * double(p.k);
+  if (flops < 2e5 || threads == 1) {
+    job.mt = job.nt = 1;
+    return job;
+  }
+  double best = 0;
+  for (int64_t mt = 1; mt <= threads; ++mt) {
+    if (threads % mt) continue;
+    int64_t nt = threads / mt;
+    if (mt > job.m_tiles || nt > job.n_panels) continue;
+    double cost = task_cost(p, isa, job.direct_a, job.m_tiles, job.n_panels, mt, nt);
+    if (job.mt == 0 || cost < best) {
+      best = cost;
+      job.mt = mt;
+      job.nt = nt;
+    }
+  }
+  if (job.mt == 0) {  // fewer tiles than threads: split the longer side only
+    job.mt = std::min(job.m_tiles, threads);
+    job.nt = 1;
+  }
+  return job;
+}
+
+void run_f32(const GemmParams& p, const float* a, const float* b, float* c,
+             const Epilogue& epi, int64_t threads) {
+  if (p.m <= 0 || p.n <= 0) return;
+  F32Job job = plan_f32(p, current_isa(), threads);
+  job.epi = &epi;
+  for (int64_t bi = 0; bi < p.batch; ++bi) {
+    job.a = a + bi * p.stride_a;
+    job.b = b + bi * p.stride_b;
+    job.c = c + bi * p.stride_c;
+    job.batch = bi;
+    int64_t tasks = job.mt * job.nt;
+    if (tasks == 1) {
+      run_f32_task(job, 0);
+    } else {
+      parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) run_f32_task(job, t);
+      });
+    }
+  }
+}
+
+thread_local std::vector<double> t_row_f64, t_arow_f64;
+
+// Rows [i0, i1) of one f64 GEMM: each row of C is accumulated in a buffer (axpy over
+// rows of B, or dot products with rows of a transposed B) and then stored.
+void f64_rows(const GemmParams& p, const double* a, const double* b, double* c, int64_t bi,
+              int64_t i0, int64_t i1, const Epilogue& epi) {
+  std::vector<double>& row = t_row_f64;
+  std::vector<double>& arow = t_arow_f64;
+  row.resize(static_cast<size_t>(p.n));
+  arow.resize(static_cast<size_t>(p.k));
+  for (int64_t i = i0; i < i1; ++i) {
+    for (int64_t k = 0; k < p.k; ++k) arow[k] = p.trans_a ? a[k * p.lda + i] : a[i * p.lda + k];
+    if (!p.trans_b) {
+      std::fill(row.begin(), row.end(), 0.0);
+      for (int64_t k = 0; k < p.k; ++k) {
+        const double av = arow[k];
+        const double* brow = b + k * p.ldb;
+        for (int64_t j = 0; j < p.n; ++j) row[j] += av * brow[j];
+      }
+    } else {
+      // Dot products with rows of B, four at a time: one running sum is a chain of
+      // dependent adds, four independent ones keep the FPU busy.
+      int64_t j = 0;
+      for (; j + 4 <= p.n; j += 4) {
+        const double* b0 = b + j * p.ldb;
+        double s[4] = {0.0, 0.0, 0.0, 0.0};
+        for (int64_t k = 0; k < p.k; ++k)
+          for (int q = 0; q < 4; ++q) s[q] += arow[k] * b0[q * p.ldb + k];
+        for (int q = 0; q < 4; ++q) row[j + q] = s[q];
+      }
+      for (; j < p.n; ++j) {
+        double s = 0.0;
+        for (int64_t k = 0; k < p.k; ++k) s += arow[k] * b[j * p.ldb + k];
+        row[j] = s;
+      }
+    }
+    double* crow = c + i * p.ldc;
+    for (int64_t j = 0; j < p.n; ++j) crow[j] = p.alpha * row[j] + (p.accumulate ? crow[j] : 0.0);
+  }
+  epi(bi, i0, i1, 0, p.n);
+}
+
+void run_f64(const GemmParams& p, const double* a, const double* b, double* c,
+             const Epilogue& epi, bool parallel) {
+  if (p.m <= 0 || p.n <= 0) return;
+  // Rows per chunk: about 16K multiply-adds.
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, p.n * p.k));
+  for (int64_t bi = 0; bi < p.batch; ++bi) {
+    const double* ab = a + bi * p.stride_a;
+    const double* bb = b + bi * p.stride_b;
+    double* cb = c + bi * p.stride_c;
+    if (!parallel) {
+      f64_rows(p, ab, bb, cb, bi, 0, p.m, epi);
+      continue;
+    }
+    parallel_for(p.m, grain,
+                 [&](int64_t i0, int64_t i1) { f64_rows(p, ab, bb, cb, bi, i0, i1, epi); });
+  }
 }
 
 }  // namespace
@@ -387,112 +530,39 @@ bool gemm_force_isa(const char* name) {
   return false;
 }
 
-void gemm_f32(const GemmParams& p, const float* a, const float* b, float* c, const float* bias,
-              const float* mask) {
-  if (p.m <= 0 || p.n <= 0) return;
-  const Isa& isa = current_isa();
-  F32Job job{};
-  job.p = &p;
-  job.isa = &isa;
-  job.bias = bias;
-  job.n_panels = (p.n + isa.nr - 1) / isa.nr;
-  job.m_tiles = (p.m + isa.mr - 1) / isa.mr;
-  // Equal K slices of at most kKC (784 -> 3 x 262 rather than 2 x 320 + 144).
-  int64_t kslices = std::max<int64_t>(1, (p.k + kKC - 1) / kKC);
-  job.kstep = std::max<int64_t>(1, (p.k + kslices - 1) / kslices);
-  // Task grid: one task per thread, the factorization with the cheapest task; tiny
-  // problems run on the calling thread.
-  int64_t threads = global_pool().active_threads();  // at most one per CPU
-  double flops = 2.0 * double(p.m) * double(p.n) * double(p.k);
-  // Row-major A is always read in place. Transposed A is packed (a transposing read of
-  // K rows per tile) unless each element is used by at most two B panels, when packing
-  // would cost as much as the multiply (N = 10: dW2 = h^T @ dlogits).
-  job.direct_a = !p.trans_a || job.n_panels <= 2;
-  if (flops < 2e5 || threads == 1) {
-    job.mt = job.nt = 1;
-  } else {
-    double best = 0;
-    for (int64_t mt = 1; mt <= threads; ++mt) {
-      if (threads % mt) continue;
-      int64_t nt = threads / mt;
-      if (mt > job.m_tiles || nt > job.n_panels) continue;
-      double cost = task_cost(p, isa, job.direct_a, job.m_tiles, job.n_panels, mt, nt);
-      if (job.mt == 0 || cost < best) {
-        best = cost;
-        job.mt = mt;
-        job.nt = nt;
-      }
-    }
-    if (job.mt == 0) {  // fewer tiles than threads: split the longer side only
-      job.mt = std::min(job.m_tiles, threads);
-      job.nt = 1;
-    }
-  }
-  for (int64_t bi = 0; bi < p.batch; ++bi) {
-    job.a = a + bi * p.stride_a;
-    job.b = b + bi * p.stride_b;
-    job.c = c + bi * p.stride_c;
-    job.mask = mask ? mask + bi * p.stride_c : nullptr;
-    int64_t tasks = job.mt * job.nt;
-    if (tasks == 1) {
-      run_f32_task(job, 0);
-    } else {
-      parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) run_f32_task(job, t);
-      });
-    }
-  }
+void gemm_f32(const GemmParams& p, const float* a, const float* b, float* c,
+              const Epilogue& epi) {
+  run_f32(p, a, b, c, epi, global_pool().active_threads());  // at most one per CPU
+}
+
+void gemm_f32_serial(const GemmParams& p, const float* a, const float* b, float* c,
+                     const Epilogue& epi) {
+  run_f32(p, a, b, c, epi, 1);
 }
 
 void gemm_f64(const GemmParams& p, const double* a, const double* b, double* c,
-              const double* bias, const double* mask) {
-  if (p.m <= 0 || p.n <= 0) return;
-  for (int64_t bi = 0; bi < p.batch; ++bi) {
-    const double* ab = a + bi * p.stride_a;
-    const double* bb = b + bi * p.stride_b;
-    double* cb = c + bi * p.stride_c;
-    const double* mb = mask ? mask + bi * p.stride_c : nullptr;
-    parallel_for(p.m, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, p.n * p.k / 64)),
-                 [&](int64_t i0, int64_t i1) {
-      std::vector<double> row(static_cast<size_t>(p.n));
-      for (int64_t i = i0; i < i1; ++i) {
-        std::fill(row.begin(), row.end(), 0.0);
-        for (int64_t k = 0; k < p.k; ++k) {
-          double av = p.trans_a ? ab[k * p.lda + i] : ab[i * p.lda + k];
-          if (!p.trans_b) {
-            const double* brow = bb + k * p.ldb;
-            for (int64_t j = 0; j < p.n; ++j) row[j] += av * brow[j];
-          } else {
-            for (int64_t j = 0; j < p.n; ++j) row[j] += av * bb[j * p.ldb + k];
-          }
-        }
-        double* crow = cb + i * p.ldc;
-        for (int64_t j = 0; j < p.n; ++j) {
-          double v = p.alpha * row[j] + (p.accumulate ? crow[j] : 0.0);
-          if (bias) v += bias[j];
-          if (p.relu) v = v > 0.0 ? v : 0.0;
-          if (mb) v = mb[i * p.ldc + j] > 0.0 ? v : 0.0;
-          crow[j] = v;
-        }
-      }
-    });
-  }
+              const Epilogue& epi) {
+  run_f64(p, a, b, c, epi, true);
+}
+
+void gemm_f64_serial(const GemmParams& p, const double* a, const double* b, double* c,
+                     const Epilogue& epi) {
+  run_f64(p, a, b, c, epi, false);
 }
 
 }  // namespace kiln
 
 extern "C" void kiln_gemm_f32(const kiln::GemmParams* p, const float* a, const float* b, float* c,
-                              const float* bias, const float* mask, const float* alpha_scale) {
-  if (!alpha_scale) return kiln::gemm_f32(*p, a, b, c, bias, mask);
+                              const float* alpha_scale, kiln::EpilogueFn epilogue,
+                              void** buffers) {
   kiln::GemmParams q = *p;
-  q.alpha *= static_cast<double>(*alpha_scale);
-  kiln::gemm_f32(q, a, b, c, bias, mask);
+  if (alpha_scale) q.alpha *= static_cast<double>(*alpha_scale);
+  kiln::gemm_f32(q, a, b, c, kiln::Epilogue{epilogue, buffers});
 }
 extern "C" void kiln_gemm_f64(const kiln::GemmParams* p, const double* a, const double* b,
-                              double* c, const double* bias, const double* mask,
-                              const double* alpha_scale) {
-  if (!alpha_scale) return kiln::gemm_f64(*p, a, b, c, bias, mask);
+                              double* c, const double* alpha_scale, kiln::EpilogueFn epilogue,
+                              void** buffers) {
   kiln::GemmParams q = *p;
-  q.alpha *= *alpha_scale;
-  kiln::gemm_f64(q, a, b, c, bias, mask);
+  if (alpha_scale) q.alpha *= *alpha_scale;
+  kiln::gemm_f64(q, a, b, c, kiln::Epilogue{epilogue, buffers});
 }

@@ -1,6 +1,8 @@
 // `kiln inspect MODEL`: the model's training-step graph through every pass (node
 // counts and timings; the IR after a chosen pass), then the compiled kernels and the
-// memory plan.
+// memory plan; or, with --summary, the network layer by layer (output shapes and
+// parameter counts, as d2l's walk-throughs print them).
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -22,12 +24,42 @@ struct InspectArgs {
   std::string dot;
   int64_t batch = 256;
   bool eval = false;
+  bool summary = false;
+  int size = 0;
 };
+
+// "6x28x28"; "120" for a vector.
+std::string dims_text(const Shape& s) {
+  std::string t;
+  for (int64_t d : s.dims) t += (t.empty() ? "" : "x") + std::to_string(d);
+  return t;
+}
+
+int print_summary(const ModelEntry& model, const RunOptions& opts) {
+  if (!model.summary) return report_error(Error("model '" + model.name + "' has no layer summary"));
+  Expected<std::vector<LayerSummary>> rows = model.summary(opts);
+  if (!rows.ok()) return report_error(rows.error());
+  size_t width = 5;
+  for (const LayerSummary& r : *rows) width = std::max(width, r.layer.size());
+  std::printf("%-*s  %-12s %s\n", int(width), "layer", "output", "parameters");
+  int64_t total = 0;
+  for (const LayerSummary& r : *rows) {
+    std::printf("%-*s  %-12s %lld\n", int(width), r.layer.c_str(), dims_text(r.output).c_str(),
+                (long long)r.parameters);
+    total += r.parameters;
+  }
+  std::printf("total parameters: %lld\n", (long long)total);
+  return 0;
+}
 
 int run_inspect(const InspectArgs& a) {
   const ModelEntry* model = find_model(a.model);
   if (!model) return report_error(Error("unknown model '" + a.model + "' (see 'kiln models')"));
   RunOptions opts;
+  opts.size = a.size;
+  Status usable = check_run_options(*model, opts);
+  if (!usable.ok()) return report_error(usable.error());
+  if (a.summary) return print_summary(*model, opts);
   Expected<SupervisedSpec> spec = model->spec(opts);
   if (!spec.ok()) return report_error(spec.error());
   GraphKind kind = a.eval ? GraphKind::Eval : GraphKind::Train;
@@ -85,6 +117,9 @@ Command add_inspect_command(CLI::App& kiln) {
       ->type_name("FILE");
   add_int(*sub, "--batch-size", a->batch, 1, 1 << 24, "batch size of the inspected step (default 256)");
   sub->add_flag("--eval", a->eval, "inspect the evaluation graph instead of the training step");
+  sub->add_flag("--summary", a->summary,
+                "print each layer's output shape and parameter count for one example");
+  add_size_flag(*sub, a->size);
   return {sub, [a] { return run_inspect(*a); }};
 }
 

@@ -7,6 +7,7 @@
 #include "models/registry.h"
 #include "passes/training.h"
 #include "runtime/thread_pool.h"
+#include "runtime/train/idx.h"
 #include "tools/args.h"
 #include "tools/commands.h"
 #include "tools/json_out.h"
@@ -36,6 +37,12 @@ std::string models_with_evaluation() {
 }
 
 }  // namespace
+
+void add_size_flag(CLI::App& command, int& size) {
+  add_int(command, "--size", size, 1, kMaxResize,
+          "input images resized to S x S (default: the model's; models that take it only)")
+      ->type_name("S");
+}
 
 Command add_models_command(CLI::App& kiln) {
   CLI::App* sub = kiln.add_subcommand("models", "list the model zoo");
@@ -79,6 +86,7 @@ Command add_train_command(CLI::App& kiln) {
       ->type_name("FILE");
   add_int(*sub, "--limit", o.limit, 1, std::numeric_limits<int64_t>::max(),
           "train on the first N examples only");
+  add_size_flag(*sub, o.size);
   sub->add_option("--save", o.save, "write a checkpoint to FILE after every epoch")
       ->type_name("FILE");
   sub->add_option("--resume", o.resume,
@@ -117,6 +125,7 @@ Command add_eval_command(CLI::App& kiln) {
   sub->add_option("--data", o.data, "data file or directory (model-specific)")->type_name("PATH");
   add_int(*sub, "--batch-size", o.batch_size, 1, 1 << 24,
           "evaluation batch size (default: the model's)");
+  add_size_flag(*sub, o.size);
   add_int(*sub, "--threads", o.threads, 1, kMaxThreads, "worker threads (default: all cores)");
   sub->add_flag("--json", a->json, "print one JSON object with the results as the last line");
   sub->add_flag("--quiet", a->quiet, "no progress output");
@@ -128,6 +137,8 @@ Command add_eval_command(CLI::App& kiln) {
                                         "supports: " + models_with_evaluation() + ")"));
             RunOptions opts = a->opts;
             opts.progress = !a->quiet;
+            Status ok = check_run_options(*model, opts);
+            if (!ok.ok()) return report_error(ok.error());
             Expected<RunReport> report = model->evaluate(opts);
             if (!report.ok()) return report_error(report.error().wrap("evaluating " + a->model));
             RunReport r = std::move(*report);

@@ -22,4 +22,7 @@ Command add_eval_command(CLI::App& kiln);        // kiln eval MODEL --checkpoint
 Command add_inspect_command(CLI::App& kiln);     // kiln inspect MODEL
 Command add_checkpoint_command(CLI::App& kiln);  // kiln checkpoint FILE
 
+// --size S (train, eval, inspect): the side of the square input images.
+void add_size_flag(CLI::App& command, int& size);
+
 }  // namespace kiln::cli

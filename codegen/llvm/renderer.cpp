@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "codegen/llvm/math.h"
+#include "codegen/llvm/schedule.h"
 #include "runtime/abi.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/Intrinsics.h"
@@ -62,16 +63,50 @@ class KernelRenderer {
   KernelRenderer(llvm::Module& m, const kir::KernelProgram& prog, const kir::Kernel& k)
       : M_(m), C_(m.getContext()), prog_(prog), P_(prog.pool), k_(k), b_(C_) {}
 
-  // Emits k<i>.body and the k<i> wrapper; returns the wrapper.
+  // Emits k<i>.body and the k<i> wrapper (void(ptr bufs, i64 begin, i64 end)) of a loop
+  // or scatter kernel; returns the wrapper.
   Function* render(const std::string& name) {
+    Type* i64 = b_.getInt64Ty();
+    std::vector<Value*> range;
+    Function* w = begin_function(name, {i64, i64}, &range);
+    if (const kir::LoopKernel* l = k_.loop()) render_loop(*l, range[0], range[1]);
+    else render_scatter(*k_.scatter(), range[0], range[1]);
+    return finish_function(w);
+  }
+
+  // Emits the epilogue of a contraction kernel, k<i>.epi (EpilogueFn in runtime/abi.h):
+  // for rows [r0, r1) and cols [c0, c1) of batch b of the GEMM view, out = epilogue.
+  Function* render_epilogue(const std::string& name) {
+    const kir::ContractionKernel& c = *k_.contraction();
+    Type* i64 = b_.getInt64Ty();
+    std::vector<Value*> a;
+    Function* w = begin_function(name, {i64, i64, i64, i64, i64}, &a);
+    ax_.assign(3, i64c(0));
+    ax_[0] = a[0];
+    loop(a[1], a[2], [&](Value* r) {
+      ax_[1] = r;
+      loop(a[3], a[4], [&](Value* col) {
+        ax_[2] = col;
+        memo_.clear();
+        Value* v = emit(c.epilogue);
+        store(c.out, c.dtype, emit(c.epilogue_offset), v);
+      });
+    });
+    return finish_function(w);
+  }
+
+ private:
+  // The kernel's body function (buffer pointers as noalias arguments, then `extra`
+  // scalar arguments, returned in *args) and its external wrapper taking (ptr bufs,
+  // extra...), which loads the pointers. The body is left open at its entry block.
+  Function* begin_function(const std::string& name, const std::vector<Type*>& extra,
+                           std::vector<Value*>* args) {
     std::set<int> bufs(k_.reads.begin(), k_.reads.end());
-    bufs.insert(output_buffer());
+    bufs.insert(k_.output());
     buffer_ids_.assign(bufs.begin(), bufs.end());
     Type* ptr = llvm::PointerType::get(C_, 0);
-    Type* i64 = b_.getInt64Ty();
     std::vector<Type*> params(buffer_ids_.size(), ptr);
-    params.push_back(i64);
-    params.push_back(i64);
+    params.insert(params.end(), extra.begin(), extra.end());
     auto* bty = llvm::FunctionType::get(b_.getVoidTy(), params, false);
     body_ = Function::Create(bty, Function::InternalLinkage, name + ".body", M_);
     body_->addFnAttr(llvm::Attribute::AlwaysInline);
@@ -80,41 +115,35 @@ class KernelRenderer {
       body_->addParamAttr(static_cast<unsigned>(i), llvm::Attribute::NoAlias);
       ptrs_[buffer_ids_[i]] = body_->getArg(static_cast<unsigned>(i));
     }
-    Value* begin = body_->getArg(static_cast<unsigned>(buffer_ids_.size()));
-    Value* end = body_->getArg(static_cast<unsigned>(buffer_ids_.size() + 1));
+    for (size_t i = 0; i < extra.size(); ++i)
+      args->push_back(body_->getArg(static_cast<unsigned>(buffer_ids_.size() + i)));
     entry_ = BasicBlock::Create(C_, "entry", body_);
     b_.SetInsertPoint(entry_);
-    switch (k_.kind) {
-      case kir::KernelKind::Loop: render_loop(begin, end); break;
-      case kir::KernelKind::ScatterAdd: render_scatter(begin, end); break;
-      case kir::KernelKind::Gemm: KILN_CHECK(false, "gemm kernels are calls"); break;
-    }
-    b_.CreateRetVoid();
 
-    // Wrapper: void name(ptr bufs, i64 begin, i64 end).
-    auto* wty = llvm::FunctionType::get(b_.getVoidTy(), {ptr, i64, i64}, false);
+    std::vector<Type*> wparams{ptr};
+    wparams.insert(wparams.end(), extra.begin(), extra.end());
+    auto* wty = llvm::FunctionType::get(b_.getVoidTy(), wparams, false);
     Function* w = Function::Create(wty, Function::ExternalLinkage, name, M_);
     w->addFnAttr(llvm::Attribute::NoUnwind);
     // Never inlined into the entry function: with thousands of kernels it would become
     // one giant function, and optimizing and compiling it is superlinear in its size.
     w->addFnAttr(llvm::Attribute::NoInline);
     IRBuilder<> wb(BasicBlock::Create(C_, "entry", w));
-    std::vector<Value*> args;
+    std::vector<Value*> call_args;
     for (int id : buffer_ids_) {
       Value* slot = wb.CreateConstInBoundsGEP1_64(ptr, w->getArg(0), static_cast<uint64_t>(id));
-      args.push_back(wb.CreateLoad(ptr, slot));
+      call_args.push_back(wb.CreateLoad(ptr, slot));
     }
-    args.push_back(w->getArg(1));
-    args.push_back(w->getArg(2));
-    wb.CreateCall(body_, args);
+    for (size_t i = 0; i < extra.size(); ++i) call_args.push_back(w->getArg(static_cast<unsigned>(i + 1)));
+    wb.CreateCall(body_, call_args);
     wb.CreateRetVoid();
     return w;
   }
-
- private:
-  int output_buffer() const {
-    return k_.kind == kir::KernelKind::ScatterAdd ? k_.scatter.out : k_.out_buffer;
+  Function* finish_function(Function* wrapper) {
+    b_.CreateRetVoid();
+    return wrapper;
   }
+
   Value* i64c(int64_t v) { return b_.getInt64(static_cast<uint64_t>(v)); }
 
   // for (iv = lo; iv < hi; ++iv) body(iv), emitted rotated with a guard.
@@ -164,13 +193,13 @@ class KernelRenderer {
   }
 
   // Nested loops over every reduced axis (outermost first), body() in the innermost.
-  void loop_reduced_axes(const std::vector<int>& axes, const std::function<void()>& body,
-                         size_t level = 0) {
+  void loop_reduced_axes(const kir::LoopKernel& k, const std::vector<int>& axes,
+                         const std::function<void()>& body, size_t level = 0) {
     if (level == axes.size()) return body();
     const int d = axes[level];
-    loop(i64c(0), i64c(k_.dims[d]), [&](Value* iv) {
+    loop(i64c(0), i64c(k.dims[d]), [&](Value* iv) {
       ax_[d] = iv;
-      loop_reduced_axes(axes, body, level + 1);
+      loop_reduced_axes(k, axes, body, level + 1);
     });
   }
 
@@ -222,66 +251,66 @@ class KernelRenderer {
     return b_.CreateSDiv(acc, llvm::ConstantInt::get(acc->getType(), uint64_t(std::max<int64_t>(1, count))));
   }
 
-  void render_loop(Value* begin, Value* end) {
-    kir::LoopSchedule s = kir::schedule_loop(k_);
-    const int n = static_cast<int>(k_.dims.size());
+  void render_loop(const kir::LoopKernel& k, Value* begin, Value* end) {
+    LoopSchedule s = schedule_loop(k);
+    const int n = static_cast<int>(k.dims.size());
     ax_.assign(n, i64c(0));
     const int va = s.vector_axis;
     int64_t count = 1;
     for (int d = 0; d < n; ++d)
-      if (k_.reduced[d]) count *= k_.dims[d];
-    const DType t = k_.out_dtype;
+      if (k.reduced[d]) count *= k.dims[d];
+    const DType t = k.out_dtype;
     auto inner = [&](Value* lo, Value* hi) {
-      if (k_.reduce == kir::ReduceOp::None) {
+      if (k.reduce == kir::ReduceOp::None) {
         llvm::BranchInst* latch = loop(lo, hi, [&](Value* v) {
           ax_[va] = v;
           memo_.clear();
-          Value* val = emit(k_.value);
-          store(k_.out_buffer, t, emit(k_.out_offset), val);
+          Value* val = emit(k.value);
+          store(k.out_buffer, t, emit(k.out_offset), val);
         });
         // A long body compiled twice (vector loop + scalar remainder) doubles the
         // instruction selection and register allocation time of the kernel; the masks
         // cost little next to such a body. Short bodies keep the faster plain loop.
-        if (body_size(k_.value) >= kFoldTailBodySize) fold_tail(latch);
+        if (body_size(k.value) >= kFoldTailBodySize) fold_tail(latch);
         return;
       }
       if (s.scalar_accumulator) {
         IRBuilder<> eb(entry_, entry_->begin());
         llvm::AllocaInst* acc = eb.CreateAlloca(value_type(C_, t));
-        b_.CreateStore(identity(k_.reduce, t), acc);
-        loop_reduced_axes(s.reduced_axes, [&] {
+        b_.CreateStore(identity(k.reduce, t), acc);
+        loop_reduced_axes(k, s.reduced_axes, [&] {
           memo_.clear();
-          Value* v = emit(k_.value);
+          Value* v = emit(k.value);
           Value* a = b_.CreateLoad(acc->getAllocatedType(), acc);
-          b_.CreateStore(combine(k_.reduce, t, a, v, true), acc);
+          b_.CreateStore(combine(k.reduce, t, a, v, true), acc);
         });
         memo_.clear();
         Value* a = b_.CreateLoad(acc->getAllocatedType(), acc);
-        store(k_.out_buffer, t, emit(k_.out_offset), finish(k_.reduce, t, a, count));
+        store(k.out_buffer, t, emit(k.out_offset), finish(k.reduce, t, a, count));
         return;
       }
       // Row accumulation: out[row] = identity; for reduced...: out[row] op= value.
       loop(lo, hi, [&](Value* v) {
         ax_[va] = v;
         memo_.clear();
-        store(k_.out_buffer, t, emit(k_.out_offset), identity(k_.reduce, t));
+        store(k.out_buffer, t, emit(k.out_offset), identity(k.reduce, t));
       });
-      loop_reduced_axes(s.reduced_axes, [&] {
+      loop_reduced_axes(k, s.reduced_axes, [&] {
         loop(lo, hi, [&](Value* v) {
           ax_[va] = v;
           memo_.clear();
-          Value* val = emit(k_.value);
-          Value* off = emit(k_.out_offset);
-          Value* old = load(k_.out_buffer, t, off);
-          store(k_.out_buffer, t, off, combine(k_.reduce, t, old, val, false));
+          Value* val = emit(k.value);
+          Value* off = emit(k.out_offset);
+          Value* old = load(k.out_buffer, t, off);
+          store(k.out_buffer, t, off, combine(k.reduce, t, old, val, false));
         });
       });
-      if (k_.reduce == kir::ReduceOp::Mean) {
+      if (k.reduce == kir::ReduceOp::Mean) {
         loop(lo, hi, [&](Value* v) {
           ax_[va] = v;
           memo_.clear();
-          Value* off = emit(k_.out_offset);
-          store(k_.out_buffer, t, off, finish(k_.reduce, t, load(k_.out_buffer, t, off), count));
+          Value* off = emit(k.out_offset);
+          store(k.out_buffer, t, off, finish(k.reduce, t, load(k.out_buffer, t, off), count));
         });
       }
     };
@@ -289,7 +318,7 @@ class KernelRenderer {
       inner(begin, end);
       return;
     }
-    Value* vhi = i64c(k_.dims[va]);
+    Value* vhi = i64c(k.dims[va]);
     loop(begin, end, [&](Value* u) {
       Value* rem = u;
       for (int i = static_cast<int>(s.parallel_axes.size()) - 1; i >= 0; --i) {
@@ -297,8 +326,8 @@ class KernelRenderer {
         if (i == 0) {
           ax_[d] = rem;
         } else {
-          ax_[d] = b_.CreateURem(rem, i64c(k_.dims[d]));
-          rem = b_.CreateUDiv(rem, i64c(k_.dims[d]));
+          ax_[d] = b_.CreateURem(rem, i64c(k.dims[d]));
+          rem = b_.CreateUDiv(rem, i64c(k.dims[d]));
         }
       }
       inner(i64c(0), vhi);
@@ -306,8 +335,7 @@ class KernelRenderer {
   }
 
   // Parallel over columns of the row: each chunk zeroes and accumulates its columns.
-  void render_scatter(Value* begin, Value* end) {
-    const kir::ScatterSpec& s = k_.scatter;
+  void render_scatter(const kir::ScatterAddKernel& s, Value* begin, Value* end) {
     Type* ity = value_type(C_, s.index_dtype);
     loop(i64c(0), i64c(s.rows), [&](Value* r) {
       loop(begin, end, [&](Value* d) {
@@ -478,6 +506,48 @@ class KernelRenderer {
   std::unordered_map<ExprId, Value*> memo_;
 };
 
+// A constant parameter block: `ints` as i64 fields, then alpha as a double.
+llvm::GlobalVariable* constant_params(llvm::Module& m, const std::vector<int64_t>& ints,
+                                      double alpha, const std::string& name) {
+  llvm::LLVMContext& ctx = m.getContext();
+  Type* i64 = Type::getInt64Ty(ctx);
+  std::vector<Type*> ftys(ints.size(), i64);
+  ftys.push_back(Type::getDoubleTy(ctx));
+  std::vector<llvm::Constant*> fields;
+  for (int64_t v : ints) fields.push_back(llvm::ConstantInt::get(i64, static_cast<uint64_t>(v)));
+  fields.push_back(llvm::ConstantFP::get(Type::getDoubleTy(ctx), alpha));
+  auto* sty = llvm::StructType::get(ctx, ftys);
+  auto* gv = new llvm::GlobalVariable(m, sty, true, llvm::GlobalValue::PrivateLinkage,
+                                      llvm::ConstantStruct::get(sty, fields), name);
+  gv->setAlignment(llvm::Align(8));
+  return gv;
+}
+
+// GemmParams or ConvParams (runtime/abi.h) of a contraction kernel.
+llvm::GlobalVariable* contraction_params(llvm::Module& m, const kir::ContractionKernel& c,
+                                         const std::string& name) {
+  if (c.op == kir::ContractionOp::Matmul) {
+    static_assert(offsetof(GemmParams, alpha) == 13 * sizeof(int64_t) &&
+                      sizeof(GemmParams) == 14 * sizeof(int64_t),
+                  "GemmParams layout changed: update the renderer");
+    int64_t lda = c.trans_a ? c.m : c.k, ldb = c.trans_b ? c.k : c.n;
+    return constant_params(m, {c.batch, c.m, c.n, c.k, lda, ldb, c.n, c.m * c.k, c.k * c.n,
+                               c.m * c.n, c.trans_a, c.trans_b, c.accumulate},
+                           c.alpha, name);
+  }
+  static_assert(offsetof(ConvParams, alpha) == 18 * sizeof(int64_t) &&
+                    sizeof(ConvParams) == 19 * sizeof(int64_t),
+                "ConvParams layout changed: update the renderer");
+  const kir::ConvGeometry& g = c.conv;
+  int64_t kind = c.op == kir::ContractionOp::Conv2d            ? kConvForward
+                 : c.op == kir::ContractionOp::Conv2dInputGrad ? kConvInputGrad
+                                                               : kConvWeightGrad;
+  return constant_params(m, {kind, g.n, g.c, g.h, g.w, g.f, g.kh, g.kw, g.oh, g.ow, g.stride_h,
+                             g.stride_w, g.pad_h, g.pad_w, g.dil_h, g.dil_w, g.groups,
+                             c.accumulate},
+                         c.alpha, name);
+}
+
 }  // namespace
 
 std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMContext& ctx,
@@ -486,12 +556,10 @@ std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMC
   IRBuilder<> b(ctx);
   Type* ptr = llvm::PointerType::get(ctx, 0);
   Type* i64 = b.getInt64Ty();
-  auto* kernel_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, i64, i64}, false);
   auto* pfor_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, i64, i64}, false);
   llvm::FunctionCallee pfor = m->getOrInsertFunction(abi::kParallelFor, pfor_ty);
-  auto* gemm_ty =
+  auto* contraction_ty =
       llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, ptr, ptr, ptr, ptr, ptr}, false);
-  (void)kernel_ty;
 
   auto* entry_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr}, false);
   Function* entry = Function::Create(entry_ty, Function::ExternalLinkage, opts.entry_symbol, *m);
@@ -500,46 +568,31 @@ std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMC
   for (size_t i = 0; i < prog.kernels.size(); ++i) {
     const kir::Kernel& k = prog.kernels[i];
     std::string name = "k" + std::to_string(i);
-    if (k.kind == kir::KernelKind::Gemm) {
-      const kir::GemmSpec& g = k.gemm;
-      int64_t lda = g.trans_a ? g.m : g.k, ldb = g.trans_b ? g.k : g.n;
-      // A constant GemmParams block (runtime/gemm.h): 14 x i64, then alpha as a double.
-      std::vector<uint64_t> ints = {uint64_t(g.batch), uint64_t(g.m), uint64_t(g.n),
-                                    uint64_t(g.k), uint64_t(lda), uint64_t(ldb), uint64_t(g.n),
-                                    uint64_t(g.m * g.k), uint64_t(g.k * g.n),
-                                    uint64_t(g.m * g.n), uint64_t(g.trans_a), uint64_t(g.trans_b),
-                                    uint64_t(g.accumulate), uint64_t(g.relu)};
-      static_assert(offsetof(GemmParams, alpha) == 14 * sizeof(int64_t) &&
-                        sizeof(GemmParams) == 15 * sizeof(int64_t),
-                    "GemmParams layout changed: update the renderer");
-      std::vector<Type*> ftys(ints.size(), i64);
-      ftys.push_back(b.getDoubleTy());
-      std::vector<llvm::Constant*> fields;
-      for (uint64_t v : ints) fields.push_back(llvm::ConstantInt::get(i64, v));
-      fields.push_back(llvm::ConstantFP::get(b.getDoubleTy(), g.alpha));
-      auto* sty = llvm::StructType::get(ctx, ftys);
-      auto* init = llvm::ConstantStruct::get(sty, fields);
-      auto* gv = new llvm::GlobalVariable(*m, sty, true, llvm::GlobalValue::PrivateLinkage, init,
-                                          name + ".params");
-      gv->setAlignment(llvm::Align(8));
-      llvm::FunctionCallee gemm = m->getOrInsertFunction(
-          g.dtype == DType::f32 ? abi::kGemmF32 : abi::kGemmF64, gemm_ty);
+    if (const kir::ContractionKernel* c = k.contraction()) {
+      llvm::GlobalVariable* params = contraction_params(*m, *c, name + ".params");
+      Value* epilogue = llvm::ConstantPointerNull::get(llvm::PointerType::get(ctx, 0));
+      if (c->epilogue >= 0) epilogue = KernelRenderer(*m, prog, k).render_epilogue(name + ".epi");
+      bool f32 = c->dtype == DType::f32;
+      bool matmul = c->op == kir::ContractionOp::Matmul;
+      llvm::FunctionCallee fn = m->getOrInsertFunction(
+          matmul ? (f32 ? abi::kGemmF32 : abi::kGemmF64) : (f32 ? abi::kConv2dF32 : abi::kConv2dF64),
+          contraction_ty);
       calls.push_back([=, &ctx](IRBuilder<>& eb, Value* bufs) {
         auto bp = [&](int id) -> Value* {
           if (id < 0) return llvm::ConstantPointerNull::get(llvm::PointerType::get(ctx, 0));
           return eb.CreateLoad(ptr, eb.CreateConstInBoundsGEP1_64(ptr, bufs, uint64_t(id)));
         };
-        eb.CreateCall(gemm, {gv, bp(g.a), bp(g.b), bp(g.c), bp(g.bias), bp(g.mask), bp(g.alpha_scale)});
+        eb.CreateCall(fn, {params, bp(c->a), bp(c->b), bp(c->out), bp(c->alpha_scale), epilogue, bufs});
       });
       continue;
     }
     KernelRenderer kr(*m, prog, k);
     Function* f = kr.render(name);
     int64_t units, work = k.work();
-    if (k.kind == kir::KernelKind::ScatterAdd) {
-      units = std::max<int64_t>(1, k.scatter.row_size);
+    if (const kir::ScatterAddKernel* sc = k.scatter()) {
+      units = std::max<int64_t>(1, sc->row_size);
     } else {
-      units = kir::schedule_loop(k).units;
+      units = schedule_loop(*k.loop()).units;
     }
     calls.push_back([=](IRBuilder<>& eb, Value* bufs) {
       if (units <= 0) return;

@@ -3,8 +3,11 @@
 
 #include "codegen/compile.h"
 #include "ir/builder.h"
+#include "frontend/blocks.h"
+#include "frontend/conv_layers.h"
 #include "frontend/losses.h"
 #include "frontend/nn.h"
+#include "frontend/norm_layers.h"
 #include "frontend/ops.h"
 #include "ir/graph.h"
 #include "ir/interpreter.h"

@@ -109,7 +109,7 @@ void register_leaf_ops(std::vector<OpDef>& defs) {
                   infer_bound_leaf, ref_bound_leaf, nullptr});
   defs.push_back({OpKind::Parameter, "parameter", 0, 0, kInitAttrs, kLeaf | kStateful | kBound,
                   "Trainable state leaf. init: zeros | constant(a) | normal(a=mean, b=std) | "
-                  "uniform[a, b) | xavier_uniform (default zeros).",
+                  "uniform[a, b) | xavier_uniform | kaiming_normal (default zeros).",
                   infer_bound_leaf, ref_bound_leaf, nullptr});
   defs.push_back({OpKind::State, "state", 0, 0, kStateAttrs, kLeaf | kStateful | kBound,
                   "Non-trainable state leaf. kind: optimizer_slot | step_counter | rng_counter | "

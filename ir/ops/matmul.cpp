@@ -64,7 +64,7 @@ std::vector<Tensor> grad_matmul(GradContext& c) {
 }  // namespace
 
 void register_matmul_ops(std::vector<OpDef>& d) {
-  d.push_back({OpKind::Matmul, "matmul", 2, 2, {}, kPreservesZero,
+  d.push_back({OpKind::Matmul, "matmul", 2, 2, {}, kPreservesZero | kContraction,
                "[..., M, K] x [..., K, N] -> [..., M, N]; batch dims must match exactly.",
                infer_matmul, ref_matmul, grad_matmul});
 }

@@ -1,5 +1,5 @@
-// IDX decoding (through zlib, which reads gzip and plain files alike), the Fashion-MNIST
-// loader, and PIL-compatible bilinear resizing. See idx.h.
+// IDX decoding (through zlib, which reads gzip and plain files alike) and the
+// Fashion-MNIST loader. See idx.h.
 #include "runtime/train/idx.h"
 
 #include <fcntl.h>
@@ -10,8 +10,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
-#include <cmath>
 #include <cstring>
+
+#include "runtime/host_buffer.h"
+#include "runtime/train/resize.h"
 
 namespace kiln {
 namespace {
@@ -418,9 +420,9 @@ Expected<ImageDataset> load_fashion_mnist(const std::string& dir_in, bool train,
   }
   auto ds = load_idx_dataset(images, labels, expect);
   if (!ds.ok()) return ds.error();
-  if (resize > 0) {
-    ds->resize_height = resize;
-    ds->resize_width = resize;
+  if (resize > 0 && (resize != ds->stored_height || resize != ds->stored_width)) {
+    const std::string split = train ? "training images" : "test images";
+    KILN_RETURN_IF_ERROR(resize_images(*ds, resize, expect.what.empty() ? split : expect.what + " " + split));
   }
   return ds;
 }
@@ -437,118 +439,27 @@ std::string_view fashion_mnist_label(int label) {
   return names[label];
 }
 
-// ---- Resizing -------------------------------------------------------------------------
-
-namespace {
-
-// Per output index: the first source index and `taps` normalized weights
-// (PIL's precompute_coeffs for the bilinear/triangle filter).
-struct ResampleAxis {
-  int64_t taps = 0;
-  std::vector<int64_t> first;
-  std::vector<float> weights;  // [out, taps]
-};
-
-ResampleAxis make_axis(int64_t in, int64_t out) {
-  ResampleAxis ax;
-  double scale = double(in) / double(out);
-  double filterscale = std::max(scale, 1.0);
-  double support = 1.0 * filterscale;  // the triangle filter has support 1
-  ax.taps = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
-  ax.first.resize(out);
-  ax.weights.assign(out * ax.taps, 0.0f);
-  for (int64_t o = 0; o < out; ++o) {
-    double center = (o + 0.5) * scale;
-    int64_t lo = std::max<int64_t>(static_cast<int64_t>(center - support + 0.5), 0);
-    int64_t hi = std::min<int64_t>(static_cast<int64_t>(center + support + 0.5), in);
-    int64_t n = std::min(hi - lo, ax.taps);
-    std::vector<double> w(std::max<int64_t>(n, 0));
-    double total = 0;
-    for (int64_t k = 0; k < n; ++k) {
-      double x = (lo + k - center + 0.5) / filterscale;
-      w[k] = std::max(0.0, 1.0 - std::abs(x));
-      total += w[k];
-    }
-    ax.first[o] = lo;
-    for (int64_t k = 0; k < n; ++k) {
-      ax.weights[o * ax.taps + k] = total > 0 ? static_cast<float>(w[k] / total) : 0.0f;
-    }
+Status resize_images(ImageDataset& ds, int64_t side, const std::string& what) {
+  if (side < 1) return Error(what + ": cannot resize to " + size_text(side, side));
+  const Shape shape{ds.count, ds.channels, side, side};
+  const std::string name = what + " resized to " + size_text(side, side);
+  KILN_RETURN_IF_ERROR(check_host_allocation(TensorType{DType::f32, shape}, name));
+  std::vector<float> out;
+  try {
+    out.resize(static_cast<size_t>(shape.numel()));
+  } catch (const std::bad_alloc&) {
+    return Error(name + ": out of memory allocating " + std::to_string(shape.numel() * 4) + " bytes");
   }
-  return ax;
-}
-
-// Resizes one image using precomputed axes; tmp holds [channels, h, out_w].
-void resize_with(const ResampleAxis& ax_h, const ResampleAxis& ax_w, const float* src, int64_t channels,
-                 int64_t h, int64_t w, float* dst, int64_t out_h, int64_t out_w, std::vector<float>& tmp) {
-  tmp.resize(channels * h * out_w);
-  for (int64_t c = 0; c < channels; ++c) {
-    for (int64_t y = 0; y < h; ++y) {
-      const float* row = src + (c * h + y) * w;
-      float* trow = tmp.data() + (c * h + y) * out_w;
-      for (int64_t x = 0; x < out_w; ++x) {
-        const float* wt = &ax_w.weights[x * ax_w.taps];
-        int64_t first = ax_w.first[x];
-        int64_t n = std::min(ax_w.taps, w - first);
-        float acc = 0;
-        for (int64_t k = 0; k < n; ++k) acc += wt[k] * row[first + k];
-        trow[x] = acc;
-      }
-    }
-    for (int64_t y = 0; y < out_h; ++y) {
-      const float* wt = &ax_h.weights[y * ax_h.taps];
-      int64_t first = ax_h.first[y];
-      int64_t n = std::min(ax_h.taps, h - first);
-      float* drow = dst + (c * out_h + y) * out_w;
-      for (int64_t x = 0; x < out_w; ++x) drow[x] = 0;
-      for (int64_t k = 0; k < n; ++k) {
-        if (wt[k] == 0.0f) continue;
-        const float* trow = tmp.data() + (c * h + first + k) * out_w;
-        for (int64_t x = 0; x < out_w; ++x) drow[x] += wt[k] * trow[x];
-      }
-    }
-  }
-}
-
-}  // namespace
-
-void resize_bilinear(const float* src, int64_t channels, int64_t h, int64_t w, float* dst, int64_t out_h,
-                     int64_t out_w) {
-  ResampleAxis ax_h = make_axis(h, out_h), ax_w = make_axis(w, out_w);
-  std::vector<float> tmp;
-  resize_with(ax_h, ax_w, src, channels, h, w, dst, out_h, out_w, tmp);
-}
-
-ImageDataset resize_images(const ImageDataset& ds, int64_t out_h, int64_t out_w) {
-  ImageDataset out;
-  out.count = ds.count;
-  out.channels = ds.channels;
-  out.stored_height = out_h;
-  out.stored_width = out_w;
-  out.labels = ds.labels;
-  out.images.resize(ds.count * ds.channels * out_h * out_w);
-  ResampleAxis ax_h = make_axis(ds.stored_height, out_h), ax_w = make_axis(ds.stored_width, out_w);
-  std::vector<float> tmp;
-  for (int64_t i = 0; i < ds.count; ++i) {
-    resize_with(ax_h, ax_w, ds.stored_image(i), ds.channels, ds.stored_height, ds.stored_width,
-                out.images.data() + i * ds.channels * out_h * out_w, out_h, out_w, tmp);
-  }
-  return out;
+  resize_bilinear(ds.images.data(), ds.count * ds.channels, ds.stored_height, ds.stored_width, out.data(),
+                  side, side);
+  ds.images = std::move(out);
+  ds.stored_height = ds.stored_width = side;
+  return Status::Ok();
 }
 
 void ImageDataset::gather(const int64_t* idx, int64_t n, float* dst, int32_t* labels_out) const {
-  const int64_t out_numel = example_numel();
-  if (!resized()) {
-    for (int64_t i = 0; i < n; ++i) {
-      std::memcpy(dst + i * out_numel, stored_image(idx[i]), sizeof(float) * out_numel);
-    }
-  } else {
-    ResampleAxis ax_h = make_axis(stored_height, height()), ax_w = make_axis(stored_width, width());
-    std::vector<float> tmp;
-    for (int64_t i = 0; i < n; ++i) {
-      resize_with(ax_h, ax_w, stored_image(idx[i]), channels, stored_height, stored_width, dst + i * out_numel,
-                  height(), width(), tmp);
-    }
-  }
+  const int64_t numel = example_numel();
+  for (int64_t i = 0; i < n; ++i) std::memcpy(dst + i * numel, stored_image(idx[i]), sizeof(float) * numel);
   if (labels_out) {
     for (int64_t i = 0; i < n; ++i) labels_out[i] = labels[idx[i]];
   }
@@ -561,9 +472,7 @@ ImageDataset ImageDataset::subset(int64_t n) const {
   out.channels = channels;
   out.stored_height = stored_height;
   out.stored_width = stored_width;
-  out.resize_height = resize_height;
-  out.resize_width = resize_width;
-  const int64_t per = channels * stored_height * stored_width;
+  const int64_t per = example_numel();
   out.images.assign(images.begin(), images.begin() + n * per);
   out.labels.assign(labels.begin(), labels.begin() + n);
   return out;

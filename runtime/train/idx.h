@@ -2,9 +2,9 @@
 // and idx3 ubyte image files, gzip-compressed or not (zlib reads both). Images become
 // float32 in [0,1] laid out [N, 1, H, W] (NCHW with one channel), labels int32.
 // `load_fashion_mnist` reads the standard four files from a directory (by default the
-// Debian package dataset-fashion-mnist's). Resizing for the larger d2l models (AlexNet
-// wants 224x224) is bilinear with PIL's/torchvision's conventions and done per batch in
-// `gather`, because 60000 images at 224x224 would take 12 GB as float32.
+// Debian package dataset-fashion-mnist's) and can resize them once, at load, for the
+// larger d2l models (AlexNet wants 224x224), bilinearly as PyTorch's interpolate does
+// (runtime/train/resize.h).
 #pragma once
 
 #include <cstdint>
@@ -53,31 +53,26 @@ struct ImageExpectation {
 // 28x28 images, labels 0..9.
 ImageExpectation fashion_mnist_expectation();
 
+// Images are held at the size the model reads (already resized, if asked at load).
 struct ImageDataset {
   int64_t count = 0;
   int64_t channels = 1;
   int64_t stored_height = 0, stored_width = 0;  // size of the images held in `images`
   std::vector<float> images;                    // [count, channels, stored_h, stored_w], in [0,1]
   std::vector<int32_t> labels;                  // [count]
-  // Size of the examples `gather` produces: resize_height/width when set (> 0),
-  // otherwise the stored size.
-  int64_t resize_height = 0, resize_width = 0;
 
   int64_t size() const { return count; }
-  int64_t height() const { return resize_height > 0 ? resize_height : stored_height; }
-  int64_t width() const { return resize_width > 0 ? resize_width : stored_width; }
-  bool resized() const { return height() != stored_height || width() != stored_width; }
-  // Elements of one example as produced by gather: channels * height() * width().
+  int64_t height() const { return stored_height; }
+  int64_t width() const { return stored_width; }
+  // Elements of one example: channels * height() * width().
   int64_t example_numel() const { return channels * height() * width(); }
   // [batch, C, H, W] of a batch as produced by gather.
   Shape batch_shape(int64_t batch) const { return Shape{batch, channels, height(), width()}; }
-  // Stored pixels of example i.
-  const float* stored_image(int64_t i) const {
-    return images.data() + i * channels * stored_height * stored_width;
-  }
+  // Pixels of example i.
+  const float* stored_image(int64_t i) const { return images.data() + i * example_numel(); }
 
-  // Writes examples idx[0..n) to dst ([n, C, height(), width()], resized if needed)
-  // and, when labels_out is not null, their labels. Indices must be in [0, count), and
+  // Writes examples idx[0..n) to dst ([n, C, height(), width()]) and, when labels_out
+  // is not null, their labels. Indices must be in [0, count), and
   // dst must hold n * example_numel() floats: callers check example_numel() against
   // the model's input once, when the data is loaded (see models/run_common.cpp).
   void gather(const int64_t* idx, int64_t n, float* dst, int32_t* labels_out = nullptr) const;
@@ -96,9 +91,10 @@ Expected<ImageDataset> load_idx_dataset(const std::string& images_path, const st
 // Loads Fashion-MNIST's training (60000) or test (10000) split from `dir` (empty means
 // kFashionMnistDir). Files are train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,
 // t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (the names without .gz are
-// accepted too). resize > 0 (at most kMaxResize) produces resize x resize examples (see
-// ImageDataset). The files are checked against `expect` (by default Fashion-MNIST's
-// 28x28 images and labels 0..9; tests pass smaller sizes). When the files are missing
+// accepted too). resize > 0 (at most kMaxResize) resizes every image to resize x resize
+// once, here (see resize_images; 0 or the stored size keeps them as they are). The
+// files are checked against `expect` (by default Fashion-MNIST's 28x28 images and labels
+// 0..9; tests pass smaller sizes). When the files are missing
 // the error says how to install them (apt-get install dataset-fashion-mnist, or
 // `make demo` / scripts/setup.sh).
 inline constexpr int kMaxResize = 4096;
@@ -111,13 +107,11 @@ const std::vector<std::string>& fashion_mnist_labels();
 // The name of one label, or "?" when out of range.
 std::string_view fashion_mnist_label(int label);
 
-// Bilinear resize of one [channels, h, w] image to [channels, out_h, out_w] with the
-// conventions of PIL's BILINEAR filter (what torchvision's Resize uses): pixel centres
-// at +0.5, edges clamped, and when shrinking the triangle filter widens to average all
-// covered source pixels (antialiasing).
-void resize_bilinear(const float* src, int64_t channels, int64_t h, int64_t w, float* dst,
-                     int64_t out_h, int64_t out_w);
-// The whole data set resized eagerly (stored size becomes out_h x out_w).
-ImageDataset resize_images(const ImageDataset& ds, int64_t out_h, int64_t out_w);
+// Resizes every image of `ds` to side x side in place with resize_bilinear (PyTorch's
+// interpolate, bilinear, align_corners=False). The resized images must fit in one
+// host buffer (host_buffer_limit(), runtime/host_buffer.h): 60000 images at 224x224 are
+// 12 GB of float32. When they do not, or memory runs out, `ds` is left unchanged and the
+// error names `what` (e.g. "Fashion-MNIST training images"), the shape and the bytes.
+Status resize_images(ImageDataset& ds, int64_t side, const std::string& what);
 
 }  // namespace kiln

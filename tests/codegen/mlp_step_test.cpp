@@ -61,13 +61,16 @@ TEST_CASE("MLP training step: few kernels, in-place updates, parity", "[codegen]
   // mask on dlogits@W2^T, and both weight updates W -= lr * (A^T@B) in place.
   int gemms = 0, updates = 0, relus = 0, masks = 0, biases = 0;
   for (const kir::Kernel& k : lowered->prog.kernels) {
-    if (k.kind != kir::KernelKind::Gemm) continue;
+    const kir::ContractionKernel* c = k.contraction();
+    if (!c) continue;
     gemms++;
     // alpha = -1 times the learning-rate state (a hyperparameter, not a constant).
-    updates += k.gemm.accumulate && k.gemm.alpha == -1.0 && k.gemm.alpha_scale >= 0;
-    relus += k.gemm.relu;
-    masks += k.gemm.mask >= 0;
-    biases += k.gemm.bias >= 0;
+    updates += c->accumulate && c->alpha == -1.0 && c->alpha_scale >= 0;
+    for (NodeId x : c->epilogue_ops) {
+      relus += g.node(x).op == OpKind::Relu;
+      masks += g.node(x).op == OpKind::Select;
+      biases += g.node(x).op == OpKind::Add;
+    }
   }
   CHECK(gemms == 5);
   CHECK(updates == 2);

@@ -12,38 +12,15 @@
 #include <functional>
 #include <set>
 
+#include "conv_parity_cases.h"
 #include "harness.h"
+#include "parity_cases.h"
 #include "passes/autodiff.h"
 
 using namespace kiln;
 using namespace kiln::test;
 
 namespace {
-
-struct ParityCase {
-  std::string name;
-  Graph graph;
-  ParityOptions opts;
-};
-using Cases = std::vector<ParityCase>;
-
-// Builds one case; `build` adds the graph's outputs (and state updates).
-ParityCase make_case(std::string name, const std::function<void(Builder&)>& build,
-                     ParityOptions o = {}) {
-  Graph g(name);
-  Builder b(g);
-  build(b);
-  INFO("case " << name << ": " << (b.ok() ? std::string() : b.status().error().message()));
-  REQUIRE(b.ok());
-  return {std::move(name), std::move(g), std::move(o)};
-}
-
-void run_all(const Cases& cases) {
-  for (const ParityCase& c : cases) {
-    INFO("case " << c.name);
-    check_parity(c.graph, c.opts);
-  }
-}
 
 Shape random_shape(std::mt19937_64& rng, int rank, int64_t max_dim = 9) {
   Shape s;
@@ -574,7 +551,7 @@ TEST_CASE("every op kind is compiled by at least one parity case", "[codegen][pa
   const std::vector<std::function<Cases()>> families = {
       unary_cases, binary_cases, compare_cases, chain_cases, reduction_cases, shape_cases,
       pad_and_stop_gradient_cases, leaf_and_indexing_cases, matmul_cases, rng_cases,
-      gradient_cases, [] {
+      gradient_cases, conv_cases, pool_cases, conv_epilogue_cases, [] {
         Cases cs;
         cs.push_back(i32_wrap_case());
         cs.push_back(state_update_case());

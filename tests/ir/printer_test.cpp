@@ -48,12 +48,26 @@ Graph every_op_graph() {
   Tensor ga = gather(w, ids);
   Tensor oh = one_hot(ids, 5, DType::f64);
   Tensor sa = scatter_add(ids, mm, 4);
+  Tensor im = reshape(x, Shape{1, 1, 2, 3});
+  Tensor k = reshape(w, Shape{3, 1, 1, 3});
+  const Conv2dOptions co{.padding = {1, 0}};
+  Tensor cv = conv2d(im, k, co);  // [1, 3, 4, 1]
+  Tensor cx = conv2d_input_grad(cv, k, {2, 3}, co);
+  Tensor cw = conv2d_weight_grad(im, cv, {1, 3}, co);
+  const Pool2dOptions po{.kernel = {2, 2}, .stride = {1, 1}, .padding = {1, 0},
+                         .count_include_pad = false};
+  Tensor mp = max_pool2d_grad(im, max_pool2d(im, po), po);
+  Tensor ap = avg_pool2d_grad(avg_pool2d(im, po), {2, 3}, po);
+  Tensor aa = adaptive_avg_pool2d_grad(adaptive_avg_pool2d(im, {3, 2}), {2, 3});
   b.output("r1", r1);
   b.output("r2 \"q\"", r2);
   b.output("r3", r3);
   b.output("ga", ga);
   b.output("oh", oh);
   b.output("sa", sa);
+  b.output("cx", cx);
+  b.output("cw", cw);
+  b.output("pools", mp + ap + aa);
   b.update_state(st, st + b.scalar(1, DType::i64));
   KILN_CHECK(b.ok(), b.status().ok() ? "" : b.status().error().message());
   return g;

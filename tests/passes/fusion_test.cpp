@@ -1,5 +1,7 @@
 // Fusion planning: materialization rules, fused sets, transposes folded into matmul,
 // and an MLP-like training graph becoming far fewer kernels than nodes.
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 
 #include "frontend/ops.h"
@@ -75,7 +77,7 @@ TEST_CASE("fusion: transposes fold into matmul, other operands materialize", "[f
   INFO(p.to_string(g));
   const FusedKernel* kc = kernel_for(p, c.value());
   REQUIRE(kc);
-  CHECK(kc->kind == FusedKind::Matmul);
+  CHECK(kc->kind == FusedKind::Contraction);
   CHECK(kc->a == a.value().id);
   CHECK(kc->b == w.value().id);
   CHECK(kc->trans_b);
@@ -145,7 +147,17 @@ void build_epilogue_graph(EpilogueGraph& t, bool read_w_after) {
 }
 }  // namespace
 
-TEST_CASE("fusion: matmul epilogues (bias+relu, relu-backward mask, in-place update)", "[fusion]") {
+// The ops of a contraction kernel's epilogue chain, in order.
+std::vector<OpKind> epilogue_ops(const Graph& g, const FusedKernel& k) {
+  std::vector<OpKind> ops;
+  for (NodeId x : k.epilogue) ops.push_back(g.node(x).op);
+  return ops;
+}
+bool reads(const FusedKernel& k, const Tensor& t) {
+  return std::find(k.reads.begin(), k.reads.end(), t.value().id) != k.reads.end();
+}
+
+TEST_CASE("fusion: contraction epilogues (bias+relu, relu-backward mask, in-place update)", "[fusion]") {
   EpilogueGraph t;
   build_epilogue_graph(t, false);
   FusionPlan p = plan_fusion(t.g);
@@ -153,9 +165,9 @@ TEST_CASE("fusion: matmul epilogues (bias+relu, relu-backward mask, in-place upd
   CHECK(p.kernels.size() == 3);
   const FusedKernel* kh = kernel_for(p, t.h.value());
   REQUIRE(kh);
-  CHECK(kh->kind == FusedKind::Matmul);
-  CHECK(kh->bias == t.bias.value().id);
-  CHECK(kh->relu);
+  CHECK(kh->kind == FusedKind::Contraction);
+  CHECK(epilogue_ops(t.g, *kh) == std::vector<OpKind>{OpKind::Add, OpKind::Relu});
+  CHECK(reads(*kh, t.bias));
   CHECK(kh->accumulate == -1);
   CHECK_FALSE(p.materialized[t.z.value().id]);  // z is never stored
   // gt(z, 0) is served as gt(h, 0).
@@ -163,14 +175,15 @@ TEST_CASE("fusion: matmul epilogues (bias+relu, relu-backward mask, in-place upd
   CHECK(p.positive_of[gt] == t.h.value().id);
   const FusedKernel* ke = kernel_for(p, t.e.value());
   REQUIRE(ke);
-  CHECK(ke->kind == FusedKind::Matmul);
-  CHECK(ke->matmul == t.mm2.value().id);
-  CHECK(ke->mask == t.h.value().id);
+  CHECK(ke->kind == FusedKind::Contraction);
+  CHECK(ke->contraction == t.mm2.value().id);
+  CHECK(epilogue_ops(t.g, *ke) == std::vector<OpKind>{OpKind::Select});
+  CHECK(reads(*ke, t.h));  // the mask gt(z, 0) is read as gt(h, 0)
   CHECK(ke->trans_b);
   const FusedKernel* kw = kernel_for(p, t.w_new.value());
   REQUIRE(kw);
-  CHECK(kw->kind == FusedKind::Matmul);
-  CHECK(kw->matmul == t.wgrad.value().id);
+  CHECK(kw->kind == FusedKind::Contraction);
+  CHECK(kw->contraction == t.wgrad.value().id);
   CHECK(kw->accumulate == t.w.value().id);
   CHECK(kw->alpha == Approx(-0.1));
   CHECK(kw->a == t.x.value().id);
@@ -178,7 +191,7 @@ TEST_CASE("fusion: matmul epilogues (bias+relu, relu-backward mask, in-place upd
   CHECK(kw->b == t.e.value().id);
 
   FusionOptions off;
-  off.matmul_epilogues = false;
+  off.epilogues = false;
   FusionPlan q = plan_fusion(t.g, off);
   INFO(q.to_string(t.g));
   CHECK(q.kernels.size() > p.kernels.size());
@@ -192,9 +205,11 @@ TEST_CASE("fusion: no in-place update epilogue when the state is read afterwards
   INFO(p.to_string(t.g));
   const FusedKernel* kw = kernel_for(p, t.w_new.value());
   REQUIRE(kw);
+  // Not in place: the update is the GEMM's epilogue, written to a buffer of its own.
   CHECK(kw->accumulate == -1);
-  CHECK(kw->kind == FusedKind::Elementwise);
-  CHECK(p.materialized[t.wgrad.value().id]);
+  CHECK(kw->kind == FusedKind::Contraction);
+  CHECK(epilogue_ops(t.g, *kw) == std::vector<OpKind>{OpKind::Mul, OpKind::Sub});
+  CHECK_FALSE(p.materialized[t.wgrad.value().id]);
   FusionOptions no_in_place;
   no_in_place.in_place_updates = false;
   EpilogueGraph t2;
@@ -286,4 +301,28 @@ TEST_CASE("fusion: the cap counts shared producers once and splits wide DAGs too
   check_capped(g, p, 64);
   // 600 ops of cost 1: 10 kernels; 40 exps (8 each), 39 muls and 39 adds: 6 or 7.
   CHECK(p.kernels.size() <= 18);
+}
+
+TEST_CASE("fusion: batch-norm scale/shift, residual and ReLU fuse into a convolution", "[fusion]") {
+  Graph g;
+  Builder b(g);
+  Conv2dOptions o;
+  o.padding = {1, 1};
+  Tensor x = b.input("x", {DType::f32, Shape{2, 4, 6, 5}});
+  Tensor w = b.parameter("w", {DType::f32, Shape{4, 4, 3, 3}}, InitSpec::normal(0, 0.1));
+  Tensor scale = b.input("scale", {DType::f32, Shape{4, 1, 1}});
+  Tensor shift = b.input("shift", {DType::f32, Shape{4, 1, 1}});
+  Tensor y = relu(conv2d(x, w, o) * scale + shift + x);
+  b.output("y", y);
+  REQUIRE(b.ok());
+  FusionPlan p = plan_fusion(g);
+  INFO(p.to_string(g));
+  REQUIRE(p.kernels.size() == 1);
+  const FusedKernel& k = p.kernels[0];
+  CHECK(k.kind == FusedKind::Contraction);
+  CHECK(epilogue_ops(g, k) ==
+        std::vector<OpKind>{OpKind::Mul, OpKind::Add, OpKind::Add, OpKind::Relu});
+  CHECK(reads(k, scale));
+  CHECK(reads(k, shift));
+  CHECK(reads(k, x));  // the residual, and the convolution's input
 }

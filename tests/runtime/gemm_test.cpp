@@ -1,9 +1,11 @@
 // GEMM correctness against a naive triple loop: odd sizes, transposes, batches,
-// accumulation, alpha, epilogues (bias, ReLU, mask), every micro-kernel the CPU supports,
-// A read in place and packed, f32 and f64.
+// accumulation, alpha, the epilogue callback (each element exactly once, after its final
+// value), every micro-kernel the CPU supports, A read in place and packed, f32 and f64.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <cmath>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -15,7 +17,7 @@ using namespace kiln;
 namespace {
 
 template <typename T>
-void naive(const GemmParams& p, const T* a, const T* b, T* c, const T* bias, const T* mask) {
+void naive(const GemmParams& p, const T* a, const T* b, T* c) {
   for (int64_t bi = 0; bi < p.batch; ++bi)
     for (int64_t i = 0; i < p.m; ++i)
       for (int64_t j = 0; j < p.n; ++j) {
@@ -26,16 +28,42 @@ void naive(const GemmParams& p, const T* a, const T* b, T* c, const T* bias, con
           s += av * bv;
         }
         T* cp = c + bi * p.stride_c + i * p.ldc + j;
-        double v = (p.accumulate ? double(*cp) : 0.0) + p.alpha * s + (bias ? double(bias[j]) : 0.0);
-        if (p.relu) v = v > 0 ? v : 0;
-        if (mask && !(mask[bi * p.stride_c + i * p.ldc + j] > 0)) v = 0;
-        *cp = T(v);
+        *cp = T((p.accumulate ? double(*cp) : 0.0) + p.alpha * s);
       }
+}
+
+// What the test epilogue does to element v at view index idx: nonlinear and
+// index-dependent, so running it early (before the last K slice), twice or on the wrong
+// element shows in the result.
+template <typename T>
+T epi_value(T v, int64_t idx) {
+  return (v > T(0) ? v : T(0)) + T(0.25) * T(idx % 7);
+}
+
+// The epilogue's view of C (padded leading dimension and batch stride) and a count of
+// calls per element; passed to the callback as buffers[0].
+template <typename T>
+struct Probe {
+  T* c;
+  int64_t rows, cols, ldc, stride_c;
+  std::unique_ptr<std::atomic<int>[]> seen;
+};
+
+template <typename T>
+void probe_epilogue(void** buffers, int64_t b, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+  auto* pr = static_cast<Probe<T>*>(buffers[0]);
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t j = c0; j < c1; ++j) {
+      int64_t idx = (b * pr->rows + r) * pr->cols + j;
+      pr->seen[idx].fetch_add(1, std::memory_order_relaxed);
+      T& x = pr->c[b * pr->stride_c + r * pr->ldc + j];
+      x = epi_value(x, idx);
+    }
 }
 
 template <typename T>
 double run_case(int64_t batch, int64_t m, int64_t n, int64_t k, bool ta, bool tb, bool acc,
-                bool bias_on, bool relu, uint32_t seed, double alpha = 1.0, bool mask_on = false) {
+                bool epi_on, uint32_t seed, double alpha = 1.0) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<double> u(-1, 1);
   GemmParams p;
@@ -52,25 +80,36 @@ double run_case(int64_t batch, int64_t m, int64_t n, int64_t k, bool ta, bool tb
   p.stride_b = (tb ? n : k) * p.ldb;
   p.stride_c = m * p.ldc;
   p.accumulate = acc;
-  p.relu = relu;
   p.alpha = alpha;
-  std::vector<T> a(p.stride_a * batch), b(p.stride_b * batch), c(p.stride_c * batch + 16),
-      bias(n), mask(p.stride_c * batch);
-  for (auto& x : mask) x = T(u(rng));
+  std::vector<T> a(p.stride_a * batch), b(p.stride_b * batch), c(p.stride_c * batch + 16);
   for (auto& x : a) x = T(u(rng));
   for (auto& x : b) x = T(u(rng));
   for (auto& x : c) x = T(u(rng));
-  for (auto& x : bias) x = T(u(rng));
   std::vector<T> ref = c;
   const T sentinel = T(12345.0);
   for (int i = 0; i < 16; ++i) c[p.stride_c * batch + i] = ref[p.stride_c * batch + i] = sentinel;
-  const T* bp = bias_on ? bias.data() : nullptr;
-  const T* mp = mask_on ? mask.data() : nullptr;
-  naive<T>(p, a.data(), b.data(), ref.data(), bp, mp);
+  naive<T>(p, a.data(), b.data(), ref.data());
+  const int64_t elems = batch * m * n;
+  Probe<T> probe{c.data(), m, n, p.ldc, p.stride_c, std::make_unique<std::atomic<int>[]>(elems)};
+  for (int64_t i = 0; i < elems; ++i) probe.seen[i] = 0;
+  void* buffers[] = {&probe};
+  Epilogue epi;
+  if (epi_on) {
+    epi = Epilogue{probe_epilogue<T>, buffers};
+    for (int64_t bi = 0; bi < batch; ++bi)
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          T& x = ref[bi * p.stride_c + i * p.ldc + j];
+          x = epi_value(x, (bi * m + i) * n + j);
+        }
+  }
   if constexpr (sizeof(T) == 4)
-    gemm_f32(p, a.data(), b.data(), c.data(), bp, mp);
+    gemm_f32(p, a.data(), b.data(), c.data(), epi);
   else
-    gemm_f64(p, a.data(), b.data(), c.data(), bp, mp);
+    gemm_f64(p, a.data(), b.data(), c.data(), epi);
+  int64_t miscounted = 0;
+  for (int64_t i = 0; i < elems; ++i) miscounted += probe.seen[i].load() != (epi_on ? 1 : 0);
+  REQUIRE(miscounted == 0);
   double err = 0;
   for (size_t i = 0; i < c.size(); ++i) {
     // Padding columns of C (j >= n) must be untouched too: compare everything.
@@ -90,23 +129,25 @@ TEST_CASE("gemm f32 matches naive for odd sizes on every supported ISA", "[gemm]
         for (int64_t k : {1, 7, 17, 255, 300}) {
           for (int t = 0; t < 4; ++t) {
             INFO("m=" << m << " n=" << n << " k=" << k << " t=" << t);
-            REQUIRE(run_case<float>(1, m, n, k, t & 1, t & 2, false, false, false, m * 31 + n) < 1e-5);
+            REQUIRE(run_case<float>(1, m, n, k, t & 1, t & 2, false, false, m * 31 + n) < 1e-5);
           }
         }
       }
     }
-    REQUIRE(run_case<float>(3, 255, 129, 784, false, true, true, true, true, 7) < 1e-5);
-    REQUIRE(run_case<float>(2, 256, 10, 256, true, false, false, true, false, 8) < 1e-5);
-    REQUIRE(run_case<float>(1, 256, 256, 10, false, true, true, false, false, 9) < 1e-5);
-    // alpha, mask and the in-place update form C += alpha*A*B, with A transposed both
-    // packed (many B panels) and read in place (N <= 2 panels), K sliced or not.
+    REQUIRE(run_case<float>(3, 255, 129, 784, false, true, true, true, 7) < 1e-5);
+    REQUIRE(run_case<float>(2, 256, 10, 256, true, false, false, true, 8) < 1e-5);
+    REQUIRE(run_case<float>(1, 256, 256, 10, false, true, true, false, 9) < 1e-5);
+    // alpha, the epilogue and the in-place update form C += alpha*A*B, with A transposed
+    // both packed (many B panels) and read in place (N <= 2 panels), K sliced or not,
+    // edge tiles in M and N, and K = 0 (C = 0 or kept, then the epilogue).
     for (int t = 0; t < 4; ++t) {
       INFO("t=" << t);
-      REQUIRE(run_case<float>(1, 47, 70, 300, t & 1, t & 2, true, false, false, 13, -0.1) < 1e-5);
-      REQUIRE(run_case<float>(2, 31, 10, 600, t & 1, t & 2, true, false, false, 14, 0.5) < 1e-5);
-      REQUIRE(run_case<float>(1, 29, 33, 10, t & 1, t & 2, false, false, false, 15, 1.0, true) < 1e-5);
-      REQUIRE(run_case<float>(1, 37, 40, 520, t & 1, t & 2, false, true, true, 16, 2.0, true) < 1e-5);
-      REQUIRE(run_case<float>(1, 5, 3, 0, t & 1, t & 2, t & 1, true, true, 17, 1.0, true) < 1e-5);
+      REQUIRE(run_case<float>(1, 47, 70, 300, t & 1, t & 2, true, false, 13, -0.1) < 1e-5);
+      REQUIRE(run_case<float>(2, 31, 10, 600, t & 1, t & 2, true, true, 14, 0.5) < 1e-5);
+      REQUIRE(run_case<float>(1, 29, 33, 10, t & 1, t & 2, false, true, 15) < 1e-5);
+      REQUIRE(run_case<float>(1, 37, 200, 520, t & 1, t & 2, false, true, 16, 2.0) < 1e-5);
+      REQUIRE(run_case<float>(2, 151, 97, 700, t & 1, t & 2, true, true, 18, -0.7) < 1e-5);
+      REQUIRE(run_case<float>(1, 5, 3, 0, t & 1, t & 2, t & 1, true, 17) < 1e-5);
     }
   }
   gemm_force_isa("");
@@ -116,16 +157,24 @@ TEST_CASE("gemm f32 on one thread and many agree", "[gemm]") {
   int saved = num_threads();
   for (int t : {1, 2, 3}) {
     set_num_threads(t);
-    REQUIRE(run_case<float>(1, 256, 784, 256, false, false, false, false, false, 11) < 1e-5);
-    REQUIRE(run_case<float>(1, 784, 256, 256, true, false, false, false, false, 12) < 1e-5);
+    REQUIRE(run_case<float>(1, 256, 784, 256, false, false, false, true, 11) < 1e-5);
+    REQUIRE(run_case<float>(1, 784, 256, 256, true, false, false, true, 12) < 1e-5);
+    REQUIRE(run_case<float>(2, 300, 301, 0, false, false, true, true, 19) < 1e-5);
   }
   set_num_threads(saved);
 }
 
 TEST_CASE("gemm f64 matches naive", "[gemm]") {
   for (int t = 0; t < 4; ++t) {
-    REQUIRE(run_case<double>(2, 17, 33, 7, t & 1, t & 2, t == 3, t == 2, t == 1, 5) < 1e-12);
-    REQUIRE(run_case<double>(1, 1, 1, 1, t & 1, t & 2, false, false, false, 6) < 1e-12);
-    REQUIRE(run_case<double>(1, 9, 11, 13, t & 1, t & 2, true, true, true, 7, -0.3, true) < 1e-12);
+    REQUIRE(run_case<double>(2, 17, 33, 7, t & 1, t & 2, t == 3, t == 2, 5) < 1e-12);
+    REQUIRE(run_case<double>(1, 1, 1, 1, t & 1, t & 2, false, false, 6) < 1e-12);
+    REQUIRE(run_case<double>(1, 9, 11, 13, t & 1, t & 2, true, true, 7, -0.3) < 1e-12);
+    REQUIRE(run_case<double>(1, 4, 6, 0, t & 1, t & 2, t & 1, true, 8) < 1e-12);
   }
+}
+
+TEST_CASE("gemm with an empty output calls nothing", "[gemm]") {
+  REQUIRE(run_case<float>(1, 0, 5, 3, false, false, false, true, 1) == 0);
+  REQUIRE(run_case<float>(2, 4, 0, 3, false, false, false, true, 1) == 0);
+  REQUIRE(run_case<double>(0, 4, 5, 3, false, false, false, true, 1) == 0);
 }

@@ -15,6 +15,7 @@
 #include <random>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -158,6 +159,17 @@ TEST_CASE("unknown model, command and flags exit non-zero with a clear message",
       {"eval linreg --checkpoint x", 1, "model 'linreg' has no evaluation"},
       {"eval softmax --checkpoint /nonexistent/x.kckpt", 1, "/nonexistent/x.kckpt"},
       {"checkpoint /nonexistent/x.kckpt", 1, "/nonexistent/x.kckpt"},
+      {"train lenet --size 0", 1, "--size: expected an integer from 1 to 4096, got '0'"},
+      {"train mlp --size 32 --quiet", 1, "model 'mlp' does not use --size"},
+      {"inspect mlp --size 32", 1, "model 'mlp' does not use --size"},
+      {"inspect mlp --summary", 1, "model 'mlp' has no layer summary"},
+      // a size too small is refused before the data is read (no missing-data error)
+      {"train lenet --size 11 --quiet --data /nonexistent/kiln", 1,
+       "lenet: --size 11 is too small: the output of layer 6 (AvgPool2d"},
+      {"train alexnet --size 64 --quiet", 1, "the smallest valid size is 65"},
+      {"eval lenet --checkpoint x --size 8", 1, "lenet: --size 8 is too small"},
+      {"inspect densenet --summary --size 28", 1,
+       "layer 7.4 (TransitionBlock(120) > AvgPool2d(kernel=2x2"},
       // usage errors: exit 2
       {"frobnicate", 2, "unknown command 'frobnicate'"},
       {"--frobnicate", 2, "unknown flag '--frobnicate'"},
@@ -196,9 +208,11 @@ TEST_CASE("every subcommand's --help exits 0 and lists its flags", "[cli]") {
       {"train",
        {"MODEL", "--epochs", "--batch-size", "--lr", "--wd", "--optimizer", "--momentum",
         "--threads", "--seed", "--data", "--plot", "--output", "--limit", "--save", "--resume",
-        "--json", "--quiet"}},
-      {"eval", {"MODEL", "--checkpoint", "--json", "--data", "--batch-size", "--threads", "--quiet"}},
-      {"inspect", {"MODEL", "--print-after", "--dot", "--batch-size", "--eval"}},
+        "--size", "--json", "--quiet"}},
+      {"eval",
+       {"MODEL", "--checkpoint", "--json", "--data", "--batch-size", "--threads", "--size",
+        "--quiet"}},
+      {"inspect", {"MODEL", "--print-after", "--dot", "--batch-size", "--eval", "--summary", "--size"}},
       {"checkpoint", {"FILE", "--json"}},
   };
   for (const Case& c : cases) {
@@ -295,6 +309,37 @@ TEST_CASE("kiln inspect shows far fewer kernels than graph nodes", "[cli]") {
   REQUIRE(std::sscanf(r.out.c_str() + pos, "graph nodes %d -> kernels %d", &nodes, &kernels) == 2);
   CHECK(kernels > 0);
   CHECK(kernels * 3 < nodes);
+}
+
+TEST_CASE("kiln inspect --summary prints d2l's LeNet shapes and parameter counts", "[cli]") {
+  Result r = run("inspect lenet --summary");
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  // (layer, output shape) in order, as d2l 6.6 prints them.
+  const std::pair<const char*, const char*> rows[] = {
+      {"input", "1x28x28"},   {"Conv2d", "6x28x28"}, {"Sigmoid", "6x28x28"},
+      {"AvgPool2d", "6x14x14"}, {"Conv2d", "16x10x10"}, {"Sigmoid", "16x10x10"},
+      {"AvgPool2d", "16x5x5"}, {"Flatten", "400"},     {"Linear(400, 120)", "120"},
+      {"Sigmoid", "120"},      {"Linear(120, 84)", "84"}, {"Sigmoid", "84"},
+      {"Linear(84, 10)", "10"}};
+  std::istringstream lines(r.out);
+  std::string line;
+  std::getline(lines, line);  // the header
+  for (auto [layer, shape] : rows) {
+    REQUIRE(std::getline(lines, line));
+    std::istringstream words(line.substr(line.find("  ")));
+    std::string got;
+    words >> got;
+    CHECK_THAT(line, Catch::StartsWith(layer));
+    CHECK(got == shape);
+  }
+  CHECK_THAT(r.out, Catch::Contains("total parameters: 61706"));  // PyTorch's count
+
+  // --size: the same network on 32x32 inputs.
+  r = run("inspect lenet --summary --size 32");
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("6x32x32") && Catch::Contains("16x6x6") &&
+                        Catch::Contains("Linear(576, 120)"));
 }
 
 TEST_CASE("kiln-opt runs a pass on a textual graph", "[cli]") {
@@ -557,4 +602,23 @@ TEST_CASE("a batch too large for memory is a clear refusal and no abort", "[cli]
   CHECK(r.code == 1);
   CHECK_THAT(r.out, Catch::StartsWith("kiln: error: ") && Catch::Contains("bytes") && Catch::Contains("limit"));
   CHECK_THAT(r.out, !Catch::Contains("internal error"));
+}
+
+TEST_CASE("a conv model trains on resized images and evaluates at the same size", "[cli]") {
+  std::string dir = fashion_dir_of_size("kiln_cli_resize", 28, 28);
+  std::string ck = dir + "/lenet.kckpt";
+  Result r = run("train lenet --size 20 --epochs 1 --batch-size 4 --quiet --json --data " + dir +
+                 " --save " + ck);
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  CHECK(last_json(r)["epochs"] == 1);
+  r = run("eval lenet --size 20 --quiet --json --data " + dir + " --checkpoint " + ck);
+  REQUIRE(r.code == 0);
+  CHECK(last_json(r)["examples"] == 8);
+  // At another size the first Linear layer has another shape: refused, not misread.
+  r = run("eval lenet --quiet --data " + dir + " --checkpoint " + ck);
+  CHECK(r.code == 1);
+  CHECK_THAT(r.out, Catch::Contains("trained on examples of shape [1,20,20], but the model now "
+                                    "takes [1,28,28] (give the training run's --size)"));
+  std::filesystem::remove_all(dir);
 }

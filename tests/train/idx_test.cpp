@@ -1,15 +1,18 @@
 // Tests for runtime/idx: IDX round trip through gzip and plain files, truncation, bad
-// magic, mismatched counts, missing data set hints, resizing, and the real
+// magic, mismatched counts, missing data set hints, resizing at load, and the real
 // Fashion-MNIST files when the Debian package is installed.
 #include "runtime/train/idx.h"
 
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 
 #include "runtime/atomic_file.h"
+#include "runtime/host_buffer.h"
+#include "runtime/train/resize.h"
 #include "temp_dir.h"
 
 using namespace kiln;
@@ -183,67 +186,29 @@ TEST_CASE("Fashion-MNIST text labels", "[runtime][idx]") {
   CHECK(fashion_mnist_label(10) == "?");
 }
 
-TEST_CASE("bilinear resize follows PIL's conventions", "[runtime][idx]") {
-  // Upscaling 2x2 -> 4x4: half-pixel centres, edges clamped.
-  // 1-D: [0, 1] -> centres 0.25, 0.75, 1.25, 1.75 of the source -> [0, 0.25, 0.75, 1].
-  float src[] = {0, 1, 2, 3};  // rows [0,1], [2,3]
-  float dst[16];
-  resize_bilinear(src, 1, 2, 2, dst, 4, 4);
-  float want_row0[] = {0, 0.25f, 0.75f, 1};
-  for (int x = 0; x < 4; ++x) CHECK(dst[x] == Approx(want_row0[x]));
-  // Column 0 goes 0, 0.5, 1.5, 2 (the rows differ by 2).
-  float want_col0[] = {0, 0.5f, 1.5f, 2};
-  for (int y = 0; y < 4; ++y) CHECK(dst[y * 4] == Approx(want_col0[y]));
-  CHECK(dst[15] == Approx(3));
-
-  // Identity when the size does not change.
-  float same[4];
-  resize_bilinear(src, 1, 2, 2, same, 2, 2);
-  for (int i = 0; i < 4; ++i) CHECK(same[i] == Approx(src[i]));
-
-  // Shrinking 4 -> 2 widens the triangle filter to radius 2 (antialiasing). Output 0 is
-  // centred at source coordinate 1.0 and reads pixels 0, 1, 2 at distances .25, .25, .75
-  // (in units of the widened filter), so weights .75, .75, .25, normalized by 1.75.
-  float row[] = {0, 1, 2, 3};
-  float half[2];
-  resize_bilinear(row, 1, 1, 4, half, 1, 2);
-  CHECK(half[0] == Approx((0 * .75 + 1 * .75 + 2 * .25) / 1.75));
-  CHECK(half[1] == Approx((1 * .25 + 2 * .75 + 3 * .75) / 1.75));
-
-  // A constant image stays constant at any size.
-  std::vector<float> flat(28 * 28, 0.5f), big(224 * 224);
-  resize_bilinear(flat.data(), 1, 28, 28, big.data(), 224, 224);
-  for (float v : big) REQUIRE(v == Approx(0.5f));
-}
-
-TEST_CASE("resize through the data set: lazy gather and eager resize_images", "[runtime][idx]") {
+TEST_CASE("load_fashion_mnist resizes once, at load", "[runtime][idx]") {
   testing::TempDir dir;
   write_tiny_set(dir, "train");
+  auto plain = load_fashion_mnist(dir.path(), true, 0, any_size());
+  REQUIRE(plain.ok());
   auto ds = load_fashion_mnist(dir.path(), true, /*resize=*/8, any_size());
   REQUIRE(ds.ok());
-  CHECK(ds->resized());
   CHECK(ds->height() == 8);
   CHECK(ds->width() == 8);
-  CHECK(ds->stored_height == 2);
   CHECK(ds->example_numel() == 64);
   CHECK(ds->batch_shape(5) == Shape{5, 1, 8, 8});
-
-  std::vector<float> lazy(2 * 64);
-  int64_t idx[] = {1, 2};
-  ds->gather(idx, 2, lazy.data());
-  ImageDataset eager = resize_images(*ds, 8, 8);
-  CHECK(eager.stored_height == 8);
-  CHECK(!eager.resized());
-  for (int i = 0; i < 64; ++i) {
-    CHECK(lazy[i] == Approx(eager.images[64 + i]));
-    CHECK(lazy[64 + i] == Approx(eager.images[128 + i]));
-  }
-  for (float v : lazy) {
-    CHECK(v >= 0.0f);
-    CHECK(v <= 1.0f);
-  }
-  auto sub = ds->subset(1);
-  CHECK(sub.height() == 8);
+  CHECK(ds->images.size() == 3 * 64);
+  CHECK(ds->labels == plain->labels);
+  // The held images are resize_bilinear of the stored ones, and gather copies them.
+  std::vector<float> want(3 * 64);
+  resize_bilinear(plain->images.data(), 3, 2, 4, want.data(), 8, 8);
+  CHECK(ds->images == want);
+  std::vector<float> batch(2 * 64);
+  int64_t idx[] = {2, 0};
+  ds->gather(idx, 2, batch.data());
+  CHECK(std::equal(batch.begin(), batch.begin() + 64, want.begin() + 128));
+  CHECK(std::equal(batch.begin() + 64, batch.end(), want.begin()));
+  CHECK(ds->subset(1).images == std::vector<float>(want.begin(), want.begin() + 64));
 }
 
 TEST_CASE("real Fashion-MNIST when installed", "[runtime][idx][data]") {
@@ -271,9 +236,9 @@ TEST_CASE("real Fashion-MNIST when installed", "[runtime][idx][data]") {
     CHECK(lo == 0.0f);
     CHECK(hi == 1.0f);
   }
-  auto resized = load_fashion_mnist("", false, 224);
+  auto resized = load_fashion_mnist("", false, 32);
   REQUIRE(resized.ok());
-  CHECK(resized->batch_shape(256) == Shape{256, 1, 224, 224});
+  CHECK(resized->batch_shape(256) == Shape{256, 1, 32, 32});
 }
 
 // ---- Hardening (issue 12, items 2-4): header fields against the model's expectation,
@@ -474,4 +439,34 @@ TEST_CASE("the installed Fashion-MNIST files pass the end-of-stream checks", "[r
     INFO(name);
     CHECK(r.ok());
   }
+}
+
+TEST_CASE("resizing to the stored size keeps the images", "[runtime][idx]") {
+  testing::TempDir dir;
+  write_images_of_size(dir, 2, 5, 5);
+  auto plain = load_fashion_mnist(dir.path(), true, 0, any_size());
+  auto same = load_fashion_mnist(dir.path(), true, 5, any_size());
+  REQUIRE(plain.ok());
+  REQUIRE(same.ok());
+  CHECK(same->height() == 5);
+  CHECK(same->images == plain->images);
+}
+
+TEST_CASE("a resize larger than the buffer limit is refused with its size", "[runtime][idx][hardening]") {
+  testing::TempDir dir;
+  write_images_of_size(dir, 4, 28, 28);
+  // 4 images at 64x64 are 65536 bytes of float32: over a 64000-byte limit.
+  set_host_buffer_limit(64000);
+  auto big = load_fashion_mnist(dir.path(), true, 64);
+  auto fits = load_fashion_mnist(dir.path(), true, 32);
+  set_host_buffer_limit(0);
+  REQUIRE_FALSE(big.ok());
+  CHECK_THAT(big.error().message(), Catch::Contains("Fashion-MNIST training images resized to 64x64") &&
+                                        Catch::Contains("f32[4,1,64,64]") && Catch::Contains("65536") &&
+                                        Catch::Contains("limit"));
+  REQUIRE(fits.ok());
+  CHECK(fits->height() == 32);
+  ImageDataset ds = *fits;
+  CHECK_THAT(resize_images(ds, 0, "test set").error().message(), Catch::Contains("test set"));
+  CHECK(ds.height() == 32);
 }

@@ -1,0 +1,77 @@
+// Convolution throughput (GFLOP/s counter) on the model zoo's shapes, each as forward
+// (conv_fwd), input gradient (conv_dgrad) and weight gradient (conv_wgrad): LeNet's two
+// 5x5 layers, AlexNet's 11x11 stride-4 first layer (batch 16), a VGG/ResNet 3x3 layer,
+// a 3x3 stride-2 layer and a 1x1 layer. FLOPs = 2 * n * f * oh*ow * (c/groups)*kh*kw for
+// every kind. Compare with gemm_bench's 1024^3 peak.
+#include <benchmark/benchmark.h>
+
+#include <string>
+#include <vector>
+
+#include "runtime/conv.h"
+#include "runtime/gemm.h"
+
+namespace {
+
+struct ZooConv {
+  const char* name;
+  int64_t n, c, hw, f, k, stride, pad;
+};
+
+const ZooConv kZoo[] = {
+    {"lenet1", 256, 1, 28, 6, 5, 1, 2},      // 1->6 5x5 pad 2 on 28x28
+    {"lenet2", 256, 6, 14, 16, 5, 1, 0},     // 6->16 5x5 on 14x14
+    {"alexnet1", 16, 1, 224, 96, 11, 4, 1},  // 1->96 11x11 stride 4 pad 1 on 224x224
+    {"vgg3x3", 32, 64, 32, 64, 3, 1, 1},     // 64->64 3x3 pad 1 on 32x32
+    {"resnet_s2", 32, 64, 32, 128, 3, 2, 1}, // 64->128 3x3 stride 2 pad 1 on 32x32
+    {"pointwise", 256, 256, 8, 64, 1, 1, 0}, // 256->64 1x1 on 8x8
+};
+
+kiln::ConvParams params(const ZooConv& z, kiln::ConvKind kind) {
+  kiln::ConvParams p;
+  p.kind = kind;
+  p.n = z.n;
+  p.c = z.c;
+  p.h = p.w = z.hw;
+  p.f = z.f;
+  p.kh = p.kw = z.k;
+  p.stride_h = p.stride_w = z.stride;
+  p.pad_h = p.pad_w = z.pad;
+  p.oh = p.ow = (z.hw + 2 * z.pad - z.k) / z.stride + 1;
+  return p;
+}
+
+void BM_Conv(benchmark::State& state, ZooConv z, kiln::ConvKind kind) {
+  const kiln::ConvParams p = params(z, kind);
+  std::vector<float> x(p.n * p.c * p.h * p.w, 0.5f), w(p.f * p.c * p.kh * p.kw, 0.25f),
+      y(p.n * p.f * p.oh * p.ow, 0.125f);
+  // Operands (a, b) -> out per kind (runtime/abi.h): out has the shape of y, x or w.
+  const float* a = kind == kiln::kConvInputGrad ? y.data() : x.data();
+  const float* b = kind == kiln::kConvWeightGrad ? y.data() : w.data();
+  std::vector<float> out = kind == kiln::kConvForward     ? y
+                           : kind == kiln::kConvInputGrad ? x
+                                                          : w;
+  for (auto _ : state) {
+    kiln::conv2d_f32(p, a, b, out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  double flops = 2.0 * p.n * p.f * p.oh * p.ow * p.c * p.kh * p.kw;
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate,
+                         benchmark::Counter::kIs1000);
+  state.SetLabel(kiln::gemm_f32_isa());
+}
+
+const bool kRegistered = [] {
+  const std::pair<const char*, kiln::ConvKind> kinds[] = {
+      {"conv_fwd/", kiln::kConvForward},
+      {"conv_dgrad/", kiln::kConvInputGrad},
+      {"conv_wgrad/", kiln::kConvWeightGrad}};
+  for (const auto& [prefix, kind] : kinds)
+    for (const ZooConv& z : kZoo)
+      benchmark::RegisterBenchmark((std::string(prefix) + z.name).c_str(), BM_Conv, z, kind)
+          ->UseRealTime();
+  return true;
+}();
+
+}  // namespace

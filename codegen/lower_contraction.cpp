@@ -1,0 +1,111 @@
+// Contraction lowerings (codegen/lowerer.h): matmul and the three convolutions. Each
+// fills the kernel's geometry and GEMM view (runtime/abi.h) and maps a view index back
+// to the output's NCHW (or [..., M, N]) multi-index for the epilogue.
+#include <map>
+
+#include "codegen/lowerer.h"
+
+namespace kiln {
+
+using kir::ExprId;
+using Idx = std::vector<ExprId>;
+using ViewIndex = std::array<ExprId, 3>;
+
+namespace {
+
+void matmul_geometry(const Graph& g, const Node& n, kir::ContractionKernel& k) {
+  const Shape& os = n.shape();
+  int r = os.rank();
+  k.m = os[r - 2];
+  k.n = os[r - 1];
+  k.k = g.type(n.inputs[0]).shape[r - 1];
+  k.batch = 1;
+  for (int d = 0; d < r - 2; ++d) k.batch *= os[d];
+  k.view = {k.batch, k.m, k.n};
+}
+
+// [batch, m, n] -> [batch dims..., m, n].
+Idx matmul_index(kir::ExprPool& P, const kir::ContractionKernel&, const Shape& out,
+                 const ViewIndex& v) {
+  int r = out.rank();
+  Idx idx(r);
+  ExprId rest = v[0];
+  for (int d = r - 3; d >= 0; --d) {
+    idx[d] = d == 0 ? rest : P.mod(rest, out[d]);
+    rest = P.div(rest, out[d]);
+  }
+  idx[r - 2] = v[1];
+  idx[r - 1] = v[2];
+  return idx;
+}
+
+kir::ConvGeometry conv_geometry(const Shape& x, const Shape& w, const Shape& y, const Node& n) {
+  kir::ConvGeometry c;
+  c.n = x[0], c.c = x[1], c.h = x[2], c.w = x[3];
+  c.f = w[0], c.kh = w[2], c.kw = w[3];
+  c.oh = y[2], c.ow = y[3];
+  const auto& s = n.attrs.ints("stride");
+  const auto& p = n.attrs.ints("padding");
+  const auto& d = n.attrs.ints("dilation");
+  c.stride_h = s[0], c.stride_w = s[1], c.pad_h = p[0], c.pad_w = p[1];
+  c.dil_h = d[0], c.dil_w = d[1];
+  c.groups = n.attrs.i("groups");
+  return c;
+}
+
+void conv_forward_geometry(const Graph& g, const Node& n, kir::ContractionKernel& k) {
+  k.conv = conv_geometry(g.type(n.inputs[0]).shape, g.type(n.inputs[1]).shape, n.shape(), n);
+  const kir::ConvGeometry& c = k.conv;
+  k.view = {c.n * c.groups, c.f / c.groups, c.oh * c.ow};
+}
+void conv_input_grad_geometry(const Graph& g, const Node& n, kir::ContractionKernel& k) {
+  k.conv = conv_geometry(n.shape(), g.type(n.inputs[1]).shape, g.type(n.inputs[0]).shape, n);
+  const kir::ConvGeometry& c = k.conv;
+  k.view = {c.n * c.groups, c.c / c.groups, c.h * c.w};
+}
+void conv_weight_grad_geometry(const Graph& g, const Node& n, kir::ContractionKernel& k) {
+  k.conv = conv_geometry(g.type(n.inputs[0]).shape, n.shape(), g.type(n.inputs[1]).shape, n);
+  const kir::ConvGeometry& c = k.conv;
+  k.view = {c.groups, c.f / c.groups, (c.c / c.groups) * c.kh * c.kw};
+}
+
+// [n*groups, channels/groups, h*w] -> [n, channel, y, x] for an NCHW tensor.
+Idx nchw_index(kir::ExprPool& P, int64_t groups, int64_t per_group, int64_t width,
+               const ViewIndex& v) {
+  ExprId n = P.div(v[0], groups);
+  ExprId ch = P.add(P.mul(P.mod(v[0], groups), per_group), v[1]);
+  return {n, ch, P.div(v[2], width), P.mod(v[2], width)};
+}
+Idx conv_forward_index(kir::ExprPool& P, const kir::ContractionKernel& k, const Shape&,
+                       const ViewIndex& v) {
+  return nchw_index(P, k.conv.groups, k.view[1], k.conv.ow, v);
+}
+Idx conv_input_grad_index(kir::ExprPool& P, const kir::ContractionKernel& k, const Shape&,
+                          const ViewIndex& v) {
+  return nchw_index(P, k.conv.groups, k.view[1], k.conv.w, v);
+}
+// [groups, f/groups, (c/groups)*kh*kw] -> [f, c/groups, kh, kw].
+Idx conv_weight_grad_index(kir::ExprPool& P, const kir::ContractionKernel& k, const Shape&,
+                           const ViewIndex& v) {
+  const kir::ConvGeometry& c = k.conv;
+  ExprId f = P.add(P.mul(v[0], k.view[1]), v[1]);
+  ExprId ci = P.div(v[2], c.kh * c.kw);
+  return {f, ci, P.mod(P.div(v[2], c.kw), c.kh), P.mod(v[2], c.kw)};
+}
+
+}  // namespace
+
+const ContractionLowering* contraction_lowering(OpKind op) {
+  static const std::map<OpKind, ContractionLowering> table = {
+      {OpKind::Matmul, {kir::ContractionOp::Matmul, matmul_geometry, matmul_index}},
+      {OpKind::Conv2d, {kir::ContractionOp::Conv2d, conv_forward_geometry, conv_forward_index}},
+      {OpKind::Conv2dInputGrad,
+       {kir::ContractionOp::Conv2dInputGrad, conv_input_grad_geometry, conv_input_grad_index}},
+      {OpKind::Conv2dWeightGrad,
+       {kir::ContractionOp::Conv2dWeightGrad, conv_weight_grad_geometry, conv_weight_grad_index}},
+  };
+  auto it = table.find(op);
+  return it == table.end() ? nullptr : &it->second;
+}
+
+}  // namespace kiln

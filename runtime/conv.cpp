@@ -1,0 +1,862 @@
+// Convolution (see conv.h): im2col + the packed GEMM of runtime/gemm.cpp in general,
+// direct register-tiled kernels for unit column stride.
+//
+// Choice, by measurement (GFLOP/s on one core of the 2-core Zen 4 dev VM, thread CPU
+// time, min of 25 runs, zoo shapes of bench/conv_bench.cpp; GEMM 1024^3: 88 GFLOP/s;
+// best of 3; the machine is shared, so runs of the same code still differ by ~5%):
+//                      im2col + GEMM          final (* = direct kernel)
+//                      fwd   dgrad  wgrad      fwd   dgrad  wgrad
+//   LeNet 1->6 5x5      27    21     18         50*   21     49*
+//   LeNet 6->16 5x5     33    29     30         53*   42*    30
+//   AlexNet 11x11 s4    68    68     70         74    67     77
+//   VGG 64->64 3x3      81    78     75         90*   90*    75
+//   3x3 stride 2        71    76     65         71    76     64
+//   1x1 256->64         75    85     67         74    84     69
+// im2col + GEMM reaches 75-95% of the GEMM peak once channels are many, but LeNet's
+// layers are mostly copying: building col and packing it costs more than the multiply
+// when only 6 or 16 filters use each element. A direct kernel that keeps 6 filters x 16
+// output columns in AVX2 registers reads the (padded) input in place, with no col and no
+// packing: it doubles LeNet's forward pass and beats the GEMM on VGG's 3x3 too. It needs
+// unit column stride (strided columns would need gathers), so AlexNet's stride 4 and
+// ResNet's stride 2 stay on im2col, and 1x1 convolutions are plain GEMMs on the image.
+// The input gradient of a unit-stride convolution is a forward convolution of dy with
+// the flipped, transposed kernel, so it takes the same kernel. The direct weight
+// gradient (6 filters x 2 taps, lane-wise sums) wins only with few filters and wide
+// rows (use_direct_wgrad); otherwise the GEMM's reuse of col over the filters is worth
+// more. The GEMM micro-kernel is AVX2 on this CPU, AVX-512 being no faster on Zen 4
+// (gemm.cpp, detect_isa).
+//
+// Per kind (one "image group" = one image's channels of one group):
+//   forward      y[i,g]  = W[g] @ col(x[i,g])          tasks: image group x column block
+//                (direct: image group x band of output rows)
+//   input grad   dx[i,g] = col2im(W[g]^T @ dy[i,g])    tasks: image group x channel block
+//   weight grad  dW[g]   = sum_i dy[i,g] @ col(x[i,g])^T
+//                tasks: batch slice x group x block of dW; a fixed number of slices
+//                (from the shape, never the thread count) each sum their images in order
+//                into a partial, and the partials are added in slice order, so the result
+//                is the same bits on any number of threads.
+// col is the im2col matrix [cg*kh*kw, oh*ow] of an image group, built one block of
+// columns at a time into a thread-local scratch of at most kScratchElems elements; a
+// 1x1 stride-1 unpadded convolution skips it (col is the image). Each task runs a
+// single-threaded GEMM; when there are fewer tasks than threads the tasks run one after
+// another with their GEMMs split over the pool instead. f64 runs the im2col code on the
+// simple f64 GEMM.
+#include "runtime/conv.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
+#include <utility>
+
+#include "runtime/gemm.h"
+#include "runtime/thread_pool.h"
+
+namespace kiln {
+
+namespace {
+
+constexpr int64_t kScratchElems = 64 << 10;  // im2col block (256 KB of f32): stays in L2
+constexpr int64_t kColAlign = 32;            // block widths: a multiple of every GEMM NR
+constexpr int64_t kRowAlign = 12;            // block heights: a multiple of every GEMM MR
+constexpr int64_t kMaxSlices = 16;           // weight gradient: batch slices ...
+constexpr int64_t kPartialBytes = 8 << 20;   // ... and the memory for their partial sums
+
+// Reusable buffers, grown on demand, so steady-state calls do not allocate.
+template <typename T>
+struct Scratch {
+  T* p = nullptr;
+  size_t n = 0;
+  T* get(int64_t need) {
+    if (static_cast<size_t>(need) > n) {
+      std::free(p);
+      n = std::max(static_cast<size_t>(need), n * 2);
+      p = static_cast<T*>(std::aligned_alloc(64, ((n * sizeof(T) + 63) / 64) * 64));
+    }
+    return p;
+  }
+  ~Scratch() { std::free(p); }
+};
+// Per thread and element type: `task` for the running task (an im2col block, padded
+// input rows); `shared` is the calling thread's, read by every task of its call
+// (weight-gradient partial sums, packed weights). Plain thread_local objects: with
+// thread_local variable templates LeakSanitizer showed GCC 12 skipping the destructors
+// when pool threads exit.
+template <typename T>
+struct Scratches {
+  Scratch<T> task, shared;
+};
+thread_local Scratches<float> t_scratch_f32;
+thread_local Scratches<double> t_scratch_f64;
+
+template <typename T>
+Scratches<T>& scratch() {
+  if constexpr (std::is_same_v<T, float>) {
+    return t_scratch_f32;
+  } else {
+    return t_scratch_f64;
+  }
+}
+
+int64_t ceil_div(int64_t a, int64_t b) {  // b > 0, any sign of a
+  return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}
+
+// Sizes derived from the parameters.
+struct Dims {
+  int64_t groups, cg, fg;  // groups, channels and filters per group
+  int64_t kk, ckk;         // kh*kw, cg*kh*kw: rows of col
+  int64_t hw, ohw;         // input and output pixels per channel
+  bool pointwise;          // 1x1, stride 1, no padding: col is the image itself
+};
+
+Dims dims_of(const ConvParams& p) {
+  Dims d;
+  d.groups = p.groups;
+  d.cg = p.c / p.groups;
+  d.fg = p.f / p.groups;
+  d.kk = p.kh * p.kw;
+  d.ckk = d.cg * d.kk;
+  d.hw = p.h * p.w;
+  d.ohw = p.oh * p.ow;
+  d.pointwise = p.kh == 1 && p.kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 &&
+                p.pad_w == 0 && p.oh == p.h && p.ow == p.w;
+  return d;
+}
+
+// Columns per im2col block for `rows` rows of col: as many as fit in the scratch,
+// a multiple of kColAlign, all of them when they fit.
+int64_t column_block(int64_t rows, int64_t cols) {
+  const int64_t fit = kScratchElems / std::max<int64_t>(1, rows) / kColAlign * kColAlign;
+  return std::max<int64_t>(1, std::min(std::max(kColAlign, fit), cols));
+}
+
+// Bounds of block b of `blocks` over [0, n) in units of `align` (the last ends at n).
+std::pair<int64_t, int64_t> aligned_block(int64_t n, int64_t align, int64_t b, int64_t blocks) {
+  int64_t units = ceil_div(n, align);
+  return {std::min(n, units * b / blocks * align), std::min(n, units * (b + 1) / blocks * align)};
+}
+
+GemmParams gemm_params(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc,
+                       bool trans_a, bool trans_b, bool accumulate, double alpha) {
+  GemmParams q;
+  q.m = m;
+  q.n = n;
+  q.k = k;
+  q.lda = lda;
+  q.ldb = ldb;
+  q.ldc = ldc;
+  q.trans_a = trans_a;
+  q.trans_b = trans_b;
+  q.accumulate = accumulate;
+  q.alpha = alpha;
+  return q;
+}
+
+template <typename T>
+void gemm(const GemmParams& q, const T* a, const T* b, T* c, const Epilogue& epi,
+          bool parallel) {
+  if constexpr (std::is_same_v<T, float>) {
+    parallel ? gemm_f32(q, a, b, c, epi) : gemm_f32_serial(q, a, b, c, epi);
+  } else {
+    parallel ? gemm_f64(q, a, b, c, epi) : gemm_f64_serial(q, a, b, c, epi);
+  }
+}
+
+// Runs task(t, parallel_gemm) for t in [0, tasks): spread over the pool, or, with fewer
+// tasks than threads, one after another with each task's GEMM split over the pool.
+template <typename F>
+void run_tasks(int64_t tasks, F&& task) {
+  if (tasks < global_pool().active_threads()) {
+    for (int64_t t = 0; t < tasks; ++t) task(t, true);
+    return;
+  }
+  parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) task(t, false);
+  });
+}
+
+// A row of col: the tap (channel c, kernel row ki, kernel column kj), k = (c*kh + ki)*kw + kj.
+// Stepped incrementally along rows, since divisions per row add up on small images.
+struct Tap {
+  int64_t c, ki, kj;
+  Tap(const ConvParams& p, int64_t k) : c(k / (p.kh * p.kw)), ki(k / p.kw % p.kh), kj(k % p.kw) {}
+  void next(const ConvParams& p) {
+    if (++kj < p.kw) return;
+    kj = 0;
+    if (++ki < p.kh) return;
+    ki = 0;
+    ++c;
+  }
+};
+
+// The part of a row of col on one output row: col columns [j, j + len); of these,
+// [j + lo, j + hi) read the input at src, src + stride_w, ... (offsets in the image
+// group) and the others read padding.
+struct Run {
+  int64_t j, len, lo, hi, src;
+};
+
+// Calls f(run) for the runs of row `tap` of col over columns [j0, j1), in order.
+template <typename F>
+void for_each_run(const ConvParams& p, const Tap& tap, int64_t j0, int64_t j1, F&& f) {
+  const int64_t sw = p.stride_w;
+  const int64_t iw0 = tap.kj * p.dil_w - p.pad_w;  // input column read by ow = 0
+  // The ow whose input column ow*sw + iw0 lies in [0, w).
+  const int64_t ow_lo = std::max<int64_t>(0, sw == 1 ? -iw0 : ceil_div(-iw0, sw));
+  const int64_t ow_hi = std::max(ow_lo, sw == 1 ? p.w - iw0 : ceil_div(p.w - iw0, sw));
+  // Output rows are walked incrementally: a division per run would cost as much as
+  // copying a LeNet row.
+  int64_t ow0 = j0 % p.ow;
+  int64_t ih = j0 / p.ow * p.stride_h - p.pad_h + tap.ki * p.dil_h;
+  for (int64_t j = j0; j < j1; ow0 = 0, ih += p.stride_h) {
+    const int64_t ow1 = std::min(p.ow, ow0 + (j1 - j));
+    Run r{j, ow1 - ow0, 0, 0, 0};
+    if (ih >= 0 && ih < p.h) {
+      const int64_t lo = std::clamp(ow_lo, ow0, ow1), hi = std::clamp(ow_hi, lo, ow1);
+      r.lo = lo - ow0;
+      r.hi = hi - ow0;
+      r.src = (tap.c * p.h + ih) * p.w + lo * sw + iw0;
+    }
+    f(r);
+    j += r.len;
+  }
+}
+
+// Image rows are short (tens of elements): copy and add them in fixed 32-byte chunks,
+// which compile to inline vector moves, rather than one libc call per row.
+template <typename T>
+void copy_row(const T* s, int64_t n, T* d) {
+  constexpr int64_t kW = 32 / sizeof(T);
+  int64_t t = 0;
+  for (; t + kW <= n; t += kW) std::memcpy(d + t, s + t, 32);
+  for (; t < n; ++t) d[t] = s[t];
+}
+
+template <typename T>
+void add_row(const T* s, int64_t n, T* d) {
+  typedef T V __attribute__((vector_size(32)));
+  int64_t t = 0;
+  for (; t + int64_t(sizeof(V) / sizeof(T)) <= n; t += sizeof(V) / sizeof(T)) {
+    V x, y;
+    std::memcpy(&x, d + t, sizeof(V));
+    std::memcpy(&y, s + t, sizeof(V));
+    x += y;
+    std::memcpy(d + t, &x, sizeof(V));
+  }
+  for (; t < n; ++t) d[t] += s[t];
+}
+
+// Rows [k0, k1) x columns [j0, j1) of col for the image group x, into dst (row stride
+// j1 - j0).
+template <typename T>
+void im2col(const ConvParams& p, const T* x, int64_t k0, int64_t k1, int64_t j0, int64_t j1,
+            T* dst) {
+  const int64_t ld = j1 - j0, sw = p.stride_w;
+  Tap tap(p, k0);
+  for (int64_t k = k0; k < k1; ++k, tap.next(p)) {
+    T* row = dst + (k - k0) * ld;
+    for_each_run(p, tap, j0, j1, [&](const Run& r) {
+      T* d = row + (r.j - j0);
+      const T* s = x + r.src;
+      for (int64_t t = 0; t < r.lo; ++t) d[t] = T(0);
+      if (sw == 1) {
+        copy_row(s, r.hi - r.lo, d + r.lo);
+      } else {
+        for (int64_t t = r.lo; t < r.hi; ++t) d[t] = s[(t - r.lo) * sw];
+      }
+      for (int64_t t = r.hi; t < r.len; ++t) d[t] = T(0);
+    });
+  }
+}
+
+// The transpose of im2col: adds rows [k0, k1) x columns [j0, j1) of col (row stride
+// j1 - j0) to the input positions they were read from in the image group dx.
+template <typename T>
+void col2im_add(const ConvParams& p, const T* col, int64_t k0, int64_t k1, int64_t j0,
+                int64_t j1, T* dx) {
+  const int64_t ld = j1 - j0, sw = p.stride_w;
+  Tap tap(p, k0);
+  for (int64_t k = k0; k < k1; ++k, tap.next(p)) {
+    const T* row = col + (k - k0) * ld;
+    for_each_run(p, tap, j0, j1, [&](const Run& r) {
+      const T* s = row + (r.j - j0) + r.lo;
+      T* d = dx + r.src;
+      if (sw == 1) {
+        add_row(s, r.hi - r.lo, d);
+      } else {
+        for (int64_t t = 0; t < r.hi - r.lo; ++t) d[t * sw] += s[t];
+      }
+    });
+  }
+}
+
+// Batch slices of the weight gradient: from the shape only, so that the sum's order (and
+// the result's bits) never depends on the thread count.
+int64_t weight_grad_slices(int64_t n, int64_t dw_bytes) {
+  return std::clamp<int64_t>(std::min(kMaxSlices, kPartialBytes / std::max<int64_t>(1, dw_bytes)),
+                             1, std::max<int64_t>(1, n));
+}
+
+// dw (+)= alpha * (partial[0] + partial[1] + ...) for rows [r0, r1) of the view
+// [groups*fg, ckk], then the epilogue on those rows.
+template <typename T>
+void reduce_partials(const ConvParams& p, const Dims& d, const T* partial, int64_t slices,
+                     int64_t r0, int64_t r1, T* dw, const Epilogue& epi) {
+  constexpr int64_t kChunk = 256;
+  const int64_t elems = d.groups * d.fg * d.ckk;
+  T sum[kChunk];
+  for (int64_t e0 = r0 * d.ckk; e0 < r1 * d.ckk; e0 += kChunk) {
+    const int64_t len = std::min(kChunk, r1 * d.ckk - e0);
+    std::copy(partial + e0, partial + e0 + len, sum);
+    for (int64_t s = 1; s < slices; ++s) {
+      const T* ps = partial + s * elems + e0;
+      for (int64_t e = 0; e < len; ++e) sum[e] += ps[e];
+    }
+    const T alpha = T(p.alpha);
+    T* out = dw + e0;
+    for (int64_t e = 0; e < len; ++e)
+      out[e] = p.accumulate ? alpha * sum[e] + out[e] : alpha * sum[e];
+  }
+  for (int64_t g = r0 / d.fg; g * d.fg < r1; ++g)
+    epi(g, std::max(r0, g * d.fg) - g * d.fg, std::min(r1, (g + 1) * d.fg) - g * d.fg, 0, d.ckk);
+}
+
+// reduce_partials over all of dw, in parallel (about 16K additions per chunk).
+template <typename T>
+void reduce_all_partials(const ConvParams& p, const Dims& d, const T* partial, int64_t slices,
+                         T* dw, const Epilogue& epi) {
+  const int64_t grain = std::max<int64_t>(1, 16384 / (slices * d.ckk));
+  parallel_for(d.groups * d.fg, grain, [&](int64_t r0, int64_t r1) {
+    reduce_partials(p, d, partial, slices, r0, r1, dw, epi);
+  });
+}
+
+// ---- Direct convolution (f32, unit column stride) ----------------------------------
+// An output tile of kTileF filters x 16 (or 8) columns of one output row lives in AVX2
+// registers; per tap it loads the input row twice (two 8-float vectors, shifted by the
+// tap's column) and broadcasts kTileF packed weights: 12 FMAs per 2 loads + 6 broadcasts,
+// the GEMM micro-kernel's ratio, with no im2col or packing pass. A task pads the input
+// rows its band of output rows reads into a scratch (zeros around), so the tile has no
+// bounds checks.
+
+constexpr int64_t kTileF = 6;              // filters per register tile
+constexpr int64_t kBandElems = 128 << 10;  // padded input rows of a task (512 KB)
+
+// Input rows that `rows` consecutive output rows read.
+int64_t rows_read(const ConvParams& p, int64_t rows) {
+  return (rows - 1) * p.stride_h + (p.kh - 1) * p.dil_h + 1;
+}
+
+// Columns a row of ow outputs costs in tiles: 16 at a time, the rest in one 8- or
+// 16-wide tile.
+int64_t tiled_width(int64_t ow) {
+  int64_t full = ow / 16 * 16, rest = ow - full;
+  return full + (rest == 0 ? 0 : rest <= 8 ? 8 : 16);
+}
+
+bool direct_isa() {
+#if defined(__x86_64__)
+  // The GEMM forced to "generic" (tests) turns the direct path off too.
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         std::strcmp(gemm_f32_isa(), "generic") != 0;
+#else
+  return false;
+#endif
+}
+
+// Whether the direct kernel fits a forward problem: unit column stride and register
+// tiles at least half full (not, e.g., LeNet's first-layer input gradient: 1 filter of 6).
+bool use_direct(const ConvParams& p, const Dims& d) {
+  if (p.stride_w != 1 || d.pointwise || !direct_isa()) return false;
+  const double filters = double(d.fg) / double(ceil_div(d.fg, kTileF) * kTileF);
+  const double columns = double(p.ow) / double(tiled_width(p.ow));
+  return filters * columns >= 0.5;
+}
+
+#if defined(__x86_64__)
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+typedef float v8f __attribute__((vector_size(32)));
+
+// One tile: nf <= kTileF filters (packed weights wt = [tap][kTileF], zero past nf) x
+// output columns [ow0, ow0 + cols) (cols <= 8*NV) of one output row, whose kernel row 0
+// reads row r0 of band (the padded input rows of the image group, [channel][row][wp]).
+// y: the tile's first output of the first filter; the next filter's is ldy further.
+template <int NV>
+void direct_tile(const ConvParams& p, int64_t cg, const float* band, int64_t rows_in,
+                 int64_t wp, int64_t r0, int64_t ow0, const float* wt, int64_t nf,
+                 int64_t cols, float* y, int64_t ldy) {
+  v8f acc[kTileF][NV] = {};
+  for (int64_t c = 0; c < cg; ++c) {
+    for (int64_t ki = 0; ki < p.kh; ++ki) {
+      const float* row = band + (c * rows_in + r0 + ki * p.dil_h) * wp + ow0;
+      for (int64_t kj = 0; kj < p.kw; ++kj, wt += kTileF) {
+        v8f a[NV];
+        for (int v = 0; v < NV; ++v) std::memcpy(&a[v], row + kj * p.dil_w + 8 * v, sizeof(v8f));
+        for (int f = 0; f < kTileF; ++f) {
+          const float w = wt[f];
+          const v8f b = {w, w, w, w, w, w, w, w};
+          for (int v = 0; v < NV; ++v) acc[f][v] += b * a[v];
+        }
+      }
+    }
+  }
+  const float alpha = float(p.alpha);
+  for (int64_t f = 0; f < nf; ++f) {
+    float out[8 * NV];
+    for (int v = 0; v < NV; ++v) {
+      v8f r = acc[f][v] * alpha;
+      std::memcpy(out + 8 * v, &r, sizeof(v8f));
+    }
+    float* dst = y + f * ldy;
+    for (int64_t j = 0; j < cols; ++j) dst[j] = p.accumulate ? out[j] + dst[j] : out[j];
+  }
+}
+
+// One weight-gradient tile: kTileF filters x two taps (one when !two). Adds dy (dyb =
+// [kTileF][rows][wd], zero past the filters and columns) times the input each tap reads
+// (band as in direct_tile) over `rows` output rows to running lane sums: lanes[(f*ldl +
+// t)*8 + lane] for filter f and tap t (relative to t0). Reducing the lanes only once per
+// task keeps the horizontal adds out of short tiles (LeNet's 10x10 outputs).
+void wgrad_tile(const ConvParams& p, const float* dyb, int64_t rows, int64_t wd,
+                const float* band, int64_t rows_in, int64_t wp, const Tap& t0, const Tap& t1,
+                bool two, float* lanes, int64_t ldl) {
+  const int taps = two ? 2 : 1;
+  v8f acc[kTileF][2];
+  for (int f = 0; f < kTileF; ++f)
+    for (int t = 0; t < 2; ++t)
+      std::memcpy(&acc[f][t], lanes + (f * ldl + (t < taps ? t : 0)) * 8, sizeof(v8f));
+  auto row_of = [&](const Tap& t, int64_t r) {
+    return band + (t.c * rows_in + r * p.stride_h + t.ki * p.dil_h) * wp + t.kj * p.dil_w;
+  };
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x0 = row_of(t0, r);
+    const float* x1 = row_of(t1, r);
+    const float* dr = dyb + r * wd;
+    for (int64_t ow = 0; ow < wd; ow += 8) {
+      v8f a0, a1;
+      std::memcpy(&a0, x0 + ow, sizeof(v8f));
+      std::memcpy(&a1, x1 + ow, sizeof(v8f));
+      for (int f = 0; f < kTileF; ++f) {
+        v8f g;
+        std::memcpy(&g, dr + f * rows * wd + ow, sizeof(v8f));
+        acc[f][0] += g * a0;
+        acc[f][1] += g * a1;
+      }
+    }
+  }
+  for (int f = 0; f < kTileF; ++f)
+    for (int t = 0; t < taps; ++t) std::memcpy(lanes + (f * ldl + t) * 8, &acc[f][t], sizeof(v8f));
+}
+#pragma GCC pop_options
+#else
+template <int NV>
+void direct_tile(const ConvParams&, int64_t, const float*, int64_t, int64_t, int64_t, int64_t,
+                 const float*, int64_t, int64_t, float*, int64_t) {}
+void wgrad_tile(const ConvParams&, const float*, int64_t, int64_t, const float*, int64_t,
+                int64_t, const Tap&, const Tap&, bool, float*, int64_t) {}
+#endif
+
+// Packs the weights into [group][filter block][tap][kTileF], zero past the last filter:
+// weight(g, f, tap) is filter f's tap of group g.
+template <typename W>
+const float* pack_direct_weights(const Dims& d, W&& weight) {
+  const int64_t fblocks = ceil_div(d.fg, kTileF);
+  float* wp = scratch<float>().shared.get(d.groups * fblocks * d.ckk * kTileF);
+  float* out = wp;
+  for (int64_t g = 0; g < d.groups; ++g)
+    for (int64_t fb = 0; fb < fblocks; ++fb)
+      for (int64_t tap = 0; tap < d.ckk; ++tap)
+        for (int64_t f = fb * kTileF; f < (fb + 1) * kTileF; ++f)
+          *out++ = f < d.fg ? weight(g, f, tap) : 0.f;
+  return wp;
+}
+
+// Input rows [ih0, ih0 + rows_in) of the image group x, padded: band[c][r][q] is
+// x[c][ih0 + r][q - pad_w], zero outside the image.
+void fill_band(const ConvParams& p, const Dims& d, const float* x, int64_t ih0, int64_t rows_in,
+               int64_t wp, float* band) {
+  const int64_t q0 = std::min(wp, p.pad_w), q1 = std::clamp(p.pad_w + p.w, q0, wp);
+  for (int64_t c = 0; c < d.cg; ++c)
+    for (int64_t r = 0; r < rows_in; ++r) {
+      float* dst = band + (c * rows_in + r) * wp;
+      const int64_t ih = ih0 + r;
+      if (ih < 0 || ih >= p.h) {
+        std::fill(dst, dst + wp, 0.f);
+        continue;
+      }
+      std::fill(dst, dst + q0, 0.f);
+      if (q1 > q0) copy_row(x + (c * p.h + ih) * p.w + (q0 - p.pad_w), q1 - q0, dst + q0);
+      std::fill(dst + q1, dst + wp, 0.f);
+    }
+}
+
+// y = conv(x, w) for unit column stride by register tiles, w packed by
+// pack_direct_weights. Tasks: image group x band of output rows. View [n*groups, fg, ohw].
+void forward_direct(const ConvParams& p, const Dims& d, const float* x, const float* wpk,
+                    float* y, const Epilogue& epi) {
+  const int64_t wp = tiled_width(p.ow) + (p.kw - 1) * p.dil_w;
+  // Bands as tall as the scratch allows, shorter when images are too few for the pool.
+  int64_t band = p.oh;
+  while (band > 1 && d.cg * rows_read(p, band) * wp > kBandElems) band = (band + 1) / 2;
+  const int64_t image_groups = p.n * d.groups;
+  const int64_t want = 2 * global_pool().active_threads();
+  band = std::min(band, std::max<int64_t>(1, p.oh * image_groups / want));
+  const int64_t bands = ceil_div(p.oh, band), fblocks = ceil_div(d.fg, kTileF);
+  parallel_for(image_groups * bands, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t ig = t / bands, g = ig % d.groups;
+      const int64_t oh0 = t % bands * band, oh1 = std::min(p.oh, oh0 + band);
+      const int64_t rin = rows_read(p, oh1 - oh0);
+      float* buf = scratch<float>().task.get(d.cg * rin * wp);
+      fill_band(p, d, x + ig * d.cg * d.hw, oh0 * p.stride_h - p.pad_h, rin, wp, buf);
+      for (int64_t fb = 0; fb < fblocks; ++fb) {
+        const float* wt = wpk + (g * fblocks + fb) * d.ckk * kTileF;
+        const int64_t nf = std::min(kTileF, d.fg - fb * kTileF);
+        float* yf = y + (ig * d.fg + fb * kTileF) * d.ohw;
+        for (int64_t oh = oh0; oh < oh1; ++oh) {
+          const int64_t r0 = (oh - oh0) * p.stride_h;
+          for (int64_t ow0 = 0; ow0 < p.ow; ow0 += 16) {
+            const int64_t cols = std::min<int64_t>(16, p.ow - ow0);
+            float* out = yf + oh * p.ow + ow0;
+            if (cols <= 8) {
+              direct_tile<1>(p, d.cg, buf, rin, wp, r0, ow0, wt, nf, cols, out, d.ohw);
+            } else {
+              direct_tile<2>(p, d.cg, buf, rin, wp, r0, ow0, wt, nf, cols, out, d.ohw);
+            }
+          }
+        }
+      }
+      epi(ig, 0, d.fg, oh0 * p.ow, oh1 * p.ow);
+    }
+  });
+}
+
+// The input gradient of a unit-stride convolution is a forward one (a "full"
+// correlation): dx = conv(dy, w') with dy as the input, c and f swapped, the kernel
+// flipped (w'[c][f][ki][kj] = w[f][c][kh-1-ki][kw-1-kj]) and padding (k-1)*dil - pad.
+// Returns false when that padding would be negative.
+bool transposed_as_forward(const ConvParams& p, ConvParams* q) {
+  *q = p;
+  q->kind = kConvForward;
+  q->c = p.f;
+  q->f = p.c;
+  q->h = p.oh;
+  q->w = p.ow;
+  q->oh = p.h;
+  q->ow = p.w;
+  q->pad_h = (p.kh - 1) * p.dil_h - p.pad_h;
+  q->pad_w = (p.kw - 1) * p.dil_w - p.pad_w;
+  return p.stride_h == 1 && p.stride_w == 1 && q->pad_h >= 0 && q->pad_w >= 0;
+}
+
+void forward_direct_f32(const ConvParams& p, const Dims& d, const float* x, const float* w,
+                        float* y, const Epilogue& epi) {
+  const float* wpk = pack_direct_weights(d, [&](int64_t g, int64_t f, int64_t tap) {
+    return w[(g * d.fg + f) * d.ckk + tap];
+  });
+  forward_direct(p, d, x, wpk, y, epi);
+}
+
+// q, e: the transposed problem and its sizes (transposed_as_forward).
+void input_grad_direct_f32(const Dims& d, const ConvParams& q, const Dims& e, const float* dy,
+                           const float* w, float* dx, const Epilogue& epi) {
+  // Tap (f, ki, kj) of the transposed filter c reads w[f][c][kh-1-ki][kw-1-kj].
+  const float* wpk = pack_direct_weights(e, [&](int64_t g, int64_t c, int64_t tap) {
+    const int64_t f = tap / d.kk, flipped = d.kk - 1 - tap % d.kk;
+    return w[((g * d.fg + f) * d.cg + c) * d.kk + flipped];
+  });
+  forward_direct(q, e, dy, wpk, dx, epi);
+}
+
+// Whether the direct weight gradient fits: unit column stride, tiles at least 60% full
+// (filters by kTileF, taps by two, columns by 8), and few filters per group. The im2col
+// GEMM reuses each built col element for fg rows; with up to 16 filters the direct tiles
+// are faster (one core: LeNet's 1->6 5x5 49 vs 18 GFLOP/s, 16->16 3x3 on 32x32 60 vs 36),
+// with 32 or more the GEMM is (64->64 3x3: 61 vs 75; 3->64 3x3: 37 vs 60); LeNet's
+// 6->16 on 10x10 outputs (tiles 56% full) is 28 vs 30.
+bool use_direct_wgrad(const ConvParams& p, const Dims& d) {
+  if (p.stride_w != 1 || d.pointwise || d.fg > 16 || !direct_isa()) return false;
+  const double filters = double(d.fg) / double(ceil_div(d.fg, kTileF) * kTileF);
+  const double taps = double(d.ckk) / double(ceil_div(d.ckk, 2) * 2);
+  const double columns = double(p.ow) / double(ceil_div(p.ow, 8) * 8);
+  return filters * taps * columns >= 0.6;
+}
+
+// Rows [oh0, oh0 + rows) of dy for filters [f0, f0 + nf) of the image group, as
+// [kTileF][rows][wd] with zeros past nf filters and ow columns.
+void fill_dy_block(const ConvParams& p, const Dims& d, const float* dy, int64_t f0, int64_t nf,
+                   int64_t oh0, int64_t rows, int64_t wd, float* out) {
+  for (int64_t f = 0; f < kTileF; ++f)
+    for (int64_t r = 0; r < rows; ++r) {
+      float* dst = out + (f * rows + r) * wd;
+      int64_t n = f < nf ? p.ow : 0;
+      if (n) copy_row(dy + (f0 + f) * d.ohw + (oh0 + r) * p.ow, n, dst);
+      std::fill(dst + n, dst + wd, 0.f);
+    }
+}
+
+// dW[g] (+)= sum over the batch of dy x input patches by register tiles (wgrad_tile),
+// for unit column stride. Tasks: batch slice x group x filter-block range, each summing
+// its images, bands and tiles in a fixed order into lane sums, then into a partial (or,
+// with one slice, straight into dw); bands come from the shape only, so the bits do not
+// depend on the thread count. View [groups, fg, ckk].
+void weight_grad_direct(const ConvParams& p, const Dims& d, const float* x, const float* dy,
+                        float* dw, const Epilogue& epi) {
+  const int64_t elems = d.groups * d.fg * d.ckk;
+  const int64_t slices = weight_grad_slices(p.n, elems * int64_t(sizeof(float)));
+  const int64_t fblocks = ceil_div(d.fg, kTileF);
+  const int64_t fsplit = std::clamp<int64_t>(
+      ceil_div(2 * global_pool().active_threads(), slices * d.groups), 1, fblocks);
+  const int64_t wd = ceil_div(p.ow, 8) * 8, wp = wd + (p.kw - 1) * p.dil_w;
+  int64_t band = p.oh;
+  while (band > 1 && d.cg * rows_read(p, band) * wp + kTileF * band * wd > kBandElems)
+    band = (band + 1) / 2;
+  const bool direct = slices == 1;  // a single slice sums straight into dw
+  float* partial = direct ? nullptr : scratch<float>().shared.get(slices * elems);
+  parallel_for(slices * d.groups * fsplit, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t s = t / (d.groups * fsplit), g = t / fsplit % d.groups, fs = t % fsplit;
+      const int64_t fb0 = fblocks * fs / fsplit, fb1 = fblocks * (fs + 1) / fsplit;
+      // Scratch: lane sums of the task's filter blocks, padded input rows, dy rows.
+      const int64_t nlanes = (fb1 - fb0) * kTileF * d.ckk * 8;
+      const int64_t nband = d.cg * rows_read(p, band) * wp;
+      float* lanes = scratch<float>().task.get(nlanes + nband + kTileF * band * wd);
+      float* buf = lanes + nlanes;
+      float* dyb = buf + nband;
+      std::fill(lanes, lanes + nlanes, 0.f);
+      for (int64_t i = p.n * s / slices; i < p.n * (s + 1) / slices; ++i) {
+        const int64_t ig = i * d.groups + g;
+        for (int64_t oh0 = 0; oh0 < p.oh; oh0 += band) {
+          const int64_t rows = std::min(band, p.oh - oh0), rin = rows_read(p, rows);
+          fill_band(p, d, x + ig * d.cg * d.hw, oh0 * p.stride_h - p.pad_h, rin, wp, buf);
+          for (int64_t fb = fb0; fb < fb1; ++fb) {
+            const int64_t nf = std::min(kTileF, d.fg - fb * kTileF);
+            fill_dy_block(p, d, dy + ig * d.fg * d.ohw, fb * kTileF, nf, oh0, rows, wd, dyb);
+            float* fl = lanes + (fb - fb0) * kTileF * d.ckk * 8;
+            Tap tap(p, 0);
+            for (int64_t k = 0; k < d.ckk; k += 2) {
+              const Tap first = tap;
+              const bool two = k + 1 < d.ckk;
+              if (two) tap.next(p);
+              wgrad_tile(p, dyb, rows, wd, buf, rin, wp, first, tap, two, fl + k * 8, d.ckk);
+              tap.next(p);
+            }
+          }
+        }
+      }
+      // Lane sums -> partial, or alpha * sum (+ dw) -> dw.
+      const int64_t f0 = fb0 * kTileF, f1 = std::min(d.fg, fb1 * kTileF);
+      float* target = (direct ? dw : partial + s * elems) + g * d.fg * d.ckk;
+      for (int64_t e = f0 * d.ckk; e < f1 * d.ckk; ++e) {
+        const float* l = lanes + (e - f0 * d.ckk) * 8;
+        const float sum = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+        if (!direct) {
+          target[e] = sum;
+        } else {
+          const float v = float(p.alpha) * sum;
+          target[e] = p.accumulate ? v + target[e] : v;
+        }
+      }
+      if (direct) epi(g, f0, f1, 0, d.ckk);
+    }
+  });
+  if (direct) return;
+  reduce_all_partials(p, d, partial, slices, dw, epi);
+}
+
+// y[i,g] = W[g] @ col(x[i,g]), a block of output pixels per task. View [n*groups, fg, ohw].
+template <typename T>
+void forward(const ConvParams& p, const Dims& d, const T* x, const T* w, T* y,
+             const Epilogue& epi) {
+  const int64_t nb = d.pointwise ? d.ohw : column_block(d.ckk, d.ohw);
+  const int64_t blocks = ceil_div(d.ohw, nb);
+  run_tasks(p.n * d.groups * blocks, [&](int64_t t, bool parallel) {
+    const int64_t ig = t / blocks, g = ig % d.groups;
+    const int64_t j0 = t % blocks * nb, j1 = std::min(d.ohw, j0 + nb);
+    const T* xg = x + ig * d.cg * d.hw;
+    const T* b = xg + j0;
+    int64_t ldb = d.hw;
+    if (!d.pointwise) {
+      T* col = scratch<T>().task.get(d.ckk * (j1 - j0));
+      im2col(p, xg, 0, d.ckk, j0, j1, col);
+      b = col;
+      ldb = j1 - j0;
+    }
+    GemmParams q = gemm_params(d.fg, j1 - j0, d.ckk, d.ckk, ldb, d.ohw, false, false,
+                               p.accumulate, p.alpha);
+    gemm(q, w + g * d.fg * d.ckk, b, y + ig * d.fg * d.ohw + j0, epi.at(ig, 0, j0), parallel);
+  });
+}
+
+// dx[i,g] = W[g]^T @ dy[i,g] for a 1x1 convolution, a block of pixels per task.
+template <typename T>
+void input_grad_pointwise(const ConvParams& p, const Dims& d, const T* dy, const T* w, T* dx,
+                          const Epilogue& epi) {
+  const int64_t nb = column_block(d.cg, d.hw);
+  const int64_t blocks = ceil_div(d.hw, nb);
+  run_tasks(p.n * d.groups * blocks, [&](int64_t t, bool parallel) {
+    const int64_t ig = t / blocks, g = ig % d.groups;
+    const int64_t j0 = t % blocks * nb, j1 = std::min(d.hw, j0 + nb);
+    GemmParams q = gemm_params(d.cg, j1 - j0, d.fg, d.cg, d.hw, d.hw, true, false,
+                               p.accumulate, p.alpha);
+    gemm(q, w + g * d.fg * d.cg, dy + ig * d.fg * d.hw + j0, dx + ig * d.cg * d.hw + j0,
+         epi.at(ig, 0, j0), parallel);
+  });
+}
+
+// dx[i,g] = col2im(W[g]^T @ dy[i,g]): per task the channels [c0, c1) of one image group
+// (their col rows scatter only into those channels), column blocks in order.
+// View [n*groups, cg, hw].
+template <typename T>
+void input_grad(const ConvParams& p, const Dims& d, const T* dy, const T* w, T* dx,
+                const Epilogue& epi) {
+  if (d.pointwise) return input_grad_pointwise(p, d, dy, w, dx, epi);
+  const int64_t image_groups = p.n * d.groups;
+  // Split channels only when there are too few image groups to keep the pool busy.
+  const int64_t cblocks = std::clamp<int64_t>(
+      ceil_div(2 * global_pool().active_threads(), image_groups), 1, d.cg);
+  const int64_t nb = column_block(d.ckk, d.ohw);
+  parallel_for(image_groups * cblocks, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t ig = t / cblocks, g = ig % d.groups, cb = t % cblocks;
+      const int64_t c0 = d.cg * cb / cblocks, c1 = d.cg * (cb + 1) / cblocks;
+      T* dxg = dx + ig * d.cg * d.hw;
+      if (!p.accumulate) std::fill(dxg + c0 * d.hw, dxg + c1 * d.hw, T(0));
+      const int64_t rows = (c1 - c0) * d.kk;
+      T* col = scratch<T>().task.get(rows * nb);
+      for (int64_t j0 = 0; j0 < d.ohw; j0 += nb) {
+        const int64_t j1 = std::min(d.ohw, j0 + nb);
+        GemmParams q = gemm_params(rows, j1 - j0, d.fg, d.ckk, d.ohw, j1 - j0, true, false,
+                                   false, p.alpha);
+        gemm(q, w + g * d.fg * d.ckk + c0 * d.kk, dy + ig * d.fg * d.ohw + j0, col, {}, false);
+        col2im_add(p, col, c0 * d.kk, c1 * d.kk, j0, j1, dxg);
+      }
+      epi(ig, c0, c1, 0, d.hw);
+    }
+  });
+}
+
+// dW[g] = sum_i dy[i,g] @ col(x[i,g])^T. View [groups, fg, ckk].
+template <typename T>
+void weight_grad(const ConvParams& p, const Dims& d, const T* x, const T* dy, T* dw,
+                 const Epilogue& epi) {
+  const int64_t elems = d.groups * d.fg * d.ckk;
+  const int64_t slices = weight_grad_slices(p.n, elems * int64_t(sizeof(T)));
+  // Blocks of dW per (slice, group) when those alone are too few for the pool: columns
+  // first (each task then builds only its own rows of col), then rows.
+  const int64_t want = 2 * global_pool().active_threads(), base = slices * d.groups;
+  const int64_t cblocks = std::clamp<int64_t>(ceil_div(want, base), 1, ceil_div(d.ckk, kColAlign));
+  const int64_t rblocks =
+      std::clamp<int64_t>(ceil_div(want, base * cblocks), 1, ceil_div(d.fg, kRowAlign));
+  const bool direct = slices == 1;  // a single slice sums straight into dw
+  T* partial = direct ? nullptr : scratch<T>().shared.get(slices * elems);
+  // Pixel blocks (the K of each GEMM) from the shape only, like the slices: they fix
+  // the order of the sum.
+  const int64_t nb = d.pointwise ? d.ohw : column_block(d.ckk, d.ohw);
+  run_tasks(base * rblocks * cblocks, [&](int64_t t, bool parallel) {
+    const int64_t s = t / (d.groups * rblocks * cblocks);
+    const int64_t g = t / (rblocks * cblocks) % d.groups;
+    const auto [m0, m1] = aligned_block(d.fg, kRowAlign, t / cblocks % rblocks, rblocks);
+    const auto [k0, k1] = aligned_block(d.ckk, kColAlign, t % cblocks, cblocks);
+    if (m0 >= m1 || k0 >= k1) return;
+    T* target = (direct ? dw : partial + s * elems) + (g * d.fg + m0) * d.ckk + k0;
+    const int64_t i0 = p.n * s / slices, i1 = p.n * (s + 1) / slices;
+    const int64_t blocks = ceil_div(d.ohw, nb), steps = (i1 - i0) * blocks;
+    // One GEMM per (image, pixel block) in order, summing into target.
+    for (int64_t step = 0; step < steps; ++step) {
+      const int64_t i = i0 + step / blocks, j0 = step % blocks * nb;
+      const int64_t j1 = std::min(d.ohw, j0 + nb);
+      const T* xg = x + (i * d.groups + g) * d.cg * d.hw;
+      const T* b = xg + k0 * d.hw + j0;
+      int64_t ldb = d.hw;
+      if (!d.pointwise) {
+        T* col = scratch<T>().task.get((k1 - k0) * (j1 - j0));
+        im2col(p, xg, k0, k1, j0, j1, col);
+        b = col;
+        ldb = j1 - j0;
+      }
+      const bool last = step + 1 == steps;
+      GemmParams q = gemm_params(m1 - m0, k1 - k0, j1 - j0, d.ohw, ldb, d.ckk, false, true,
+                                 step > 0 || (direct && p.accumulate), direct ? p.alpha : 1.0);
+      gemm(q, dy + ((i * d.groups + g) * d.fg + m0) * d.ohw + j0, b, target,
+           direct && last ? epi.at(g, m0, k0) : Epilogue{}, parallel);
+    }
+  });
+  if (direct) return;
+  reduce_all_partials(p, d, partial, slices, dw, epi);
+}
+
+// The result of a convolution whose sums are empty (no taps, filters, images or output
+// pixels): c = (accumulate ? c : 0) over its view [batches, rows, cols], then the epilogue.
+template <typename T>
+void empty_sum(const ConvParams& p, int64_t batches, int64_t rows, int64_t cols, T* c,
+               const Epilogue& epi) {
+  if (!p.accumulate) std::fill(c, c + batches * rows * cols, T(0));
+  for (int64_t b = 0; b < batches; ++b) epi(b, 0, rows, 0, cols);
+}
+
+template <typename T>
+void conv2d(const ConvParams& p, const T* a, const T* b, T* c, const Epilogue& epi) {
+  if (p.groups <= 0) return;
+  const Dims d = dims_of(p);
+  switch (p.kind) {
+    case kConvForward:
+      if (p.n <= 0 || d.fg <= 0 || d.ohw <= 0) return;
+      if (d.ckk <= 0) return empty_sum(p, p.n * d.groups, d.fg, d.ohw, c, epi);
+      if constexpr (std::is_same_v<T, float>) {
+        if (use_direct(p, d)) return forward_direct_f32(p, d, a, b, c, epi);
+      }
+      return forward(p, d, a, b, c, epi);
+    case kConvInputGrad: {
+      if (p.n <= 0 || d.cg <= 0 || d.hw <= 0) return;
+      if (d.fg <= 0 || d.ohw <= 0 || d.kk <= 0)
+        return empty_sum(p, p.n * d.groups, d.cg, d.hw, c, epi);
+      if constexpr (std::is_same_v<T, float>) {
+        ConvParams q;
+        if (transposed_as_forward(p, &q)) {
+          const Dims e = dims_of(q);
+          if (use_direct(q, e)) return input_grad_direct_f32(d, q, e, a, b, c, epi);
+        }
+      }
+      return input_grad(p, d, a, b, c, epi);
+    }
+    case kConvWeightGrad:
+      if (d.fg <= 0 || d.ckk <= 0) return;
+      if (p.n <= 0 || d.ohw <= 0) return empty_sum(p, d.groups, d.fg, d.ckk, c, epi);
+      if constexpr (std::is_same_v<T, float>) {
+        if (use_direct_wgrad(p, d)) return weight_grad_direct(p, d, a, b, c, epi);
+      }
+      return weight_grad(p, d, a, b, c, epi);
+  }
+}
+
+}  // namespace
+
+void conv2d_f32(const ConvParams& p, const float* a, const float* b, float* c,
+                const Epilogue& epi) {
+  conv2d(p, a, b, c, epi);
+}
+
+void conv2d_f64(const ConvParams& p, const double* a, const double* b, double* c,
+                const Epilogue& epi) {
+  conv2d(p, a, b, c, epi);
+}
+
+}  // namespace kiln
+
+extern "C" void kiln_conv2d_f32(const kiln::ConvParams* p, const float* a, const float* b,
+                                float* c, const float* alpha_scale, kiln::EpilogueFn epilogue,
+                                void** buffers) {
+  kiln::ConvParams q = *p;
+  if (alpha_scale) q.alpha *= static_cast<double>(*alpha_scale);
+  kiln::conv2d_f32(q, a, b, c, kiln::Epilogue{epilogue, buffers});
+}
+extern "C" void kiln_conv2d_f64(const kiln::ConvParams* p, const double* a, const double* b,
+                                double* c, const double* alpha_scale, kiln::EpilogueFn epilogue,
+                                void** buffers) {
+  kiln::ConvParams q = *p;
+  if (alpha_scale) q.alpha *= *alpha_scale;
+  kiln::conv2d_f64(q, a, b, c, kiln::Epilogue{epilogue, buffers});
+}

@@ -1,0 +1,25 @@
+// 2-D convolution for the runtime, NCHW, the three kinds a training step needs
+// (runtime/abi.h, ConvParams and ConvKind):
+//   forward      y  = conv(x, w)
+//   input grad   dx = conv_transpose(dy, w)      (col2im accumulation)
+//   weight grad  dw = sum over the batch of dy (x) x-patches
+// with stride, padding, dilation and groups:
+//   c = alpha * result (+ c when accumulating), then the epilogue (runtime/epilogue.h) on
+// rectangles of c in the GEMM view abi.h gives for the kind, each element exactly once.
+// With kind = weight grad, alpha = -lr and accumulate = 1 it is an in-place SGD update
+// of the weights. Results do not depend on the thread count (the weight gradient sums
+// the batch in a fixed split and a fixed order). Generated code calls kiln_conv2d_f32/f64
+// (runtime/abi.h) with a pointer to a constant ConvParams block.
+#pragma once
+
+#include "runtime/abi.h"
+#include "runtime/epilogue.h"
+
+namespace kiln {
+
+void conv2d_f32(const ConvParams& p, const float* a, const float* b, float* c,
+                const Epilogue& epi = {});
+void conv2d_f64(const ConvParams& p, const double* a, const double* b, double* c,
+                const Epilogue& epi = {});
+
+}  // namespace kiln

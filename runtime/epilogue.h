@@ -1,0 +1,33 @@
+// The epilogue of a contraction as the runtime's C++ code passes it around: the generated
+// function (runtime/abi.h, EpilogueFn), its buffers, and where the output matrix of the
+// current call sits in the contraction's GEMM view. A plain GEMM is its own view (offsets
+// zero); a convolution runs many GEMMs on windows of its view (one image, one group, a
+// block of columns), so it hands each one an Epilogue shifted by at().
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/abi.h"
+
+namespace kiln {
+
+struct Epilogue {
+  EpilogueFn fn = nullptr;
+  void** buffers = nullptr;
+  int64_t batch = 0, row = 0, col = 0;  // offset of this call's output in the GEMM view
+
+  explicit operator bool() const { return fn != nullptr; }
+
+  // The same epilogue for a window starting at (batch b, row r, col c) of this one.
+  Epilogue at(int64_t b, int64_t r, int64_t c) const {
+    return {fn, buffers, batch + b, row + r, col + c};
+  }
+
+  // Runs the epilogue on rows [r0, r1) x cols [c0, c1) of batch b (local coordinates);
+  // no call for an empty rectangle or without a function.
+  void operator()(int64_t b, int64_t r0, int64_t r1, int64_t c0, int64_t c1) const {
+    if (fn && r0 < r1 && c0 < c1) fn(buffers, batch + b, row + r0, row + r1, col + c0, col + c1);
+  }
+};
+
+}  // namespace kiln

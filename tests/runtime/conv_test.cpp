@@ -1,0 +1,358 @@
+// Convolution correctness against a naive direct loop in double: every kind (forward,
+// input gradient, weight gradient) on odd shapes (stride, padding, dilation, groups,
+// non-square images and kernels, pointwise), f32 and f64, alpha and accumulation, the
+// epilogue callback (each element exactly once, after its final value, from several
+// threads), the same bits on any thread count, and empty shapes.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "runtime/conv.h"
+#include "runtime/gemm.h"
+#include "runtime/thread_pool.h"
+
+using namespace kiln;
+
+namespace {
+
+struct Shape {
+  int64_t n, c, h, w, f, kh, kw, sh, sw, ph, pw, dh, dw, groups;
+};
+
+ConvParams params(const Shape& s, ConvKind kind) {
+  ConvParams p;
+  p.kind = kind;
+  p.n = s.n;
+  p.c = s.c;
+  p.h = s.h;
+  p.w = s.w;
+  p.f = s.f;
+  p.kh = s.kh;
+  p.kw = s.kw;
+  p.stride_h = s.sh;
+  p.stride_w = s.sw;
+  p.pad_h = s.ph;
+  p.pad_w = s.pw;
+  p.dil_h = s.dh;
+  p.dil_w = s.dw;
+  p.groups = s.groups;
+  p.oh = (s.h + 2 * s.ph - s.dh * (s.kh - 1) - 1) / s.sh + 1;
+  p.ow = (s.w + 2 * s.pw - s.dw * (s.kw - 1) - 1) / s.sw + 1;
+  return p;
+}
+
+std::string describe(const ConvParams& p) {
+  std::ostringstream os;
+  os << "kind " << p.kind << " n" << p.n << " c" << p.c << " " << p.h << "x" << p.w << " f" << p.f
+     << " k" << p.kh << "x" << p.kw << " s" << p.stride_h << "," << p.stride_w << " p" << p.pad_h
+     << "," << p.pad_w << " d" << p.dil_h << "," << p.dil_w << " g" << p.groups << " -> "
+     << p.oh << "x" << p.ow << " acc " << p.accumulate << " alpha " << p.alpha;
+  return os.str();
+}
+
+// Element counts of x, w and y.
+int64_t x_size(const ConvParams& p) { return p.n * p.c * p.h * p.w; }
+int64_t w_size(const ConvParams& p) { return p.f * (p.c / p.groups) * p.kh * p.kw; }
+int64_t y_size(const ConvParams& p) { return p.n * p.f * p.oh * p.ow; }
+
+// The three sums of a convolution in double, by visiting every (image, filter, channel,
+// tap, output pixel) that reads the input: sum[i] = the kind's result before alpha and
+// accumulation, absum[i] = the sum of the magnitudes of its terms (the error scale).
+struct Reference {
+  std::vector<double> sum, absum;
+};
+
+Reference reference(const ConvParams& p, const std::vector<double>& x,
+                    const std::vector<double>& w, const std::vector<double>& dy) {
+  const int64_t cg = p.c / p.groups, fg = p.f / p.groups;
+  const int64_t out = p.kind == kConvForward     ? y_size(p)
+                      : p.kind == kConvInputGrad ? x_size(p)
+                                                 : w_size(p);
+  Reference r{std::vector<double>(out), std::vector<double>(out)};
+  for (int64_t n = 0; n < p.n; ++n)
+    for (int64_t f = 0; f < p.f; ++f)
+      for (int64_t cl = 0; cl < cg; ++cl)
+        for (int64_t ki = 0; ki < p.kh; ++ki)
+          for (int64_t kj = 0; kj < p.kw; ++kj)
+            for (int64_t oh = 0; oh < p.oh; ++oh)
+              for (int64_t ow = 0; ow < p.ow; ++ow) {
+                int64_t ih = oh * p.stride_h - p.pad_h + ki * p.dil_h;
+                int64_t iw = ow * p.stride_w - p.pad_w + kj * p.dil_w;
+                if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
+                int64_t c = f / fg * cg + cl;
+                int64_t xi = ((n * p.c + c) * p.h + ih) * p.w + iw;
+                int64_t wi = ((f * cg + cl) * p.kh + ki) * p.kw + kj;
+                int64_t yi = ((n * p.f + f) * p.oh + oh) * p.ow + ow;
+                double term;
+                int64_t o;
+                if (p.kind == kConvForward) {
+                  term = x[xi] * w[wi];
+                  o = yi;
+                } else if (p.kind == kConvInputGrad) {
+                  term = dy[yi] * w[wi];
+                  o = xi;
+                } else {
+                  term = dy[yi] * x[xi];
+                  o = wi;
+                }
+                r.sum[o] += term;
+                r.absum[o] += std::abs(term);
+              }
+  return r;
+}
+
+// What the test epilogue does to element v at view index idx: nonlinear and
+// index-dependent, so running it early, twice or on the wrong element shows.
+template <typename T>
+T epi_value(T v, int64_t idx) {
+  return (v > T(0) ? v : T(0)) + T(0.25) * T(idx % 7);
+}
+
+// The output (dense, so view index = memory index) and a count of calls per element;
+// passed to the callback as buffers[0].
+template <typename T>
+struct Probe {
+  T* c;
+  int64_t batches, rows, cols;
+  std::unique_ptr<std::atomic<int>[]> seen;
+};
+
+template <typename T>
+void probe_epilogue(void** buffers, int64_t b, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+  auto* pr = static_cast<Probe<T>*>(buffers[0]);
+  if (b < 0 || b >= pr->batches || r0 < 0 || r1 > pr->rows || c0 < 0 || c1 > pr->cols) {
+    pr->seen[0].fetch_add(1000);  // out of the view: fails the exactly-once check
+    return;
+  }
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t j = c0; j < c1; ++j) {
+      int64_t idx = (b * pr->rows + r) * pr->cols + j;
+      pr->seen[idx].fetch_add(1, std::memory_order_relaxed);
+      pr->c[idx] = epi_value(pr->c[idx], idx);
+    }
+}
+
+// The GEMM view [batches, rows, cols] of the kind's output (runtime/abi.h).
+void view_of(const ConvParams& p, int64_t* batches, int64_t* rows, int64_t* cols) {
+  const int64_t g = p.groups;
+  if (p.kind == kConvForward) {
+    *batches = p.n * g, *rows = p.f / g, *cols = p.oh * p.ow;
+  } else if (p.kind == kConvInputGrad) {
+    *batches = p.n * g, *rows = p.c / g, *cols = p.h * p.w;
+  } else {
+    *batches = g, *rows = p.f / g, *cols = p.c / g * p.kh * p.kw;
+  }
+}
+
+template <typename T>
+void conv(const ConvParams& p, const T* a, const T* b, T* c, const Epilogue& epi) {
+  if constexpr (sizeof(T) == 4)
+    conv2d_f32(p, a, b, c, epi);
+  else
+    conv2d_f64(p, a, b, c, epi);
+}
+
+// Runs one case and returns the largest error relative to the magnitude of each
+// element's terms; `out` receives the output (for comparing runs bit for bit).
+template <typename T>
+double run_case(ConvParams p, uint32_t seed, bool epi_on, std::vector<T>* out = nullptr) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(-1, 1);
+  auto fill = [&](int64_t n) {
+    std::vector<double> v(n);
+    for (auto& e : v) e = T(u(rng));  // representable in T
+    return v;
+  };
+  std::vector<double> x = fill(x_size(p)), w = fill(w_size(p)), dy = fill(y_size(p));
+  Reference ref = reference(p, x, w, dy);
+  const int64_t n = static_cast<int64_t>(ref.sum.size());
+  std::vector<double> old = fill(n);
+  const double sentinel = 12345.0;
+  std::vector<T> c(n + 8, T(sentinel));
+  for (int64_t i = 0; i < n; ++i) c[i] = T(old[i]);
+  std::vector<T> xt(x.begin(), x.end()), wt(w.begin(), w.end()), dyt(dy.begin(), dy.end());
+  const T* a = p.kind == kConvInputGrad ? dyt.data() : xt.data();
+  const T* b = p.kind == kConvWeightGrad ? dyt.data() : wt.data();
+
+  Probe<T> probe{c.data(), 0, 0, 0, std::make_unique<std::atomic<int>[]>(n + 1)};
+  view_of(p, &probe.batches, &probe.rows, &probe.cols);
+  REQUIRE(probe.batches * probe.rows * probe.cols == n);
+  for (int64_t i = 0; i <= n; ++i) probe.seen[i] = 0;
+  void* buffers[] = {&probe};
+  conv<T>(p, a, b, c.data(), epi_on ? Epilogue{probe_epilogue<T>, buffers} : Epilogue{});
+
+  int64_t miscounted = 0;
+  for (int64_t i = 0; i < n; ++i) miscounted += probe.seen[i].load() != (epi_on ? 1 : 0);
+  REQUIRE(miscounted == 0);
+  REQUIRE(probe.seen[n].load() == 0);
+  for (int64_t i = n; i < n + 8; ++i) REQUIRE(double(c[i]) == sentinel);
+  double err = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double expect = p.alpha * ref.sum[i] + (p.accumulate ? old[i] : 0.0);
+    double got = double(c[i]);
+    if (epi_on) expect = epi_value(expect, i);
+    double scale = 1.0 + std::abs(p.alpha) * ref.absum[i] + (p.accumulate ? std::abs(old[i]) : 0.0);
+    err = std::max(err, std::abs(got - expect) / scale);
+  }
+  if (out) out->assign(c.begin(), c.begin() + n);
+  return err;
+}
+
+// Odd shapes: strides 1-3, padding 0-2, dilation 1-2, groups 1-3, non-square images
+// and kernels, batch 1 and 3, channel counts that are not multiples of any GEMM tile.
+std::vector<Shape> odd_shapes() {
+  std::vector<Shape> shapes = {
+      // n  c  h   w   f  kh kw sh sw ph pw dh dw g
+      {1, 1, 5, 5, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1},     // pointwise, tiny
+      {3, 7, 9, 11, 13, 1, 1, 1, 1, 0, 0, 1, 1, 1},   // pointwise
+      {3, 6, 9, 7, 9, 1, 1, 2, 2, 0, 0, 1, 1, 3},     // 1x1 stride 2, groups
+      {3, 5, 13, 10, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // 3x3 pad 1
+      {1, 4, 12, 17, 6, 3, 2, 2, 1, 1, 0, 1, 1, 2},   // non-square kernel, groups 2
+      {3, 6, 11, 9, 9, 2, 3, 3, 2, 2, 1, 2, 1, 3},    // stride 3, dilation, groups 3
+      {2, 3, 16, 15, 5, 5, 5, 1, 1, 2, 2, 1, 1, 1},   // LeNet-like 5x5 pad 2
+      {3, 2, 19, 23, 17, 3, 3, 2, 2, 2, 2, 2, 2, 1},  // dilated, strided, padded
+      {1, 1, 25, 25, 8, 11, 11, 4, 4, 1, 1, 1, 1, 1}, // AlexNet-like
+      {3, 9, 8, 6, 3, 4, 1, 1, 3, 0, 2, 1, 2, 3},     // kernel taller than wide
+      {3, 8, 7, 5, 4, 3, 3, 3, 3, 2, 2, 1, 1, 2},     // pad-heavy: padding-only taps
+      {2, 3, 4, 4, 2, 5, 5, 1, 1, 2, 2, 1, 1, 1},     // kernel larger than stride*out
+  };
+  // More, random ones.
+  std::mt19937 rng(42);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  while (shapes.size() < 40) {
+    Shape s;
+    s.groups = pick(1, 3);
+    s.n = pick(0, 1) ? 1 : 3;
+    s.c = s.groups * pick(1, 5);
+    s.f = s.groups * pick(1, 8);
+    s.kh = pick(1, 4);
+    s.kw = pick(1, 4);
+    s.sh = pick(1, 3);
+    s.sw = pick(1, 3);
+    s.ph = pick(0, 2);
+    s.pw = pick(0, 2);
+    s.dh = pick(1, 2);
+    s.dw = pick(1, 2);
+    s.h = pick(1, 14);
+    s.w = pick(1, 14);
+    if (s.h + 2 * s.ph < s.dh * (s.kh - 1) + 1 || s.w + 2 * s.pw < s.dw * (s.kw - 1) + 1) continue;
+    shapes.push_back(s);
+  }
+  return shapes;
+}
+
+}  // namespace
+
+TEST_CASE("conv2d f32 and f64 match the direct loop on odd shapes", "[conv]") {
+  int t = 0;
+  for (const Shape& s : odd_shapes()) {
+    for (ConvKind kind : {kConvForward, kConvInputGrad, kConvWeightGrad}) {
+      ConvParams p = params(s, kind);
+      // Alternate plain, scaled, accumulating and epilogue runs over the cases.
+      p.accumulate = t % 2;
+      p.alpha = t % 3 == 0 ? 1.0 : -0.37;
+      bool epi = t % 4 >= 2;
+      ++t;
+      INFO(describe(p) << " epilogue " << epi);
+      REQUIRE(run_case<float>(p, uint32_t(t), epi) < 1e-4);
+      REQUIRE(run_case<double>(p, uint32_t(t), epi) < 1e-12);
+    }
+  }
+}
+
+TEST_CASE("conv2d f32 on every supported GEMM micro-kernel", "[conv]") {
+  // "generic" also turns the direct kernel off, so unit-stride shapes take im2col too.
+  for (const char* isa : {"avx512", "avx2", "generic"}) {
+    if (!gemm_force_isa(isa)) continue;
+    INFO("isa " << isa);
+    int t = 0;
+    for (const Shape& s : odd_shapes()) {
+      for (ConvKind kind : {kConvForward, kConvInputGrad, kConvWeightGrad}) {
+        ConvParams p = params(s, kind);
+        p.accumulate = t % 2;
+        p.alpha = 0.5;
+        ++t;
+        INFO(describe(p));
+        REQUIRE(run_case<float>(p, uint32_t(t), t % 3 == 0) < 1e-4);
+      }
+    }
+  }
+  gemm_force_isa("");
+}
+
+TEST_CASE("conv2d blocks, slices and the epilogue on several threads", "[conv]") {
+  // Shapes large enough for several im2col column blocks, weight-gradient batch slices
+  // (uneven: 20 images in 16 slices), channel blocks in the input gradient and
+  // dW blocks; run on 1, 2 and 3 threads, the results must be the same bits.
+  const std::vector<Shape> shapes = {
+      {20, 4, 30, 34, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+      {2, 64, 20, 18, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+      {1, 48, 16, 16, 64, 3, 3, 2, 2, 1, 1, 1, 1, 2},
+      {3, 96, 8, 8, 30, 1, 1, 1, 1, 0, 0, 1, 1, 3},
+  };
+  int saved = num_threads();
+  for (const Shape& s : shapes) {
+    for (ConvKind kind : {kConvForward, kConvInputGrad, kConvWeightGrad}) {
+      for (int acc = 0; acc < 2; ++acc) {
+        ConvParams p = params(s, kind);
+        p.accumulate = acc;
+        p.alpha = acc ? -0.1 : 1.0;
+        INFO(describe(p));
+        std::vector<float> first, again;
+        for (int threads : {1, 2, 3}) {
+          set_num_threads(threads);
+          INFO("threads " << threads);
+          REQUIRE(run_case<float>(p, 9, true, first.empty() ? &first : &again) < 1e-4);
+          if (!again.empty())
+            REQUIRE(std::memcmp(first.data(), again.data(), first.size() * sizeof(float)) == 0);
+        }
+      }
+    }
+  }
+  set_num_threads(saved);
+}
+
+TEST_CASE("conv2d with empty dimensions", "[conv]") {
+  // No images, no output pixels, no filters: nothing to do, or (empty sums) c cleared or
+  // kept and the epilogue run once per element.
+  for (const Shape& s : {Shape{0, 3, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+                         Shape{2, 3, 5, 5, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+                         Shape{2, 0, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+                         Shape{2, 3, 0, 5, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1}}) {
+    for (ConvKind kind : {kConvForward, kConvInputGrad, kConvWeightGrad}) {
+      for (int acc = 0; acc < 2; ++acc) {
+        ConvParams p = params(s, kind);
+        p.accumulate = acc;
+        INFO(describe(p));
+        REQUIRE(run_case<float>(p, 1, true) < 1e-6);
+        REQUIRE(run_case<double>(p, 1, true) < 1e-12);
+      }
+    }
+  }
+}
+
+TEST_CASE("kiln_conv2d_f32 scales alpha and is in the runtime symbol table", "[conv]") {
+  ConvParams p = params({2, 3, 6, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1}, kConvForward);
+  std::vector<float> x(x_size(p), 0.5f), w(w_size(p), 0.25f), y1(y_size(p)), y2(y_size(p));
+  const float scale = -2.f;
+  kiln_conv2d_f32(&p, x.data(), w.data(), y1.data(), &scale, nullptr, nullptr);
+  p.alpha = -2.0;
+  conv2d_f32(p, x.data(), w.data(), y2.data());
+  REQUIRE(y1 == y2);
+  int found = 0;
+  for (const auto& sym : abi::runtime_symbols()) {
+    const std::string name = sym.name;
+    void* const f32 = reinterpret_cast<void*>(&kiln_conv2d_f32);
+    void* const f64 = reinterpret_cast<void*>(&kiln_conv2d_f64);
+    found += name == abi::kConv2dF32 && sym.address == f32;
+    found += name == abi::kConv2dF64 && sym.address == f64;
+  }
+  REQUIRE(found == 2);
+}
