@@ -1,5 +1,5 @@
-// Google Benchmark: one compiled training step of the chapter 3-4 classifiers (batch
-// 256), i.e. the whole forward + backward + SGD update as one native call. With
+// Google Benchmark: one compiled training step of the chapter 3-4 classifiers and of
+// the convolutional zoo's LeNet, LeNet-BN and ResNet-18 at 32x32 (batch 256), i.e. the whole forward + backward + SGD update as one native call. With
 // KILN_PROFILE=1 the per-kernel profile of each step is printed once.
 #include <benchmark/benchmark.h>
 
@@ -12,9 +12,11 @@
 namespace kiln {
 namespace {
 
-void step_benchmark(benchmark::State& state, const char* model_name, GraphKind kind) {
+void step_benchmark(benchmark::State& state, const char* model_name, GraphKind kind,
+                    int64_t size = 0) {
   const ModelEntry* model = find_model(model_name);
   RunOptions opts;
+  opts.size = size;
   Expected<SupervisedSpec> spec = model->spec(opts);
   if (!spec.ok()) {
     state.SkipWithError(spec.error().message().c_str());
@@ -40,6 +42,10 @@ BENCHMARK_CAPTURE(step_benchmark, softmax_train, "softmax", GraphKind::Train)->U
 BENCHMARK_CAPTURE(step_benchmark, mlp_train, "mlp", GraphKind::Train)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(step_benchmark, mlp_eval, "mlp", GraphKind::Eval)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(step_benchmark, mlp_dropout_train, "mlp_dropout", GraphKind::Train)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(step_benchmark, lenet_train, "lenet", GraphKind::Train)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(step_benchmark, lenet_bn_train, "lenet_bn", GraphKind::Train)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(step_benchmark, resnet18_32_train, "resnet18", GraphKind::Train, 32)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(step_benchmark, resnet18_32_eval, "resnet18", GraphKind::Eval, 32)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace kiln

@@ -157,6 +157,32 @@ void ExprPool::flatten_sum(ExprId id, int64_t coeff, std::vector<std::pair<ExprI
   terms.push_back({id, coeff});
 }
 
+// a + b where the sum holds k*c*(x / c) and k*(x % c) for one x >= 0: the pair is k*x
+// (delinearized indices linearized again, e.g. after coalescing loop axes). -1 when
+// there is no such pair.
+ExprId ExprPool::recombine_div_mod(ExprId a, ExprId b) {
+  std::vector<std::pair<ExprId, int64_t>> terms;
+  int64_t cst = 0;
+  flatten_sum(a, 1, terms, cst);
+  flatten_sum(b, 1, terms, cst);
+  for (size_t i = 0; i < terms.size(); ++i) {
+    const Expr& m = nodes_[terms[i].first];
+    if (m.op != EOp::Binary || m.sub != uint8_t(BOp::Mod) || !is_const(m.b)) continue;
+    const int64_t c = nodes_[m.b].i, k = terms[i].second;
+    for (size_t j = 0; j < terms.size(); ++j) {
+      const Expr& d = nodes_[terms[j].first];
+      if (d.op != EOp::Binary || d.sub != uint8_t(BOp::Div) || d.a != m.a || !is_const(d.b) ||
+          nodes_[d.b].i != c || terms[j].second != sat_mul(k, c) || nodes_[m.a].lo < 0)
+        continue;
+      ExprId sum = mul(m.a, k);
+      for (size_t t = 0; t < terms.size(); ++t)
+        if (t != i && t != j) sum = add(sum, mul(terms[t].first, terms[t].second));
+      return add(sum, index(cst));
+    }
+  }
+  return -1;
+}
+
 // For a >= 0 and c > 0: split a = sum(coeff_i * t_i) + k into the part whose
 // coefficients are multiples of c and the rest R. When 0 <= R < c:
 //   (M*c + R) / c => M      (M*c + R) % c => R
@@ -231,6 +257,10 @@ ExprId ExprPool::binary(BOp op, ExprId a, ExprId b) {
         if (op == BOp::Div && ea.op == EOp::Binary && ea.sub == uint8_t(BOp::Div) && is_const(ea.b))
           return div(ea.a, nodes_[ea.b].i * y);
       }
+    }
+    if (op == BOp::Add && ea.op != EOp::Const && eb.op != EOp::Const) {
+      ExprId r = recombine_div_mod(a, b);
+      if (r >= 0) return r;
     }
     if (known(ea) && known(eb)) {
       if (op == BOp::Min && ea.hi <= eb.lo) return a;

@@ -127,6 +127,7 @@ class ExprPool {
   // fail with a message rather than read past the pool).
   void check_operand(ExprId id) const;
   ExprId simplify_div_mod(BOp op, ExprId a, int64_t c);
+  ExprId recombine_div_mod(ExprId a, ExprId b);
   void flatten_sum(ExprId e, int64_t coeff, std::vector<std::pair<ExprId, int64_t>>& terms,
                    int64_t& constant) const;
 

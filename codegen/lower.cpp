@@ -24,6 +24,55 @@ std::vector<ExprId> loop_indices(kir::ExprPool& P, const std::vector<int64_t>& d
   return idx;
 }
 
+// The loop nest of a loop kernel over `dims`, where runs of adjacent axes with the same
+// `reduced` flag may be coalesced into one loop (a shorter nest with a longer, better
+// vectorized innermost loop: a per-channel sum over [N, C, H, W] loops over H*W). `index`
+// gives the per-axis indices the lowering sees, delinearized from the coalesced loops;
+// loads of same-shaped buffers linearize them again and the pool folds the div/mod away
+// (ExprPool::recombine_div_mod).
+struct LoopNest {
+  std::vector<int64_t> dims;
+  std::vector<bool> reduced;
+  std::vector<ExprId> index;  // one per original axis
+};
+LoopNest loop_nest(kir::ExprPool& P, const std::vector<int64_t>& dims,
+                   const std::vector<bool>& reduced, bool coalesce) {
+  LoopNest n;
+  std::vector<std::pair<size_t, size_t>> groups;  // [first, last] original axes
+  for (size_t d = 0; d < dims.size(); ++d) {
+    if (coalesce && !groups.empty() && reduced[groups.back().second] == reduced[d])
+      groups.back().second = d;
+    else
+      groups.push_back({d, d});
+  }
+  n.index.resize(dims.size());
+  for (const auto& [first, last] : groups) {
+    int64_t extent = 1;
+    for (size_t d = first; d <= last; ++d) extent *= dims[d];
+    ExprId i = P.loop_index(static_cast<int>(n.dims.size()), extent);
+    n.dims.push_back(extent);
+    n.reduced.push_back(reduced[first]);
+    int64_t inner = 1;
+    for (size_t d = last + 1; d-- > first;) {
+      ExprId q = inner == 1 ? i : P.div(i, inner);
+      n.index[d] = d == first ? q : P.mod(q, dims[d]);
+      inner *= dims[d];
+    }
+  }
+  return n;
+}
+
+// i64 divisions and remainders reachable from the roots: what coalescing may cost.
+int count_div_mod(const kir::ExprPool& P, std::initializer_list<ExprId> roots) {
+  int count = 0;
+  for (ExprId r : roots)
+    P.for_each_reachable(r, [&](ExprId, const kir::Expr& e) {
+      count += e.op == kir::EOp::Binary && e.dtype == DType::i64 &&
+               (e.sub == uint8_t(BOp::Div) || e.sub == uint8_t(BOp::Mod));
+    });
+  return count;
+}
+
 // A group can run as one flat loop when nothing in it depends on the multi-index:
 // elementwise ops, splat constants, rng and broadcasts of single elements, over
 // buffers of the root's own shape.
@@ -80,41 +129,69 @@ kir::LoopKernel lower_elementwise(const Graph& g, const FusionPlan& plan, const 
     return k;
   }
   bool flat = flat_ok(g, fk, buf) || s.rank() == 0;
-  k.dims = flat ? std::vector<int64_t>{std::max<int64_t>(1, s.numel())} : s.dims;
-  k.reduced.assign(k.dims.size(), false);
-  Lowerer L(g, buf, plan.positive_of, P, fk.root, flat);
-  std::vector<ExprId> idx = loop_indices(P, k.dims);
-  k.value = L.compute(fk.root, idx);
-  k.out_offset = flat ? (s.numel() <= 1 ? P.index(0) : idx[0]) : L.linear(s, idx);
-  return k;
+  if (flat) {
+    k.dims = {std::max<int64_t>(1, s.numel())};
+    k.reduced = {false};
+    Lowerer L(g, buf, plan.positive_of, P, fk.root, true);
+    ExprId i = P.loop_index(0, k.dims[0]);
+    k.value = L.compute(fk.root, {i});
+    k.out_offset = s.numel() <= 1 ? P.index(0) : i;
+    return k;
+  }
+  // Coalesced into one loop when that costs no index arithmetic (see LoopNest).
+  auto lower = [&](bool coalesce) {
+    kir::LoopKernel l;
+    LoopNest nest = loop_nest(P, s.dims, std::vector<bool>(s.rank(), false), coalesce);
+    l.dims = nest.dims;
+    l.reduced = nest.reduced;
+    Lowerer L(g, buf, plan.positive_of, P, fk.root, false);
+    l.value = L.compute(fk.root, nest.index);
+    l.out_offset = L.linear(s, nest.index);
+    return l;
+  };
+  kir::LoopKernel nested = lower(false);
+  if (s.rank() < 2) return nested;
+  kir::LoopKernel coalesced = lower(true);
+  bool cheaper = count_div_mod(P, {coalesced.value, coalesced.out_offset}) <=
+                 count_div_mod(P, {nested.value, nested.out_offset});
+  return cheaper ? coalesced : nested;
 }
 
 kir::LoopKernel lower_reduction(const Graph& g, const FusionPlan& plan, const FusedKernel& fk,
                                 const std::vector<int>& buf, kir::ExprPool& P) {
   const Node& root = g.node(fk.root);
   const Shape& is = g.type(root.inputs[0]).shape;
-  kir::LoopKernel k;
-  k.dims = is.rank() == 0 ? std::vector<int64_t>{1} : is.dims;
-  k.reduced.assign(k.dims.size(), false);
-  for (int64_t a : root.attrs.ints("axes")) k.reduced[a] = true;
-  bool any = std::find(k.reduced.begin(), k.reduced.end(), true) != k.reduced.end();
-  k.reduce = !any ? kir::ReduceOp::None
-             : root.op == OpKind::ReduceSum ? kir::ReduceOp::Sum
-             : root.op == OpKind::ReduceMax ? kir::ReduceOp::Max
-                                            : kir::ReduceOp::Mean;
-  Lowerer L(g, buf, plan.positive_of, P, fk.root, false);
-  std::vector<ExprId> idx = loop_indices(P, k.dims);
-  k.value = L.at(root.inputs[0].id, is.rank() == 0 ? std::vector<ExprId>{} : idx);
-  // Output offset: row-major over the kept axes (reduced axes contribute 0).
-  ExprId off = P.index(0);
-  int64_t stride = 1;
-  for (int d = static_cast<int>(k.dims.size()) - 1; d >= 0; --d) {
-    if (k.reduced[d]) continue;
-    off = P.add(off, P.mul(idx[d], stride));
-    stride *= k.dims[d];
-  }
-  k.out_offset = off;
-  return k;
+  std::vector<int64_t> dims = is.rank() == 0 ? std::vector<int64_t>{1} : is.dims;
+  std::vector<bool> reduced(dims.size(), false);
+  for (int64_t a : root.attrs.ints("axes")) reduced[a] = true;
+  bool any = std::find(reduced.begin(), reduced.end(), true) != reduced.end();
+  auto lower = [&](bool coalesce) {
+    kir::LoopKernel k;
+    LoopNest nest = loop_nest(P, dims, reduced, coalesce);
+    k.dims = nest.dims;
+    k.reduced = nest.reduced;
+    k.reduce = !any ? kir::ReduceOp::None
+               : root.op == OpKind::ReduceSum ? kir::ReduceOp::Sum
+               : root.op == OpKind::ReduceMax ? kir::ReduceOp::Max
+                                              : kir::ReduceOp::Mean;
+    Lowerer L(g, buf, plan.positive_of, P, fk.root, false);
+    k.value = L.at(root.inputs[0].id, is.rank() == 0 ? std::vector<ExprId>{} : nest.index);
+    // Output offset: row-major over the kept loops (reduced loops contribute 0).
+    ExprId off = P.index(0);
+    int64_t stride = 1;
+    for (int d = static_cast<int>(k.dims.size()) - 1; d >= 0; --d) {
+      if (k.reduced[d]) continue;
+      off = P.add(off, P.mul(P.loop_index(d, k.dims[d]), stride));
+      stride *= k.dims[d];
+    }
+    k.out_offset = off;
+    return k;
+  };
+  kir::LoopKernel nested = lower(false);
+  kir::LoopKernel coalesced = lower(true);
+  if (coalesced.dims.size() == nested.dims.size()) return nested;
+  bool cheaper = count_div_mod(P, {coalesced.value}) <= count_div_mod(P, {nested.value});
+  return cheaper ? coalesced : nested;
 }
 
 // Integer matmul: a loop kernel over [batch..., M, N, K] reducing K.
