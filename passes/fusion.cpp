@@ -345,6 +345,9 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
       ch.epilogue = inner;  // computed by alpha/accumulate, listed for the fused set
       return true;
     };
+    // Nodes already in some contraction's chain: add(conv_a, conv_b) (two gradient
+    // paths meeting) joins the first contraction's chain; the second stays materialized.
+    std::set<NodeId> claimed;
     // The elementwise chain after the contraction (see fusion.h).
     auto grow_chain = [&](NodeId id, FusedKernel& ch) {
       const Node& mm = g.node(id);
@@ -368,7 +371,7 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
         }
         if (next < 0) break;
         const Node& nx = g.node(next);
-        if (!nx.def().has(kElementwise) || nx.type != mm.type) break;
+        if (!nx.def().has(kElementwise) || nx.type != mm.type || claimed.count(next)) break;
         cost += fusion_cost(nx);
         if (opts.max_kernel_cost > 0 && cost > opts.max_kernel_cost) break;
         ch.epilogue.push_back(next);
@@ -390,6 +393,7 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
         grow_chain(id, ch);
       }
       if (ch.epilogue.empty()) continue;
+      claimed.insert(ch.epilogue.begin(), ch.epilogue.end());
       mat[id] = false;
       for (NodeId x : ch.epilogue) mat[x] = false;
       mat[ch.epilogue.back()] = true;

@@ -149,6 +149,9 @@ inline Cases conv_epilogue_cases() {
       Tensor shift = b.input("shift", {dt, Shape{4, 1, 1}});
       Tensor y = relu(conv2d(x, w, o) * scale + shift + x);
       b.output("y", y);
+      // Two convolutions meeting in one add (ResNet's shortcut, or two gradient paths).
+      Tensor w2 = b.input("w2", {dt, Shape{4, 4, 1, 1}});
+      b.output("z", relu(conv2d(x, w, o) + conv2d(x, w2, Conv2dOptions{})));
     }, po));
     cs.push_back(make_case(std::string("conv train step ") + dtype_name(dt), [&](Builder& b) {
       Conv2dOptions o;

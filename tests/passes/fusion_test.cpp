@@ -326,3 +326,24 @@ TEST_CASE("fusion: batch-norm scale/shift, residual and ReLU fuse into a convolu
   CHECK(reads(k, shift));
   CHECK(reads(k, x));  // the residual, and the convolution's input
 }
+
+TEST_CASE("fusion: two contractions meeting in one add: the first takes the add", "[fusion]") {
+  Graph g;
+  Builder b(g);
+  Tensor x = b.input("x", {DType::f32, Shape{8, 5}});
+  Tensor w1 = b.parameter("w1", {DType::f32, Shape{5, 6}}, InitSpec::normal(0, 0.1));
+  Tensor w2 = b.parameter("w2", {DType::f32, Shape{5, 6}}, InitSpec::normal(0, 0.1));
+  Tensor m1 = matmul(x, w1), m2 = matmul(x, w2);
+  Tensor y = relu(m1 + m2);
+  b.output("y", y);
+  REQUIRE(b.ok());
+  FusionPlan p = plan_fusion(g);
+  INFO(p.to_string(g));
+  REQUIRE(p.kernels.size() == 2);
+  CHECK(p.materialized[m2.value().id]);
+  const FusedKernel* k = kernel_for(p, y.value());
+  REQUIRE(k);
+  CHECK(k->contraction == m1.value().id);
+  CHECK(epilogue_ops(g, *k) == std::vector<OpKind>{OpKind::Add, OpKind::Relu});
+  CHECK(reads(*k, m2));
+}
