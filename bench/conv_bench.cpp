@@ -1,7 +1,9 @@
 // Convolution throughput (GFLOP/s counter) on the model zoo's shapes, each as forward
 // (conv_fwd), input gradient (conv_dgrad) and weight gradient (conv_wgrad): LeNet's two
 // 5x5 layers, AlexNet's 11x11 stride-4 first layer (batch 16), a VGG/ResNet 3x3 layer,
-// a 3x3 stride-2 layer and a 1x1 layer. FLOPs = 2 * n * f * oh*ow * (c/groups)*kh*kw for
+// a 3x3 stride-2 layer and a 1x1 layer; and the small-spatial layers of ResNet-18 /
+// DenseNet / GoogLeNet at small input sizes (8x8 down to 1x1 maps, many channels), where
+// one image is a GEMV-like product and conv.cpp folds the batch into the GEMM. FLOPs = 2 * n * f * oh*ow * (c/groups)*kh*kw for
 // every kind. Compare with gemm_bench's 1024^3 peak.
 #include <benchmark/benchmark.h>
 
@@ -25,6 +27,17 @@ const ZooConv kZoo[] = {
     {"vgg3x3", 32, 64, 32, 64, 3, 1, 1},     // 64->64 3x3 pad 1 on 32x32
     {"resnet_s2", 32, 64, 32, 128, 3, 2, 1}, // 64->128 3x3 stride 2 pad 1 on 32x32
     {"pointwise", 256, 256, 8, 64, 1, 1, 0}, // 256->64 1x1 on 8x8
+    // Small spatial maps (ResNet-18 at --size 32 and the like), 3x3 pad 1 unless noted.
+    {"resnet_64_8x8", 256, 64, 8, 64, 3, 1, 1},
+    {"resnet_64_128_s2_8x8", 256, 64, 8, 128, 3, 2, 1},
+    {"resnet_64_128_1x1s2_8x8", 256, 64, 8, 128, 1, 2, 0},  // the stride-2 shortcut
+    {"resnet_128_4x4", 256, 128, 4, 128, 3, 1, 1},
+    {"resnet_128_256_s2_4x4", 256, 128, 4, 256, 3, 2, 1},
+    {"resnet_256_2x2", 256, 256, 2, 256, 3, 1, 1},
+    {"resnet_256_512_s2_2x2", 256, 256, 2, 512, 3, 2, 1},
+    {"resnet_512_1x1", 256, 512, 1, 512, 3, 1, 1},
+    {"dense_256_64_1x1_4x4", 256, 256, 4, 64, 1, 1, 0},         // DenseNet transition-like
+    {"googlenet_480_192_1x1_6x6", 128, 480, 6, 192, 1, 1, 0},  // batch 128
 };
 
 kiln::ConvParams params(const ZooConv& z, kiln::ConvKind kind) {

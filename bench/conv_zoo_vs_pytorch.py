@@ -19,16 +19,15 @@ Done-when runs (issue 8): --models lenet --epochs 10; --models resnet18 --size 3
 --limit 12800 --epochs 1.
 """
 import argparse
-import gzip
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 
-FMNIST = "/usr/share/datasets/fashion-mnist"
+from torch_common import FMNIST, ensure_torch, read_idx
+
 # d2l recipes: learning rate, batch size, default input side.
 RECIPES = {
     "lenet": (0.9, 256, 28),
@@ -41,28 +40,6 @@ RECIPES = {
     "resnet18": (0.05, 256, 96),
     "densenet": (0.1, 256, 96),
 }
-
-
-def ensure_torch():
-    try:
-        import torch  # noqa: F401
-        return
-    except ImportError:
-        pass
-    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    subprocess.check_call(sudo + ["apt-get", "install", "-y", "-qq", "python3-torch",
-                                  "libopenblas0-pthread"])
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    magic = struct.unpack(">I", data[:4])[0]
-    rank = magic & 0xFF
-    dims = struct.unpack(">" + "I" * rank, data[4:4 + 4 * rank])
-    return dims, data[4 + 4 * rank:]
 
 
 def load(torch, split, size, limit):

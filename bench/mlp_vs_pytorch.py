@@ -18,42 +18,19 @@ usage: bench/mlp_vs_pytorch.py [--models mlp,softmax,mlp_dropout] [--epochs 10]
        [--threads 2] [--kiln build/kiln]
 """
 import argparse
-import gzip
 import json
 import os
-import struct
 import subprocess
 import sys
 import time
 
-FMNIST = "/usr/share/datasets/fashion-mnist"
+from torch_common import FMNIST, ensure_torch, read_idx
+
 RECIPES = {  # d2l: architecture, learning rate
     "softmax": ([784, 10], [], 0.1),
     "mlp": ([784, 256, 10], [], 0.1),
     "mlp_dropout": ([784, 256, 256, 10], [0.2, 0.5], 0.5),
 }
-
-
-def ensure_torch():
-    try:
-        import torch  # noqa: F401
-        return
-    except ImportError:
-        pass
-    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    subprocess.check_call(sudo + ["apt-get", "install", "-y", "-qq", "python3-torch",
-                                  "libopenblas0-pthread"])
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    magic, n = struct.unpack(">II", data[:8])
-    rank = magic & 0xFF
-    dims = struct.unpack(">" + "I" * rank, data[4:4 + 4 * rank])
-    return dims, data[4 + 4 * rank:]
 
 
 def load(torch, split):
