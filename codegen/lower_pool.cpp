@@ -2,7 +2,9 @@
 // unrolled: every window element is a (clamped) load with a validity test that the
 // index ranges fold away wherever the window cannot leave the input, so pooling fuses
 // into its consumers' loops like any elementwise op, and the gradients are computed per
-// input element (a gather over the windows that cover it: no scatter, no atomics).
+// input element (a gather over the windows that cover it: no scatter, no atomics); max
+// pooling's gradient compares the stored argmax (max_pool2d_indices) of each covering
+// window with the element's position instead of scanning the window again.
 #include <algorithm>
 #include <limits>
 
@@ -76,6 +78,34 @@ ExprId max_pool(Lowerer& L, const Node& n, const Idx& idx) {
   return best;
 }
 
+// ih*W + iw of the first maximum of window (idx[2], idx[3]) in row-major order (NaN counts
+// as a maximum), as i32. The scan starts at the window's first element: outside the input
+// it reads -inf at its clamped position, which is the first position inside, so padding
+// never wins, as in PyTorch's scan from the first element inside.
+ExprId max_pool_indices(Lowerer& L, const Node& n, const Idx& idx) {
+  kir::ExprPool& P = L.pool();
+  Window w = window_of(n);
+  const TensorType& x = L.graph().type(n.inputs[0]);
+  ExprId neg_inf = P.constant(x.dtype, -std::numeric_limits<double>::infinity());
+  ExprId best = -1, arg = -1;
+  for (int64_t i = 0; i < w.kh; ++i)
+    for (int64_t j = 0; j < w.kw; ++j) {
+      WindowElement e = window_element(L, n, 0, idx, idx[2], idx[3], w, i, j, neg_inf);
+      ExprId at = P.cast(DType::i32, P.add(P.mul(e.ih, x.shape[3]), e.iw));
+      if (best < 0) {
+        best = e.value;
+        arg = at;
+        continue;
+      }
+      ExprId better = P.binary(BOp::Or, P.compare(COp::Gt, e.value, best),
+                               P.compare(COp::Ne, e.value, e.value));
+      better = both(P, e.valid, better);
+      best = P.select(better, e.value, best);
+      arg = P.select(better, at, arg);
+    }
+  return arg;
+}
+
 // Number of window elements averaged at (oh, ow): the whole window with
 // count_include_pad (windows never reach past the padding), else the part inside.
 ExprId avg_divisor(kir::ExprPool& P, const Window& w, bool include_pad, ExprId oh, ExprId ow,
@@ -141,40 +171,22 @@ ExprId avg_pool_grad(Lowerer& L, const Node& n, const Idx& idx) {
   return sum;
 }
 
-// dx at (ih, iw): the dy of every window that covers it and whose first maximum (in
-// row-major order; NaN counts as a maximum, as in PyTorch) is at (ih, iw).
+// dx at (ih, iw): the dy of every window that covers it and whose index is ih*W + iw.
 ExprId max_pool_grad(Lowerer& L, const Node& n, const Idx& idx) {
   kir::ExprPool& P = L.pool();
   Window w = window_of(n);
   const Shape& ys = L.graph().type(n.inputs[1]).shape;
-  const DType t = n.dtype();
-  ExprId zero = P.constant(t, 0.0), sum = zero;
-  ExprId neg_inf = P.constant(t, -std::numeric_limits<double>::infinity());
+  const Shape& xs = n.shape();
+  ExprId here = P.cast(DType::i32, P.add(P.mul(idx[2], xs[3]), idx[3]));
+  ExprId zero = P.constant(n.dtype(), 0.0), sum = zero;
   for (int64_t th = 0; th < covers(w.kh, w.sh); ++th)
     for (int64_t tw = 0; tw < covers(w.kw, w.sw); ++tw) {
       Cover ch = cover(P, idx[2], th, w.sh, w.ph, w.kh, ys[2]);
       Cover cw = cover(P, idx[3], tw, w.sw, w.pw, w.kw, ys[3]);
-      ExprId best = neg_inf, best_h = -1, best_w = -1;
-      for (int64_t i = 0; i < w.kh; ++i)
-        for (int64_t j = 0; j < w.kw; ++j) {
-          WindowElement e = window_element(L, n, 0, idx, ch.o, cw.o, w, i, j, neg_inf);
-          if (best_h < 0) {  // the first element inside the window (PyTorch's start)
-            best = e.value;
-            best_h = e.ih;
-            best_w = e.iw;
-            continue;
-          }
-          ExprId better = P.binary(BOp::Or, P.compare(COp::Gt, e.value, best),
-                                   P.compare(COp::Ne, e.value, e.value));
-          better = both(P, e.valid, better);
-          best = P.select(better, e.value, best);
-          best_h = P.select(better, e.ih, best_h);
-          best_w = P.select(better, e.iw, best_w);
-        }
-      ExprId here = P.binary(BOp::And, P.compare(COp::Eq, best_h, idx[2]),
-                             P.compare(COp::Eq, best_w, idx[3]));
-      ExprId dy = L.in(n, 1, {idx[0], idx[1], ch.o, cw.o});
-      sum = P.binary(BOp::Add, sum, when(P, both(P, both(P, ch.valid, cw.valid), here), dy, zero));
+      const Idx window = {idx[0], idx[1], ch.o, cw.o};
+      ExprId hit = P.compare(COp::Eq, L.in(n, 0, window), here);
+      ExprId take = both(P, both(P, ch.valid, cw.valid), hit);
+      sum = P.binary(BOp::Add, sum, P.select(take, L.in(n, 1, window), zero));
     }
   return sum;
 }
@@ -252,6 +264,7 @@ ExprId adaptive_avg_pool_grad(Lowerer& L, const Node& n, const Idx& idx) {
 
 void add_pooling_lowerings(InlineLoweringTable& t) {
   t[static_cast<int>(OpKind::MaxPool2d)] = max_pool;
+  t[static_cast<int>(OpKind::MaxPool2dIndices)] = max_pool_indices;
   t[static_cast<int>(OpKind::MaxPool2dGrad)] = max_pool_grad;
   t[static_cast<int>(OpKind::AvgPool2d)] = avg_pool;
   t[static_cast<int>(OpKind::AvgPool2dGrad)] = avg_pool_grad;

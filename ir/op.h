@@ -55,8 +55,16 @@
 //   conv2d_weight_grad (x, dy) attrs as conv2d + kernel_size:ints[2] -> dw [F, C/groups, KH, KW]
 //   max_pool2d       (x) attrs kernel:ints[2], stride:ints[2], padding:ints[2] (padding is
 //                    -inf, at most half the kernel) -> [N, C, OH, OW]
-//   max_pool2d_grad  (x, dy) same attrs -> like x: each window's dy goes to the first
-//                    maximum of the window in row-major order (PyTorch's rule)
+//   max_pool2d_indices (x) attrs as max_pool2d -> i32 [N, C, OH, OW]: the flat index
+//                    ih*W + iw (within its H x W plane) of each window's first maximum in
+//                    row-major order; a NaN counts as a maximum and padding never wins
+//                    (PyTorch's scan: `v > max || isnan(v)` from the first element inside
+//                    the input). No gradient
+//   max_pool2d_grad  (indices [N, C, OH, OW] i32, dy [N, C, OH, OW]) attrs as max_pool2d +
+//                    input_size:ints[2] (H, W) -> [N, C, H, W]: dx[n, c, ih, iw] is the sum
+//                    of dy over the windows covering (ih, iw) whose index is ih*W + iw
+//                    (an index outside its window is an error in the reference and
+//                    ignored in JIT)
 //   avg_pool2d       (x) attrs kernel, stride, padding, count_include_pad:int (PyTorch's
 //                    default 1: padded zeros count in the divisor)
 //   avg_pool2d_grad  (dy) same attrs + input_size:ints[2] -> [N, C, H, W]
@@ -92,7 +100,8 @@ namespace kiln {
   X(Matmul, "matmul") X(Gather, "gather") X(OneHot, "one_hot") X(ScatterAdd, "scatter_add")  \
   X(Conv2d, "conv2d") X(Conv2dInputGrad, "conv2d_input_grad")                               \
   X(Conv2dWeightGrad, "conv2d_weight_grad") X(MaxPool2d, "max_pool2d")                      \
-  X(MaxPool2dGrad, "max_pool2d_grad") X(AvgPool2d, "avg_pool2d")                            \
+  X(MaxPool2dIndices, "max_pool2d_indices") X(MaxPool2dGrad, "max_pool2d_grad")             \
+  X(AvgPool2d, "avg_pool2d")                                                                \
   X(AvgPool2dGrad, "avg_pool2d_grad") X(AdaptiveAvgPool2d, "adaptive_avg_pool2d")           \
   X(AdaptiveAvgPool2dGrad, "adaptive_avg_pool2d_grad")
 

@@ -401,8 +401,15 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o, Loc loc) {
   return op1(OpKind::MaxPool2d, x, pool_attrs(o), loc);
 }
 
-Tensor max_pool2d_grad(const Tensor& x, const Tensor& dy, const Pool2dOptions& o, Loc loc) {
-  return op2(OpKind::MaxPool2dGrad, x, dy, pool_attrs(o), loc);
+Tensor max_pool2d_indices(const Tensor& x, const Pool2dOptions& o, Loc loc) {
+  return op1(OpKind::MaxPool2dIndices, x, pool_attrs(o), loc);
+}
+
+Tensor max_pool2d_grad(const Tensor& indices, const Tensor& dy, std::array<int64_t, 2> input_size,
+                       const Pool2dOptions& o, Loc loc) {
+  AttrMap a = pool_attrs(o);
+  a.set("input_size", ints(input_size));
+  return op2(OpKind::MaxPool2dGrad, indices, dy, std::move(a), loc);
 }
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o, Loc loc) {

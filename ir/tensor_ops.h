@@ -110,7 +110,9 @@ Tensor conv2d_input_grad(const Tensor& dy, const Tensor& w, std::array<int64_t, 
 Tensor conv2d_weight_grad(const Tensor& x, const Tensor& dy, std::array<int64_t, 2> kernel_size,
                           const Conv2dOptions& o, KILN_LOC);
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o, KILN_LOC);
-Tensor max_pool2d_grad(const Tensor& x, const Tensor& dy, const Pool2dOptions& o, KILN_LOC);
+Tensor max_pool2d_indices(const Tensor& x, const Pool2dOptions& o, KILN_LOC);
+Tensor max_pool2d_grad(const Tensor& indices, const Tensor& dy, std::array<int64_t, 2> input_size,
+                       const Pool2dOptions& o, KILN_LOC);
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o, KILN_LOC);
 Tensor avg_pool2d_grad(const Tensor& dy, std::array<int64_t, 2> input_size, const Pool2dOptions& o,
                        KILN_LOC);

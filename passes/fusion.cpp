@@ -39,15 +39,15 @@ int fusion_cost(const Node& n) {
     case OpKind::RngUniform: case OpKind::RngNormal: return 32;
     default: break;
   }
-  // Pooling: one load and one max/add per window element (the lowerings unroll windows;
-  // max pooling's gradient scans every window that covers an element).
+  // Pooling: one load and one max/add per window element (the lowerings unroll windows);
+  // max pooling's gradient loads, compares and selects once per window covering an element.
   if (n.attrs.has("kernel")) {
     const auto& k = n.attrs.ints("kernel");
     const auto& st = n.attrs.ints("stride");
-    int64_t area = k[0] * k[1];
+    int64_t cost = k[0] * k[1];
     if (n.op == OpKind::MaxPool2dGrad)
-      area *= 2 * ((k[0] + st[0] - 1) / st[0]) * ((k[1] + st[1] - 1) / st[1]);
-    return static_cast<int>(std::min<int64_t>(area, 1 << 20));
+      cost = 3 * ((k[0] + st[0] - 1) / st[0]) * ((k[1] + st[1] - 1) / st[1]);
+    return static_cast<int>(std::min<int64_t>(cost, 1 << 20));
   }
   if (n.attrs.has("output_size")) return 16;  // adaptive pooling: a few loads per element
   return 1;
@@ -210,6 +210,9 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
     if (is_buffer_leaf(nd)) m = true;
     if (sink[id]) m = true;
     if (is_contraction(nd) || nd.op == OpKind::ScatterAdd || is_reduction(nd.op)) m = true;
+    // Stored like PyTorch's argmax: max_pool2d_grad reads each index once per window
+    // covering an element, and inlining would scan the window again for every read.
+    if (nd.op == OpKind::MaxPool2dIndices) m = true;
     const auto& us = users[id];
     bool used_by_reduction = false, expanded = false;
     for (NodeId u : us) {

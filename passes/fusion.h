@@ -1,8 +1,8 @@
 // Fusion: partitions a graph into kernels, XLA-style loop fusion. A value is
 // *materialized* (gets a buffer and is the root of one kernel) when it is
 //   - a graph output or a state-update value,
-//   - the result of a contraction (matmul, conv2d and its gradients), scatter_add or
-//     reduction,
+//   - the result of a contraction (matmul, conv2d and its gradients), scatter_add,
+//     reduction or max_pool2d_indices (max_pool2d_grad reads each index several times),
 //   - an operand of a contraction or scatter_add (except, for matmul, a permute that only
 //     swaps the last two axes of a materialized value: the GEMM reads it transposed),
 //   - used by a reduction and by something else, and not cheap,

@@ -3,9 +3,10 @@
 // same windows: window (oy, ox) covers input rows window(0, oy) and columns window(1, ox)
 // (see `window`), and one loop (for_each_window) drives every reference.
 // Gradients:
-//   max_pool2d(x)           dx = max_pool2d_grad(x, g): g goes to each window's first maximum
-//   max_pool2d_grad(x, dy)  dx: none (piecewise constant); ddy = g read at each window's
-//                           first maximum (grad_max_pool_grad, built from primitives)
+//   max_pool2d(x)           dx = max_pool2d_grad(max_pool2d_indices(x), g): g goes to each
+//                           window's first maximum (PyTorch's stored argmax)
+//   max_pool2d_indices(x)   none (integer output)
+//   max_pool2d_grad(i, dy)  di: none; ddy = g read at each window's index (a gather)
 //   avg_pool2d(x)           dx = avg_pool2d_grad(g); avg_pool2d_grad(dy) ddy = avg_pool2d(g)
 //   adaptive_avg_pool2d and its grad: likewise (the average pools are linear, and each
 //                           grad op is the adjoint of its pool)
@@ -24,6 +25,7 @@ using ops::Pair;
 
 struct PoolGeom {
   Shape x, y;  // [N, C, H, W], [N, C, OH, OW]
+  DType dtype;  // of x and y (float)
   bool adaptive = false;
   Pool2dOptions o;  // kernel, stride, padding, count_include_pad; unused when adaptive
 };
@@ -32,10 +34,13 @@ bool is_adaptive(OpKind op) {
   return op == OpKind::AdaptiveAvgPool2d || op == OpKind::AdaptiveAvgPool2dGrad;
 }
 bool is_avg(OpKind op) { return op == OpKind::AvgPool2d || op == OpKind::AvgPool2dGrad; }
-// The grad ops whose only operand is dy (x's spatial size is the input_size attribute).
-bool takes_dy_only(OpKind op) {
-  return op == OpKind::AvgPool2dGrad || op == OpKind::AdaptiveAvgPool2dGrad;
+// The grad ops: their operand dy has y's shape, x's spatial size is the input_size attribute.
+bool is_grad(OpKind op) {
+  return op == OpKind::MaxPool2dGrad || op == OpKind::AvgPool2dGrad ||
+         op == OpKind::AdaptiveAvgPool2dGrad;
 }
+// dy's operand position: max_pool2d_grad takes the indices first.
+int dy_operand(OpKind op) { return op == OpKind::MaxPool2dGrad ? 1 : 0; }
 
 const char* forward_name(OpKind op) {
   switch (op) {
@@ -82,32 +87,45 @@ Expected<Shape> pool_output(const Node& n, PoolGeom& g) {
   return Shape{x[0], x[1], out[0], out[1]};
 }
 
+// The indices are flat positions in an H x W plane, held in i32 (as PyTorch's are in i64).
+Status check_index_range(const Shape& x) {
+  if (x[2] <= std::numeric_limits<int32_t>::max() / x[3]) return Status::Ok();
+  return Error("the input plane " + hw({x[2], x[3]}) + " has more positions than i32 indices hold");
+}
+
 Expected<PoolGeom> pool_geometry(const Node& n, Ins in) {
-  const bool dy_only = takes_dy_only(n.op);
-  KILN_RETURN_IF_ERROR(ops::require_nchw(in[0], dy_only ? "dy" : "x"));
+  const bool backward = is_grad(n.op);
+  const TensorType& data = in[backward ? dy_operand(n.op) : 0];  // x, or a grad op's dy
+  KILN_RETURN_IF_ERROR(ops::require_nchw(data, backward ? "dy" : "x"));
   PoolGeom g;
   g.adaptive = is_adaptive(n.op);
-  g.x = in[0].shape;
-  if (dy_only) {
+  g.dtype = data.dtype;
+  g.x = data.shape;
+  if (backward) {
     const Pair size = KILN_TRY(ops::pair_attr(n, "input_size", 0, kMaxTensorElements));
-    g.x = Shape{in[0].shape[0], in[0].shape[1], size[0], size[1]};
+    g.x = Shape{data.shape[0], data.shape[1], size[0], size[1]};
   }
   if (g.x[2] < 1 || g.x[3] < 1)
     return Error("the input must be at least 1x1, got " + hw({g.x[2], g.x[3]}));
   g.y = KILN_TRY(pool_output(n, g));
-  // The grad ops' dy must be what the forward op makes of x.
-  const TensorType* dy = dy_only ? &in[0] : n.op == OpKind::MaxPool2dGrad ? &in[1] : nullptr;
-  const TensorType y{in[0].dtype, g.y};
-  if (dy && *dy != y)
-    return Error("dy is " + dy->to_string() + ", but " + forward_name(n.op) + " of x " +
+  // The grad ops' operands must be what the forward ops make of x.
+  const TensorType y{g.dtype, g.y};
+  if (backward && data != y)
+    return Error("dy is " + data.to_string() + ", but " + forward_name(n.op) + " of x " +
                  g.x.to_string() + " gives " + y.to_string());
+  if (n.op == OpKind::MaxPool2dIndices || n.op == OpKind::MaxPool2dGrad)
+    KILN_RETURN_IF_ERROR(check_index_range(g.x));
+  const TensorType indices{DType::i32, g.y};
+  if (n.op == OpKind::MaxPool2dGrad && in[0] != indices)
+    return Error("indices are " + in[0].to_string() + ", but max_pool2d_indices of x " +
+                 g.x.to_string() + " gives " + indices.to_string());
   return g;
 }
 
 Expected<TensorType> infer_pool(const Node& n, Ins in) {
   const PoolGeom g = KILN_TRY(pool_geometry(n, in));
-  const bool backward = n.op == OpKind::MaxPool2dGrad || takes_dy_only(n.op);
-  return TensorType{in[0].dtype, backward ? g.x : g.y};
+  if (n.op == OpKind::MaxPool2dIndices) return TensorType{DType::i32, g.y};
+  return TensorType{g.dtype, is_grad(n.op) ? g.x : g.y};
 }
 
 // The input positions [lo, hi) of window j along `axis` (0 = rows, 1 = columns), and the
@@ -144,18 +162,19 @@ void for_each_window(const PoolGeom& g, Fn fn) {
     }
 }
 
-// Flat index of the window's first maximum in row-major order. `v > best || isnan(v)` is
-// PyTorch's exact test: padding never wins, and a NaN does (the last NaN, if several).
+// Index (iy * width + ix, within the plane at offset `plane`) of the window's first maximum
+// in row-major order. `v > best || isnan(v)` is PyTorch's exact test: padding never wins,
+// and a NaN does (the last NaN, if several).
 int64_t first_max(const std::vector<double>& x, int64_t plane, int64_t width, const Span& r,
                   const Span& c) {
   double best = -std::numeric_limits<double>::infinity();
-  int64_t arg = plane + r.lo * width + c.lo;
+  int64_t arg = r.lo * width + c.lo;
   for (int64_t iy = r.lo; iy < r.hi; ++iy)
     for (int64_t ix = c.lo; ix < c.hi; ++ix) {
-      const int64_t i = plane + iy * width + ix;
-      if (x[i] > best || std::isnan(x[i])) {
-        best = x[i];
-        arg = i;
+      const double v = x[plane + iy * width + ix];
+      if (v > best || std::isnan(v)) {
+        best = v;
+        arg = iy * width + ix;
       }
     }
   return arg;
@@ -171,19 +190,42 @@ Status ref_max_pool(const Node& n, RefIns in, RefTensor& out) {
   const PoolGeom g = KILN_TRY(ref_geometry(n, in));
   const std::vector<double>& x = in[0]->data;
   for_each_window(g, [&](int64_t plane, int64_t yi, const Span& r, const Span& c) {
-    out.data[yi] = x[first_max(x, plane, g.x[3], r, c)];
+    out.data[yi] = x[plane + first_max(x, plane, g.x[3], r, c)];
   });
   return Status::Ok();
 }
 
-Status ref_max_pool_grad(const Node& n, RefIns in, RefTensor& out) {
+Status ref_max_pool_indices(const Node& n, RefIns in, RefTensor& out) {
   const PoolGeom g = KILN_TRY(ref_geometry(n, in));
   const std::vector<double>& x = in[0]->data;
-  const std::vector<double>& dy = in[1]->data;
   for_each_window(g, [&](int64_t plane, int64_t yi, const Span& r, const Span& c) {
-    out.data[first_max(x, plane, g.x[3], r, c)] += dy[yi];
+    out.data[yi] = static_cast<double>(first_max(x, plane, g.x[3], r, c));
   });
   return Status::Ok();
+}
+
+bool in_window(int64_t index, int64_t width, const Span& r, const Span& c) {
+  if (index < 0) return false;
+  const int64_t iy = index / width, ix = index % width;
+  return iy >= r.lo && iy < r.hi && ix >= c.lo && ix < c.hi;
+}
+
+// An index outside its window is an error here (like gather's out-of-range indices); the
+// JIT ignores it (no window covering that position claims it).
+Status ref_max_pool_grad(const Node& n, RefIns in, RefTensor& out) {
+  const PoolGeom g = KILN_TRY(ref_geometry(n, in));
+  const std::vector<double>& indices = in[0]->data;
+  const std::vector<double>& dy = in[1]->data;
+  Status status = Status::Ok();
+  for_each_window(g, [&](int64_t plane, int64_t yi, const Span& r, const Span& c) {
+    const int64_t index = static_cast<int64_t>(indices[yi]);
+    if (in_window(index, g.x[3], r, c))
+      out.data[plane + index] += dy[yi];
+    else if (status.ok())
+      status = Error("max_pool2d_grad: index " + std::to_string(index) + " at position " +
+                     std::to_string(yi) + " is outside its window");
+  });
+  return status;
 }
 
 // avg_pool2d and adaptive_avg_pool2d.
@@ -221,51 +263,22 @@ Pool2dOptions options_of(const Node& n) {
 Pair hw_of(const Tensor& t) { return {t.shape()[2], t.shape()[3]}; }
 
 std::vector<Tensor> grad_max_pool(GradContext& c) {
-  return {max_pool2d_grad(c.inputs[0], c.grad_out, options_of(c.node))};
-}
-
-// padded[:, :, i + stride*oy, j + stride*ox] for every output position (oy, ox): the
-// element at kernel offset (i, j) of each window, as an [N, C, OH, OW] tensor.
-Tensor window_tap(const Tensor& padded, const Pair& out, const Pool2dOptions& o, int64_t i,
-                  int64_t j) {
-  const Shape& s = padded.shape();
-  std::vector<int64_t> start = {0, 0, i, j};
-  std::vector<int64_t> stop = {s[0], s[1], i + (out[0] - 1) * o.stride[0] + 1,
-                               j + (out[1] - 1) * o.stride[1] + 1};
-  std::vector<int64_t> step = {1, 1, o.stride[0], o.stride[1]};
-  return padded.builder()->op(OpKind::Slice, {padded},
-                              AttrMap{{"start", start}, {"stop", stop}, {"step", step}}, {});
-}
-
-// max_pool2d_grad sends dy[o] to the first maximum of window o, so its adjoint reads g
-// there: ddy[o] = g[first maximum of window o]. Per kernel offset (i, j), in row-major
-// order, on strided views of the padded x, g and an "inside the input" mask:
-//   hit   = x_ij == max_pool2d(x) and (i, j) is inside the input
-//   first = hit and no earlier offset hit;  ddy = sum over offsets of first ? g_ij : 0
-// (A NaN maximum equals nothing, so such windows get 0.) x gets no gradient: the op is
-// piecewise constant in x.
-std::vector<Tensor> grad_max_pool_grad(GradContext& c) {
   const Pool2dOptions o = options_of(c.node);
-  const Tensor x = c.inputs[0], g = c.grad_out;
-  const Pair out = hw_of(c.inputs[1]);
-  const std::vector<int64_t> pad_hw = {0, 0, o.padding[0], o.padding[1]};
-  const Tensor xp = pad(x, pad_hw, pad_hw, -std::numeric_limits<double>::infinity());
-  const Tensor gp = pad(g, pad_hw, pad_hw, 0.0);
-  const Tensor inside =
-      pad(c.b.constant(1.0, TensorType{DType::boolean, x.shape()}), pad_hw, pad_hw, 0.0);
-  const Tensor m = max_pool2d(x, o);
-  const Tensor zero = c.b.constant(0.0, m.type());
-  Tensor taken, ddy;
-  for (int64_t i = 0; i < o.kernel[0]; ++i)
-    for (int64_t j = 0; j < o.kernel[1]; ++j) {
-      Tensor hit = logical_and(equal(window_tap(xp, out, o, i, j), m),
-                               window_tap(inside, out, o, i, j));
-      Tensor first = taken.valid() ? logical_and(hit, logical_not(taken)) : hit;
-      taken = taken.valid() ? logical_or(taken, hit) : hit;
-      Tensor term = where(first, window_tap(gp, out, o, i, j), zero);
-      ddy = ddy.valid() ? add(ddy, term) : term;
-    }
-  return {Tensor{}, ddy};
+  const Tensor& x = c.inputs[0];
+  return {max_pool2d_grad(max_pool2d_indices(x, o), c.grad_out, hw_of(x), o)};
+}
+
+// max_pool2d_grad adds dy[o] at index[o] of o's plane, so its adjoint reads g there:
+// ddy[o] = g[plane(o) * H*W + index[o]], a gather from g viewed as one column. The
+// indices get no gradient.
+std::vector<Tensor> grad_max_pool_grad(GradContext& c) {
+  const Tensor& indices = c.inputs[0];
+  const Shape x = c.grad_out.shape(), y = indices.shape();  // copies: building adds nodes
+  const TensorType planes{DType::i64, Shape{y[0] * y[1], y[2] * y[3]}};
+  const Tensor plane_start = c.b.iota(planes, 0) * static_cast<double>(x[2] * x[3]);
+  const Tensor at = add(reshape(cast(indices, DType::i64), planes.shape), plane_start);
+  const Tensor column = reshape(c.grad_out, Shape{x.numel(), 1});
+  return {Tensor{}, reshape(gather(column, at), y)};
 }
 
 std::vector<Tensor> grad_avg_pool(GradContext& c) {
@@ -302,9 +315,15 @@ void register_pool_ops(std::vector<OpDef>& d) {
                "(x [N, C, H, W]) -> [N, C, OH, OW], the max of each window; padding (at most "
                "half the kernel) never wins.",
                infer_pool, ref_max_pool, grad_max_pool});
-  d.push_back({OpKind::MaxPool2dGrad, "max_pool2d_grad", 2, 2, kMaxAttrs, kPreservesZero,
-               "(x, dy) -> like x: each window's dy is added at the window's first maximum "
-               "in row-major order (PyTorch's rule).",
+  d.push_back({OpKind::MaxPool2dIndices, "max_pool2d_indices", 1, 1, kMaxAttrs, kNoGrad,
+               "(x [N, C, H, W]) -> i32 [N, C, OH, OW]: ih*W + iw of each window's first "
+               "maximum in row-major order (NaN counts as a maximum; padding never wins).",
+               infer_pool, ref_max_pool_indices, nullptr});
+  d.push_back({OpKind::MaxPool2dGrad, "max_pool2d_grad", 2, 2, with(kMaxAttrs, {input_size}),
+               kPreservesZero,
+               "(indices i32 [N, C, OH, OW], dy) -> [N, C, input_size]: each window's dy is "
+               "added at its index (which must lie in the window: an error in the "
+               "reference, ignored in the JIT).",
                infer_pool, ref_max_pool_grad, grad_max_pool_grad});
   d.push_back({OpKind::AvgPool2d, "avg_pool2d", 1, 1, avg, kPreservesZero,
                "(x [N, C, H, W]) -> [N, C, OH, OW], the mean of each window; the divisor "

@@ -1,11 +1,13 @@
 // Parity case families for convolution and pooling (JIT vs the reference interpreter):
 // every convolution geometry the zoo uses and odd ones (stride, padding, dilation,
 // groups, non-square), the three convolution ops on their own, pooling and its
-// gradients with overlapping windows, padding and non-divisible adaptive sizes, and
+// gradients with overlapping windows, padding and non-divisible adaptive sizes (max
+// pooling's indices compared exactly, on their own and with ties), and
 // convolutions with fused epilogues (bias, batch-norm scale/shift, residual, ReLU, the
 // ReLU-backward mask, the in-place SGD update of the weights).
 #pragma once
 
+#include <limits>
 #include <string>
 
 #include "parity_cases.h"
@@ -101,10 +103,12 @@ inline Cases pool_cases() {
         Tensor x = b.input("x", {dt, s.x});
         Tensor mp = max_pool2d(x, s.o);
         Tensor ap = avg_pool2d(x, s.o);
+        Tensor indices = max_pool2d_indices(x, s.o);
         b.output("max", mp);
         b.output("avg", ap);
+        b.output("indices", indices);
         Tensor dy = b.input("dy", mp.type());
-        b.output("dmax", max_pool2d_grad(x, dy, s.o));
+        b.output("dmax", max_pool2d_grad(indices, dy, {s.x[2], s.x[3]}, s.o));
         b.output("davg", avg_pool2d_grad(dy, {s.x[2], s.x[3]}, s.o));
       }));
     }
@@ -121,15 +125,36 @@ inline Cases pool_cases() {
       }
     }));
   }
-  // Ties: max pooling's gradient goes to the first maximum of each window.
+  // Ties: the indices are each window's first maximum, the gradient goes there, and the
+  // gradient's own dy gradient (the rule's gather) reads g there.
   ParityOptions ties;
   ties.gens["x"] = [](std::mt19937_64& r, int64_t) { return double(r() % 3); };
   cs.push_back(make_case("max pool ties", [&](Builder& b) {
     Tensor x = b.input("x", {DType::f32, Shape{2, 2, 7, 7}});
     Pool2dOptions o = pool(3, 2, 1);
+    Tensor indices = max_pool2d_indices(x, o);
+    b.output("indices", indices);
     Tensor dy = b.input("dy", max_pool2d(x, o).type());
-    b.output("dx", max_pool2d_grad(x, dy, o));
+    Tensor dx = max_pool2d_grad(indices, dy, {7, 7}, o);
+    b.output("dx", dx);
+    Tensor g = b.input("g", x.type());
+    Expected<std::vector<Value>> ddy = gradients(b.graph(), sum(dx * g).value(), {dy.value()});
+    REQUIRE(ddy.ok());
+    b.output("ddy", Tensor(&b, (*ddy)[0]));
   }, ties));
+  // The indices alone (the kernel's root), over -inf and NaN inputs too.
+  ParityOptions specials;
+  specials.gens["x"] = [](std::mt19937_64& r, int64_t) {
+    const double inf = std::numeric_limits<double>::infinity();
+    const double values[] = {-inf, -inf, std::numeric_limits<double>::quiet_NaN(), 1, 2};
+    return values[r() % 5];
+  };
+  for (DType dt : {DType::f32, DType::f64})
+    cs.push_back(make_case(std::string("max pool indices ") + dtype_name(dt), [&](Builder& b) {
+      Tensor x = b.input("x", {dt, Shape{2, 3, 9, 8}});
+      b.output("k3s2p1", max_pool2d_indices(x, pool(3, 2, 1)));
+      b.output("k2s1p1", max_pool2d_indices(x, pool(2, 1, 1)));
+    }, specials));
   return cs;
 }
 

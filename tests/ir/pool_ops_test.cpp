@@ -1,6 +1,7 @@
 // Max, average and adaptive average pooling and their gradients at the IR level: shape
 // rules (valid geometries and one message per error), reference values on hand-checked
-// cases (PyTorch's first-maximum rule with ties, NaN and padding; count_include_pad;
+// cases (PyTorch's first-maximum rule for the stored indices with ties, NaN, padding and
+// all -inf windows; count_include_pad;
 // adaptive windows of non-divisible sizes), each grad reference against its pool (adjoint
 // identities), finite-difference gradient checks of every rule to second order, and text
 // and flatbuffers round trips.
@@ -17,6 +18,7 @@ using gradcheck::f64;
 using Build = std::function<Tensor(std::vector<Tensor>&)>;
 
 TensorType f32(std::vector<int64_t> d) { return TensorType{DType::f32, Shape(std::move(d))}; }
+TensorType i32(std::vector<int64_t> d) { return TensorType{DType::i32, Shape(std::move(d))}; }
 
 std::vector<double> ramp(int64_t n) {
   std::vector<double> v(static_cast<size_t>(n));
@@ -65,8 +67,19 @@ Pool2dOptions pool(std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
 Build max_pool(Pool2dOptions o) {
   return [o](std::vector<Tensor>& x) { return max_pool2d(x[0], o); };
 }
-Build max_pool_grad(Pool2dOptions o) {
-  return [o](std::vector<Tensor>& x) { return max_pool2d_grad(x[0], x[1], o); };
+Build max_pool_indices(Pool2dOptions o) {
+  return [o](std::vector<Tensor>& x) { return max_pool2d_indices(x[0], o); };
+}
+// max_pool2d_grad of inputs (indices, dy), for an x of spatial size `size`.
+Build max_pool_grad(std::array<int64_t, 2> size, Pool2dOptions o) {
+  return [=](std::vector<Tensor>& x) { return max_pool2d_grad(x[0], x[1], size, o); };
+}
+// max_pool2d's gradient rule: max_pool2d_grad(max_pool2d_indices(x), dy), inputs (x, dy).
+Build max_pool_backward(Pool2dOptions o) {
+  return [o](std::vector<Tensor>& x) {
+    return max_pool2d_grad(max_pool2d_indices(x[0], o), x[1], {x[0].shape()[2], x[0].shape()[3]},
+                           o);
+  };
 }
 Build avg_pool(Pool2dOptions o) {
   return [o](std::vector<Tensor>& x) { return avg_pool2d(x[0], o); };
@@ -100,8 +113,12 @@ TEST_CASE("pooling: shape rules of valid geometries", "[pool]") {
         Shape{1, 2, 3, 3});
   CHECK(build({f32({1, 2, 5, 6})}, avg_pool(pool({3, 2}, {1, 2}, {1, 0}))).shape ==
         Shape{1, 2, 5, 3});
-  CHECK(build({f32({1, 1, 4, 4}), f32({1, 1, 2, 2})}, max_pool_grad({})).shape ==
+  CHECK(build({f32({1, 2, 5, 6})}, max_pool_indices(pool({3, 3}, {2, 2}, {1, 1}))).shape ==
+        Shape{1, 2, 3, 3});
+  CHECK(build({i32({1, 1, 2, 2}), f32({1, 1, 2, 2})}, max_pool_grad({4, 4}, {})).shape ==
         Shape{1, 1, 4, 4});
+  CHECK(build({i32({1, 1, 2, 2}), f32({1, 1, 2, 2})}, max_pool_grad({5, 4}, {})).shape ==
+        Shape{1, 1, 5, 4});
   // 8 and 9 rows both pool to 4 with kernel 2, stride 2.
   CHECK(build({f32({2, 3, 4, 4})}, avg_pool_grad({8, 8}, {})).shape == Shape{2, 3, 8, 8});
   CHECK(build({f32({2, 3, 4, 4})}, avg_pool_grad({9, 8}, {})).shape == Shape{2, 3, 9, 8});
@@ -142,10 +159,21 @@ TEST_CASE("pooling: shape errors name the problem", "[pool]") {
        "the input must be at least 1x1, got 0x4"},
       {"count_include_pad", {x}, raw(OpKind::AvgPool2d, k2),
        "count_include_pad must be 0 or 1, got 2"},
-      {"max grad: dy shape", {x, f32({1, 1, 3, 3})}, max_pool_grad({}),
+      {"max indices: float only", {TensorType{DType::i32, Shape{1, 1, 4, 4}}},
+       max_pool_indices({}), "x must be f32 or f64, got i32[1,1,4,4]"},
+      {"max indices: plane too large for i32", {f32({1, 1, 1 << 16, 1 << 15})},
+       max_pool_indices({}),
+       "the input plane 65536x32768 has more positions than i32 indices hold"},
+      {"max grad: dy shape", {i32({1, 1, 2, 2}), f32({1, 1, 3, 3})}, max_pool_grad({4, 4}, {}),
        "dy is f32[1,1,3,3], but max_pool2d of x [1,1,4,4] gives f32[1,1,2,2]"},
-      {"max grad: dy dtype", {x, f64({1, 1, 2, 2})}, max_pool_grad({}),
-       "dy is f64[1,1,2,2], but max_pool2d of x [1,1,4,4] gives f32[1,1,2,2]"},
+      {"max grad: indices shape", {i32({1, 1, 3, 3}), f32({1, 1, 2, 2})},
+       max_pool_grad({4, 4}, {}),
+       "indices are i32[1,1,3,3], but max_pool2d_indices of x [1,1,4,4] gives i32[1,1,2,2]"},
+      {"max grad: indices dtype", {TensorType{DType::i64, Shape{1, 1, 2, 2}}, f64({1, 1, 2, 2})},
+       max_pool_grad({4, 4}, {}),
+       "indices are i64[1,1,2,2], but max_pool2d_indices of x [1,1,4,4] gives i32[1,1,2,2]"},
+      {"max grad: input_size", {i32({1, 1, 2, 2}), f32({1, 1, 2, 2})}, max_pool_grad({4, -1}, {}),
+       "input_size must be >= 0, got [4,-1]"},
       {"avg grad: dy shape", {f32({1, 1, 3, 3})}, avg_pool_grad({4, 4}, {}),
        "dy is f32[1,1,3,3], but avg_pool2d of x [1,1,4,4] gives f32[1,1,2,2]"},
       {"avg grad: input_size", {f32({1, 1, 2, 2})}, avg_pool_grad({-4, 4}, {}),
@@ -208,66 +236,95 @@ TEST_CASE("pooling: reference values on hand-checked cases", "[pool]") {
         std::vector<double>{1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
 }
 
-TEST_CASE("max_pool2d_grad: dy goes to each window's first maximum", "[pool]") {
-  const std::vector<double> dy = {1, 2, 3, 4};
-  const RefTensor x = test::ref(f64({1, 1, 4, 4}), ramp(16));
-  const RefTensor d = test::ref(f64({1, 1, 2, 2}), dy);
-  std::vector<double> want(16, 0.0);
-  want[5] = 1, want[7] = 2, want[13] = 3, want[15] = 4;
-  CHECK(eval({x, d}, max_pool_grad({})) == want);
-  CHECK(eval({x, d}, max_pool_grad(pool({3, 3}, {2, 2}, {1, 1}))) == want);
+TEST_CASE("max_pool2d_indices: each window's first maximum in row-major order", "[pool]") {
+  // ih*W + iw within the plane: the second channel's indices are those of the first.
+  const RefTensor x = test::ref(f64({1, 2, 4, 4}), ramp(32));
+  CHECK(eval({x}, max_pool_indices({})) == std::vector<double>{5, 7, 13, 15, 5, 7, 13, 15});
+  CHECK(eval({x}, max_pool_indices(pool({3, 3}, {2, 2}, {1, 1}))) ==
+        std::vector<double>{5, 7, 13, 15, 5, 7, 13, 15});
 
-  // Overlapping windows sharing one maximum add up there.
-  std::vector<double> peak(9, 0.0);
-  peak[4] = 9;
-  std::vector<double> sum4(9, 0.0);
-  sum4[4] = 10;
-  CHECK(eval({test::ref(f64({1, 1, 3, 3}), peak), d}, max_pool_grad(pool({2, 2}, {1, 1}))) == sum4);
-
-  // Ties: the first maximum in row-major order wins. Windows (2x2, stride 1) of
+  // Ties: the first maximum wins. Windows (2x2, stride 1) of
   //   0 7 7
   //   7 0 0
   //   0 0 7
   // have their first 7 at (0,1), (0,1), (1,0) and (2,2).
   const RefTensor tied = test::ref(f64({1, 1, 3, 3}), {0, 7, 7, 7, 0, 0, 0, 0, 7});
-  CHECK(eval({tied, d}, max_pool_grad(pool({2, 2}, {1, 1}))) ==
-        std::vector<double>{0, 1 + 2, 0, 3, 0, 0, 0, 0, 4});
-  // A window of equal values (all -5, padding around them) picks its first input.
-  const RefTensor flat = test::ref(f64({1, 1, 3, 3}), std::vector<double>(9, -5.0));
-  CHECK(eval({flat, d}, max_pool_grad(pool({3, 3}, {2, 2}, {1, 1}))) ==
-        std::vector<double>{1, 2, 0, 3, 4, 0, 0, 0, 0});
+  CHECK(eval({tied}, max_pool_indices(pool({2, 2}, {1, 1}))) == std::vector<double>{1, 1, 3, 8});
 
-  // NaN counts as a maximum (PyTorch's `v > max || isnan(v)`): the max is NaN and dy goes
-  // to the last NaN of the window.
+  // Padding never wins, even over negative inputs or -inf: a window of equal values picks
+  // its first input.
+  const Pool2dOptions padded = pool({3, 3}, {2, 2}, {1, 1});
+  const RefTensor flat = test::ref(f64({1, 1, 3, 3}), std::vector<double>(9, -5.0));
+  CHECK(eval({flat}, max_pool_indices(padded)) == std::vector<double>{0, 1, 3, 4});
+  const double inf = std::numeric_limits<double>::infinity();
+  const RefTensor low = test::ref(f64({1, 1, 3, 3}), std::vector<double>(9, -inf));
+  CHECK(eval({low}, max_pool_indices(padded)) == std::vector<double>{0, 1, 3, 4});
+
+  // NaN counts as a maximum (PyTorch's `v > max || isnan(v)`): the max is NaN and the
+  // index is the last NaN of the window.
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const RefTensor with_nan = test::ref(f64({1, 1, 2, 2}), {1, nan, 2, nan});
-  const RefTensor d1 = test::ref(f64({1, 1, 1, 1}), {5});
   CHECK(std::isnan(eval({with_nan}, max_pool({}))[0]));
-  CHECK(eval({with_nan, d1}, max_pool_grad({})) == std::vector<double>{0, 0, 0, 5});
+  CHECK(eval({with_nan}, max_pool_indices({})) == std::vector<double>{3});
+  const RefTensor nan_first = test::ref(f64({1, 1, 2, 2}), {nan, 5, 1, 2});
+  CHECK(eval({nan_first}, max_pool_indices({})) == std::vector<double>{0});
 }
 
-TEST_CASE("max_pool2d_grad: its dy gradient reads g at each window's first maximum", "[pool]") {
+TEST_CASE("max_pool2d_grad: dy goes to each window's index", "[pool]") {
+  const RefTensor d = test::ref(f64({1, 1, 2, 2}), {1, 2, 3, 4});
+  auto ids = [](std::vector<double> v) { return test::ref(i32({1, 1, 2, 2}), std::move(v)); };
+  std::vector<double> want(16, 0.0);
+  want[5] = 1, want[7] = 2, want[13] = 3, want[15] = 4;
+  CHECK(eval({ids({5, 7, 13, 15}), d}, max_pool_grad({4, 4}, {})) == want);
+  // Overlapping windows sharing one index add up there.
+  std::vector<double> sum4(9, 0.0);
+  sum4[4] = 10;
+  CHECK(eval({ids({4, 4, 4, 4}), d}, max_pool_grad({3, 3}, pool({2, 2}, {1, 1}))) == sum4);
+  // Any position of the window may hold the index, its first (0) included.
+  CHECK(eval({ids({0, 2, 6, 8}), d}, max_pool_grad({3, 3}, pool({2, 2}, {1, 1}))) ==
+        std::vector<double>{1, 0, 2, 0, 0, 0, 3, 0, 4});
+  // An index outside its window is an error (index 2 is not in the window of rows and
+  // columns [0, 2)).
+  Graph g;
+  Builder b(g);
+  b.output("dx", max_pool2d_grad(b.input("i", i32({1, 1, 2, 2})), b.input("dy", d.type), {4, 4},
+                                 Pool2dOptions{}));
+  REQUIRE(b.ok());
+  Expected<InterpreterResult> r = interpret(g, {{"i", ids({2, 7, 13, 15})}, {"dy", d}});
+  REQUIRE_FALSE(r.ok());
+  CHECK_THAT(r.error().message(), Catch::Contains("index 2 at position 0 is outside its window"));
+
+  // As max_pool2d's gradient: the tied windows above send dy to (0,1) twice, (1,0), (2,2).
+  const RefTensor tied = test::ref(f64({1, 1, 3, 3}), {0, 7, 7, 7, 0, 0, 0, 0, 7});
+  CHECK(eval({tied, d}, max_pool_backward(pool({2, 2}, {1, 1}))) ==
+        std::vector<double>{0, 1 + 2, 0, 3, 0, 0, 0, 0, 4});
+}
+
+TEST_CASE("max_pool2d_grad: its dy gradient reads g at each window's index", "[pool]") {
   // The finite-difference checks use distinct values; this covers ties and windows whose
   // maximum is -inf (only the first input position of the window may win, never padding).
-  // ddy = d/d(dy) sum(max_pool2d_grad(x, dy) * g), built by autodiff from the rule.
+  // ddy = d/d(dy) sum(max_pool2d_grad(max_pool2d_indices(x), dy) * g), built by autodiff.
   auto ddy = [](const RefTensor& x, const Pool2dOptions& o) {
     Graph gr;
     Builder b(gr);
-    Tensor xt = b.input("x", x.type);
-    Tensor dy = b.input("dy", f64(build({x.type}, max_pool(o)).shape.dims));
+    std::vector<Tensor> ins = {b.input("x", x.type),
+                               b.input("dy", f64(build({x.type}, max_pool(o)).shape.dims))};
     Tensor g = b.input("g", x.type);
-    Tensor loss = sum(mul(max_pool2d_grad(xt, dy, o), g));
-    Expected<std::vector<Value>> grads = gradients(gr, loss.value(), {dy.value()});
+    Tensor loss = sum(mul(max_pool_backward(o)(ins), g));
+    Expected<std::vector<Value>> grads = gradients(gr, loss.value(), {ins[1].value()});
+    INFO((grads.ok() ? std::string() : grads.error().message()));
     REQUIRE(grads.ok());
     gr.add_output("ddy", (*grads)[0]);
     std::map<std::string, RefTensor> feeds = {
-        {"x", x}, {"dy", test::ref(dy.type(), std::vector<double>(dy.numel(), 0.0))},
+        {"x", x}, {"dy", test::ref(ins[1].type(), std::vector<double>(ins[1].numel(), 0.0))},
         {"g", test::ref(x.type, ramp(x.type.shape.numel()))}};
     return test::run_output(gr, feeds, "ddy").data;
   };
-  // g = 0, 1, 2, ...: ddy holds the flat index of each window's first maximum.
-  const RefTensor tied = test::ref(f64({1, 1, 3, 3}), {0, 7, 7, 7, 0, 0, 0, 0, 7});
-  CHECK(ddy(tied, pool({2, 2}, {1, 1})) == std::vector<double>{1, 1, 3, 8});
+  // g = 0, 1, 2, ... per plane offset: ddy holds the flat index of each window's first
+  // maximum in x (plane 1 starts at 9).
+  const RefTensor tied =
+      test::ref(f64({1, 2, 3, 3}), {0, 7, 7, 7, 0, 0, 0, 0, 7, 1, 1, 1, 1, 2, 2, 1, 3, 1});
+  CHECK(ddy(tied, pool({2, 2}, {1, 1})) == std::vector<double>{1, 1, 3, 8, 13, 13, 16, 16});
   const double inf = std::numeric_limits<double>::infinity();
   const RefTensor low = test::ref(f64({1, 1, 3, 3}), std::vector<double>(9, -inf));
   CHECK(ddy(low, pool({3, 3}, {2, 2}, {1, 1})) == std::vector<double>{0, 1, 3, 4});
@@ -275,7 +332,7 @@ TEST_CASE("max_pool2d_grad: its dy gradient reads g at each window's first maxim
 
 TEST_CASE("pooling: each grad reference is the adjoint of its pool", "[pool]") {
   // <pool(x), dy> = <x, pool_grad(dy)>; for max pooling, <max_pool2d(x), dy> =
-  // <x, max_pool2d_grad(x, dy)> since each output is one input.
+  // <x, max_pool2d_grad(max_pool2d_indices(x), dy)> since each output is one input.
   std::mt19937_64 rng(5);
   const std::vector<int64_t> xs = {2, 3, 7, 6};
   auto draw = [&](std::vector<int64_t> d) {
@@ -298,7 +355,7 @@ TEST_CASE("pooling: each grad reference is the adjoint of its pool", "[pool]") {
     const double m =
         eval(ins, [&](std::vector<Tensor>& t) { return dot(max_pool2d(t[0], o), t[1]); })[0];
     const double mg = eval(ins, [&](std::vector<Tensor>& t) {
-      return dot(t[0], max_pool2d_grad(t[0], t[1], o));
+      return dot(t[0], max_pool_backward(o)(t));
     })[0];
     CHECK(mg == Approx(m).margin(1e-12));
   }
@@ -328,8 +385,10 @@ TEST_CASE("pooling: gradient rules match finite differences, first and second or
        max_pool(k3s2p1)},
       {"max_pool2d 2x2", {distinct({2, 1, 4, 4})}, max_pool({})},
       {"max_pool2d 2x3 stride 1x2 padding 1", {distinct({1, 1, 4, 5})}, max_pool(odd)},
-      {"max_pool2d_grad", {distinct({1, 2, 5, 6}), {f64({1, 2, 3, 3})}}, max_pool_grad(k3s2p1)},
-      {"max_pool2d_grad 2x3", {distinct({1, 1, 4, 5}), {f64({1, 1, 5, 3})}}, max_pool_grad(odd)},
+      {"max_pool2d_grad", {distinct({1, 2, 5, 6}), {f64({1, 2, 3, 3})}},
+       max_pool_backward(k3s2p1)},
+      {"max_pool2d_grad 2x3", {distinct({1, 1, 4, 5}), {f64({1, 1, 5, 3})}},
+       max_pool_backward(odd)},
       {"avg_pool2d count_include_pad", {{f64({1, 2, 5, 6})}}, avg_pool(k3s2p1)},
       {"avg_pool2d without padding counted", {{f64({1, 2, 5, 6})}},
        avg_pool(pool({3, 3}, {2, 2}, {1, 1}, false))},
@@ -344,8 +403,8 @@ TEST_CASE("pooling: gradient rules match finite differences, first and second or
   };
   std::set<OpKind> covered;
   for (const gradcheck::Case& c : cases) gradcheck::run(c, rng, &covered);
-  for (OpKind op : {OpKind::MaxPool2d, OpKind::MaxPool2dGrad, OpKind::AvgPool2d,
-                    OpKind::AvgPool2dGrad, OpKind::AdaptiveAvgPool2d,
+  for (OpKind op : {OpKind::MaxPool2d, OpKind::MaxPool2dIndices, OpKind::MaxPool2dGrad,
+                    OpKind::AvgPool2d, OpKind::AvgPool2dGrad, OpKind::AdaptiveAvgPool2d,
                     OpKind::AdaptiveAvgPool2dGrad})
     CHECK(covered.count(op) == 1);
 }
@@ -356,7 +415,7 @@ TEST_CASE("pooling: graphs round-trip through text and flatbuffers", "[pool][pri
   const Pool2dOptions o = pool({3, 2}, {2, 1}, {1, 1}, false);
   Tensor x = b.input("x", f32({2, 3, 7, 6}));
   Tensor m = max_pool2d(x, o);
-  b.output("dmax", max_pool2d_grad(x, m, o));
+  b.output("dmax", max_pool2d_grad(max_pool2d_indices(x, o), m, {7, 6}, o));
   Tensor a = avg_pool2d(x, o);
   b.output("davg", avg_pool2d_grad(a, {7, 6}, o));
   Tensor ad = adaptive_avg_pool2d(x, {3, 4});

@@ -56,7 +56,7 @@ Graph every_op_graph() {
   Tensor cw = conv2d_weight_grad(im, cv, {1, 3}, co);
   const Pool2dOptions po{.kernel = {2, 2}, .stride = {1, 1}, .padding = {1, 0},
                          .count_include_pad = false};
-  Tensor mp = max_pool2d_grad(im, max_pool2d(im, po), po);
+  Tensor mp = max_pool2d_grad(max_pool2d_indices(im, po), max_pool2d(im, po), {2, 3}, po);
   Tensor ap = avg_pool2d_grad(avg_pool2d(im, po), {2, 3}, po);
   Tensor aa = adaptive_avg_pool2d_grad(adaptive_avg_pool2d(im, {3, 2}), {2, 3});
   b.output("r1", r1);

@@ -347,3 +347,26 @@ TEST_CASE("fusion: two contractions meeting in one add: the first takes the add"
   CHECK(epilogue_ops(g, *k) == std::vector<OpKind>{OpKind::Add, OpKind::Relu});
   CHECK(reads(*k, m2));
 }
+
+TEST_CASE("fusion: max pooling's gradient reads the stored indices", "[fusion]") {
+  Graph g;
+  Builder b(g);
+  Pool2dOptions o{.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}};
+  Tensor x = b.input("x", {DType::f32, Shape{2, 3, 8, 8}});
+  Tensor dy = b.input("dy", {DType::f32, Shape{2, 3, 4, 4}});
+  Tensor indices = max_pool2d_indices(relu(x), o);
+  Tensor dx = max_pool2d_grad(indices, dy, {8, 8}, o);
+  b.output("dx", dx);
+  REQUIRE(b.ok());
+  FusionPlan p = plan_fusion(g);
+  INFO(p.to_string(g));
+  // The only user of the indices reads each of them up to 4 times (ceil(3/2)^2 windows
+  // cover an element): stored, not inlined.
+  REQUIRE(p.kernels.size() == 2);
+  CHECK(p.materialized[indices.value().id]);
+  const FusedKernel* k = kernel_for(p, dx.value());
+  REQUIRE(k);
+  CHECK(reads(*k, indices));
+  CHECK(reads(*k, dy));
+  CHECK(k->cost == 3 * 2 * 2);
+}
