@@ -71,10 +71,10 @@ Status probe(const ConvModel& m, int64_t side) {
 int64_t smallest_valid_side(const ConvModel& m, int64_t bad) {
   int64_t good = bad;
   do {
+    if (good >= kMaxResize) return 0;
     bad = good;
     good = std::min<int64_t>(2 * good, kMaxResize);
-  } while (!probe(m, good).ok() && good < kMaxResize);
-  if (!probe(m, good).ok()) return 0;
+  } while (!probe(m, good).ok());
   while (good - bad > 1) {
     const int64_t mid = bad + (good - bad) / 2;
     (probe(m, mid).ok() ? good : bad) = mid;
