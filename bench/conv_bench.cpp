@@ -3,8 +3,10 @@
 // 5x5 layers, AlexNet's 11x11 stride-4 first layer (batch 16), a VGG/ResNet 3x3 layer,
 // a 3x3 stride-2 layer and a 1x1 layer; and the small-spatial layers of ResNet-18 /
 // DenseNet / GoogLeNet at small input sizes (8x8 down to 1x1 maps, many channels), where
-// one image is a GEMV-like product and conv.cpp folds the batch into the GEMM. FLOPs = 2 * n * f * oh*ow * (c/groups)*kh*kw for
-// every kind. Compare with gemm_bench's 1024^3 peak.
+// one image is a GEMV-like product and conv.cpp folds the batch into the GEMM. FLOPs =
+// 2 * n * f * oh*ow * (c/groups)*kh*kw for every kind, taps that read only padding
+// included (conv.cpp skips them: on 1x1 maps the rate exceeds the GEMM's). Compare with
+// gemm_bench's 1024^3 peak.
 #include <benchmark/benchmark.h>
 
 #include <string>

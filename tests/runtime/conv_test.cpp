@@ -2,7 +2,8 @@
 // input gradient, weight gradient) on odd shapes (stride, padding, dilation, groups,
 // non-square images and kernels, pointwise), f32 and f64, alpha and accumulation, the
 // epilogue callback (each element exactly once, after its final value, from several
-// threads), the same bits on any thread count, and empty shapes.
+// threads), the same bits on any thread count, small maps (where the batch is folded
+// into the GEMM) and empty shapes.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -313,6 +314,53 @@ TEST_CASE("conv2d blocks, slices and the epilogue on several threads", "[conv]")
           if (!again.empty())
             REQUIRE(std::memcmp(first.data(), again.data(), first.size() * sizeof(float)) == 0);
         }
+      }
+    }
+  }
+  set_num_threads(saved);
+}
+
+TEST_CASE("conv2d on small maps folds the batch into the GEMM", "[conv]") {
+  // Maps of at most 64 output pixels, where conv.cpp runs one GEMM per block of images
+  // (about 256 columns) and leaves out the taps that read only padding: ResNet-18 /
+  // DenseNet / GoogLeNet layers at small input sizes, scaled down. The batches end in
+  // partial image blocks; 256 col rows of 2x2 maps take several chunks; run on 1, 2 and
+  // 3 threads, plain and accumulating with alpha, the epilogue checked exactly once, the
+  // results the same bits on every thread count.
+  const std::vector<Shape> shapes = {
+      // n  c   h  w  f  kh kw sh sw ph pw dh dw g
+      {10, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1},      // 8x8: blocks of 4 images, 4+4+2
+      {37, 8, 8, 8, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1},     // stride 2 -> 4x4: 16+16+5 images
+      {37, 8, 8, 8, 16, 1, 1, 2, 2, 0, 0, 1, 1, 1},     // its 1x1 stride-2 shortcut
+      {21, 12, 4, 4, 12, 3, 3, 1, 1, 1, 1, 1, 1, 2},    // 4x4, groups 2
+      {70, 256, 2, 2, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1},    // 2x2: 2304 col rows in chunks
+      {9, 16, 2, 2, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1},     // 2x2 stride 2 -> 1x1: 4 live taps
+      {300, 6, 1, 1, 10, 3, 3, 1, 1, 1, 1, 1, 1, 2},    // 1x1 map: 1 live tap, 256+44 images
+      {13, 20, 3, 3, 6, 1, 1, 1, 1, 0, 0, 1, 1, 1},     // 1x1 conv on 3x3: folded
+      {5, 16, 4, 4, 8, 1, 1, 1, 1, 0, 0, 1, 1, 1},      // 1x1 conv on 4x4: per image
+      {6, 10, 6, 6, 12, 1, 1, 1, 1, 0, 0, 1, 1, 1},     // GoogLeNet-like 1x1 on 6x6
+      {4, 3, 5, 7, 4, 3, 2, 1, 2, 1, 0, 1, 2, 1},       // non-square, dilated
+      {3, 2, 1, 1, 3, 1, 1, 3, 3, 2, 2, 1, 1, 1},       // every tap reads only padding
+  };
+  int saved = num_threads();
+  uint32_t seed = 100;
+  for (const Shape& s : shapes) {
+    for (ConvKind kind : {kConvForward, kConvInputGrad, kConvWeightGrad}) {
+      for (int acc = 0; acc < 2; ++acc) {
+        ConvParams p = params(s, kind);
+        p.accumulate = acc;
+        p.alpha = acc ? -0.3 : 1.0;
+        INFO(describe(p));
+        ++seed;
+        std::vector<float> first, again;
+        for (int threads : {1, 2, 3}) {
+          set_num_threads(threads);
+          INFO("threads " << threads);
+          REQUIRE(run_case<float>(p, seed, true, first.empty() ? &first : &again) < 1e-4);
+          if (!again.empty())
+            REQUIRE(std::memcmp(first.data(), again.data(), first.size() * sizeof(float)) == 0);
+        }
+        REQUIRE(run_case<double>(p, seed, acc == 1) < 1e-12);
       }
     }
   }
