@@ -4,17 +4,6 @@
 namespace kiln::nn {
 namespace {
 
-// The parameter `name`: reused when the graph has it (and it has this type), else created.
-Tensor param(Builder& b, const std::string& name, TensorType type, const Init& init) {
-  Value v = b.graph().find_leaf(name);
-  if (!v.valid()) return b.parameter(name, type, init);
-  Tensor t(&b, v);
-  if (t.type() != type)
-    b.record_error(Error("parameter '" + name + "' exists with type " + t.type().to_string() +
-                         ", requested " + type.to_string()));
-  return t;
-}
-
 std::string hw(const std::array<int64_t, 2>& p) {
   return std::to_string(p[0]) + "x" + std::to_string(p[1]);
 }
@@ -55,10 +44,10 @@ Tensor Conv2d::forward(Context& ctx, const Tensor& x) {
   }
   // C/groups channels per filter; a C not divisible by groups is reported by conv2d.
   const Shape w_shape{out_, in_ / options_.groups, kernel_[0], kernel_[1]};
-  Tensor w = param(ctx.b, weight_name(), TensorType{x.dtype(), w_shape}, init_);
+  Tensor w = parameter(ctx.b, weight_name(), TensorType{x.dtype(), w_shape}, init_);
   Tensor y = conv2d(x, w, options_);
   if (!has_bias_ || !y.valid()) return y;
-  Tensor b = param(ctx.b, bias_name(), TensorType{x.dtype(), Shape{out_}}, Init::zeros());
+  Tensor b = parameter(ctx.b, bias_name(), TensorType{x.dtype(), Shape{out_}}, Init::zeros());
   // A plain elementwise add of the broadcast bias, which fusion folds into the
   // convolution's epilogue.
   return add(y, broadcast_to(reshape(b, Shape{out_, 1, 1}), y.shape()));

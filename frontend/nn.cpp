@@ -21,18 +21,6 @@ Tensor Context::rng_counter() {
   return counter_;
 }
 
-static Tensor param(Builder& b, const std::string& name, TensorType type, const Init& init) {
-  Value v = b.graph().find_leaf(name);
-  if (v.valid()) {
-    Tensor t(&b, v);
-    if (t.type() != type)
-      b.record_error(Error("parameter '" + name + "' exists with type " + t.type().to_string() +
-                           ", requested " + type.to_string()));
-    return t;
-  }
-  return b.parameter(name, type, init);
-}
-
 Linear::Linear(int64_t in_features, int64_t out_features, Init weight_init, bool bias,
                std::string name)
     : in_(in_features),
@@ -52,10 +40,10 @@ Tensor Linear::forward(Context& ctx, const Tensor& x) {
                              ") applied to input of type " + x.type().to_string()));
     return Tensor{};
   }
-  Tensor w = param(ctx.b, weight_name(), TensorType{x.dtype(), Shape{in, out_}}, init_);
+  Tensor w = parameter(ctx.b, weight_name(), TensorType{x.dtype(), Shape{in, out_}}, init_);
   Tensor y = matmul(x, w);
   if (!has_bias_) return y;
-  Tensor b = param(ctx.b, bias_name(), TensorType{x.dtype(), Shape{out_}}, Init::zeros());
+  Tensor b = parameter(ctx.b, bias_name(), TensorType{x.dtype(), Shape{out_}}, Init::zeros());
   return y + b;
 }
 

@@ -39,6 +39,25 @@ struct Context {
 
 using Init = InitSpec;
 
+// The graph's leaf `name` when it exists (a layer applied twice, or train and eval graphs
+// built in one graph), else the leaf `make()` creates; an existing leaf of another type
+// is an error recorded in the builder.
+template <typename Make>
+Tensor existing_leaf_or(Builder& b, const std::string& name, const TensorType& type, Make make) {
+  Value v = b.graph().find_leaf(name);
+  if (!v.valid()) return make();
+  Tensor t(&b, v);
+  if (t.type() != type)
+    b.record_error(Error("'" + name + "' exists with type " + t.type().to_string() +
+                         ", requested " + type.to_string()));
+  return t;
+}
+// The trainable parameter `name` (reused when the graph has it).
+inline Tensor parameter(Builder& b, const std::string& name, const TensorType& type,
+                        const Init& init) {
+  return existing_leaf_or(b, name, type, [&] { return b.parameter(name, type, init); });
+}
+
 class Module {
  public:
   virtual ~Module() = default;

@@ -4,25 +4,8 @@
 namespace kiln::nn {
 namespace {
 
-// The graph's leaf `name` when it exists (a layer applied twice, or a graph that already
-// made it), else the leaf `make()` creates. A leaf of another type is an error.
-template <typename Make>
-Tensor existing_or(Builder& b, const std::string& name, const TensorType& type, Make make) {
-  Value v = b.graph().find_leaf(name);
-  if (!v.valid()) return make();
-  Tensor t(&b, v);
-  if (t.type() != type)
-    b.record_error(Error("'" + name + "' exists with type " + t.type().to_string() + ", requested " +
-                         type.to_string()));
-  return t;
-}
-
-Tensor channel_parameter(Builder& b, const std::string& name, const TensorType& type, InitSpec init) {
-  return existing_or(b, name, type, [&] { return b.parameter(name, type, init); });
-}
-
 Tensor running_stat(Builder& b, const std::string& name, const TensorType& type, InitSpec init) {
-  return existing_or(b, name, type,
+  return existing_leaf_or(b, name, type,
                      [&] { return b.state(name, type, StateKind::RunningStat, init, StateScope::Model); });
 }
 
@@ -43,8 +26,8 @@ Tensor BatchNorm::forward(Context& ctx, const Tensor& x) {
     return Tensor{};
   }
   const TensorType per_channel{x.dtype(), Shape{features_}};
-  Tensor gamma = channel_parameter(ctx.b, weight_name(), per_channel, Init::constant(1.0));
-  Tensor beta = channel_parameter(ctx.b, bias_name(), per_channel, Init::zeros());
+  Tensor gamma = parameter(ctx.b, weight_name(), per_channel, Init::constant(1.0));
+  Tensor beta = parameter(ctx.b, bias_name(), per_channel, Init::zeros());
   return ctx.training ? normalize_training(ctx, x, gamma, beta) : normalize_eval(ctx, x, gamma, beta);
 }
 

@@ -4,6 +4,7 @@
 // against each other (they are adjoints), finite-difference gradient checks of every
 // rule to second order, and text and flatbuffers round trips.
 #include "ir/gradcheck.h"
+#include "ir/op_eval.h"
 #include "ir/printer.h"
 #include "ir/serialize.h"
 
@@ -11,48 +12,7 @@ namespace kiln {
 namespace {
 
 using gradcheck::f64;
-using Build = std::function<Tensor(std::vector<Tensor>&)>;
-
-TensorType f32(std::vector<int64_t> d) { return TensorType{DType::f32, Shape(std::move(d))}; }
-
-std::vector<double> ramp(int64_t n) {
-  std::vector<double> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) v[i] = static_cast<double>(i);
-  return v;
-}
-
-// Builds f over fresh inputs of the given types: the result's shape, or the first error.
-struct Built {
-  Shape shape;
-  std::string error;
-};
-Built build(const std::vector<TensorType>& ins, const Build& f) {
-  Graph g;
-  Builder b(g);
-  std::vector<Tensor> xs;
-  for (size_t i = 0; i < ins.size(); ++i) xs.push_back(b.input("in" + std::to_string(i), ins[i]));
-  Tensor y = f(xs);
-  if (!b.ok()) return {{}, b.status().error().message()};
-  return {y.shape(), ""};
-}
-
-// Evaluates f on the given values with the reference interpreter.
-std::vector<double> eval(const std::vector<RefTensor>& ins, const Build& f) {
-  Graph g;
-  Builder b(g);
-  std::vector<Tensor> xs;
-  std::map<std::string, RefTensor> feeds;
-  for (size_t i = 0; i < ins.size(); ++i) {
-    const std::string name = "in" + std::to_string(i);
-    xs.push_back(b.input(name, ins[i].type));
-    feeds[name] = ins[i];
-  }
-  Tensor y = f(xs);
-  INFO((b.ok() ? std::string() : b.status().error().message()));
-  REQUIRE(b.ok());
-  b.output("out", y);
-  return test::run_output(g, feeds, "out").data;
-}
+using namespace optest;
 
 Build conv(Conv2dOptions o = {}) {
   return [o](std::vector<Tensor>& x) { return conv2d(x[0], x[1], o); };

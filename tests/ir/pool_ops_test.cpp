@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "ir/gradcheck.h"
+#include "ir/op_eval.h"
 #include "ir/printer.h"
 #include "ir/serialize.h"
 
@@ -15,49 +16,9 @@ namespace kiln {
 namespace {
 
 using gradcheck::f64;
-using Build = std::function<Tensor(std::vector<Tensor>&)>;
+using namespace optest;
 
-TensorType f32(std::vector<int64_t> d) { return TensorType{DType::f32, Shape(std::move(d))}; }
 TensorType i32(std::vector<int64_t> d) { return TensorType{DType::i32, Shape(std::move(d))}; }
-
-std::vector<double> ramp(int64_t n) {
-  std::vector<double> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) v[i] = static_cast<double>(i);
-  return v;
-}
-
-// Builds f over fresh inputs of the given types: the result's shape, or the first error.
-struct Built {
-  Shape shape;
-  std::string error;
-};
-Built build(const std::vector<TensorType>& ins, const Build& f) {
-  Graph g;
-  Builder b(g);
-  std::vector<Tensor> xs;
-  for (size_t i = 0; i < ins.size(); ++i) xs.push_back(b.input("in" + std::to_string(i), ins[i]));
-  Tensor y = f(xs);
-  if (!b.ok()) return {{}, b.status().error().message()};
-  return {y.shape(), ""};
-}
-
-// Evaluates f on the given values with the reference interpreter.
-std::vector<double> eval(const std::vector<RefTensor>& ins, const Build& f) {
-  Graph g;
-  Builder b(g);
-  std::vector<Tensor> xs;
-  std::map<std::string, RefTensor> feeds;
-  for (size_t i = 0; i < ins.size(); ++i) {
-    const std::string name = "in" + std::to_string(i);
-    xs.push_back(b.input(name, ins[i].type));
-    feeds[name] = ins[i];
-  }
-  Tensor y = f(xs);
-  INFO((b.ok() ? std::string() : b.status().error().message()));
-  REQUIRE(b.ok());
-  b.output("out", y);
-  return test::run_output(g, feeds, "out").data;
-}
 
 Pool2dOptions pool(std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
                    std::array<int64_t, 2> padding = {0, 0}, bool count_include_pad = true) {
