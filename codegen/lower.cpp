@@ -188,8 +188,10 @@ kir::LoopKernel lower_reduction(const Graph& g, const FusionPlan& plan, const Fu
     return k;
   };
   kir::LoopKernel nested = lower(false);
+  bool mergeable = false;  // some adjacent axes share their reduced flag
+  for (size_t d = 1; d < reduced.size(); ++d) mergeable |= reduced[d] == reduced[d - 1];
+  if (!mergeable) return nested;
   kir::LoopKernel coalesced = lower(true);
-  if (coalesced.dims.size() == nested.dims.size()) return nested;
   bool cheaper = count_div_mod(P, {coalesced.value}) <= count_div_mod(P, {nested.value});
   return cheaper ? coalesced : nested;
 }
@@ -313,12 +315,11 @@ std::vector<int> kernel_reads(const kir::KernelProgram& prog, const kir::Kernel&
     loads_of(l->value);
     loads_of(l->out_offset);
   } else if (const kir::ContractionKernel* c = k.contraction()) {
+    loads_of(c->epilogue);
+    r.erase(c->out);  // the epilogue reads the product it just wrote: not an input
     r.insert(c->a);
     r.insert(c->b);
     if (c->alpha_scale >= 0) r.insert(c->alpha_scale);
-    if (c->accumulate) r.insert(c->out);
-    loads_of(c->epilogue);
-    r.erase(c->out);  // the epilogue reads the product it just wrote
     if (c->accumulate) r.insert(c->out);
   } else {
     r.insert(k.scatter()->indices);

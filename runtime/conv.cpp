@@ -1240,14 +1240,12 @@ void conv2d_f64(const ConvParams& p, const double* a, const double* b, double* c
 extern "C" void kiln_conv2d_f32(const kiln::ConvParams* p, const float* a, const float* b,
                                 float* c, const float* alpha_scale, kiln::EpilogueFn epilogue,
                                 void** buffers) {
-  kiln::ConvParams q = *p;
-  if (alpha_scale) q.alpha *= static_cast<double>(*alpha_scale);
-  kiln::conv2d_f32(q, a, b, c, kiln::Epilogue{epilogue, buffers});
+  kiln::conv2d_f32(kiln::with_alpha_scale(*p, alpha_scale), a, b, c,
+                   kiln::Epilogue{epilogue, buffers});
 }
 extern "C" void kiln_conv2d_f64(const kiln::ConvParams* p, const double* a, const double* b,
                                 double* c, const double* alpha_scale, kiln::EpilogueFn epilogue,
                                 void** buffers) {
-  kiln::ConvParams q = *p;
-  if (alpha_scale) q.alpha *= *alpha_scale;
-  kiln::conv2d_f64(q, a, b, c, kiln::Epilogue{epilogue, buffers});
+  kiln::conv2d_f64(kiln::with_alpha_scale(*p, alpha_scale), a, b, c,
+                   kiln::Epilogue{epilogue, buffers});
 }

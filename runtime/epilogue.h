@@ -30,4 +30,13 @@ struct Epilogue {
   }
 };
 
+// A contraction's parameter block (GemmParams, ConvParams) with *alpha_scale (e.g. the
+// learning-rate state) folded into alpha; what every ABI entry point does first.
+template <typename Params, typename T>
+Params with_alpha_scale(const Params& p, const T* alpha_scale) {
+  Params q = p;
+  if (alpha_scale) q.alpha *= static_cast<double>(*alpha_scale);
+  return q;
+}
+
 }  // namespace kiln

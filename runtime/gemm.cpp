@@ -555,14 +555,12 @@ void gemm_f64_serial(const GemmParams& p, const double* a, const double* b, doub
 extern "C" void kiln_gemm_f32(const kiln::GemmParams* p, const float* a, const float* b, float* c,
                               const float* alpha_scale, kiln::EpilogueFn epilogue,
                               void** buffers) {
-  kiln::GemmParams q = *p;
-  if (alpha_scale) q.alpha *= static_cast<double>(*alpha_scale);
-  kiln::gemm_f32(q, a, b, c, kiln::Epilogue{epilogue, buffers});
+  kiln::gemm_f32(kiln::with_alpha_scale(*p, alpha_scale), a, b, c,
+                   kiln::Epilogue{epilogue, buffers});
 }
 extern "C" void kiln_gemm_f64(const kiln::GemmParams* p, const double* a, const double* b,
                               double* c, const double* alpha_scale, kiln::EpilogueFn epilogue,
                               void** buffers) {
-  kiln::GemmParams q = *p;
-  if (alpha_scale) q.alpha *= *alpha_scale;
-  kiln::gemm_f64(q, a, b, c, kiln::Epilogue{epilogue, buffers});
+  kiln::gemm_f64(kiln::with_alpha_scale(*p, alpha_scale), a, b, c,
+                   kiln::Epilogue{epilogue, buffers});
 }

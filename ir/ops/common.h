@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "ir/builder.h"
 #include "ir/graph.h"
 
 namespace kiln {
@@ -86,6 +87,9 @@ using Pair = std::array<int64_t, 2>;
 // 2^20 and dims at most 2^40 (ir/shape.h), so the size arithmetic of the shape rules and
 // references (dilation * kernel, j * n of adaptive windows) cannot overflow int64.
 inline constexpr int64_t kMaxWindowAttr = int64_t{1} << 20;
+
+// (H, W) of an NCHW tensor.
+inline Pair hw_of(const Tensor& t) { return {t.shape()[2], t.shape()[3]}; }
 
 inline std::string hw(const Pair& p) { return std::to_string(p[0]) + "x" + std::to_string(p[1]); }
 

@@ -17,6 +17,7 @@ namespace {
 using Ins = std::span<const TensorType>;
 using RefIns = std::span<const RefTensor* const>;
 using ops::hw;
+using ops::hw_of;
 using ops::Pair;
 
 struct ConvGeom {
@@ -185,8 +186,6 @@ Conv2dOptions options_of(const Node& n) {
   KILN_CHECK(o.ok(), "conv node with unchecked attributes");
   return *o;
 }
-
-Pair hw_of(const Tensor& t) { return {t.shape()[2], t.shape()[3]}; }
 
 std::vector<Tensor> grad_conv2d(GradContext& c) {
   const Conv2dOptions o = options_of(c.node);

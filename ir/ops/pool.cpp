@@ -21,6 +21,7 @@ namespace {
 using Ins = std::span<const TensorType>;
 using RefIns = std::span<const RefTensor* const>;
 using ops::hw;
+using ops::hw_of;
 using ops::Pair;
 
 struct PoolGeom {
@@ -259,8 +260,6 @@ Pool2dOptions options_of(const Node& n) {
   KILN_CHECK(o.ok(), "pool node with unchecked attributes");
   return *o;
 }
-
-Pair hw_of(const Tensor& t) { return {t.shape()[2], t.shape()[3]}; }
 
 std::vector<Tensor> grad_max_pool(GradContext& c) {
   const Pool2dOptions o = options_of(c.node);

@@ -310,21 +310,7 @@ TEST_CASE("conv2d: graphs round-trip through text and flatbuffers", "[conv][prin
   b.output("dx", conv2d_input_grad(y, w, {7, 9}, o));
   b.output("dw", conv2d_weight_grad(x, y, {3, 2}, o));
   REQUIRE(b.ok());
-  REQUIRE(verify(g).ok());
-
-  const std::string text = print_graph(g);
-  Expected<Graph> parsed = parse_graph(text);
-  INFO(text);
-  INFO((parsed.ok() ? std::string() : parsed.error().message()));
-  REQUIRE(parsed.ok());
-  CHECK(print_graph(*parsed) == text);
-  CHECK(verify(*parsed).ok());
-
-  Expected<Graph> loaded = deserialize_graph(serialize_graph(g), "conv.kgraph");
-  INFO((loaded.ok() ? std::string() : loaded.error().message()));
-  REQUIRE(loaded.ok());
-  CHECK(print_graph(*loaded) == text);
-  for (int i = 0; i < g.size(); ++i) CHECK(loaded->node(i).attrs == g.node(i).attrs);
+  check_round_trips(g, "conv.kgraph");
 }
 
 }  // namespace kiln

@@ -8,6 +8,9 @@
 #include <vector>
 
 #include "ir/gradcheck.h"
+#include "ir/printer.h"
+#include "ir/serialize.h"
+#include "ir/verifier.h"
 
 namespace kiln::optest {
 
@@ -52,6 +55,24 @@ inline std::vector<double> eval(const std::vector<RefTensor>& ins, const Build& 
   REQUIRE(b.ok());
   b.output("out", y);
   return test::run_output(g, feeds, "out").data;
+}
+
+// g survives the text printer/parser and the flatbuffers writer/reader unchanged.
+inline void check_round_trips(const Graph& g, const std::string& file_name) {
+  REQUIRE(verify(g).ok());
+  const std::string text = print_graph(g);
+  Expected<Graph> parsed = parse_graph(text);
+  INFO(text);
+  INFO((parsed.ok() ? std::string() : parsed.error().message()));
+  REQUIRE(parsed.ok());
+  CHECK(print_graph(*parsed) == text);
+  CHECK(verify(*parsed).ok());
+
+  Expected<Graph> loaded = deserialize_graph(serialize_graph(g), file_name);
+  INFO((loaded.ok() ? std::string() : loaded.error().message()));
+  REQUIRE(loaded.ok());
+  CHECK(print_graph(*loaded) == text);
+  for (int i = 0; i < g.size(); ++i) CHECK(loaded->node(i).attrs == g.node(i).attrs);
 }
 
 }  // namespace kiln::optest

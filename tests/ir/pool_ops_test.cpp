@@ -382,21 +382,7 @@ TEST_CASE("pooling: graphs round-trip through text and flatbuffers", "[pool][pri
   Tensor ad = adaptive_avg_pool2d(x, {3, 4});
   b.output("dadaptive", adaptive_avg_pool2d_grad(ad, {7, 6}));
   REQUIRE(b.ok());
-  REQUIRE(verify(g).ok());
-
-  const std::string text = print_graph(g);
-  Expected<Graph> parsed = parse_graph(text);
-  INFO(text);
-  INFO((parsed.ok() ? std::string() : parsed.error().message()));
-  REQUIRE(parsed.ok());
-  CHECK(print_graph(*parsed) == text);
-  CHECK(verify(*parsed).ok());
-
-  Expected<Graph> loaded = deserialize_graph(serialize_graph(g), "pool.kgraph");
-  INFO((loaded.ok() ? std::string() : loaded.error().message()));
-  REQUIRE(loaded.ok());
-  CHECK(print_graph(*loaded) == text);
-  for (int i = 0; i < g.size(); ++i) CHECK(loaded->node(i).attrs == g.node(i).attrs);
+  check_round_trips(g, "pool.kgraph");
 }
 
 }  // namespace kiln
