@@ -1,4 +1,5 @@
-// compile(): Graph -> ExecutablePlan + JIT code -> Executable. Verify, plan fusion, lower
+// compile(): Graph -> ExecutablePlan + JIT code -> Executable. Verify, split reductions
+// (passes/split_reductions.h), plan fusion, lower
 // to kernel IR (with buffer binding, in-place state updates and the arena plan), turn
 // the kernel program's buffer table into the plan's plain-data buffer table, render to
 // LLVM IR with a unique entry symbol, JIT at O3 for the host, and let the runtime bind.
@@ -12,6 +13,7 @@
 #include "codegen/lower.h"
 #include "ir/leaf_state.h"
 #include "ir/verifier.h"
+#include "passes/split_reductions.h"
 #include "runtime/profile.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
@@ -73,12 +75,16 @@ Expected<PlanBuffer> plan_buffer(const Graph& g, const kir::Buffer& b) {
 
 }  // namespace
 
-Expected<CompiledPlan> compile_plan(const Graph& g, const CompileOptions& options) {
+Expected<CompiledPlan> compile_plan(const Graph& source, const CompileOptions& options) {
   auto t0 = std::chrono::steady_clock::now();
   if (options.verify) {
-    Status st = verify(g);
+    Status st = verify(source);
     if (!st.ok()) return st.error().wrap("compile: graph verification failed");
   }
+  // Graph rewrites that only serve code generation, on a copy of the caller's graph.
+  Graph g = source;
+  Expected<bool> split = SplitReductionsPass().run(g);
+  if (!split.ok()) return split.error().wrap("compile");
   LowerOptions lopts;
   lopts.arena_guard_bytes = options.arena_guard_bytes;
   Expected<LoweredProgram> lowered = lower_graph(g, lopts);

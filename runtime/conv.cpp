@@ -101,6 +101,7 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/conv_internal.h"
 #include "runtime/gemm.h"
 #include "runtime/thread_pool.h"
 
@@ -108,130 +109,13 @@ namespace kiln {
 
 namespace {
 
-constexpr int64_t kScratchElems = 64 << 10;  // im2col block (256 KB of f32): stays in L2
-constexpr int64_t kColAlign = 32;            // block widths: a multiple of every GEMM NR
-constexpr int64_t kRowAlign = 12;            // block heights: a multiple of every GEMM MR
-constexpr int64_t kMaxSlices = 16;           // weight gradient: batch slices ...
-constexpr int64_t kPartialBytes = 8 << 20;   // ... and the memory for their partial sums
-constexpr int64_t kSmallMap = 64;            // output pixels up to which the batch is folded
-constexpr int64_t kPanel = 16;               // columns of the f32 GEMM's AVX2 micro-kernel
-constexpr int64_t kFoldCols = 256;           // folded GEMMs: columns of a block of images,
-constexpr int64_t kFoldChunkElems = 256 << 10;  // the part of its col built at a time (1 MB),
-constexpr int64_t kMinFoldCols = 64;         // and the narrowest block worth its own task
-constexpr int64_t kImageTile = 8;            // images per step of the folded col2im
-
-// Reusable buffers, grown on demand, so steady-state calls do not allocate.
-template <typename T>
-struct Scratch {
-  T* p = nullptr;
-  size_t n = 0;
-  T* get(int64_t need) {
-    if (static_cast<size_t>(need) > n) {
-      std::free(p);
-      n = std::max(static_cast<size_t>(need), n * 2);
-      p = static_cast<T*>(std::aligned_alloc(64, ((n * sizeof(T) + 63) / 64) * 64));
-    }
-    return p;
-  }
-  ~Scratch() { std::free(p); }
-};
-// Per thread and element type: `task` for the running task (an im2col block, padded
-// input rows); `shared` is the calling thread's, read by every task of its call
-// (weight-gradient partial sums, packed weights). Plain thread_local objects: with
-// thread_local variable templates LeakSanitizer showed GCC 12 skipping the destructors
-// when pool threads exit.
-template <typename T>
-struct Scratches {
-  Scratch<T> task, shared;
-};
-thread_local Scratches<float> t_scratch_f32;
-thread_local Scratches<double> t_scratch_f64;
-
-template <typename T>
-Scratches<T>& scratch() {
-  if constexpr (std::is_same_v<T, float>) {
-    return t_scratch_f32;
-  } else {
-    return t_scratch_f64;
-  }
-}
-
-int64_t ceil_div(int64_t a, int64_t b) {  // b > 0, any sign of a
-  return a >= 0 ? (a + b - 1) / b : -((-a) / b);
-}
-
-// Sizes derived from the parameters.
-struct Dims {
-  int64_t groups, cg, fg;  // groups, channels and filters per group
-  int64_t kk, ckk;         // kh*kw, cg*kh*kw: rows of col
-  int64_t hw, ohw;         // input and output pixels per channel
-  bool pointwise;          // 1x1, stride 1, no padding: col is the image itself
-};
-
-Dims dims_of(const ConvParams& p) {
-  Dims d;
-  d.groups = p.groups;
-  d.cg = p.c / p.groups;
-  d.fg = p.f / p.groups;
-  d.kk = p.kh * p.kw;
-  d.ckk = d.cg * d.kk;
-  d.hw = p.h * p.w;
-  d.ohw = p.oh * p.ow;
-  d.pointwise = p.kh == 1 && p.kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 &&
-                p.pad_w == 0 && p.oh == p.h && p.ow == p.w;
-  return d;
-}
+using namespace conv_detail;
 
 // Columns per im2col block for `rows` rows of col: as many as fit in the scratch,
 // a multiple of kColAlign, all of them when they fit.
 int64_t column_block(int64_t rows, int64_t cols) {
   const int64_t fit = kScratchElems / std::max<int64_t>(1, rows) / kColAlign * kColAlign;
   return std::max<int64_t>(1, std::min(std::max(kColAlign, fit), cols));
-}
-
-// Bounds of block b of `blocks` over [0, n) in units of `align` (the last ends at n).
-std::pair<int64_t, int64_t> aligned_block(int64_t n, int64_t align, int64_t b, int64_t blocks) {
-  int64_t units = ceil_div(n, align);
-  return {std::min(n, units * b / blocks * align), std::min(n, units * (b + 1) / blocks * align)};
-}
-
-GemmParams gemm_params(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc,
-                       bool trans_a, bool trans_b, bool accumulate, double alpha) {
-  GemmParams q;
-  q.m = m;
-  q.n = n;
-  q.k = k;
-  q.lda = lda;
-  q.ldb = ldb;
-  q.ldc = ldc;
-  q.trans_a = trans_a;
-  q.trans_b = trans_b;
-  q.accumulate = accumulate;
-  q.alpha = alpha;
-  return q;
-}
-
-template <typename T>
-void gemm(const GemmParams& q, const T* a, const T* b, T* c, const Epilogue& epi,
-          bool parallel) {
-  if constexpr (std::is_same_v<T, float>) {
-    parallel ? gemm_f32(q, a, b, c, epi) : gemm_f32_serial(q, a, b, c, epi);
-  } else {
-    parallel ? gemm_f64(q, a, b, c, epi) : gemm_f64_serial(q, a, b, c, epi);
-  }
-}
-
-// Runs task(t, parallel_gemm) for t in [0, tasks): spread over the pool, or, with fewer
-// tasks than threads, one after another with each task's GEMM split over the pool.
-template <typename F>
-void run_tasks(int64_t tasks, F&& task) {
-  if (tasks < global_pool().active_threads()) {
-    for (int64_t t = 0; t < tasks; ++t) task(t, true);
-    return;
-  }
-  parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) task(t, false);
-  });
 }
 
 // A row of col: the tap (channel c, kernel row ki, kernel column kj), k = (c*kh + ki)*kw + kj.
@@ -347,13 +231,6 @@ void col2im_add(const ConvParams& p, const T* col, int64_t k0, int64_t k1, int64
       }
     });
   }
-}
-
-// Batch slices of the weight gradient: from the shape only, so that the sum's order (and
-// the result's bits) never depends on the thread count.
-int64_t weight_grad_slices(int64_t n, int64_t dw_bytes) {
-  return std::clamp<int64_t>(std::min(kMaxSlices, kPartialBytes / std::max<int64_t>(1, dw_bytes)),
-                             1, std::max<int64_t>(1, n));
 }
 
 // The task grid of a weight gradient over dW [groups, fg, width]: batch slices x groups x
@@ -1193,7 +1070,10 @@ void conv2d(const ConvParams& p, const T* a, const T* b, T* c, const Epilogue& e
     case kConvForward:
       if (p.n <= 0 || d.fg <= 0 || d.ohw <= 0) return;
       if (d.ckk <= 0) return empty_sum(p, p.n * d.groups, d.fg, d.ohw, c, epi);
-      if (fold_batch(d)) return forward_images(p, d, a, b, c, epi);
+      if (fold_batch(d)) {
+        if (use_dense_map(p, d)) return forward_dense(p, d, a, b, c, epi);
+        return forward_images(p, d, a, b, c, epi);
+      }
       if constexpr (std::is_same_v<T, float>) {
         if (use_direct(p, d)) return forward_direct_f32(p, d, a, b, c, epi);
       }
@@ -1202,7 +1082,10 @@ void conv2d(const ConvParams& p, const T* a, const T* b, T* c, const Epilogue& e
       if (p.n <= 0 || d.cg <= 0 || d.hw <= 0) return;
       if (d.fg <= 0 || d.ohw <= 0 || d.kk <= 0)
         return empty_sum(p, p.n * d.groups, d.cg, d.hw, c, epi);
-      if (fold_batch(d)) return input_grad_images(p, d, a, b, c, epi);
+      if (fold_batch(d)) {
+        if (use_dense_map(p, d)) return input_grad_dense(p, d, a, b, c, epi);
+        return input_grad_images(p, d, a, b, c, epi);
+      }
       if constexpr (std::is_same_v<T, float>) {
         ConvParams q;
         if (transposed_as_forward(p, &q)) {
@@ -1215,7 +1098,10 @@ void conv2d(const ConvParams& p, const T* a, const T* b, T* c, const Epilogue& e
     case kConvWeightGrad:
       if (d.fg <= 0 || d.ckk <= 0) return;
       if (p.n <= 0 || d.ohw <= 0) return empty_sum(p, d.groups, d.fg, d.ckk, c, epi);
-      if (fold_batch(d)) return weight_grad_images(p, d, a, b, c, epi);
+      if (fold_batch(d)) {
+        if (use_dense_map(p, d)) return weight_grad_dense(p, d, a, b, c, epi);
+        return weight_grad_images(p, d, a, b, c, epi);
+      }
       if constexpr (std::is_same_v<T, float>) {
         if (use_direct_wgrad(p, d)) return weight_grad_direct(p, d, a, b, c, epi);
       }

@@ -183,10 +183,12 @@ std::vector<Tensor> grad_tanh(GradContext& c) {
 std::vector<Tensor> grad_sigmoid(GradContext& c) {
   return {mul(c.grad_out, mul(c.out, sub(scalar_like(c.out, 1.0), c.out)))};
 }
+// The mask reads relu's output, not its input: (relu(x) > 0) == (x > 0), both false for
+// NaN, and then x itself is not needed after the forward pass, so a normalisation
+// feeding relu fuses with it into one kernel instead of being stored for the backward.
 std::vector<Tensor> grad_relu(GradContext& c) {
-  const Tensor& x = c.inputs[0];
-  Tensor zero = zeros_like(c, x);
-  return {where(greater(x, zero), c.grad_out, zero)};
+  Tensor zero = zeros_like(c, c.out);
+  return {where(greater(c.out, zero), c.grad_out, zero)};
 }
 // Only float -> float casts carry gradient (cast back to the input dtype).
 std::vector<Tensor> grad_cast(GradContext& c) {

@@ -322,7 +322,9 @@ TEST_CASE("conv2d blocks, slices and the epilogue on several threads", "[conv]")
 
 TEST_CASE("conv2d on small maps folds the batch into the GEMM", "[conv]") {
   // Maps of at most 64 output pixels, where conv.cpp runs one GEMM per block of images
-  // (about 256 columns) and leaves out the taps that read only padding: ResNet-18 /
+  // (about 256 columns) and leaves out the taps that read only padding, or, on maps of a
+  // few pixels, one GEMM over the whole batch with dense weights (conv_tiny_maps.cpp;
+  // the 2x2 and 2x3 shapes with one group): ResNet-18 /
   // DenseNet / GoogLeNet layers at small input sizes, scaled down. The batches end in
   // partial image blocks; 256 col rows of 2x2 maps take several chunks; run on 1, 2 and
   // 3 threads, plain and accumulating with alpha, the epilogue checked exactly once, the
@@ -333,7 +335,9 @@ TEST_CASE("conv2d on small maps folds the batch into the GEMM", "[conv]") {
       {37, 8, 8, 8, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1},     // stride 2 -> 4x4: 16+16+5 images
       {37, 8, 8, 8, 16, 1, 1, 2, 2, 0, 0, 1, 1, 1},     // its 1x1 stride-2 shortcut
       {21, 12, 4, 4, 12, 3, 3, 1, 1, 1, 1, 1, 1, 2},    // 4x4, groups 2
-      {70, 256, 2, 2, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1},    // 2x2: 2304 col rows in chunks
+      {70, 256, 2, 2, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1},    // 2x2: one GEMM with dense weights
+      {70, 256, 2, 2, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2},    // groups 2: folded, 1152 col rows in chunks
+      {5, 6, 2, 3, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1},       // 2x3: dense weights with zeros
       {9, 16, 2, 2, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1},     // 2x2 stride 2 -> 1x1: 4 live taps
       {300, 6, 1, 1, 10, 3, 3, 1, 1, 1, 1, 1, 1, 2},    // 1x1 map: 1 live tap, 256+44 images
       {13, 20, 3, 3, 6, 1, 1, 1, 1, 0, 0, 1, 1, 1},     // 1x1 conv on 3x3: folded
