@@ -26,9 +26,10 @@
 // materialized values or inlined expressions, so bias (+ broadcast(b)), batch-norm
 // scale/shift, residual adds, activations, activation gradients and masks all fuse:
 // relu(conv(x)*scale + shift + residual) is one kernel. ReLU also continues the chain
-// when the pre-activation z also feeds `gt(z, 0)` nodes (the ReLU backward mask): those
-// are served as `gt(relu(z), 0)`, which is exact (both are false for NaN), so z is never
-// stored; FusionPlan::positive_of records the substitution.
+// when the pre-activation z also feeds `gt(z, 0)` nodes (a hand-written ReLU mask; the
+// autodiff rule already masks with `gt(relu(z), 0)`): those are served as
+// `gt(relu(z), 0)`, which is exact (both are false for NaN), so z is never stored;
+// FusionPlan::positive_of records the substitution.
 // An SGD-style update of state S, S - c*C or S + c*C (c a splat constant or broadcast of
 // a scalar buffer such as the lr state), is instead written in place: out = S,
 // alpha = -c, accumulate. It is kept only when no kernel scheduled after it reads S

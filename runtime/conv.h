@@ -8,7 +8,8 @@
 // rectangles of c in the GEMM view abi.h gives for the kind, each element exactly once.
 // With kind = weight grad, alpha = -lr and accumulate = 1 it is an in-place SGD update
 // of the weights. Small maps (up to 64 output pixels) run one GEMM per block of images
-// rather than per image (conv.cpp). Results do not depend on the thread count (the
+// rather than per image (conv.cpp), and maps of a few pixels one GEMM over the batch
+// with dense weights (conv_tiny_maps.cpp). Results do not depend on the thread count (the
 // weight gradient sums the batch in a fixed split and a fixed order). Generated code
 // calls kiln_conv2d_f32/f64 (runtime/abi.h) with a pointer to a constant ConvParams block.
 #pragma once

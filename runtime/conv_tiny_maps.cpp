@@ -80,7 +80,6 @@ void epilogue_by_image(int64_t n, int64_t rows, int64_t cols, const Epilogue& ep
 }  // namespace
 
 bool use_dense_map(const ConvParams& p, const Dims& d) {
-  if (std::getenv("KILN_CONV_NO_DENSE")) return false;  // TEMP: measurement
   if (d.groups != 1 || d.hw * d.ohw > kMaxDenseElems / std::max<int64_t>(1, p.c * p.f))
     return false;
   // Links vs the folded path's multiply-adds (every live tap at every output pixel).
