@@ -14,6 +14,7 @@
 #include <set>
 
 #include "ir/interpreter.h"
+#include "reference_eval.h"
 #include "ir/leaf_state.h"
 #include "passes/autodiff.h"
 #include "passes/training.h"
@@ -87,19 +88,9 @@ struct Net {
 };
 
 InterpreterResult run(const Graph& g, const std::map<std::string, RefTensor>& feeds) {
-  Expected<InterpreterResult> r = interpret(g, feeds);
-  INFO((r.ok() ? std::string() : r.error().message()));
-  REQUIRE(r.ok());
-  return *r;
+  return test::run_reference(g, feeds);
 }
-
-void check_close(const std::vector<double>& got, const std::vector<double>& want, double tol) {
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    INFO("element " << i);
-    CHECK(got[i] == Approx(want[i]).margin(tol).epsilon(tol));
-  }
-}
+using test::check_close;
 
 // Ops producing values of x's full shape, other than x itself.
 std::multiset<OpKind> full_size_ops(const Graph& g, const Tensor& x) {

@@ -17,6 +17,7 @@
 
 #include "codegen/harness.h"
 #include "ir/interpreter.h"
+#include "reference_eval.h"
 #include "ir/leaf_state.h"
 #include "frontend/embedding.h"
 #include "frontend/losses.h"
@@ -95,19 +96,9 @@ struct Net {
 };
 
 InterpreterResult run(const Graph& g, const std::map<std::string, RefTensor>& feeds) {
-  Expected<InterpreterResult> r = interpret(g, feeds);
-  INFO((r.ok() ? std::string() : r.error().message()));
-  REQUIRE(r.ok());
-  return *r;
+  return test::run_reference(g, feeds);
 }
-
-void check_close(const std::vector<double>& got, const std::vector<double>& want, double tol) {
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    INFO("element " << i);
-    CHECK(got[i] == Approx(want[i]).margin(tol).epsilon(tol));
-  }
-}
+using test::check_close;
 
 double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
   REQUIRE(a.size() == b.size());

@@ -8,25 +8,18 @@
 #include "ir/printer.h"
 #include "ir/tensor_ops.h"
 #include "passes/simplify.h"
+#include "pass_text.h"
 
 using namespace kiln;
 
 namespace {
 
 std::string run_simplify(const std::string& text) {
-  Expected<Graph> g = parse_graph(text);
-  REQUIRE(g.ok());
   SimplifyPass pass;
-  Expected<bool> changed = pass.run(*g);
-  REQUIRE(changed.ok());
-  return print_graph(*g);
+  return test::run_pass_on_text(pass, text);
 }
 
-std::string canonical(const std::string& text) {
-  Expected<Graph> g = parse_graph(text);
-  REQUIRE(g.ok());
-  return print_graph(*g);
-}
+using test::canonical;
 
 }  // namespace
 

@@ -5,24 +5,18 @@
 #include "ir/interpreter.h"
 #include "ir/printer.h"
 #include "passes/split_reductions.h"
+#include "pass_text.h"
 
 using namespace kiln;
 
 namespace {
 
 std::string run_split(const std::string& text, int64_t min_elements = 1) {
-  Expected<Graph> g = parse_graph(text);
-  REQUIRE(g.ok());
-  Expected<bool> changed = SplitReductionsPass(min_elements).run(*g);
-  REQUIRE(changed.ok());
-  return print_graph(*g);
+  SplitReductionsPass pass(min_elements);
+  return test::run_pass_on_text(pass, text);
 }
 
-std::string canonical(const std::string& text) {
-  Expected<Graph> g = parse_graph(text);
-  REQUIRE(g.ok());
-  return print_graph(*g);
-}
+using test::canonical;
 
 }  // namespace
 
