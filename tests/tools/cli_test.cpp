@@ -353,6 +353,15 @@ TEST_CASE("kiln-opt runs a pass on a textual graph", "[cli]") {
   CHECK(ok.code == 0);
   CHECK_THAT(ok.out, Catch::Contains("%2 = add(%1, %1)"));
   CHECK_THAT(ok.out, !Catch::Contains("%3"));
+  {
+    std::ofstream f(dir + "/bn.kir");
+    f << "graph t {\n  %0 = input() {name=\"x\"} : f32[64,32,8,8]\n"
+         "  %1 = reduce_mean(%0) {axes=[0,2,3], keepdims=1} : f32[1,32,1,1]\n"
+         "  output \"m\" = %1\n}\n";
+  }
+  Result split = run_tool("kiln-opt", dir + "/bn.kir --pass split_reductions");
+  CHECK(split.code == 0);
+  CHECK_THAT(split.out, Catch::Contains("reduce_mean(%0) {axes=[2,3], keepdims=1} : f32[64,32,1,1]"));
   Result missing = run_tool("kiln-opt", dir + "/missing.kir");
   CHECK(missing.code == 1);
   CHECK_THAT(missing.out, Catch::Contains("cannot read"));

@@ -1,6 +1,6 @@
 // kiln-opt: runs graph passes on a textual IR file and prints the result, for pass
 // tests and debugging (like LLVM's opt). Usage:
-//   kiln-opt FILE.kir --pass simplify[,training,...] [--loss NAME] [--lr X] [--adam]
+//   kiln-opt FILE.kir --pass simplify[,training,split_reductions,...] [--loss NAME] [--lr X] [--adam]
 // FILE "-" reads standard input. Errors exit 1 with the parser's line:column; usage
 // errors (unknown flag, missing FILE) exit 2.
 #include <cmath>
@@ -15,6 +15,7 @@
 #include "ir/printer.h"
 #include "ir/verifier.h"
 #include "passes/simplify.h"
+#include "passes/split_reductions.h"
 #include "passes/training.h"
 #include "tools/args.h"
 
@@ -34,13 +35,15 @@ int fail(const std::string& msg) { return cli::report_error("kiln-opt", msg); }
 
 Expected<std::unique_ptr<Pass>> make_pass(const std::string& name, const OptArgs& a) {
   if (name == "simplify") return std::unique_ptr<Pass>(std::make_unique<SimplifyPass>());
+  if (name == "split_reductions")
+    return std::unique_ptr<Pass>(std::make_unique<SplitReductionsPass>());
   if (name == "training") {
     OptimizerConfig c;
     if (!std::isnan(a.lr)) c.lr = a.lr;
     if (a.adam) c.kind = OptimizerConfig::Adam;
     return std::unique_ptr<Pass>(std::make_unique<TrainingStepPass>(a.loss, c));
   }
-  return Error("unknown pass '" + name + "' (simplify, training)");
+  return Error("unknown pass '" + name + "' (simplify, training, split_reductions)");
 }
 
 int run(const OptArgs& a) {
@@ -80,8 +83,8 @@ int main(int argc, char** argv) {
     app.add_option("FILE", a.file, "the graph (.kir); - reads standard input")
         ->required()
         ->type_name("");
-    app.add_option("--pass", a.passes, "comma-separated passes to run: simplify, training "
-                                       "(default simplify)")
+    app.add_option("--pass", a.passes, "comma-separated passes to run: simplify, training, "
+                                       "split_reductions (default simplify)")
         ->type_name("P[,P...]");
     app.add_option("--loss", a.loss, "training: name of the loss output (default loss)")
         ->type_name("NAME");
