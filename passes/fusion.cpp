@@ -56,6 +56,9 @@ int fusion_cost(const Node& n) {
 
 namespace {
 
+// Inputs of a concat with more than this many inputs are materialized (see plan_fusion).
+constexpr size_t kWideConcat = 4;
+
 bool is_reduction(OpKind op) {
   return op == OpKind::ReduceSum || op == OpKind::ReduceMax || op == OpKind::ReduceMean;
 }
@@ -229,6 +232,10 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
       if (un.op == OpKind::Broadcast && un.type.shape.numel() > nd.type.shape.numel())
         expanded = true;
       if (un.op == OpKind::Gather && un.inputs[0].id == id && !cheap(nd)) expanded = true;
+      // A wide concat picks one of its inputs per element: as plain loads (buffers or
+      // views) the pick is one load from a chosen address (codegen/llvm/renderer.cpp),
+      // while inlined expressions would all be evaluated for every element.
+      if (un.op == OpKind::Concat && un.inputs.size() > kWideConcat && !cheap(nd)) m = true;
     }
     int live_users = 0;
     for (NodeId u : us) live_users += live[u] ? 1 : 0;

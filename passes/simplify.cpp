@@ -6,6 +6,7 @@
 // node is what tells autodiff to stop (it costs nothing at run time: it fuses away).
 #include "passes/simplify.h"
 
+#include <algorithm>
 #include <map>
 #include <tuple>
 
@@ -201,6 +202,124 @@ bool apply_algebraic_identities(Graph& g) {
   return changed;
 }
 
+namespace {
+
+// A value seen as pieces along one axis, the rest zeros: pad(x) (zero border on that axis
+// only) is [x at low], concat(x, y, ...) is [x at 0, y at len(x), ...], and
+// pad(concat(...)) both. Zero constants among the pieces are left out (they are zeros).
+struct Pieces {
+  int axis = -1;
+  std::vector<std::pair<int64_t, Value>> at;  // (start along axis, value), non-zero pieces
+};
+
+bool is_zero_splat(const Node& n) {
+  return n.op == OpKind::Constant && n.attrs.has("value") && n.attrs.f("value") == 0.0;
+}
+
+// Whether `v` has that form; `axis` >= 0 requires that axis.
+bool as_pieces(const Graph& g, Value v, Pieces* out) {
+  const Node& n = g.node(v);
+  int64_t base = 0;
+  const Node* cat = &n;
+  if (n.op == OpKind::Pad) {
+    if (n.attrs.f("value") != 0.0) return false;
+    const auto &low = n.attrs.ints("low"), &high = n.attrs.ints("high");
+    int axis = -1;
+    for (size_t d = 0; d < low.size(); ++d) {
+      if (low[d] == 0 && high[d] == 0) continue;
+      if (axis >= 0 || low[d] < 0 || high[d] < 0) return false;
+      axis = static_cast<int>(d);
+    }
+    if (axis < 0) return false;
+    out->axis = axis;
+    base = low[axis];
+    cat = &g.node(n.inputs[0]);
+    if (cat->op != OpKind::Concat || cat->attrs.i("axis") != axis) {
+      out->at = {{base, n.inputs[0]}};
+      return true;
+    }
+  } else if (n.op == OpKind::Concat) {
+    out->axis = static_cast<int>(n.attrs.i("axis"));
+  } else {
+    return false;
+  }
+  out->at.clear();
+  for (Value in : cat->inputs) {
+    const Node& p = g.node(in);
+    if (!is_zero_splat(p)) out->at.push_back({base, in});
+    base += p.shape()[out->axis];
+  }
+  return true;
+}
+
+}  // namespace
+
+// a + b where a and b hold non-zero values at disjoint places along one axis (pads of
+// slice gradients, or concats already merged) => one concat with zeros for the gaps
+// (the gradient of slices that tile a tensor, e.g. the time steps of a recurrent layer's
+// input projection, becomes one concat instead of a sum of full-size pads); a concat of
+// a concat on the same axis is flattened.
+bool merge_disjoint_pads(Graph& g) {
+  bool changed = false;
+  const int n = g.size();
+  for (NodeId id = 0; id < n; ++id) {
+    const Node node = g.node(id);  // copies: adding nodes moves the storage
+    if (node.op == OpKind::Concat) {
+      std::vector<Value> flat;
+      bool nested = false;
+      for (Value v : node.inputs) {
+        const Node& in = g.node(v);
+        if (in.op == OpKind::Concat && in.attrs.i("axis") == node.attrs.i("axis")) {
+          flat.insert(flat.end(), in.inputs.begin(), in.inputs.end());
+          nested = true;
+        } else {
+          flat.push_back(v);
+        }
+      }
+      if (nested) {
+        g.node(Value{id}).inputs = flat;
+        changed = true;
+      }
+      continue;
+    }
+    if (node.op != OpKind::Add) continue;
+    Pieces a, b;
+    if (!as_pieces(g, node.inputs[0], &a) || !as_pieces(g, node.inputs[1], &b) ||
+        a.axis != b.axis)
+      continue;
+    const int k = a.axis;
+    std::vector<std::pair<int64_t, Value>> all = a.at;
+    all.insert(all.end(), b.at.begin(), b.at.end());
+    std::sort(all.begin(), all.end(),
+              [](const auto& x, const auto& y) { return x.first < y.first; });
+    std::vector<Value> pieces;
+    int64_t at = 0;
+    bool overlap = false;
+    auto zeros = [&](int64_t len) -> bool {  // a zero piece of `len` rows along k
+      if (len <= 0) return true;
+      Shape zs = node.shape();
+      zs.dims[k] = len;
+      Expected<Value> z = g.add_leaf(OpKind::Constant, TensorType{node.dtype(), zs},
+                                     AttrMap{{"value", 0.0}}, node.loc);
+      if (z.ok()) pieces.push_back(*z);
+      return z.ok();
+    };
+    for (const auto& [start, v] : all) {
+      if (start < at) overlap = true;
+      if (overlap || !zeros(start - at)) break;
+      pieces.push_back(v);
+      at = start + g.node(v).shape()[k];
+    }
+    if (overlap || pieces.empty() || !zeros(node.shape()[k] - at)) continue;
+    Expected<Value> cat = g.add(OpKind::Concat, pieces, AttrMap{{"axis", int64_t{k}}}, node.loc);
+    if (!cat.ok()) continue;
+    g.replace_all_uses(Value{id}, *cat);
+    changed = true;
+  }
+  if (changed) g.compact();
+  return changed;
+}
+
 bool eliminate_dead_code(Graph& g) {
   int before = g.size();
   g.compact();
@@ -213,6 +332,7 @@ Expected<bool> SimplifyPass::run(Graph& g) {
     bool changed = KILN_TRY(
         fold_constants(g, opts_.max_folded_elements, opts_.max_folded_input_elements));
     changed |= apply_algebraic_identities(g);
+    changed |= merge_disjoint_pads(g);
     changed |= eliminate_common_subexpressions(g);
     changed |= eliminate_dead_code(g);
     any |= changed;

@@ -1,5 +1,6 @@
 // simplify: constant folding, common-subexpression elimination, algebraic identities
-// and dead-code elimination, iterated to a fixed point.
+// (including sums of disjoint pads as one concat) and dead-code elimination, iterated to
+// a fixed point.
 #pragma once
 
 #include "passes/pass.h"
@@ -35,6 +36,10 @@ Expected<bool> fold_constants(Graph& g, int64_t max_elements = 4096,
                               int64_t max_input_elements = int64_t{1} << 16);
 bool eliminate_common_subexpressions(Graph& g);
 bool apply_algebraic_identities(Graph& g);
+// pad(x) + pad(y) that place x and y at disjoint positions along one axis (and pad the
+// others alike) => pad(concat(x, zeros, y)); concat of a concat on the same axis is
+// flattened. Sums of slice gradients become one concat.
+bool merge_disjoint_pads(Graph& g);
 bool eliminate_dead_code(Graph& g);
 
 }  // namespace kiln

@@ -253,6 +253,7 @@ class KernelRenderer {
 
   void render_loop(const kir::LoopKernel& k, Value* begin, Value* end) {
     LoopSchedule s = schedule_loop(k);
+    vector_axis_ = s.vector_axis;
     const int n = static_cast<int>(k.dims.size());
     ax_.assign(n, i64c(0));
     const int va = s.vector_axis;
@@ -392,7 +393,9 @@ class KernelRenderer {
         }
         break;
       }
-      case EOp::Select: return b_.CreateSelect(emit(e.a), emit(e.b), emit(e.c));
+      case EOp::Select:
+        if (selects_loads(id)) return load_selected(id);
+        return b_.CreateSelect(emit(e.a), emit(e.b), emit(e.c));
       case EOp::Cast: return emit_cast(emit(e.a), P_[e.a].dtype, e.dtype);
       case EOp::Rng: {
         Value* w[4];
@@ -404,6 +407,43 @@ class KernelRenderer {
     }
     KILN_CHECK(false, "unhandled kernel IR node");
     return nullptr;
+  }
+
+  // A select between loads (concat's chain, one load per input) whose conditions do not
+  // depend on the vector loop's index becomes a select between addresses and ONE load:
+  // the chain then costs no memory traffic, and since concat's inputs share the offset,
+  // InstCombine turns it into a select of base pointers that LICM hoists out of the
+  // vector loop, leaving a contiguous copy (a 35-way stack of time steps: 35 loads per
+  // element before). Conditions that vary along the vector axis keep the value select:
+  // two vector loads and a blend beat a gather.
+  bool selects_loads(ExprId id) {
+    if (vector_axis_ < 0) return false;
+    const kir::Expr& e = P_[id];
+    if (e.op == EOp::Load) return true;
+    if (e.op != EOp::Select || depends_on_vector_axis(e.a)) return false;
+    const kir::Expr& a = P_[e.b];
+    const kir::Expr& b = P_[e.c];
+    return a.dtype == e.dtype && b.dtype == e.dtype && selects_loads(e.b) && selects_loads(e.c);
+  }
+  Value* address_of(ExprId id) {
+    const kir::Expr& e = P_[id];
+    if (e.op == EOp::Load) return ptr_at(e.buffer, e.dtype, emit(e.a));
+    return b_.CreateSelect(emit(e.a), address_of(e.b), address_of(e.c));
+  }
+  Value* load_selected(ExprId id) {
+    const DType t = P_[id].dtype;
+    Value* v = b_.CreateAlignedLoad(memory_type(C_, t), address_of(id), llvm::Align(dtype_size(t)));
+    return t == DType::boolean ? b_.CreateICmpNE(v, b_.getInt8(0)) : v;
+  }
+  bool depends_on_vector_axis(ExprId id) {
+    auto it = depends_.find(id);
+    if (it != depends_.end()) return it->second;
+    bool d = false;
+    P_.for_each_reachable(id, [&](ExprId, const kir::Expr& x) {
+      d |= x.op == EOp::LoopIndex && x.i == vector_axis_;
+    });
+    depends_[id] = d;
+    return d;
   }
 
   Value* emit_unary(UOp op, DType t, Value* a) {
@@ -504,6 +544,8 @@ class KernelRenderer {
   std::map<int, Value*> ptrs_;
   std::vector<Value*> ax_;
   std::unordered_map<ExprId, Value*> memo_;
+  int vector_axis_ = -1;  // LoopIndex of the vectorized loop (-1: no select peephole)
+  std::unordered_map<ExprId, bool> depends_;
 };
 
 // A constant parameter block: `ints` as i64 fields, then alpha as a double.

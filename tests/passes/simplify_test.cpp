@@ -218,3 +218,77 @@ TEST_CASE("simplify folds non-splat results only from small inputs", "[simplify]
   REQUIRE(SimplifyPass(o).run(limited).ok());
   CHECK(limited.node(limited.outputs()[0].value).op == OpKind::ReduceSum);
 }
+
+TEST_CASE("simplify turns sums of disjoint pads into one concat", "[simplify]") {
+  // The gradient of three slices tiling axis 0 (time steps) and of two slices of axis 1
+  // with a gap: one concat each, zeros in the gap, nothing left of the pads.
+  std::string in = R"(graph t {
+  %0 = input() {name="a"} : f32[1,4]
+  %1 = input() {name="b"} : f32[1,4]
+  %2 = input() {name="c"} : f32[1,4]
+  %3 = pad(%0) {high=[2,0], low=[0,0], value=0.0} : f32[3,4]
+  %4 = pad(%1) {high=[1,0], low=[1,0], value=0.0} : f32[3,4]
+  %5 = pad(%2) {high=[0,0], low=[2,0], value=0.0} : f32[3,4]
+  %6 = add(%3, %5) : f32[3,4]
+  %7 = add(%6, %4) : f32[3,4]
+  output "y" = %7
+})";
+  std::string want = R"(graph t {
+  %0 = input() {name="a"} : f32[1,4]
+  %1 = input() {name="b"} : f32[1,4]
+  %2 = input() {name="c"} : f32[1,4]
+  %3 = concat(%0, %1, %2) {axis=0} : f32[3,4]
+  output "y" = %3
+})";
+  CHECK(run_simplify(in) == canonical(want));
+
+  std::string gap = R"(graph t {
+  %0 = input() {name="a"} : f32[2,1]
+  %1 = input() {name="b"} : f32[2,2]
+  %2 = pad(%1) {high=[0,0], low=[0,3], value=0.0} : f32[2,5]
+  %3 = pad(%0) {high=[0,4], low=[0,0], value=0.0} : f32[2,5]
+  %4 = add(%2, %3) : f32[2,5]
+  output "y" = %4
+})";
+  std::string gap_want = R"(graph t {
+  %0 = input() {name="a"} : f32[2,1]
+  %1 = input() {name="b"} : f32[2,2]
+  %2 = constant() {value=0.0} : f32[2,2]
+  %3 = concat(%0, %2, %1) {axis=1} : f32[2,5]
+  output "y" = %3
+})";
+  CHECK(run_simplify(gap) == canonical(gap_want));
+}
+
+TEST_CASE("simplify keeps sums of overlapping or non-zero pads", "[simplify]") {
+  for (const char* text : {
+           // Overlapping rows.
+           R"(graph t {
+  %0 = input() {name="a"} : f32[2,4]
+  %1 = input() {name="b"} : f32[2,4]
+  %2 = pad(%0) {high=[1,0], low=[0,0], value=0.0} : f32[3,4]
+  %3 = pad(%1) {high=[0,0], low=[1,0], value=0.0} : f32[3,4]
+  %4 = add(%2, %3) : f32[3,4]
+  output "y" = %4
+})",
+           // Padded along two different axes.
+           R"(graph t {
+  %0 = input() {name="a"} : f32[1,4]
+  %1 = input() {name="b"} : f32[2,3]
+  %2 = pad(%0) {high=[1,0], low=[0,0], value=0.0} : f32[2,4]
+  %3 = pad(%1) {high=[0,1], low=[0,0], value=0.0} : f32[2,4]
+  %4 = add(%2, %3) : f32[2,4]
+  output "y" = %4
+})",
+           // A non-zero border.
+           R"(graph t {
+  %0 = input() {name="a"} : f32[1,4]
+  %1 = input() {name="b"} : f32[1,4]
+  %2 = pad(%0) {high=[1,0], low=[0,0], value=1.0} : f32[2,4]
+  %3 = pad(%1) {high=[0,0], low=[1,0], value=0.0} : f32[2,4]
+  %4 = add(%2, %3) : f32[2,4]
+  output "y" = %4
+})"}) {
+    CHECK(run_simplify(text) == canonical(text));
+  }
+}
