@@ -212,6 +212,38 @@ ExprId ExprPool::simplify_div_mod(BOp op, ExprId a, int64_t c) {
   return op == BOp::Div ? mult : rest;
 }
 
+// (y*c1 + r) / c with c1 dividing c, 0 <= r < c1 and y >= 0 => y / (c/c1): the row of a
+// flattened [rows, cols] index divided by a multiple of cols (a reshape's delinearization
+// row*768 + col over 24576 = row / 32), so it no longer depends on the column. -1 when no
+// coefficient of `a` gives that form.
+ExprId ExprPool::divide_common_factor(ExprId a, int64_t c) {
+  std::vector<std::pair<ExprId, int64_t>> terms;
+  int64_t cst = 0;
+  flatten_sum(a, 1, terms, cst);
+  if (cst < 0) return -1;
+  for (const auto& candidate : terms) {
+    const int64_t c1 = candidate.second;
+    if (c1 <= 1 || c1 >= c || c % c1 != 0) continue;
+    ExprId y = index(cst / c1);
+    int64_t rlo = cst % c1, rhi = cst % c1;
+    bool ok = true;
+    for (const auto& [t, k] : terms) {
+      const Expr& te = nodes_[t];
+      if (k % c1 == 0) {
+        if (k < 0 || !known(te) || te.lo < 0) ok = false;
+        y = add(y, mul(t, k / c1));
+      } else {
+        if (k < 0 || !known(te) || te.lo < 0) ok = false;
+        rlo = sat_add(rlo, sat_mul(te.lo, k));
+        rhi = sat_add(rhi, sat_mul(te.hi, k));
+      }
+      if (!ok) break;
+    }
+    if (ok && rlo >= 0 && rhi < c1) return div(y, c / c1);
+  }
+  return -1;
+}
+
 ExprId ExprPool::binary(BOp op, ExprId a, ExprId b) {
   check_operand(a);
   check_operand(b);
@@ -253,6 +285,10 @@ ExprId ExprPool::binary(BOp op, ExprId a, ExprId b) {
       if ((op == BOp::Div || op == BOp::Mod) && y > 0 && ea.lo >= 0) {
         ExprId s = simplify_div_mod(op, a, y);
         if (s >= 0) return s;
+        if (op == BOp::Div) {
+          s = divide_common_factor(a, y);
+          if (s >= 0) return s;
+        }
         // (x / c1) / c2 => x / (c1 * c2)   (x >= 0)
         if (op == BOp::Div && ea.op == EOp::Binary && ea.sub == uint8_t(BOp::Div) && is_const(ea.b))
           return div(ea.a, nodes_[ea.b].i * y);
@@ -323,6 +359,22 @@ ExprId ExprPool::compare(COp op, ExprId a, ExprId b) {
                         : (ea.hi < eb.lo || eb.hi < ea.lo ? 1 : -1); break;
     }
     if (r >= 0) return constant(DType::boolean, r);
+  }
+  // x < K with x = q*c + r (0 <= r < c, x >= 0) and K a multiple of c => q < K/c: a
+  // concat's piece test on a flattened index (row*768 + col < 811008) then depends on the
+  // row alone, so the vector loop over columns sees a loop-invariant condition.
+  if ((op == COp::Lt || op == COp::Ge) && ea.dtype == DType::i64 && eb.op == EOp::Const &&
+      ea.op == EOp::Binary && ea.lo >= 0) {
+    std::vector<std::pair<ExprId, int64_t>> terms;
+    int64_t cst = 0;
+    flatten_sum(a, 1, terms, cst);
+    int64_t c = 0;
+    for (const auto& t : terms) c = std::max(c, t.second);
+    if (c > 1 && eb.i % c == 0) {
+      ExprId q = div(a, c);
+      if (nodes_[q].op != EOp::Binary || static_cast<BOp>(nodes_[q].sub) != BOp::Div)
+        return compare(op, q, index(eb.i / c));
+    }
   }
   Expr e;
   e.op = EOp::Compare;

@@ -94,6 +94,7 @@ class ExprPool {
   ExprId mul(ExprId a, ExprId b) { return binary(BOp::Mul, a, b); }
   ExprId add(ExprId a, int64_t b) { return add(a, index(b)); }
   ExprId mul(ExprId a, int64_t b) { return mul(a, index(b)); }
+  // ExprId is an int: add(x, 5) means expression #5; constants must be int64_t{5}.
   ExprId div(ExprId a, int64_t b) { return binary(BOp::Div, a, index(b)); }
   ExprId mod(ExprId a, int64_t b) { return binary(BOp::Mod, a, index(b)); }
   ExprId clamp(ExprId a, int64_t lo, int64_t hi);
@@ -127,6 +128,7 @@ class ExprPool {
   // fail with a message rather than read past the pool).
   void check_operand(ExprId id) const;
   ExprId simplify_div_mod(BOp op, ExprId a, int64_t c);
+  ExprId divide_common_factor(ExprId a, int64_t c);
   ExprId recombine_div_mod(ExprId a, ExprId b);
   void flatten_sum(ExprId e, int64_t coeff, std::vector<std::pair<ExprId, int64_t>>& terms,
                    int64_t& constant) const;
