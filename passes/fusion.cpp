@@ -232,6 +232,12 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
       if (un.op == OpKind::Broadcast && un.type.shape.numel() > nd.type.shape.numel())
         expanded = true;
       if (un.op == OpKind::Gather && un.inputs[0].id == id && !cheap(nd)) expanded = true;
+      // The transposed operand of a matmul (matmul(transpose(x), y), a weight gradient):
+      // x is stored as it is and read transposed in place, rather than a transposed copy
+      // computed with x inlined (strided along the copy's vector loop).
+      if (is_last2_swap(un) && !cheap(nd))
+        for (NodeId uu : users[u])
+          if (live[uu] && g.node(uu).op == OpKind::Matmul) m = true;
       // A wide concat picks one of its inputs per element: as plain loads (buffers or
       // views) the pick is one load from a chosen address (codegen/llvm/renderer.cpp),
       // while inlined expressions would all be evaluated for every element.

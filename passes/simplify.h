@@ -40,6 +40,9 @@ bool apply_algebraic_identities(Graph& g);
 // others alike) => pad(concat(x, zeros, y)); concat of a concat on the same axis is
 // flattened. Sums of slice gradients become one concat.
 bool merge_disjoint_pads(Graph& g);
+// a1^T b1 + a2^T b2 => concat(a1, a2)^T concat(b1, b2) for rank-2 products used once:
+// per-step weight gradients of a recurrent layer become one GEMM.
+bool merge_transposed_products(Graph& g);
 bool eliminate_dead_code(Graph& g);
 
 }  // namespace kiln

@@ -292,3 +292,46 @@ TEST_CASE("simplify keeps sums of overlapping or non-zero pads", "[simplify]") {
     CHECK(run_simplify(text) == canonical(text));
   }
 }
+
+TEST_CASE("simplify sums transposed products as one product of stacked operands", "[simplify]") {
+  // h1^T g1 + h2^T g2 (a recurrent weight gradient over two steps) => [h1; h2]^T [g1; g2].
+  std::string in = R"(graph t {
+  %0 = input() {name="h1"} : f32[2,3]
+  %1 = input() {name="h2"} : f32[2,3]
+  %2 = input() {name="g1"} : f32[2,4]
+  %3 = input() {name="g2"} : f32[2,4]
+  %4 = permute(%0) {perm=[1,0]} : f32[3,2]
+  %5 = matmul(%4, %2) : f32[3,4]
+  %6 = permute(%1) {perm=[1,0]} : f32[3,2]
+  %7 = matmul(%6, %3) : f32[3,4]
+  %8 = add(%5, %7) : f32[3,4]
+  output "dw" = %8
+})";
+  std::string want = R"(graph t {
+  %0 = input() {name="h1"} : f32[2,3]
+  %1 = input() {name="h2"} : f32[2,3]
+  %2 = input() {name="g1"} : f32[2,4]
+  %3 = input() {name="g2"} : f32[2,4]
+  %4 = concat(%0, %1) {axis=0} : f32[4,3]
+  %5 = concat(%2, %3) {axis=0} : f32[4,4]
+  %6 = permute(%4) {perm=[1,0]} : f32[3,4]
+  %7 = matmul(%6, %5) : f32[3,4]
+  output "dw" = %7
+})";
+  CHECK(run_simplify(in) == canonical(want));
+  // A product that is also used elsewhere stays: merging would compute it twice.
+  std::string shared = R"(graph t {
+  %0 = input() {name="h1"} : f32[2,3]
+  %1 = input() {name="h2"} : f32[2,3]
+  %2 = input() {name="g1"} : f32[2,4]
+  %3 = input() {name="g2"} : f32[2,4]
+  %4 = permute(%0) {perm=[1,0]} : f32[3,2]
+  %5 = matmul(%4, %2) : f32[3,4]
+  %6 = permute(%1) {perm=[1,0]} : f32[3,2]
+  %7 = matmul(%6, %3) : f32[3,4]
+  %8 = add(%5, %7) : f32[3,4]
+  output "dw" = %8
+  output "p" = %5
+})";
+  CHECK(run_simplify(shared) == canonical(shared));
+}
