@@ -47,7 +47,8 @@ Tensor Conv2d::forward(Context& ctx, const Tensor& x) {
   Tensor w = parameter(ctx.b, weight_name(), TensorType{x.dtype(), w_shape}, init_);
   Tensor y = conv2d(x, w, options_);
   if (!has_bias_ || !y.valid()) return y;
-  Tensor b = parameter(ctx.b, bias_name(), TensorType{x.dtype(), Shape{out_}}, Init::zeros());
+  Tensor b = parameter(ctx.b, bias_name(), TensorType{x.dtype(), Shape{out_}},
+                       bias_init(bias_init_, w_shape[1] * w_shape[2] * w_shape[3]));
   // A plain elementwise add of the broadcast bias, which fusion folds into the
   // convolution's epilogue.
   return add(y, broadcast_to(reshape(b, Shape{out_, 1, 1}), y.shape()));

@@ -24,15 +24,18 @@ class Conv2d : public Module {
  public:
   // in_channels may be 0: inferred from the input's channel dimension at the first call
   // (d2l's LazyConv2d). Parameters are "<name>.weight" [out, in/groups, kh, kw] and
-  // "<name>.bias" [out]; without a name the layer takes ctx.fresh_name("conv").
+  // "<name>.bias" [out]; without a name the layer takes ctx.fresh_name("conv"). The bias
+  // starts as PyTorch's nn.Conv2d's, uniform in +-1/sqrt(in/groups * kh * kw).
   Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel, Conv2dOptions options = {},
          Init weight_init = Init::xavier_uniform(), bool bias = true, std::string name = "");
   Tensor forward(Context& ctx, const Tensor& x) override;
   std::string describe() const override;
   std::string weight_name() const { return name_ + ".weight"; }
   std::string bias_name() const { return name_ + ".bias"; }
+  Conv2d& set_bias_init(BiasInit kind) { bias_init_ = kind; return *this; }
 
  private:
+  BiasInit bias_init_ = BiasInit::FanInUniform;
   int64_t in_, out_;
   std::array<int64_t, 2> kernel_;
   Conv2dOptions options_;

@@ -1,6 +1,8 @@
 // Layer implementations.
 #include "frontend/nn.h"
 
+#include <cmath>
+
 
 namespace kiln::nn {
 
@@ -19,6 +21,12 @@ Tensor Context::rng_counter() {
   counter_ = b.state("rng_step", TensorType{DType::i64, Shape{}}, StateKind::RngCounter);
   if (training) b.update_state(counter_, counter_ + 1.0);
   return counter_;
+}
+
+Init bias_init(BiasInit kind, int64_t fan_in) {
+  if (kind == BiasInit::Zeros || fan_in <= 0) return Init::zeros();
+  const double bound = 1.0 / std::sqrt(double(fan_in));
+  return Init::uniform(-bound, bound);
 }
 
 Linear::Linear(int64_t in_features, int64_t out_features, Init weight_init, bool bias,
@@ -43,7 +51,8 @@ Tensor Linear::forward(Context& ctx, const Tensor& x) {
   Tensor w = parameter(ctx.b, weight_name(), TensorType{x.dtype(), Shape{in, out_}}, init_);
   Tensor y = matmul(x, w);
   if (!has_bias_) return y;
-  Tensor b = parameter(ctx.b, bias_name(), TensorType{x.dtype(), Shape{out_}}, Init::zeros());
+  Tensor b = parameter(ctx.b, bias_name(), TensorType{x.dtype(), Shape{out_}},
+                       bias_init(bias_init_, in));
   return y + b;
 }
 

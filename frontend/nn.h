@@ -70,6 +70,13 @@ class Module {
   }
 };
 
+// How a layer initialises its bias: zeros (d2l's from-scratch chapters 3-4) or PyTorch's
+// default for nn.Linear / nn.Conv2d, uniform in +-1/sqrt(fan_in), which d2l's init_cnn
+// keeps when it re-initialises only the weights (an all-zero bias can leave a network
+// whose logits pass through a ReLU, such as NiN, with every logit at zero).
+enum class BiasInit { Zeros, FanInUniform };
+Init bias_init(BiasInit kind, int64_t fan_in);
+
 class Linear : public Module {
  public:
   // in_features may be 0: inferred from the input's last dimension (d2l's LazyLinear).
@@ -81,12 +88,14 @@ class Linear : public Module {
   std::string describe() const override;
   std::string weight_name() const { return name_ + ".weight"; }
   std::string bias_name() const { return name_ + ".bias"; }
+  Linear& set_bias_init(BiasInit kind) { bias_init_ = kind; return *this; }
 
  private:
   int64_t in_, out_;
   Init init_;
   bool has_bias_;
   std::string name_;
+  BiasInit bias_init_ = BiasInit::Zeros;
 };
 
 class Flatten : public Module {

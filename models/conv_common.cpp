@@ -109,7 +109,9 @@ std::unique_ptr<nn::Conv2d> lazy_conv(int64_t out_channels, int64_t kernel, int6
 }
 
 std::unique_ptr<nn::Linear> lazy_linear(int64_t out_features) {
-  return std::make_unique<nn::Linear>(0, out_features, nn::Init::xavier_uniform());
+  auto linear = std::make_unique<nn::Linear>(0, out_features, nn::Init::xavier_uniform());
+  linear->set_bias_init(nn::BiasInit::FanInUniform);  // d2l's init_cnn keeps PyTorch's bias
+  return linear;
 }
 
 std::unique_ptr<nn::Activation> relu_layer() {

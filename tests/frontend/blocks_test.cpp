@@ -57,7 +57,7 @@ TEST_CASE("Residual keeps the shape, or changes channels and size through a 1x1 
 }
 
 TEST_CASE("Residual adds its input to the residual branch", "[blocks]") {
-  // Eval mode with zeroed convolution weights: the branch is bn2's shift alone, so the
+  // Eval mode with zeroed convolution weights and biases: the branch is bn2's shift alone, so the
   // block computes relu(x + beta2).
   Net n({1, 2, 3, 3}, /*training=*/false);
   nn::Residual block(2);
@@ -69,6 +69,7 @@ TEST_CASE("Residual adds its input to the residual branch", "[blocks]") {
                                          {"m.batchnorm1.bias", {f32({2}), {0.5, 0.5}}}};
   for (const char* w : {"m.conv0.weight", "m.conv1.weight"})
     feeds[w] = RefTensor{f32({2, 2, 3, 3}), std::vector<double>(36, 0.0)};
+  for (const char* b : {"m.conv0.bias", "m.conv1.bias"}) feeds[b] = RefTensor{f32({2}), {0.0, 0.0}};
   Expected<InterpreterResult> r = interpret(n.g, feeds);
   INFO((r.ok() ? std::string() : r.error().message()));
   REQUIRE(r.ok());

@@ -45,7 +45,10 @@ TEST_CASE("Conv2d creates its parameters once, with the right shapes and inits",
   CHECK(leaf(g, "c1.weight")->attrs.s("init") == "xavier_uniform");
   REQUIRE(leaf(g, "c1.bias"));
   CHECK(leaf(g, "c1.bias")->type == f32({8}));
-  CHECK(leaf(g, "c1.bias")->attrs.s("init") == "zeros");
+  // PyTorch's nn.Conv2d bias: uniform in +-1/sqrt(fan_in), fan_in = 3 * 3 * 5.
+  CHECK(leaf(g, "c1.bias")->attrs.s("init") == "uniform");
+  CHECK(leaf(g, "c1.bias")->attrs.f("init_a") == Approx(-1.0 / std::sqrt(45.0)));
+  CHECK(leaf(g, "c1.bias")->attrs.f("init_b") == Approx(1.0 / std::sqrt(45.0)));
   CHECK(conv.describe() == "Conv2d(3, 8, kernel=3x5, stride=1x1, padding=1x2)");
 
   // Groups: C/groups input channels per filter. No bias: one parameter. Another init.
