@@ -48,6 +48,10 @@ Status check_run_options(const ModelEntry& m, const RunOptions& o) {
       {!o.optimizer.empty(), kOptOptimizer, "--optimizer"},
       {!std::isnan(o.momentum), kOptOptimizer, "--momentum"},
       {o.size > 0, kOptSize, "--size"},
+      {!o.corpus.empty(), kOptText, "--corpus"},
+      {o.max_tokens >= 0, kOptText, "--max-tokens"},
+      {o.random_sampling, kOptText, "--random-sampling"},
+      {o.hidden > 0, kOptText, "--hidden"},
   };
   for (const Given& g : given)
     if (g.set && !(m.options & g.needs)) {

@@ -34,6 +34,25 @@ struct RunOptions {
   std::string checkpoint;  // `kiln eval`: the weights to evaluate
   bool allow_nan = false;  // keep training when the loss stops being finite
   int size = 0;            // side of the square input images (0 = the model's default)
+  // Language models (models/language_model.h):
+  std::string corpus;            // text file ("" = timemachine.txt in the data folder)
+  int64_t max_tokens = -1;       // keep the corpus's first N tokens (0 = all, -1 = default)
+  bool random_sampling = false;  // random instead of sequential minibatches
+  int64_t hidden = 0;            // hidden units (0 = the model's default)
+};
+
+// `kiln generate MODEL`: text from a language model's checkpoint.
+struct GenerateOptions {
+  std::string checkpoint;  // from `kiln train MODEL --save FILE`
+  std::string prefix;      // fed first, one token at a time
+  int64_t len = 50;        // tokens to emit after the prefix
+  double temperature = 0;  // 0 = greedy (argmax); > 0 samples softmax(logits / T)
+  uint64_t seed = 0;       // seeds the sampling
+  int threads = 0;         // 0 = all cores
+};
+struct GeneratedText {
+  std::string text;     // the prefix, then the generated tokens
+  int64_t unknown = 0;  // prefix characters not in the vocabulary (read as <unk>)
 };
 
 // Results: ordered (name, value) pairs, printed as text and as the --json line.
@@ -55,6 +74,7 @@ enum ModelOption : uint32_t {
   kOptLimit = 1u << 4,      // --limit
   kOptOptimizer = 1u << 5,  // --wd, --optimizer, --momentum
   kOptSize = 1u << 6,       // --size
+  kOptText = 1u << 7,       // --corpus, --max-tokens, --random-sampling, --hidden
 };
 
 // One row of `kiln inspect --summary`: a top-level layer (or block) of the network, the
@@ -77,6 +97,8 @@ struct ModelEntry {
   // `kiln inspect --summary`: the input, then the network layer by layer (null: not
   // supported).
   std::function<Expected<std::vector<LayerSummary>>(const RunOptions&)> summary;
+  // `kiln generate`: text from a checkpoint (null: not a language model).
+  std::function<Expected<GeneratedText>(const GenerateOptions&)> generate;
 };
 
 // Registers at static-initialization time: `static ModelRegistration r{{...}};`

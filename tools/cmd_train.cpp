@@ -92,6 +92,15 @@ Command add_train_command(CLI::App& kiln) {
   sub->add_option("--resume", o.resume,
                   "continue the run saved in FILE up to --epochs epochs in all")
       ->type_name("FILE");
+  sub->add_option("--corpus", o.corpus,
+                  "language models: the text to train on (default: timemachine.txt)")
+      ->type_name("FILE");
+  add_int(*sub, "--max-tokens", o.max_tokens, 0, std::numeric_limits<int64_t>::max(),
+          "language models: the corpus's first N tokens (default 10000; 0 = all)");
+  sub->add_flag("--random-sampling", o.random_sampling,
+                "language models: random minibatches (default: sequential)");
+  add_int(*sub, "--hidden", o.hidden, 1, 1 << 16,
+          "language models: hidden units (default: the model's)");
   sub->add_flag("--allow-nan", o.allow_nan,
                 "keep training when the loss becomes NaN or infinite (default: stop)");
   sub->add_flag("--json", a->json, "print one JSON object with the results as the last line");

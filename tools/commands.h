@@ -21,6 +21,7 @@ Command add_train_command(CLI::App& kiln);       // kiln train MODEL
 Command add_eval_command(CLI::App& kiln);        // kiln eval MODEL --checkpoint FILE
 Command add_inspect_command(CLI::App& kiln);     // kiln inspect MODEL
 Command add_checkpoint_command(CLI::App& kiln);  // kiln checkpoint FILE
+Command add_generate_command(CLI::App& kiln);    // kiln generate MODEL --checkpoint FILE
 
 // --size S (train, eval, inspect): the side of the square input images.
 void add_size_flag(CLI::App& command, int& size);
