@@ -18,7 +18,8 @@ nlohmann::ordered_json report_json(const RunReport& r) {
   nlohmann::ordered_json j;
   j["model"] = r.model;
   for (const auto& [k, v] : r.metrics) {
-    bool count = k == "epochs" || k == "folds" || k == "features" || k == "examples";
+    bool count = k == "epochs" || k == "folds" || k == "features" || k == "examples" ||
+                 k == "tokens" || k == "vocab_size";
     if (count && std::isfinite(v) && v == std::trunc(v) && std::fabs(v) < 9.0e15) {
       j[k] = static_cast<long long>(v);
     } else {
