@@ -41,6 +41,7 @@ TEST_CASE("every zoo model's training graph round-trips through a graph file", "
     o.limit = 16;
     o.progress = false;
     if (entry->name == "house_prices") o.data = testing::shared_data_dir();
+    if (entry->options & kOptText) o.corpus = testing::shared_data_dir() + "/timemachine.txt";
     Expected<SupervisedSpec> spec = entry->spec(o);
     INFO((spec.ok() ? std::string() : spec.error().message()));
     REQUIRE(spec.ok());

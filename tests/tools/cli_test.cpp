@@ -23,27 +23,13 @@
 
 #include "models/harness.h"
 #include "models/registry.h"
+#include "run_tool.h"
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-// Runs build/<tool> with `args`, capturing its output and exit code.
-Result run_tool(const std::string& tool, const std::string& args) {
-  std::string cmd = std::string(KILN_BINARY_DIR) + "/" + tool + " " + args + " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-  return r;
-}
+using Result = kiln::testing::ToolResult;
+using kiln::testing::run_tool;
+using kiln::testing::temp_dir;
 
 // A shell word: 'text' with embedded single quotes escaped.
 std::string quote(const std::string& s) {
@@ -54,14 +40,6 @@ std::string quote(const std::string& s) {
 
 Result run(const std::string& args) { return run_tool("kiln", args); }
 
-// A fresh directory per test and process: test binaries of several build trees may run
-// at the same time.
-std::string temp_dir(const std::string& name) {
-  auto d = std::filesystem::temp_directory_path() / (name + "_" + std::to_string(getpid()));
-  std::filesystem::remove_all(d);
-  std::filesystem::create_directories(d);
-  return d.string();
-}
 
 // The last line of `out` (the --json object).
 std::string last_line(const std::string& out) {

@@ -14,31 +14,20 @@
 
 #include <nlohmann/json.hpp>
 
+#include "run_tool.h"
+#include "shared_data.h"
+
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
+using Result = kiln::testing::ToolResult;
+using kiln::testing::temp_dir;
 
-Result run_kiln(const std::string& args, bool with_stderr = true) {
-  std::string cmd = std::string(KILN_BINARY_DIR) + "/kiln " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-  return r;
-}
-
-std::string temp_dir(const std::string& name) {
-  auto d = std::filesystem::temp_directory_path() / (name + "_" + std::to_string(getpid()));
-  std::filesystem::remove_all(d);
-  std::filesystem::create_directories(d);
-  return d.string();
+// build/kiln ARGS; `train` runs read the corpus from the shared data folder (the clone
+// may live anywhere, so the default next to the source tree may not exist).
+Result run_kiln(std::string args, bool with_stderr = true) {
+  if (args.rfind("train ", 0) == 0 && args.find("--corpus") == std::string::npos)
+    args += " --corpus " + kiln::testing::shared_data_dir() + "/timemachine.txt";
+  return kiln::testing::run_tool("kiln", args, with_stderr);
 }
 
 std::string last_line(std::string s) {
