@@ -22,10 +22,13 @@ namespace {
 using Result = kiln::testing::ToolResult;
 using kiln::testing::temp_dir;
 
-// build/kiln ARGS; `train` runs read the corpus from the shared data folder (the clone
-// may live anywhere, so the default next to the source tree may not exist).
+// build/kiln ARGS; language models trained here read the corpus from the shared data
+// folder (the clone may live anywhere, so the default next to the source tree may not
+// exist).
 Result run_kiln(std::string args, bool with_stderr = true) {
-  if (args.rfind("train ", 0) == 0 && args.find("--corpus") == std::string::npos)
+  const bool trains_lm = args.rfind("train char_", 0) == 0 || args.rfind("train deep_lstm", 0) == 0 ||
+                         args.rfind("train bi_gru", 0) == 0;
+  if (trains_lm && args.find("--corpus") == std::string::npos)
     args += " --corpus " + kiln::testing::shared_data_dir() + "/timemachine.txt";
   return kiln::testing::run_tool("kiln", args, with_stderr);
 }
