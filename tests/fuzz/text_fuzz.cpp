@@ -1,5 +1,7 @@
 // libFuzzer target for kiln's text and data parsers: every input goes to the textual IR
-// parser, the IDX reader (gzip or plain) and the CSV reader. A parser may refuse an
+// parser, the IDX reader (gzip or plain), the CSV reader, the corpus tokenizer (chars and
+// words, cleaned or not) and the translation-pair parser (with its vocabularies and
+// arrays). A parser may refuse an
 // input but must never crash, leak or hit undefined behaviour (built with ASan + UBSan);
 // a graph the IR parser accepts must verify and print back to text that parses to the
 // same graph. Built only with -DKILN_FUZZ=ON and clang (see the end of CMakeLists.txt).
@@ -8,8 +10,10 @@
 
 #include "ir/printer.h"
 #include "ir/verifier.h"
+#include "runtime/train/corpus.h"
 #include "runtime/train/csv.h"
 #include "runtime/train/idx.h"
+#include "runtime/train/translation.h"
 
 namespace {
 
@@ -37,5 +41,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (Expected<CsvTable> t = parse_csv(text, "fuzz.csv"); t.ok()) {
     for (int64_t r = 0; r < t->num_rows(); ++r) (void)t->where(r);
   }
+  for (TokenKind kind : {TokenKind::Char, TokenKind::Word}) {
+    CorpusOptions o;
+    o.tokenize.kind = kind;
+    o.tokenize.d2l_clean = size % 2 == 0;
+    if (Expected<Corpus> c = make_corpus(text, "fuzz.txt", o); c.ok())
+      for (int32_t t : c->tokens) require(t >= 0 && t < c->vocab.size());
+  }
+  TranslationOptions to;
+  to.min_freq = 1;
+  to.reverse = size % 3 == 0;
+  if (Expected<TranslationPairs> p = parse_translation_pairs(text, "fuzz.tsv", to); p.ok())
+    if (Expected<TranslationData> d = make_translation_data(*p, to); d.ok())
+      require(d->source.size() == d->size() && d->target.size() == d->size());
   return 0;
 }
