@@ -58,6 +58,8 @@ namespace {
 
 // Inputs of a concat with more than this many inputs are materialized (see plan_fusion).
 constexpr size_t kWideConcat = 4;
+// A transposed matrix used as the right operand of at least this many matmuls is stored.
+constexpr int kSharedTransposeUses = 8;
 
 bool is_reduction(OpKind op) {
   return op == OpKind::ReduceSum || op == OpKind::ReduceMax || op == OpKind::ReduceMean;
@@ -245,6 +247,15 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
     }
     int live_users = 0;
     for (NodeId u : us) live_users += live[u] ? 1 : 0;
+    // A transposed weight that many matmuls multiply by (a recurrent layer's W_hh^T, once
+    // per time step) is transposed once into a buffer: every GEMM would otherwise
+    // transpose it again while packing.
+    if (is_last2_swap(nd) && nd.shape().rank() == 2) {
+      int products = 0;
+      for (NodeId u : us)
+        products += live[u] && g.node(u).op == OpKind::Matmul && g.node(u).inputs[1].id == id;
+      if (products >= kSharedTransposeUses) m = true;
+    }
     if (used_by_reduction && live_users > 1 && !cheap(nd)) m = true;
     if ((live_users > 1 || expanded) && !cheap(nd)) m = true;
     mat[id] = m;

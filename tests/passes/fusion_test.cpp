@@ -90,6 +90,29 @@ TEST_CASE("fusion: transposes fold into matmul, other operands materialize", "[f
   CHECK(p.kernels.size() == 3);
 }
 
+TEST_CASE("fusion: a transposed weight shared by many matmuls is transposed once", "[fusion]") {
+  // A recurrent layer's W_hh^T, multiplied once per time step: stored once rather than
+  // transposed again by every GEMM's packing; with few users it stays folded.
+  for (int steps : {2, 8}) {
+    Graph g;
+    Builder b(g);
+    Tensor w = b.parameter("w", {DType::f32, Shape{6, 5}}, InitSpec::zeros());
+    Tensor wt = transpose(w);
+    Tensor h = b.input("h0", {DType::f32, Shape{3, 5}});
+    Tensor v = b.parameter("v", {DType::f32, Shape{6, 5}}, InitSpec::zeros());
+    for (int t = 0; t < steps; ++t) h = tanh(matmul(matmul(h, wt), v));
+    b.output("h", h);
+    REQUIRE(b.ok());
+    FusionPlan p = plan_fusion(g);
+    INFO(p.to_string(g));
+    CHECK(p.materialized[wt.value().id] == (steps == 8));
+    const FusedKernel* k = kernel_for(p, g.node(g.node(h.value()).inputs[0]).inputs[0]);
+    REQUIRE(k);
+    CHECK(k->b == (steps == 8 ? wt.value().id : w.value().id));
+    CHECK(k->trans_b == (steps != 8));
+  }
+}
+
 TEST_CASE("fusion: reshape of a buffer feeds a matmul in place", "[fusion]") {
   Graph g;
   Builder b(g);
