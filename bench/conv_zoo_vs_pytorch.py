@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from torch_common import FMNIST, ensure_torch, read_idx
+from torch_common import FMNIST, ensure_torch, read_idx, run_child
 
 # d2l recipes: learning rate, batch size, default input side.
 RECIPES = {
@@ -231,21 +231,6 @@ def torch_run(model, epochs, threads, size, limit):
     secs = sum(times) / len(times)
     return {"seconds_per_epoch": secs, "seconds_per_step": secs / max(1, steps),
             "test_acc": correct / len(xte)}
-
-
-def run_child(cmd, env=None):
-    """Runs cmd; returns its last stdout line as JSON with its peak RSS (MB) added."""
-    with tempfile.TemporaryFile() as err:
-        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err)
-        out = p.stdout.read().decode()
-        _, status, usage = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
-        if p.returncode != 0:
-            err.seek(0)
-            sys.exit(f"error: {' '.join(cmd)} failed:\n{err.read().decode()}")
-    result = json.loads(out.strip().splitlines()[-1])
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024
-    return result
 
 
 def torch_child(model, epochs, threads, size, limit):

@@ -1,9 +1,11 @@
 """Helpers shared by the bench scripts that compare kiln with PyTorch."""
 import gzip
+import json
 import os
 import struct
 import subprocess
 import sys
+import tempfile
 
 FMNIST = "/usr/share/datasets/fashion-mnist"
 
@@ -31,3 +33,18 @@ def read_idx(path):
     rank = magic & 0xFF
     dims = struct.unpack(">" + "I" * rank, data[4:4 + 4 * rank])
     return dims, data[4 + 4 * rank:]
+
+
+def run_child(cmd, env=None):
+    """Runs cmd; returns its last stdout line as JSON with its peak RSS (MB) added."""
+    with tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err)
+        out = p.stdout.read().decode()
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        if p.returncode != 0:
+            err.seek(0)
+            sys.exit(f"error: {' '.join(cmd)} failed:\n{err.read().decode()}")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    return result
