@@ -350,8 +350,23 @@ Expected<SupervisedSpec> language_model_inspect_spec(const std::string& name,
   return s;
 }
 
+namespace {
+
+std::map<std::string, LanguageModelMaker>& language_models() {
+  static std::map<std::string, LanguageModelMaker> makers;
+  return makers;
+}
+
+}  // namespace
+
+const LanguageModelMaker* find_language_model(const std::string& name) {
+  auto it = language_models().find(name);
+  return it == language_models().end() ? nullptr : &it->second;
+}
+
 ModelEntry language_model_entry(const std::string& name, const std::string& description,
                                 LanguageModelMaker make) {
+  language_models()[name] = make;
   ModelEntry e;
   e.name = name;
   e.description = description;

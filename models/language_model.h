@@ -128,8 +128,12 @@ Expected<GeneratedText> generate_language_model(const std::string& name,
 std::string encode_vocab(const Vocab& vocab);
 Expected<Vocab> decode_vocab(const std::string& text, const std::string& source);
 
-// The registry entry of a language model: train, inspect and generate.
+// The registry entry of a language model: train, inspect and generate. Also records the
+// maker for find_language_model.
 ModelEntry language_model_entry(const std::string& name, const std::string& description,
                                 LanguageModelMaker make);
+// The maker of a registered language model (benchmarks build its graphs directly), or
+// nullptr.
+const LanguageModelMaker* find_language_model(const std::string& name);
 
 }  // namespace kiln
