@@ -15,6 +15,8 @@
 //
 // The GEMMs split over rows and columns only, so every sum has a fixed order and the
 // bits never depend on the thread count.
+#include <algorithm>
+#include <array>
 #include <vector>
 
 #include "runtime/conv_internal.h"
@@ -36,17 +38,38 @@ struct Link {
   int64_t in, out, tap;  // input pixel, output pixel, kernel tap
 };
 
-// Every link of the geometry, by output pixel then tap. Thread-local, rebuilt per call.
-const std::vector<Link>& links(const ConvParams& p, const Dims& d) {
-  thread_local std::vector<Link> out;
-  out.clear();
+// Every link of the geometry, by output pixel then tap, and how many taps have one.
+// Thread-local, and rebuilt only when the geometry changes (use_dense_map and the pass it
+// picks both ask).
+struct LinkTable {
+  std::vector<Link> links;
+  int64_t live_taps = 0;
+};
+
+const LinkTable& link_table(const ConvParams& p, const Dims& d) {
+  thread_local LinkTable t;
+  thread_local std::array<int64_t, 12> built_for{};
+  const std::array<int64_t, 12> geometry{p.h,      p.w,      p.oh,    p.ow,    p.kh,    p.kw,
+                                         p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dil_h, p.dil_w};
+  if (geometry == built_for && !t.links.empty()) return t;
+  built_for = geometry;
+  t.links.clear();
+  std::vector<bool> live(d.kk, false);
   for (int64_t j = 0; j < d.ohw; ++j)
     for (int64_t tap = 0; tap < d.kk; ++tap) {
       const int64_t ih = j / p.ow * p.stride_h - p.pad_h + tap / p.kw * p.dil_h;
       const int64_t iw = j % p.ow * p.stride_w - p.pad_w + tap % p.kw * p.dil_w;
-      if (ih >= 0 && ih < p.h && iw >= 0 && iw < p.w) out.push_back({ih * p.w + iw, j, tap});
+      if (ih >= 0 && ih < p.h && iw >= 0 && iw < p.w) {
+        t.links.push_back({ih * p.w + iw, j, tap});
+        live[tap] = true;
+      }
     }
-  return out;
+  t.live_taps = std::count(live.begin(), live.end(), true);
+  return t;
+}
+
+const std::vector<Link>& links(const ConvParams& p, const Dims& d) {
+  return link_table(p, d).links;
 }
 
 // Wd [c*hw, f*ohw]: Wd[(ch, in), (fi, out)] = w[fi, ch, tap] for each link, else 0.
@@ -83,10 +106,8 @@ bool use_dense_map(const ConvParams& p, const Dims& d) {
   if (d.groups != 1 || d.hw * d.ohw > kMaxDenseElems / std::max<int64_t>(1, p.c * p.f))
     return false;
   // Links vs the folded path's multiply-adds (every live tap at every output pixel).
-  const std::vector<Link>& ls = links(p, d);
-  std::vector<bool> live(d.kk, false);
-  for (const Link& l : ls) live[l.tap] = true;
-  const double links = double(ls.size()), folded = double(d.ohw * std::count(live.begin(), live.end(), true));
+  const LinkTable& t = link_table(p, d);
+  const double links = double(t.links.size()), folded = double(d.ohw * t.live_taps);
   return links >= kMinDensity * double(d.hw * d.ohw) && links <= kMaxFoldedShare * folded;
 }
 
