@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "runtime/conv.h"
+#include "epilogue_value.h"
 #include "runtime/gemm.h"
 #include "runtime/thread_pool.h"
 
@@ -109,12 +110,7 @@ Reference reference(const ConvParams& p, const std::vector<double>& x,
   return r;
 }
 
-// What the test epilogue does to element v at view index idx: nonlinear and
-// index-dependent, so running it early, twice or on the wrong element shows.
-template <typename T>
-T epi_value(T v, int64_t idx) {
-  return (v > T(0) ? v : T(0)) + T(0.25) * T(idx % 7);
-}
+using test::epi_value;  // tests/runtime/epilogue_value.h
 
 // The output (dense, so view index = memory index) and a count of calls per element;
 // passed to the callback as buffers[0].

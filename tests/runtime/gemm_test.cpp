@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "runtime/gemm.h"
+#include "epilogue_value.h"
 #include "runtime/thread_pool.h"
 
 using namespace kiln;
@@ -32,13 +33,7 @@ void naive(const GemmParams& p, const T* a, const T* b, T* c) {
       }
 }
 
-// What the test epilogue does to element v at view index idx: nonlinear and
-// index-dependent, so running it early (before the last K slice), twice or on the wrong
-// element shows in the result.
-template <typename T>
-T epi_value(T v, int64_t idx) {
-  return (v > T(0) ? v : T(0)) + T(0.25) * T(idx % 7);
-}
+using test::epi_value;  // tests/runtime/epilogue_value.h
 
 // The epilogue's view of C (padded leading dimension and batch stride) and a count of
 // calls per element; passed to the callback as buffers[0].
