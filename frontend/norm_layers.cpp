@@ -1,4 +1,4 @@
-// Batch normalization layers. See norm_layers.h.
+// Batch and layer normalization layers. See norm_layers.h.
 #include "frontend/norm_layers.h"
 
 namespace kiln::nn {
@@ -77,5 +77,31 @@ Shape BatchNorm::channel_shape() const {
 std::string BatchNorm::describe() const {
   return std::string(spatial_ == 0 ? "BatchNorm1d(" : "BatchNorm2d(") + std::to_string(features_) + ")";
 }
+
+// ---- LayerNorm ----------------------------------------------------------------------
+
+LayerNorm::LayerNorm(int64_t normalized_shape, double eps, std::string name)
+    : features_(normalized_shape), eps_(eps), name_(std::move(name)) {}
+
+Tensor LayerNorm::forward(Context& ctx, const Tensor& x) {
+  if (!x.valid()) return Tensor{};
+  if (name_.empty()) name_ = ctx.fresh_name("layernorm");
+  if (x.rank() >= 1 && features_ <= 0) features_ = x.dim(-1);  // lazy: fixed at first use
+  if (x.rank() < 1 || x.dim(-1) != features_ || !is_float(x.dtype())) {
+    ctx.b.record_error(Error(ctx.b.resolve_loc({}).to_string() + ": " + describe() +
+                             " applied to input of type " + x.type().to_string() +
+                             " (expects a float [..., " + std::to_string(features_) + "] input)"));
+    return Tensor{};
+  }
+  const TensorType per_feature{x.dtype(), Shape{features_}};
+  Tensor gamma = parameter(ctx.b, weight_name(), per_feature, Init::constant(1.0));
+  Tensor beta = parameter(ctx.b, bias_name(), per_feature, Init::zeros());
+  // Statistics of each row over the last axis; the variance is biased, as PyTorch's.
+  Tensor centered = x - mean(x, {-1}, /*keepdims=*/true);
+  Tensor var = mean(centered * centered, {-1}, /*keepdims=*/true);
+  return centered / sqrt(var + eps_) * gamma + beta;
+}
+
+std::string LayerNorm::describe() const { return "LayerNorm(" + std::to_string(features_) + ")"; }
 
 }  // namespace kiln::nn

@@ -1,4 +1,5 @@
-// Batch normalization (d2l 8.5) with PyTorch's nn.BatchNorm1d / nn.BatchNorm2d semantics,
+// Batch normalization (d2l 8.5) with PyTorch's nn.BatchNorm1d / nn.BatchNorm2d semantics, and
+// layer normalization (LayerNorm, d2l 10.7, at the end of this file),
 // built from primitive ops so autodiff and fusion see ordinary elementwise math and
 // reductions.
 //
@@ -65,6 +66,27 @@ class BatchNorm2d : public BatchNorm {
   explicit BatchNorm2d(int64_t num_channels, std::string name = "", double eps = 1e-5,
                        double momentum = 0.1)
       : BatchNorm(2, num_channels, eps, momentum, std::move(name)) {}
+};
+
+// Layer normalization over the last axis: PyTorch's nn.LayerNorm(normalized_shape) for an
+// int normalized_shape (d2l 10.7's AddNorm). y = (x - mean) / sqrt(var + eps) * weight +
+// bias, mean and biased variance over the last axis of each row, in training and eval
+// alike (no running statistics). Parameters "<name>.weight" [D] (ones) and "<name>.bias"
+// [D] (zeros); ctx.fresh_name("layernorm") when unnamed. normalized_shape 0: taken from
+// the first input's last dimension. Input: any float [..., D].
+class LayerNorm : public Module {
+ public:
+  explicit LayerNorm(int64_t normalized_shape, double eps = 1e-5, std::string name = "");
+  Tensor forward(Context& ctx, const Tensor& x) override;
+  std::string describe() const override;
+  const std::string& name() const { return name_; }
+  std::string weight_name() const { return name_ + ".weight"; }
+  std::string bias_name() const { return name_ + ".bias"; }
+
+ private:
+  int64_t features_;
+  double eps_;
+  std::string name_;
 };
 
 }  // namespace kiln::nn
