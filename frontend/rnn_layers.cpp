@@ -171,10 +171,11 @@ RecurrentLayer::Direction RecurrentLayer::run_direction(Context& ctx, const Tens
   const int64_t steps = x.dim(0), batch = x.dim(1), in = x.dim(2), gh = gates() * hidden_;
   const DType dt = x.dtype();
   const double bound = 1.0 / std::sqrt(static_cast<double>(hidden_));
-  const Init init = Init::uniform(-bound, bound);  // PyTorch's default for every weight
-  Tensor w_ih = parameter(ctx.b, param_name("weight_ih", layer, dir), {dt, Shape{gh, in}}, init);
+  const Init init = Init::uniform(-bound, bound);  // PyTorch's default for every parameter
+  const Init w_init = has_weight_init_ ? weight_init_ : init;
+  Tensor w_ih = parameter(ctx.b, param_name("weight_ih", layer, dir), {dt, Shape{gh, in}}, w_init);
   Tensor w_hh =
-      parameter(ctx.b, param_name("weight_hh", layer, dir), {dt, Shape{gh, hidden_}}, init);
+      parameter(ctx.b, param_name("weight_hh", layer, dir), {dt, Shape{gh, hidden_}}, w_init);
   Tensor b_ih = parameter(ctx.b, param_name("bias_ih", layer, dir), {dt, Shape{gh}}, init);
   Tensor b_hh = parameter(ctx.b, param_name("bias_hh", layer, dir), {dt, Shape{gh}}, init);
 

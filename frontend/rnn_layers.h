@@ -73,6 +73,13 @@ class RecurrentLayer : public Module {
   RecurrentOutput run(Context& ctx, const Tensor& x, const RecurrentState& initial,
                       std::source_location loc = std::source_location::current());
   std::string describe() const override;
+  // Initialises weight_ih and weight_hh with `init` instead of PyTorch's default (d2l's
+  // seq2seq training applies xavier_uniform to every GRU weight); biases keep theirs.
+  RecurrentLayer& set_weight_init(Init init) {
+    weight_init_ = init;
+    has_weight_init_ = true;
+    return *this;
+  }
 
   Cell cell() const { return cell_; }
   int64_t gates() const { return cell_ == Tanh ? 1 : cell_ == Gru ? 3 : 4; }
@@ -107,6 +114,8 @@ class RecurrentLayer : public Module {
   bool bidirectional_;
   double dropout_;
   std::string name_;
+  Init weight_init_;
+  bool has_weight_init_ = false;
 };
 
 // Elman RNN with tanh: PyTorch's nn.RNN(input_size, hidden_size, num_layers,

@@ -113,31 +113,8 @@ using Metrics = std::vector<std::pair<std::string, double>>;
 Expected<std::vector<Metrics>> resumable(const CheckpointData& ck, const std::string& path,
                                          const std::string& name, const RunOptions& o,
                                          const LmRun& run, const Vocab& vocab) {
-  if (ck.model != name)
-    return Error(path + ": checkpoint of model '" + ck.model + "', not '" + name + "'");
-  if (ck.rng_version != kRandomStreamsVersion)
-    return Error(path + ": random streams version " + std::to_string(ck.rng_version) +
-                 ", this kiln draws version " + std::to_string(kRandomStreamsVersion));
-  if (ck.data_seed != o.seed)
-    return Error(path + ": the run used --seed " + std::to_string(ck.data_seed) +
-                 "; resume it with the same seed");
-  if (ck.data_position != 0 || ck.epoch != static_cast<int64_t>(ck.epoch_metrics.size()))
-    return Error(path + ": not saved at the end of an epoch");
-  if (ck.epoch >= run.epochs)
-    return Error(path + ": already trained " + std::to_string(ck.epoch) +
-                 " epochs; ask for more with --epochs");
-  for (const auto& [key, want] : lm_metadata(run, vocab)) {
-    bool found = false;
-    for (const auto& [k, v] : ck.metadata) {
-      if (k != key) continue;
-      found = true;
-      if (v != want)
-        return Error(path + ": the run used " + key + " " + (key == "vocab" ? "(another one)" : v) +
-                     ", this one " + (key == "vocab" ? "differs" : want) +
-                     "; resume with the same options");
-    }
-    if (!found) return Error(path + ": no '" + key + "' in the checkpoint's metadata");
-  }
+  KILN_TRY(resumable_epochs(ck, path, name, o, run.epochs));
+  KILN_RETURN_IF_ERROR(check_checkpoint_metadata(ck, path, lm_metadata(run, vocab)));
   return ck.epoch_metrics;
 }
 

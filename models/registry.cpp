@@ -52,6 +52,8 @@ Status check_run_options(const ModelEntry& m, const RunOptions& o) {
       {o.max_tokens >= 0, kOptText, "--max-tokens"},
       {o.random_sampling, kOptText, "--random-sampling"},
       {o.hidden > 0, kOptText, "--hidden"},
+      {o.min_freq >= 0, kOptTranslation, "--min-freq"},
+      {o.reverse, kOptTranslation, "--reverse"},
   };
   for (const Given& g : given)
     if (g.set && !(m.options & g.needs)) {

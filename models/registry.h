@@ -39,6 +39,20 @@ struct RunOptions {
   int64_t max_tokens = -1;       // keep the corpus's first N tokens (0 = all, -1 = default)
   bool random_sampling = false;  // random instead of sequential minibatches
   int64_t hidden = 0;            // hidden units (0 = the model's default)
+  // Translation models (models/translation_model.h):
+  int64_t min_freq = -1;  // words seen fewer times become <unk> (-1 = the model's default)
+  bool reverse = false;   // the data file is target<TAB>source
+};
+
+// `kiln translate MODEL`: sentences through a translation model's checkpoint.
+struct TranslateOptions {
+  std::string checkpoint;              // from `kiln train MODEL --save FILE`
+  std::vector<std::string> sentences;  // source sentences, d2l-preprocessed before lookup
+  int threads = 0;                     // 0 = all cores
+};
+struct TranslatedSentence {
+  std::string text;     // the greedy translation, words joined by spaces
+  int64_t unknown = 0;  // source words not in the vocabulary (read as <unk>)
 };
 
 // `kiln generate MODEL`: text from a language model's checkpoint.
@@ -75,6 +89,7 @@ enum ModelOption : uint32_t {
   kOptOptimizer = 1u << 5,  // --wd, --optimizer, --momentum
   kOptSize = 1u << 6,       // --size
   kOptText = 1u << 7,       // --corpus, --max-tokens, --random-sampling, --hidden
+  kOptTranslation = 1u << 8,  // --min-freq, --reverse
 };
 
 // One row of `kiln inspect --summary`: a top-level layer (or block) of the network, the
@@ -99,6 +114,12 @@ struct ModelEntry {
   std::function<Expected<std::vector<LayerSummary>>(const RunOptions&)> summary;
   // `kiln generate`: text from a checkpoint (null: not a language model).
   std::function<Expected<GeneratedText>(const GenerateOptions&)> generate;
+  // `kiln translate`: one translation per sentence (null: not a translation model).
+  std::function<Expected<std::vector<TranslatedSentence>>(const TranslateOptions&)> translate;
+  // `kiln inspect --attention FILE.svg`: heat maps of the attention weights of one
+  // translated sentence, with the weights of opts.checkpoint when given (null: the model
+  // has no attention to show).
+  std::function<Status(const RunOptions&, const std::string& svg)> attention;
 };
 
 // Registers at static-initialization time: `static ModelRegistration r{{...}};`

@@ -115,8 +115,10 @@ Status check_example_shape(const CheckpointData& ck, const std::string& path, co
   return Status::Ok();
 }
 
-// Checks a checkpoint can continue this run and returns the epochs it completed.
-Expected<std::vector<EpochMetrics>> resumable(const CheckpointData& ck, const std::string& path,
+
+}  // namespace
+
+Expected<std::vector<EpochMetrics>> resumable_epochs(const CheckpointData& ck, const std::string& path,
                                               const std::string& model, const RunOptions& opts,
                                               int epochs) {
   if (ck.model != model)
@@ -141,7 +143,23 @@ Expected<std::vector<EpochMetrics>> resumable(const CheckpointData& ck, const st
   return done;
 }
 
-}  // namespace
+Status check_checkpoint_metadata(const CheckpointData& ck, const std::string& path,
+                                 const std::vector<std::pair<std::string, std::string>>& want) {
+  // Long values (vocabularies) are not worth printing.
+  auto shown = [](const std::string& v) { return v.size() > 60 ? "(another one)" : v; };
+  for (const auto& [key, value] : want) {
+    bool found = false;
+    for (const auto& [k, v] : ck.metadata) {
+      if (k != key) continue;
+      found = true;
+      if (v != value)
+        return Error(path + ": the run used " + key + " " + shown(v) + ", this one " +
+                     (value.size() > 60 ? "differs" : value) + "; resume with the same options");
+    }
+    if (!found) return Error(path + ": no '" + key + "' in the checkpoint's metadata");
+  }
+  return Status::Ok();
+}
 
 Expected<RunReport> run_supervised(
     SupervisedSpec spec, const DataSource& train, const DataSource* test,
@@ -166,7 +184,7 @@ Expected<RunReport> run_supervised(
   std::vector<EpochMetrics> done;
   if (!opts.resume.empty()) {
     CheckpointData ck = KILN_TRY(load_checkpoint(opts.resume));
-    done = KILN_TRY(resumable(ck, opts.resume, name, opts, to.epochs));
+    done = KILN_TRY(resumable_epochs(ck, opts.resume, name, opts, to.epochs));
     KILN_RETURN_IF_ERROR(check_example_shape(ck, opts.resume, model.spec().example_shape));
     // The training step creates every state buffer; then the checkpoint overwrites them.
     KILN_TRY(model.get(GraphKind::Train, std::min<int64_t>(to.batch_size, train.size())));

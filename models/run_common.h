@@ -3,6 +3,7 @@
 #pragma once
 
 #include "models/registry.h"
+#include "runtime/checkpoint.h"
 #include "runtime/train/idx.h"
 
 namespace kiln {
@@ -46,6 +47,17 @@ Expected<RunReport> run_supervised(
     SupervisedSpec spec, const DataSource& train, const DataSource* test,
     const RunOptions& opts, const TrainDefaults& defaults,
     const std::function<Status(CompiledModel&, RunReport&)>& finish = nullptr);
+
+// Checks that the checkpoint at `path` can continue a run of `model` up to `epochs`
+// epochs with opts.seed (same model, random streams and seed, saved at an epoch's end,
+// fewer epochs done); returns the epochs it completed.
+Expected<std::vector<EpochMetrics>> resumable_epochs(const CheckpointData& ck,
+                                                     const std::string& path,
+                                                     const std::string& model,
+                                                     const RunOptions& opts, int epochs);
+// Checks that the checkpoint's metadata holds each (key, value) of `want`.
+Status check_checkpoint_metadata(const CheckpointData& ck, const std::string& path,
+                                 const std::vector<std::pair<std::string, std::string>>& want);
 
 // `kiln eval`: loads the model-scoped state in opts.checkpoint (a training checkpoint of
 // the same model) and reports test_loss (and test_acc) on `test`.

@@ -26,7 +26,20 @@ struct InspectArgs {
   bool eval = false;
   bool summary = false;
   int size = 0;
+  std::string attention;   // SVG path for the attention heat maps ("" = none)
+  std::string checkpoint;  // weights for --attention
+  std::string data;
 };
+
+int write_attention(const ModelEntry& model, const InspectArgs& a, RunOptions opts) {
+  if (!model.attention)
+    return report_error(Error("model '" + model.name + "' has no attention weights to show"));
+  Status ok = check_writable(a.attention);
+  if (ok.ok()) ok = model.attention(opts, a.attention);
+  if (!ok.ok()) return report_error(ok.error().wrap("inspecting " + model.name));
+  std::printf("wrote %s\n", a.attention.c_str());
+  return 0;
+}
 
 // "6x28x28"; "120" for a vector.
 std::string dims_text(const Shape& s) {
@@ -57,8 +70,13 @@ int run_inspect(const InspectArgs& a) {
   if (!model) return report_error(Error("unknown model '" + a.model + "' (see 'kiln models')"));
   RunOptions opts;
   opts.size = a.size;
+  opts.data = a.data;
+  opts.checkpoint = a.checkpoint;
   Status usable = check_run_options(*model, opts);
   if (!usable.ok()) return report_error(usable.error());
+  if (!a.checkpoint.empty() && a.attention.empty())
+    return report_error(Error("--checkpoint goes with --attention"));
+  if (!a.attention.empty()) return write_attention(*model, a, opts);
   if (a.summary) return print_summary(*model, opts);
   Expected<SupervisedSpec> spec = model->spec(opts);
   if (!spec.ok()) return report_error(spec.error());
@@ -120,6 +138,13 @@ Command add_inspect_command(CLI::App& kiln) {
   sub->add_flag("--summary", a->summary,
                 "print each layer's output shape and parameter count for one example");
   add_size_flag(*sub, a->size);
+  sub->add_option("--attention", a->attention,
+                  "translation models: write the attention weights of one translated sentence "
+                  "as heat maps to FILE.svg")
+      ->type_name("FILE");
+  sub->add_option("--checkpoint", a->checkpoint, "with --attention: the trained weights")
+      ->type_name("FILE");
+  sub->add_option("--data", a->data, "data file or directory (model-specific)")->type_name("PATH");
   return {sub, [a] { return run_inspect(*a); }};
 }
 

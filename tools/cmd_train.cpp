@@ -101,6 +101,10 @@ Command add_train_command(CLI::App& kiln) {
                 "language models: random minibatches (default: sequential)");
   add_int(*sub, "--hidden", o.hidden, 1, 1 << 16,
           "language models: hidden units (default: the model's)");
+  add_int(*sub, "--min-freq", o.min_freq, 0, std::numeric_limits<int64_t>::max(),
+          "translation models: words seen fewer times become <unk> (default 2, d2l's)");
+  sub->add_flag("--reverse", o.reverse,
+                "translation models: the data file is target<TAB>source");
   sub->add_flag("--allow-nan", o.allow_nan,
                 "keep training when the loss becomes NaN or infinite (default: stop)");
   sub->add_flag("--json", a->json, "print one JSON object with the results as the last line");

@@ -22,6 +22,7 @@ Command add_eval_command(CLI::App& kiln);        // kiln eval MODEL --checkpoint
 Command add_inspect_command(CLI::App& kiln);     // kiln inspect MODEL
 Command add_checkpoint_command(CLI::App& kiln);  // kiln checkpoint FILE
 Command add_generate_command(CLI::App& kiln);    // kiln generate MODEL --checkpoint FILE
+Command add_translate_command(CLI::App& kiln);   // kiln translate MODEL --checkpoint FILE S...
 
 // --size S (train, eval, inspect): the side of the square input images.
 void add_size_flag(CLI::App& command, int& size);

@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
     app.footer("Run 'kiln COMMAND --help' (or 'kiln help COMMAND') for a command's flags.");
     std::vector<Command> commands = {add_models_command(app), add_train_command(app),
                                      add_eval_command(app), add_inspect_command(app),
-                                     add_checkpoint_command(app), add_generate_command(app)};
+                                     add_checkpoint_command(app), add_generate_command(app),
+                                     add_translate_command(app)};
     for (const Command& c : commands) c.app->footer("");  // not inherited
     // `kiln help [COMMAND]` is `kiln [COMMAND] --help`.
     std::vector<const char*> args(argv, argv + argc);
