@@ -48,7 +48,8 @@ Tensor Linear::forward(Context& ctx, const Tensor& x) {
                              ") applied to input of type " + x.type().to_string()));
     return Tensor{};
   }
-  Tensor w = parameter(ctx.b, weight_name(), TensorType{x.dtype(), Shape{in, out_}}, init_);
+  Tensor w = parameter(ctx.b, weight_name(), TensorType{x.dtype(), Shape{in, out_}},
+                       ctx.weight_init.value_or(init_));
   Tensor y = matmul(x, w);
   if (!has_bias_) return y;
   Tensor b = parameter(ctx.b, bias_name(), TensorType{x.dtype(), Shape{out_}},

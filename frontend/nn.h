@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,10 @@ struct Context {
   bool training = true;  // dropout active, batch-norm statistics updated
   int64_t seed = 0;      // RNG stream for dropout and friends
   std::string prefix;    // parameter path prefix, usually the model's name
+  // When set, every Linear and recurrent-layer weight matrix starts from this instead of
+  // its layer's own init (d2l's net.apply(xavier_init_weights) in train_seq2seq);
+  // biases and embeddings keep theirs.
+  std::optional<InitSpec> weight_init;
 
   // i64 scalar that changes every run, for Philox counters: the state "rng_step"
   // (StateKind::RngCounter), incremented by training graphs.

@@ -172,7 +172,7 @@ RecurrentLayer::Direction RecurrentLayer::run_direction(Context& ctx, const Tens
   const DType dt = x.dtype();
   const double bound = 1.0 / std::sqrt(static_cast<double>(hidden_));
   const Init init = Init::uniform(-bound, bound);  // PyTorch's default for every parameter
-  const Init w_init = has_weight_init_ ? weight_init_ : init;
+  const Init w_init = ctx.weight_init.value_or(init);
   Tensor w_ih = parameter(ctx.b, param_name("weight_ih", layer, dir), {dt, Shape{gh, in}}, w_init);
   Tensor w_hh =
       parameter(ctx.b, param_name("weight_hh", layer, dir), {dt, Shape{gh, hidden_}}, w_init);

@@ -12,7 +12,8 @@
 //   <name>.weight_hh_l<k><suffix> [G*H, H]
 //   <name>.bias_ih_l<k><suffix>   [G*H]
 //   <name>.bias_hh_l<k><suffix>   [G*H]
-// all U(-1/sqrt(H), 1/sqrt(H)). Gate rows in PyTorch's order:
+// all U(-1/sqrt(H), 1/sqrt(H)) (the weights: ctx.weight_init when set). Gate rows in
+// PyTorch's order:
 //   RNN:  h' = tanh(W_ih x + b_ih + W_hh h + b_hh)
 //   GRU:  r, z, n:  r = s(W_ir x + b_ir + W_hr h + b_hr), z likewise,
 //         n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),  h' = (1 - z) * n + z * h
@@ -73,13 +74,6 @@ class RecurrentLayer : public Module {
   RecurrentOutput run(Context& ctx, const Tensor& x, const RecurrentState& initial,
                       std::source_location loc = std::source_location::current());
   std::string describe() const override;
-  // Initialises weight_ih and weight_hh with `init` instead of PyTorch's default (d2l's
-  // seq2seq training applies xavier_uniform to every GRU weight); biases keep theirs.
-  RecurrentLayer& set_weight_init(Init init) {
-    weight_init_ = init;
-    has_weight_init_ = true;
-    return *this;
-  }
 
   Cell cell() const { return cell_; }
   int64_t gates() const { return cell_ == Tanh ? 1 : cell_ == Gru ? 3 : 4; }
@@ -114,8 +108,6 @@ class RecurrentLayer : public Module {
   bool bidirectional_;
   double dropout_;
   std::string name_;
-  Init weight_init_;
-  bool has_weight_init_ = false;
 };
 
 // Elman RNN with tanh: PyTorch's nn.RNN(input_size, hidden_size, num_layers,

@@ -25,11 +25,7 @@ struct Seq2SeqLayers {
         encoder(kEmbed, kHidden, kLayers, false, kDropout, name + ".encoder.rnn"),
         decoder(kEmbed + kHidden, kHidden, kLayers, false, kDropout, name + ".decoder.rnn"),
         dense(kHidden, tgt_vocab, nn::Init::xavier_uniform(), true, name + ".decoder.dense") {
-    // d2l's train_seq2seq: xavier_uniform_ on every Linear and GRU weight; biases keep
-    // PyTorch's defaults.
-    encoder.set_weight_init(nn::Init::xavier_uniform());
-    decoder.set_weight_init(nn::Init::xavier_uniform());
-    dense.set_bias_init(nn::BiasInit::FanInUniform);
+    dense.set_bias_init(nn::BiasInit::FanInUniform);  // PyTorch's default
   }
   nn::Embedding src_embedding, tgt_embedding;
   nn::GRU encoder, decoder;

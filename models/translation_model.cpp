@@ -70,6 +70,8 @@ Expected<Graph> build_translation_graph(const TranslationModelSpec& spec,
   Graph g(spec.name + (train ? ".train" : ".decode"));
   Builder b(g);
   nn::Context ctx{b, train, spec.seed, spec.name};
+  // d2l's train_seq2seq re-initialises every Linear and GRU weight with xavier_uniform.
+  ctx.weight_init = InitSpec::xavier_uniform();
   const TensorType rows{DType::i32, Shape{batch, steps}}, lens{DType::i32, Shape{batch}};
   TranslationInputs in;
   in.src = b.input("src", rows);

@@ -22,6 +22,10 @@
 // the Transformer's positions are the real ones (the two bugs of d2l's older code that
 // the issue names); it costs T runs of a small graph instead of one step each.
 //
+// Every Linear and recurrent weight matrix starts from xavier_uniform (nn::Context::
+// weight_init), as d2l's train_seq2seq re-initialises them; biases, embeddings and
+// layer norms keep PyTorch's defaults.
+//
 // Train and Decode executables of any batch size are compiled against one StateStore,
 // so they share the weights. Checkpoints record the data options and both vocabularies
 // as metadata, so `kiln translate` does not need the data file.

@@ -68,8 +68,13 @@ Expected<std::string> heatmaps_svg(const HeatmapFigure& f) {
   if (vmax <= 0) vmax = 1;
   const int64_t ncol = std::min<int64_t>(f.columns, static_cast<int64_t>(f.panels.size()));
   const int64_t nrow = (static_cast<int64_t>(f.panels.size()) + ncol - 1) / ncol;
-  const double panel_w = kLabelW + max_cols * kCell, panel_h = kTitleH + max_rows * kCell + kLabelH;
-  const double width = 2 * kMargin + ncol * panel_w + (ncol - 1) * kGap + 3 * kBarW + 40;
+  // A panel is wide enough for its title too (about 6 px per character at this size).
+  size_t title_chars = 0;
+  for (const HeatmapPanel& p : f.panels) title_chars = std::max(title_chars, p.title.size());
+  const double panel_w = kLabelW + std::max(max_cols * kCell, 6.0 * title_chars - kLabelW / 2);
+  const double panel_h = kTitleH + max_rows * kCell + kLabelH;
+  const double width = std::max(2 * kMargin + ncol * panel_w + (ncol - 1) * kGap + 3 * kBarW + 60,
+                                7.0 * f.title.size() + 2 * kMargin);
   const double height = 2 * kMargin + nrow * panel_h + (nrow - 1) * kGap + 20;
 
   std::string svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + svg_number(width) +
@@ -115,7 +120,7 @@ Expected<std::string> heatmaps_svg(const HeatmapFigure& f) {
     svg += "<rect x=\"" + svg_number(bx) + "\" y=\"" + svg_number(by + bh * s / kSteps) +
            "\" width=\"" + svg_number(kBarW) + "\" height=\"" + svg_number(bh / kSteps + 0.5) +
            "\" fill=\"" + shade(1.0 - (s + 0.5) / kSteps) + "\"/>\n";
-  svg += text(bx + kBarW + 4, by + 8, svg_number(std::round(vmax * 1000) / 1000));
+  svg += text(bx + kBarW + 4, by + 8, svg_number(std::round(double{vmax} * 1000) / 1000));
   svg += text(bx + kBarW + 4, by + bh, "0");
   svg += "</svg>\n";
   return svg;

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <fstream>
 
 #include "frontend/embedding.h"
 #include "models/translation_model.h"
@@ -17,7 +18,7 @@ using namespace kiln;
 
 namespace {
 
-const char* const kModels[] = {"seq2seq"};
+const char* const kModels[] = {"seq2seq", "seq2seq_attention", "transformer"};
 
 TranslationOptions file_options() {
   TranslationOptions t;
@@ -148,43 +149,43 @@ TEST_CASE("decoding is causal and independent of the decoding batch", "[translat
     INFO(name);
     TranslationModel model = untrained(name, data);
     const int64_t T = data.source.num_steps;
-    Expected<Executable*> dec = model.decoder(2);
+    Expected<Executable*> dec = model.decoder(3);
     REQUIRE(dec.ok());
     Executable& exe = **dec;
-    std::copy_n(data.source.tokens.data(), 2 * T, exe.input("src")->as<int32_t>());
-    std::copy_n(data.source.valid_len.data(), 2, exe.input("src_valid")->as<int32_t>());
+    std::copy_n(data.source.tokens.data(), 3 * T, exe.input("src")->as<int32_t>());
+    std::copy_n(data.source.valid_len.data(), 3, exe.input("src_valid")->as<int32_t>());
     int32_t* in = exe.input("dec_input")->as<int32_t>();
-    std::copy_n(data.target.tokens.data(), 2 * T, in);
+    std::copy_n(data.target.tokens.data(), 3 * T, in);
     exe.run();
     const HostBuffer* out = exe.output("logits");
     std::vector<float> before(out->as<float>(), out->as<float>() + out->type().shape.numel());
     // Changing the inputs after position 4 leaves positions 0..4 as they were.
     const int64_t V = out->type().shape[2], cut = 4;
-    for (int64_t b = 0; b < 2; ++b)
+    for (int64_t b = 0; b < 3; ++b)
       for (int64_t t = cut + 1; t < T; ++t) in[b * T + t] = static_cast<int32_t>((t * 7 + b) % V);
     exe.run();
     const float* after = out->as<float>();
     int64_t same_prefix = 0, changed_suffix = 0;
-    for (int64_t b = 0; b < 2; ++b)
+    for (int64_t b = 0; b < 3; ++b)
       for (int64_t t = 0; t < T; ++t)
         for (int64_t v = 0; v < V; ++v) {
           const size_t i = static_cast<size_t>((b * T + t) * V + v);
           if (t <= cut) same_prefix += before[i] == after[i];
           else changed_suffix += before[i] != after[i];
         }
-    CHECK(same_prefix == 2 * (cut + 1) * V);
+    CHECK(same_prefix == 3 * (cut + 1) * V);
     CHECK(changed_suffix > 0);
 
-    // Greedy translations of all 20 pairs: one row per run, or 7 per run (the last
+    // Greedy translations of all 20 pairs: one row per run, or 3 per run (the last
     // batch padded) give the same tokens.
     Expected<std::vector<Translation>> one = translate_rows(model, data.source, data.target_vocab, 1);
-    Expected<std::vector<Translation>> seven = translate_rows(model, data.source, data.target_vocab, 7);
+    Expected<std::vector<Translation>> three = translate_rows(model, data.source, data.target_vocab, 3);
     REQUIRE(one.ok());
-    REQUIRE(seven.ok());
+    REQUIRE(three.ok());
     REQUIRE(one->size() == 20);
-    REQUIRE(seven->size() == 20);
+    REQUIRE(three->size() == 20);
     for (size_t i = 0; i < 20; ++i) {
-      CHECK((*one)[i].tokens == (*seven)[i].tokens);
+      CHECK((*one)[i].tokens == (*three)[i].tokens);
       CHECK((*one)[i].tokens.size() <= static_cast<size_t>(T));
     }
   }
@@ -251,4 +252,47 @@ TEST_CASE("translation options are checked", "[translation]") {
   Expected<std::vector<TranslatedSentence>> out = entry("seq2seq").translate(t);
   REQUIRE_FALSE(out.ok());
   CHECK_THAT(out.error().message(), Catch::Contains("x.kckpt"));
+}
+
+TEST_CASE("attention maps are cropped to the sentence and drawn per head", "[translation]") {
+  TranslationData data = load_data();
+  const std::pair<const char*, size_t> expected[] = {{"seq2seq_attention", 1}, {"transformer", 24}};
+  testing::TempDir dir;
+  for (const auto& [name, panels] : expected) {
+    INFO(name);
+    TranslationModel model = untrained(name, data);
+    Expected<std::vector<Translation>> tr =
+        translate_rows(model, data.source, data.target_vocab, 4, /*keep_attention=*/true);
+    REQUIRE(tr.ok());
+    for (size_t i = 0; i < tr->size(); ++i) {
+      const Translation& t = (*tr)[i];
+      const int64_t src_len = data.source.valid_len[i];
+      const int64_t tgt_len = std::min<int64_t>(data.source.num_steps, t.tokens.size() + 1);
+      size_t heads = 0;
+      for (const Translation::Map& m : t.attention) {
+        heads += static_cast<size_t>(m.heads);
+        CHECK(m.keys == (m.axes == AttentionMap::TargetToTarget ? tgt_len : src_len));
+        CHECK(m.queries == (m.axes == AttentionMap::SourceToSource ? src_len : tgt_len));
+        // Masked keys carry no weight, so each cropped row still sums to 1.
+        for (int64_t r = 0; r < m.heads * m.queries; ++r) {
+          double total = 0;
+          for (int64_t k = 0; k < m.keys; ++k) total += m.weights[static_cast<size_t>(r * m.keys + k)];
+          CHECK(total == Approx(1).epsilon(1e-4));
+        }
+      }
+      CHECK(heads == panels);
+    }
+    // The heat maps: one panel per head and map.
+    RunOptions o = small(1);
+    const std::string svg = dir.file(std::string(name) + ".svg");
+    Status wrote = entry(name).attention(o, svg);
+    INFO((wrote.ok() ? "" : wrote.error().message()));
+    REQUIRE(wrote.ok());
+    std::ifstream in(svg);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t count = 0;
+    for (size_t p = text.find("data-panel="); p != std::string::npos; p = text.find("data-panel=", p + 1))
+      ++count;
+    CHECK(count == panels);
+  }
 }
