@@ -61,6 +61,11 @@ BENCHMARK(BM_GemmF32)
     ->Args({256, 256, 10, 0, 1, 0})    // dh = dlogits @ W2^T
     ->Args({256, 256, 10, 0, 1, 1})    // ... with the ReLU-backward slot used
     ->Args({256, 10, 256, 1, 0, 0})    // dW2 = h^T @ dlogits
+    ->Args({32, 768, 256, 0, 0, 0})    // GRU step h @ W_hh^T (batch 32, 256 hidden)
+    ->Args({32, 256, 768, 0, 0, 0})    // GRU step backward dg @ W_hh
+    ->Args({32, 1024, 256, 0, 0, 0})   // LSTM step h @ W_hh^T
+    ->Args({32, 256, 1024, 0, 0, 0})   // LSTM step backward dg @ W_hh
+    ->Args({32, 768, 284, 0, 0, 0})    // d2l's from-scratch GRU gates [x, h] @ W
     ->Args({512, 512, 512, 0, 0, 0})
     ->Args({1024, 1024, 1024, 0, 0, 0})
     ->Args({1024, 1024, 1024, 0, 0, 1})
