@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from torch_common import FMNIST, ensure_torch, read_idx, run_child
+from torch_common import FMNIST, ensure_torch, read_idx, run_child, torch_blas, torch_env
 
 # d2l recipes: learning rate, batch size, default input side.
 RECIPES = {
@@ -234,10 +234,9 @@ def torch_run(model, epochs, threads, size, limit):
 
 
 def torch_child(model, epochs, threads, size, limit):
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     return run_child(["/usr/bin/python3", __file__, "--torch-child", model, "--epochs",
                       str(epochs), "--threads", str(threads), "--size", str(size),
-                      "--limit", str(limit)], env)
+                      "--limit", str(limit)], torch_env(threads))
 
 
 def kiln_run(kiln, model, epochs, threads, size, limit):
@@ -266,6 +265,8 @@ def main():
         sys.exit(f"error: {args.kiln} not found; run `make build` first")
     ensure_torch()
     import torch
+    torch.ones(8, 8) @ torch.ones(8, 8)  # loads the BLAS
+    print(f"BLAS: {torch_blas()}")
     print(f"PyTorch {torch.__version__} (tuned), {args.threads} threads, {args.epochs} epochs, "
           f"limit {args.limit or 60000}")
     print(f"{'model':<12} {'size':>4} {'kiln s/ep':>9} {'torch s/ep':>10} {'ratio':>6} "

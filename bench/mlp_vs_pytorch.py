@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from torch_common import FMNIST, ensure_torch, read_idx
+from torch_common import FMNIST, ensure_torch, read_idx, torch_blas, torch_env
 
 RECIPES = {  # d2l: architecture, learning rate
     "softmax": ([784, 10], [], 0.1),
@@ -84,9 +84,7 @@ def torch_run(model, epochs, threads):
 
 def torch_child(model, epochs, threads, passive):
     """Runs torch_run in a fresh interpreter (OpenMP reads its env at start-up)."""
-    env = dict(os.environ)
-    if passive:
-        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    env = torch_env(threads, passive)
     out = subprocess.run(["/usr/bin/python3", __file__, "--torch-child", model, "--epochs",
                           str(epochs), "--threads", str(threads)], env=env, check=True,
                          capture_output=True, text=True).stdout
@@ -117,6 +115,8 @@ def main():
         sys.exit(f"error: {args.kiln} not found; run `make build` first")
     ensure_torch()
     import torch
+    torch.ones(8, 8) @ torch.ones(8, 8)  # loads the BLAS
+    print(f"BLAS: {torch_blas()}")
     print(f"PyTorch {torch.__version__}, {args.threads} threads, {args.epochs} epochs")
     print(f"{'model':<12} {'kiln s/ep':>9} {'torch s/ep':>10} {'ratio':>6} {'tuned s/ep':>10} "
           f"{'ratio':>6} {'kiln acc':>8} {'torch acc':>9} {'compile s':>9}")

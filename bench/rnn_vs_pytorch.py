@@ -28,7 +28,7 @@ import re
 import sys
 import time
 
-from torch_common import ensure_torch, run_child
+from torch_common import ensure_torch, run_child, torch_blas, torch_env
 
 CELLS = {"char_rnn": "RNN", "char_gru": "GRU", "char_lstm": "LSTM"}
 BATCH, STEPS, HIDDEN, LR, CLIP = 32, 35, 256, 1.0, 1.0
@@ -95,10 +95,9 @@ def torch_run(model, epochs, threads, corpus_path, max_tokens):
 
 
 def torch_child(model, epochs, threads, corpus, max_tokens):
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     return run_child(["/usr/bin/python3", __file__, "--torch-child", model, "--epochs",
                       str(epochs), "--threads", str(threads), "--corpus", corpus,
-                      "--max-tokens", str(max_tokens)], env)
+                      "--max-tokens", str(max_tokens)], torch_env(threads))
 
 
 def kiln_run(kiln, model, epochs, threads, corpus, max_tokens):
@@ -126,6 +125,8 @@ def main():
         sys.exit(f"error: corpus {args.corpus} not found (--corpus FILE)")
     ensure_torch()
     import torch
+    torch.ones(8, 8) @ torch.ones(8, 8)  # loads the BLAS
+    print(f"BLAS: {torch_blas()}")
     print(f"PyTorch {torch.__version__} (tuned), {args.threads} threads, {args.epochs} epochs, "
           f"max tokens {args.max_tokens or 'all'}")
     print(f"{'model':<10} {'kiln s/ep':>9} {'torch s/ep':>10} {'ratio':>6} {'kiln ppl':>8} "

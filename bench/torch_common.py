@@ -10,19 +10,46 @@ import tempfile
 FMNIST = "/usr/share/datasets/fashion-mnist"
 
 
+def _installed(package):
+    r = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return "install ok installed" in r.stdout
+
+
 def ensure_torch():
-    """Makes `import torch` work: re-runs under Debian's python3, or installs
-    python3-torch and libopenblas0-pthread with apt-get (bench only)."""
+    """Makes `import torch` work with OpenBLAS: re-runs under Debian's python3, and
+    installs python3-torch and libopenblas0-pthread with apt-get when missing (bench
+    only). Without libopenblas0-pthread, Debian's torch runs on the reference BLAS
+    (libblas3), whose GEMMs are 10-30x slower, and every ratio would flatter kiln."""
+    missing = [p for p in ("python3-torch", "libopenblas0-pthread") if not _installed(p)]
+    if missing:
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        subprocess.check_call(sudo + ["apt-get", "install", "-y", "-qq"] + missing)
     try:
         import torch  # noqa: F401
-        return
     except ImportError:
-        pass
-    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    subprocess.check_call(sudo + ["apt-get", "install", "-y", "-qq", "python3-torch",
-                                  "libopenblas0-pthread"])
+        if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
+            os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+        raise
+
+
+def torch_env(threads, passive=True):
+    """The environment of a PyTorch child at `threads` threads: OpenBLAS's own pool sized
+    to match (torch.set_num_threads does not reach it, and two spinning OpenBLAS threads
+    beside PyTorch's make small GEMMs many times slower on 2 cores), and OpenMP threads
+    that sleep rather than spin when `passive`."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
+    if passive:
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    return env
+
+
+def torch_blas():
+    """The BLAS library this process (after `import torch` and a matmul) has loaded."""
+    with open("/proc/self/maps") as f:
+        libs = {line.split()[-1] for line in f if "blas" in line.split()[-1]}
+    return ", ".join(sorted(os.path.basename(os.path.dirname(l)) + "/" + os.path.basename(l)
+                            for l in libs)) or "none"
 
 
 def read_idx(path):
