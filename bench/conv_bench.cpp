@@ -7,12 +7,20 @@
 // 2 * n * f * oh*ow * (c/groups)*kh*kw for every kind, taps that read only padding
 // included (conv.cpp skips them: on 1x1 maps the rate exceeds the GEMM's). Compare with
 // gemm_bench's 1024^3 peak.
+//
+// Winograd F(2x2, 3x3) (conv_winograd.cpp) takes the 3x3 stride-1 pad-1 shapes it wins
+// on; those shapes also run with the suffix /no_winograd, on the old path
+// (conv_set_winograd_mode(kOff)), so one run compares the two (the FLOP count is the
+// direct convolution's for both). KILN_CONV_NO_WINOGRAD=1 turns Winograd off for the
+// whole process (and so for the plain names too). E.g.
+//   build/kiln_bench --benchmark_filter='wino|resnet_(64_8|128_4)' --benchmark_repetitions=5
 #include <benchmark/benchmark.h>
 
 #include <string>
 #include <vector>
 
 #include "runtime/conv.h"
+#include "runtime/conv_winograd.h"
 #include "runtime/gemm.h"
 
 namespace {
@@ -38,6 +46,10 @@ const ZooConv kZoo[] = {
     {"resnet_256_2x2", 256, 256, 2, 256, 3, 1, 1},
     {"resnet_256_512_s2_2x2", 256, 256, 2, 512, 3, 2, 1},
     {"resnet_512_1x1", 256, 512, 1, 512, 3, 1, 1},
+    // Larger channel counts on the same maps, and 64 on 16x16 (Winograd candidates).
+    {"wino_128_8x8", 256, 128, 8, 128, 3, 1, 1},
+    {"wino_256_4x4", 256, 256, 4, 256, 3, 1, 1},
+    {"wino_64_16x16", 256, 64, 16, 64, 3, 1, 1},
     {"dense_256_64_1x1_4x4", 256, 256, 4, 64, 1, 1, 0},         // DenseNet transition-like
     {"googlenet_480_192_1x1_6x6", 128, 480, 6, 192, 1, 1, 0},  // batch 128
 };
@@ -56,8 +68,14 @@ kiln::ConvParams params(const ZooConv& z, kiln::ConvKind kind) {
   return p;
 }
 
-void BM_Conv(benchmark::State& state, ZooConv z, kiln::ConvKind kind) {
+// Whether Winograd could take the shape (3x3, stride 1, padding 1), so that the
+// /no_winograd variant is worth registering.
+bool winograd_shape(const ZooConv& z) { return z.k == 3 && z.stride == 1 && z.pad == 1; }
+
+void BM_Conv(benchmark::State& state, ZooConv z, kiln::ConvKind kind, bool no_winograd) {
   const kiln::ConvParams p = params(z, kind);
+  const kiln::WinogradMode saved = kiln::conv_winograd_mode();
+  if (no_winograd) kiln::conv_set_winograd_mode(kiln::WinogradMode::kOff);
   std::vector<float> x(p.n * p.c * p.h * p.w, 0.5f), w(p.f * p.c * p.kh * p.kw, 0.25f),
       y(p.n * p.f * p.oh * p.ow, 0.125f);
   // Operands (a, b) -> out per kind (runtime/abi.h): out has the shape of y, x or w.
@@ -75,6 +93,7 @@ void BM_Conv(benchmark::State& state, ZooConv z, kiln::ConvKind kind) {
       benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate,
                          benchmark::Counter::kIs1000);
   state.SetLabel(kiln::gemm_f32_isa());
+  kiln::conv_set_winograd_mode(saved);
 }
 
 const bool kRegistered = [] {
@@ -83,9 +102,15 @@ const bool kRegistered = [] {
       {"conv_dgrad/", kiln::kConvInputGrad},
       {"conv_wgrad/", kiln::kConvWeightGrad}};
   for (const auto& [prefix, kind] : kinds)
-    for (const ZooConv& z : kZoo)
-      benchmark::RegisterBenchmark((std::string(prefix) + z.name).c_str(), BM_Conv, z, kind)
+    for (const ZooConv& z : kZoo) {
+      benchmark::RegisterBenchmark((std::string(prefix) + z.name).c_str(), BM_Conv, z, kind,
+                                   false)
           ->UseRealTime();
+      if (kind != kiln::kConvWeightGrad && winograd_shape(z))
+        benchmark::RegisterBenchmark((std::string(prefix) + z.name + "/no_winograd").c_str(),
+                                     BM_Conv, z, kind, true)
+            ->UseRealTime();
+    }
   return true;
 }();
 

@@ -1073,6 +1073,9 @@ void conv2d(const ConvParams& p, const T* a, const T* b, T* c, const Epilogue& e
     case kConvForward:
       if (p.n <= 0 || d.fg <= 0 || d.ohw <= 0) return;
       if (d.ckk <= 0) return empty_sum(p, p.n * d.groups, d.fg, d.ohw, c, epi);
+      if constexpr (std::is_same_v<T, float>) {  // 3x3 pad 1 (conv_winograd.cpp)
+        if (use_winograd(p)) return forward_winograd(p, a, b, c, epi);
+      }
       if (fold_batch(d)) {
         if (use_dense_map(p, d)) return forward_dense(p, d, a, b, c, epi);
         return forward_images(p, d, a, b, c, epi);
@@ -1085,6 +1088,9 @@ void conv2d(const ConvParams& p, const T* a, const T* b, T* c, const Epilogue& e
       if (p.n <= 0 || d.cg <= 0 || d.hw <= 0) return;
       if (d.fg <= 0 || d.ohw <= 0 || d.kk <= 0)
         return empty_sum(p, p.n * d.groups, d.cg, d.hw, c, epi);
+      if constexpr (std::is_same_v<T, float>) {  // 3x3 pad 1 (conv_winograd.cpp)
+        if (use_winograd(p)) return input_grad_winograd(p, a, b, c, epi);
+      }
       if (fold_batch(d)) {
         if (use_dense_map(p, d)) return input_grad_dense(p, d, a, b, c, epi);
         return input_grad_images(p, d, a, b, c, epi);

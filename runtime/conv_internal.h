@@ -1,5 +1,6 @@
-// Internal to the runtime convolution (conv.cpp, conv_tiny_maps.cpp): sizes, scratch
-// memory, the GEMM calls and the task split they share. Not part of the runtime's API.
+// Internal to the runtime convolution (conv.cpp, conv_tiny_maps.cpp, conv_winograd.cpp):
+// sizes, scratch memory, the GEMM calls and the task split they share. Not part of the
+// runtime's API.
 #pragma once
 
 #include <algorithm>
@@ -154,5 +155,15 @@ void input_grad_dense(const ConvParams& p, const Dims& d, const T* dy, const T* 
 template <typename T>
 void weight_grad_dense(const ConvParams& p, const Dims& d, const T* x, const T* dy, T* dw,
                        const Epilogue& epi);
+
+// ---- Winograd F(2x2, 3x3) (conv_winograd.cpp) ----------------------------------------
+// Whether an f32 forward or input-gradient convolution takes the Winograd path: 3x3,
+// stride 1, dilation 1, padding 1, one group, on the shapes where it measured faster
+// (and as conv_set_winograd_mode says, conv_winograd.h).
+bool use_winograd(const ConvParams& p);
+void forward_winograd(const ConvParams& p, const float* x, const float* w, float* y,
+                      const Epilogue& epi);
+void input_grad_winograd(const ConvParams& p, const float* dy, const float* w, float* dx,
+                         const Epilogue& epi);
 
 }  // namespace kiln::conv_detail

@@ -3,7 +3,8 @@
 // non-square images and kernels, pointwise), f32 and f64, alpha and accumulation, the
 // epilogue callback (each element exactly once, after its final value, from several
 // threads), the same bits on any thread count, small maps (where the batch is folded
-// into the GEMM) and empty shapes.
+// into the GEMM), Winograd F(2x2, 3x3) (3x3 pad 1, forward and input gradient) and empty
+// shapes.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "runtime/conv.h"
+#include "runtime/conv_winograd.h"
 #include "epilogue_value.h"
 #include "runtime/gemm.h"
 #include "runtime/thread_pool.h"
@@ -403,4 +405,110 @@ TEST_CASE("kiln_conv2d_f32 scales alpha and is in the runtime symbol table", "[c
     found += name == abi::kConv2dF64 && sym.address == f64;
   }
   REQUIRE(found == 2);
+}
+
+// Sets the Winograd mode for a scope (conv_winograd.h), restoring kAuto after it, also
+// when a REQUIRE fails.
+struct WinogradScope {
+  explicit WinogradScope(WinogradMode mode) { conv_set_winograd_mode(mode); }
+  ~WinogradScope() { conv_set_winograd_mode(WinogradMode::kAuto); }
+};
+
+TEST_CASE("conv2d Winograd F(2x2, 3x3) matches the direct loop", "[conv][winograd]") {
+  // 3x3, stride 1, padding 1, one group: forward and input gradient forced onto the
+  // Winograd path (conv_winograd.cpp) on odd maps (1x1, 2x2, 1x5, odd sizes whose last
+  // tile row and column fall off the edge), channel counts that fill no GEMM tile, batch
+  // 1, 3 and 37 (several image blocks), plain, scaled and accumulating, with the epilogue
+  // (each element exactly once, after its final value); the same bits on 1, 2 and 3
+  // threads; and different bits from the old path, so the Winograd code did run.
+  const std::vector<Shape> shapes = {
+      // n  c   h  w  f  kh kw sh sw ph pw dh dw g
+      {1, 5, 4, 4, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+      {3, 13, 5, 7, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+      {3, 9, 8, 8, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+      {3, 6, 1, 1, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+      {1, 11, 2, 2, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+      {3, 3, 1, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+      {1, 1, 3, 2, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+      {37, 10, 8, 8, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1},  // 8 images per block: 5 or 6 blocks
+      {3, 17, 16, 15, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+  };
+  int saved = num_threads();
+  uint32_t seed = 500;
+  for (const Shape& s : shapes) {
+    for (ConvKind kind : {kConvForward, kConvInputGrad}) {
+      for (int variant = 0; variant < 3; ++variant) {
+        ConvParams p = params(s, kind);
+        p.accumulate = variant == 2;
+        p.alpha = variant == 0 ? 1.0 : -0.37;
+        const bool epi = variant != 1;
+        INFO(describe(p) << " epilogue " << epi);
+        ++seed;
+        std::vector<float> first, again, old;
+        {
+          WinogradScope forced(WinogradMode::kForce);
+          for (int threads : {1, 2, 3}) {
+            set_num_threads(threads);
+            INFO("threads " << threads);
+            REQUIRE(run_case<float>(p, seed, epi, first.empty() ? &first : &again) < 1e-4);
+            if (!again.empty())
+              REQUIRE(std::memcmp(first.data(), again.data(), first.size() * sizeof(float)) ==
+                      0);
+          }
+          // f64 keeps the old path, exact to double rounding.
+          REQUIRE(run_case<double>(p, seed, epi) < 1e-12);
+        }
+        {
+          WinogradScope off(WinogradMode::kOff);
+          REQUIRE(run_case<float>(p, seed, epi, &old) < 1e-4);
+        }
+        // Sums of a few terms (1 channel and filter) may round the same both ways.
+        if (p.c >= 3 && p.f >= 3)
+          REQUIRE(std::memcmp(first.data(), old.data(), first.size() * sizeof(float)) != 0);
+      }
+    }
+  }
+  set_num_threads(saved);
+}
+
+TEST_CASE("conv2d takes Winograd on ResNet-like shapes by default", "[conv][winograd]") {
+  // The automatic choice on shapes it picks (64 channels on 8x8, 128 on 4x4): accurate,
+  // and not the old path's bits. Shapes it can never take (stride 2, padding 0, groups,
+  // 5x5) give the same bits forced or not.
+  for (const Shape& s : {Shape{2, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+                         Shape{3, 128, 4, 4, 128, 3, 3, 1, 1, 1, 1, 1, 1, 1}}) {
+    for (ConvKind kind : {kConvForward, kConvInputGrad}) {
+      ConvParams p = params(s, kind);
+      p.alpha = 0.5;
+      p.accumulate = 1;
+      INFO(describe(p));
+      std::vector<float> wino, old;
+      REQUIRE(run_case<float>(p, 7, true, &wino) < 1e-4);
+      {
+        WinogradScope off(WinogradMode::kOff);
+        REQUIRE(run_case<float>(p, 7, true, &old) < 1e-4);
+      }
+      REQUIRE(std::memcmp(wino.data(), old.data(), wino.size() * sizeof(float)) != 0);
+    }
+  }
+  for (const Shape& s : {Shape{2, 8, 8, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1},
+                         Shape{2, 8, 8, 8, 8, 3, 3, 1, 1, 0, 0, 1, 1, 1},
+                         Shape{2, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2},
+                         Shape{2, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, 2, 2, 1},
+                         Shape{2, 8, 8, 8, 8, 5, 5, 1, 1, 2, 2, 1, 1, 1}}) {
+    for (ConvKind kind : {kConvForward, kConvInputGrad}) {
+      ConvParams p = params(s, kind);
+      INFO(describe(p));
+      std::vector<float> forced, old;
+      {
+        WinogradScope force(WinogradMode::kForce);
+        REQUIRE(run_case<float>(p, 8, true, &forced) < 1e-4);
+      }
+      {
+        WinogradScope off(WinogradMode::kOff);
+        REQUIRE(run_case<float>(p, 8, true, &old) < 1e-4);
+      }
+      REQUIRE(forced == old);
+    }
+  }
 }

@@ -1,0 +1,422 @@
+// Winograd F(2x2, 3x3) convolution (Lavin & Gray 2015) for 3x3, stride 1, dilation 1,
+// padding 1, one group, f32: the forward convolution, and the input gradient as the
+// forward convolution of dy with the flipped, transposed kernel (conv.cpp,
+// transposed_as_forward: same geometry, channels and filters swapped). Each 2x2 block of
+// outputs ("tile") reads a 4x4 block of the padded input, and
+//   Y = A^T [ (G g G^T) (.) (B^T d B) ] A
+// costs 16 multiplies per (tile, channel, filter) instead of 36: 2.25x fewer flops. With
+// the 16 elements of the transformed tiles as 16 matrices, the products are 16 GEMMs
+//   M[e] = U[e] @ V[e],  U[e] = [K, C] (transformed weights), V[e] = [C, tiles]
+// on the packed GEMM (runtime/gemm.h). Per task, a block of images: transform its input
+// tiles into V (B^T d B), 16 GEMMs into M, transform M back into y (A^T M A) with alpha,
+// accumulation, and the epilogue image by image (each element once, after its final
+// value). The weights change every step, so U is built per call (cheap: 16 of the 9*C*K
+// weights' worth of adds, split over the pool).
+//
+// Results do not depend on the thread count: the transforms are elementwise with fixed
+// formulas per tile, and each GEMM column is the same sum in the same order however the
+// tiles are split into blocks and the GEMMs over threads (they never split K).
+//
+// F(2x2, 3x3) is accurate in f32: the transforms only add and halve (no large constants,
+// unlike F(4x4, 3x3)); the error is a few ulps of the sum of the terms' magnitudes.
+//
+// Choice, by measurement (use_winograd): GFLOP/s of the direct convolution's FLOP count,
+// one core, thread CPU time, min of 5-9 runs, batch 256 unless noted, 3x3 pad 1, on the
+// shared 2-core Zen 4 VM (another build running: +-10%), old path (conv.cpp) -> Winograd:
+//                          forward          input grad
+//   64->64 on 8x8          66 -> 134         68 -> 138     (ResNet-18 b2 at --size 32)
+//   128->128 on 4x4        81 -> 130         80 -> 138     (b3)
+//   128->128 on 8x8        80 -> 167         84 -> 162
+//   256->256 on 4x4        87 -> 147         82 -> 148
+//   64->64 on 16x16        93 -> 141         91 -> 146
+//   64->64 on 56x56 (16)   83 -> 115         57 -> 116
+//   32->32 on 16x16        83 ->  98         83 -> 106
+//   16->16 on 8x8          31 ->  65         32 ->  65
+//   64->64 on 3x3          43 ->  64         69 ->  70
+//   256->256 on 2x2       178 -> 144        182 -> 141     (dense GEMM, conv_tiny_maps.cpp)
+//   16->16 on 28x28 (64)   67 ->  62         65 ->  62     (direct kernel)
+//   3->64 on 32x32 (64)    60 ->  37         35 ->  22
+// The GEMMs are about 60% of the Winograd time (64 channels on 8x8), the input transform
+// 25%, the output transform 10%. The transforms' 16 element streams lie ldv/ldm apart,
+// skewed by a cache line: at a multiple of 4 KB they shared L1 sets and made the input
+// transform 40% of the time (128 channels on 8x8).
+#include "runtime/conv_winograd.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "runtime/conv_internal.h"
+
+namespace kiln {
+
+namespace {
+
+WinogradMode initial_mode() {
+  const char* off = std::getenv("KILN_CONV_NO_WINOGRAD");
+  return off && std::strcmp(off, "1") == 0 ? WinogradMode::kOff : WinogradMode::kAuto;
+}
+
+std::atomic<WinogradMode>& mode_flag() {
+  static std::atomic<WinogradMode> mode{initial_mode()};
+  return mode;
+}
+
+}  // namespace
+
+void conv_set_winograd_mode(WinogradMode mode) { mode_flag().store(mode); }
+WinogradMode conv_winograd_mode() { return mode_flag().load(); }
+
+namespace conv_detail {
+
+namespace {
+
+constexpr int64_t kElems = 16;  // elements of a transformed 4x4 tile: the 16 GEMMs
+
+// Tiles per task (GEMM columns): about this many, whole images. 64 to 512 measured
+// within noise on 64..256 channels on 4x4 and 8x8 maps; V and M of a block of 128 tiles
+// with 128 channels take 2 MB.
+constexpr int64_t kBlockTiles = 128;
+
+// One problem, as a forward convolution: n images of c channels on h x w maps -> k
+// channels on h x w (the input gradient: dy's f channels -> dx's c channels).
+struct Problem {
+  int64_t n, c, k, h, w;
+  float alpha;
+  bool accumulate;
+};
+
+// The tiles of an image: tile t = ty*tw + tx covers outputs [2ty, 2ty+2) x [2tx, 2tx+2)
+// (those past an odd edge are dropped) and reads input rows [2ty-1, 2ty+3) x columns
+// [2tx-1, 2tx+3), zero outside the image; a padded row holds whole tiles: 2tw+2 columns.
+struct TileMap {
+  int64_t h, w, th, tw, tiles, plane_w;
+  TileMap(int64_t h_, int64_t w_)
+      : h(h_), w(w_), th((h + 1) / 2), tw((w + 1) / 2), tiles(th * tw), plane_w(2 * tw + 2) {}
+};
+
+// One task's images and buffers (block()).
+struct Block {
+  int64_t i0, i1;    // images
+  int64_t cols;      // GEMM columns
+  int64_t ldv, ldm;  // distance between the 16 matrices of V and of M
+  float *v, *m, *zeros, *rows, *out;
+};
+constexpr int64_t kSkew = 16;  // floats: one cache line
+
+// ---- The transforms -----------------------------------------------------------------
+
+// U = G g G^T of one 3x3 kernel g (row-major), G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1].
+// Element e goes to u[e*ldu].
+[[gnu::always_inline]] inline void weight_tile(const float g[9], float* u, int64_t ldu) {
+  float t[12];  // G g: 4 x 3
+  for (int j = 0; j < 3; ++j) {
+    t[j] = g[j];
+    t[3 + j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+    t[6 + j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+    t[9 + j] = g[6 + j];
+  }
+  for (int i = 0; i < 4; ++i) {
+    const float* r = t + 3 * i;
+    u[(4 * i + 0) * ldu] = r[0];
+    u[(4 * i + 1) * ldu] = 0.5f * (r[0] + r[1] + r[2]);
+    u[(4 * i + 2) * ldu] = 0.5f * (r[0] - r[1] + r[2]);
+    u[(4 * i + 3) * ldu] = r[2];
+  }
+}
+
+// Vectors of W floats (GCC vector extensions), loaded and stored unaligned. The
+// transforms below work on W columns (tiles) at a time; they are compiled for W = 4
+// (baseline SSE2) and W = 8 (AVX2) and picked at run time.
+template <int W>
+struct Vec {
+  typedef float type __attribute__((vector_size(4 * W)));
+};
+template <typename V>
+[[gnu::always_inline]] inline void load(V& x, const float* p) { std::memcpy(&x, p, sizeof(V)); }
+template <typename V>
+[[gnu::always_inline]] inline void store(float* p, const V& x) { std::memcpy(p, &x, sizeof(V)); }
+
+// alpha * A^T m A of `cols` tiles (a multiple of W), element e of tile t at m[e*ldm + t],
+// output (a, b) of tile t to out[(2a + b)*cols + t]. A^T = [1 1 1 0; 0 1 -1 -1].
+template <int W>
+[[gnu::always_inline]] inline void output_tiles(const float* __restrict m, int64_t ldm,
+                                                int64_t cols, float alpha,
+                                                float* __restrict out) {
+  using V = typename Vec<W>::type;
+  for (int64_t t = 0; t < cols; t += W) {
+    V s[8];
+    for (int j = 0; j < 4; ++j) {  // A^T m
+      V m0, m1, m2, m3;
+      load(m0, m + j * ldm + t);
+      load(m1, m + (4 + j) * ldm + t);
+      load(m2, m + (8 + j) * ldm + t);
+      load(m3, m + (12 + j) * ldm + t);
+      s[j] = m0 + m1 + m2;
+      s[4 + j] = m1 - m2 - m3;
+    }
+    for (int a = 0; a < 2; ++a) {  // (A^T m) A
+      const V* q = s + 4 * a;
+      store(out + (2 * a + 0) * cols + t, V(alpha * (q[0] + q[1] + q[2])));
+      store(out + (2 * a + 1) * cols + t, V(alpha * (q[1] - q[2] - q[3])));
+    }
+  }
+}
+
+// One channel of one image into V. Per row of tiles, B^T d over the 4 input rows it reads
+// (x rows 2ty-1 .. 2ty+2, `zeros` for those in the padding), whole rows at once into
+// rows [4][plane_w] at columns 1..w (columns 0 and past w, the padding, stay zero); then
+// (B^T d) B per tile, element e of tile t to v[e*ldv + t].
+[[gnu::always_inline]] inline void input_image(const TileMap& tm, const float* x,
+                                               const float* zeros, float* __restrict rows,
+                                               float* __restrict v, int64_t ldv) {
+  const int64_t pw = tm.plane_w, w = tm.w;
+  for (int64_t ty = 0; ty < tm.th; ++ty) {
+    const float* in[4];
+    for (int64_t a = 0; a < 4; ++a) {
+      const int64_t r = 2 * ty - 1 + a;
+      in[a] = r >= 0 && r < tm.h ? x + r * w : zeros;
+    }
+    const float *__restrict d0 = in[0], *__restrict d1 = in[1], *__restrict d2 = in[2],
+                            *__restrict d3 = in[3];
+    float *__restrict r0 = rows + 1, *__restrict r1 = r0 + pw, *__restrict r2 = r1 + pw,
+                      *__restrict r3 = r2 + pw;
+    for (int64_t q = 0; q < w; ++q) {  // B^T d
+      r0[q] = d0[q] - d2[q];
+      r1[q] = d1[q] + d2[q];
+      r2[q] = d2[q] - d1[q];
+      r3[q] = d1[q] - d3[q];
+    }
+    for (int64_t tx = 0; tx < tm.tw; ++tx) {  // (B^T d) B
+      float* vt = v + ty * tm.tw + tx;
+      for (int64_t i = 0; i < 4; ++i) {
+        const float* s = rows + i * pw + 2 * tx;
+        vt[(4 * i + 0) * ldv] = s[0] - s[2];
+        vt[(4 * i + 1) * ldv] = s[1] + s[2];
+        vt[(4 * i + 2) * ldv] = s[2] - s[1];
+        vt[(4 * i + 3) * ldv] = s[1] - s[3];
+      }
+    }
+  }
+}
+
+// Output channel k of images [i0, i1) from M = [16][k][cols]: transformed into out
+// [4][cols], then y = alpha * that (+ y when accumulating). Output row r of an image
+// interleaves outputs (r%2, 0) and (r%2, 1) of its row of tiles.
+template <int W>
+[[gnu::always_inline]] inline void output_channel(const Problem& pb, const TileMap& tm,
+                                                  const Block& bl, int64_t k, float* y) {
+  const int64_t cols = bl.cols;
+  float* out = bl.out;
+  output_tiles<W>(bl.m + k * cols, bl.ldm, cols, pb.alpha, out);
+  const int64_t w = pb.w, half = w / 2;
+  for (int64_t i = bl.i0; i < bl.i1; ++i) {
+    float* yr = y + (i * pb.k + k) * pb.h * w;
+    for (int64_t r = 0; r < pb.h; ++r, yr += w) {
+      const float* even = out + (r % 2 * 2) * cols + (i - bl.i0) * tm.tiles + r / 2 * tm.tw;
+      const float* odd = even + cols;
+      if (pb.accumulate) {
+        for (int64_t j = 0; j < half; ++j) {
+          yr[2 * j] += even[j];
+          yr[2 * j + 1] += odd[j];
+        }
+        if (w % 2) yr[w - 1] += even[half];
+      } else {
+        for (int64_t j = 0; j < half; ++j) {
+          yr[2 * j] = even[j];
+          yr[2 * j + 1] = odd[j];
+        }
+        if (w % 2) yr[w - 1] = even[half];
+      }
+    }
+  }
+}
+
+// The block's images into V, image i's tiles at columns (i - i0)*tiles.
+[[gnu::always_inline]] inline void input_block(const Problem& pb, const TileMap& tm,
+                                               const Block& bl, const float* x) {
+  for (int64_t c = 0; c < pb.c; ++c)
+    for (int64_t i = bl.i0; i < bl.i1; ++i)
+      input_image(tm, x + (i * pb.c + c) * pb.h * pb.w, bl.zeros, bl.rows,
+                  bl.v + c * bl.cols + (i - bl.i0) * tm.tiles, bl.ldv);
+}
+
+// y of images [i0, i1), then the epilogue image by image.
+template <int W>
+[[gnu::always_inline]] inline void output_block(const Problem& pb, const TileMap& tm,
+                                                const Block& bl, float* y, const Epilogue& epi) {
+  for (int64_t k = 0; k < pb.k; ++k) output_channel<W>(pb, tm, bl, k, y);
+  for (int64_t i = bl.i0; i < bl.i1; ++i) epi(i, 0, pb.k, 0, pb.h * pb.w);
+}
+
+// The input and output transforms for the baseline ISA and for AVX2 (output_tiles 4 and
+// 8 wide; the input's row loops vectorized by the compiler), picked at run time like the
+// GEMM's micro-kernels: the always_inline bodies take the wrapper's ISA.
+void input_block_base(const Problem& pb, const TileMap& tm, const Block& bl, const float* x) {
+  input_block(pb, tm, bl, x);
+}
+void output_block_base(const Problem& pb, const TileMap& tm, const Block& bl, float* y,
+                       const Epilogue& epi) {
+  output_block<4>(pb, tm, bl, y, epi);
+}
+#if defined(__x86_64__)
+[[gnu::target("avx2,fma")]] void input_block_avx2(const Problem& pb, const TileMap& tm,
+                                                  const Block& bl, const float* x) {
+  input_block(pb, tm, bl, x);
+}
+[[gnu::target("avx2,fma")]] void output_block_avx2(const Problem& pb, const TileMap& tm,
+                                                   const Block& bl, float* y,
+                                                   const Epilogue& epi) {
+  output_block<8>(pb, tm, bl, y, epi);
+}
+#endif
+
+bool avx2() {
+#if defined(__x86_64__)
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+// U = [16][k][c] from the kernels: kernel(k, c, g) fills g with the 3x3 kernel of output
+// channel k and input channel c, row-major. Split over the pool by rows of U; a row is
+// built in a [16][c] buffer and copied out, rather than scattered over the 16 matrices.
+template <typename Kernel>
+const float* transform_weights(const Problem& pb, Kernel&& kernel) {
+  float* u = scratch<float>().shared.get(kElems * pb.k * pb.c);
+  const int64_t ldu = pb.k * pb.c;
+  parallel_for(pb.k, std::max<int64_t>(1, 4096 / pb.c), [&](int64_t k0, int64_t k1) {
+    float* row = scratch<float>().task.get(kElems * pb.c);
+    for (int64_t k = k0; k < k1; ++k) {
+      for (int64_t c = 0; c < pb.c; ++c) {
+        float g[9];
+        kernel(k, c, g);
+        weight_tile(g, row + c, pb.c);
+      }
+      for (int64_t e = 0; e < kElems; ++e)
+        std::copy(row + e * pb.c, row + (e + 1) * pb.c, u + e * ldu + k * pb.c);
+    }
+  });
+  return u;
+}
+
+// Block b of `blocks`: its images, its GEMM columns (its tiles, padded to whole vectors
+// with zero tiles), and its buffers in the task's scratch: V = [16][c][cols] and
+// M = [16][k][cols], their 16 matrices ldv and ldm apart (skewed by kSkew: at a multiple
+// of 4 KB, the 16 element streams of a tile's transforms would share a few L1 sets), a
+// row of zeros (the padding rows), the rows of B^T d, and the output transform's
+// [4][cols]. The zeros and the padding columns of the rows are set here.
+Block block(const Problem& pb, const TileMap& tm, int64_t b, int64_t blocks) {
+  Block bl;
+  bl.i0 = pb.n * b / blocks;
+  bl.i1 = pb.n * (b + 1) / blocks;
+  bl.cols = ceil_div((bl.i1 - bl.i0) * tm.tiles, 8) * 8;
+  bl.ldv = pb.c * bl.cols + kSkew;
+  bl.ldm = pb.k * bl.cols + kSkew;
+  bl.v = scratch<float>().task.get(kElems * (bl.ldv + bl.ldm) + pb.w + 4 * tm.plane_w +
+                                   4 * bl.cols);
+  bl.m = bl.v + kElems * bl.ldv;
+  bl.zeros = bl.m + kElems * bl.ldm;
+  bl.rows = bl.zeros + pb.w;
+  bl.out = bl.rows + 4 * tm.plane_w;
+  std::fill(bl.zeros, bl.out, 0.f);
+  return bl;
+}
+
+// Image blocks: about kBlockTiles tiles each, and (where blocks allow) a multiple of
+// the threads, so no thread idles at the end. Never changes the bits.
+int64_t winograd_blocks(const Problem& pb, const TileMap& tm) {
+  const int64_t threads = global_pool().active_threads();
+  int64_t blocks = ceil_div(pb.n, std::clamp<int64_t>(kBlockTiles / tm.tiles, 1, pb.n));
+  while (blocks < pb.n && blocks % threads != 0) ++blocks;
+  return blocks;
+}
+
+// y = alpha * conv(x, kernels) (+ y), then the epilogue; u = [16][k][c] (transform_weights).
+void winograd(const Problem& pb, const float* x, const float* u, float* y, const Epilogue& epi) {
+  const TileMap tm(pb.h, pb.w);
+  const int64_t blocks = winograd_blocks(pb, tm);
+  const bool vec = avx2();
+  run_tasks(blocks, [&](int64_t b, bool parallel) {
+    const Block bl = block(pb, tm, b, blocks);
+    // Padding tiles (past the block's last image): zero columns of V.
+    const int64_t used = (bl.i1 - bl.i0) * tm.tiles;
+    for (int64_t e = 0; e < kElems; ++e)
+      for (int64_t c = 0; c < pb.c; ++c) {
+        float* row = bl.v + e * bl.ldv + c * bl.cols;
+        std::fill(row + used, row + bl.cols, 0.f);
+      }
+#if defined(__x86_64__)
+    vec ? input_block_avx2(pb, tm, bl, x) : input_block_base(pb, tm, bl, x);
+#else
+    input_block_base(pb, tm, bl, x);
+#endif
+    GemmParams q =
+        gemm_params(pb.k, bl.cols, pb.c, pb.c, bl.cols, bl.cols, false, false, false, 1.0);
+    q.batch = kElems;
+    q.stride_a = pb.k * pb.c;
+    q.stride_b = bl.ldv;
+    q.stride_c = bl.ldm;
+    gemm<float>(q, u, bl.v, bl.m, {}, parallel);
+#if defined(__x86_64__)
+    vec ? output_block_avx2(pb, tm, bl, y, epi) : output_block_base(pb, tm, bl, y, epi);
+#else
+    output_block_base(pb, tm, bl, y, epi);
+#endif
+  });
+}
+
+// A task's V and M hold at least one whole image: (c + f) * tiles * 16 floats, capped
+// at 16 MB (64->64 on 56x56: 6 MB; 64->64 on 224x224 would need 100 MB per thread).
+constexpr int64_t kMaxImageElems = 4 << 20;
+
+bool eligible(const ConvParams& p) {
+  if (!(p.kh == 3 && p.kw == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 &&
+        p.dil_w == 1 && p.pad_h == 1 && p.pad_w == 1 && p.groups == 1 && p.oh == p.h &&
+        p.ow == p.w && p.n > 0 && p.c > 0 && p.f > 0 && p.h > 0 && p.w > 0))
+    return false;
+  return kElems * (p.c + p.f) * TileMap(p.h, p.w).tiles <= kMaxImageElems;
+}
+
+}  // namespace
+
+// Where Winograd wins, by measurement (see the top): maps of at least 4x4 (on 2x2 and
+// smaller maps a tile is mostly padding and conv_tiny_maps.cpp's dense GEMM is 1.2-2x
+// faster; 3x3 maps gain under 10% for the input gradient), and at least 32 channels in
+// and out, or 8 on maps of up to 64 pixels (large maps with few channels are the direct
+// kernel's: 3->64 on 32x32 60 vs 37 GFLOP/s, 16->16 on 28x28 67 vs 62).
+bool use_winograd(const ConvParams& p) {
+  const WinogradMode mode = conv_winograd_mode();
+  if (mode == WinogradMode::kOff || !eligible(p)) return false;
+  if (mode == WinogradMode::kForce) return true;
+  const int64_t channels = std::min(p.c, p.f);
+  if (p.h < 4 || p.w < 4) return false;
+  return channels >= 32 || (p.h * p.w <= 64 && channels >= 8);
+}
+
+void forward_winograd(const ConvParams& p, const float* x, const float* w, float* y,
+                      const Epilogue& epi) {
+  const Problem pb{p.n, p.c, p.f, p.h, p.w, float(p.alpha), p.accumulate != 0};
+  const float* u = transform_weights(pb, [&](int64_t k, int64_t c, float* g) {
+    const float* s = w + (k * p.c + c) * 9;
+    for (int t = 0; t < 9; ++t) g[t] = s[t];
+  });
+  winograd(pb, x, u, y, epi);
+}
+
+void input_grad_winograd(const ConvParams& p, const float* dy, const float* w, float* dx,
+                         const Epilogue& epi) {
+  // dx = conv(dy, w') with w'[c][f] = w[f][c] flipped: dy's f channels -> dx's c.
+  const Problem pb{p.n, p.f, p.c, p.h, p.w, float(p.alpha), p.accumulate != 0};
+  const float* u = transform_weights(pb, [&](int64_t c, int64_t f, float* g) {
+    const float* s = w + (f * p.c + c) * 9;
+    for (int t = 0; t < 9; ++t) g[t] = s[8 - t];
+  });
+  winograd(pb, dy, u, dx, epi);
+}
+
+}  // namespace conv_detail
+}  // namespace kiln
