@@ -111,7 +111,8 @@ Expected<CompiledPlan> compile_plan(const Graph& source, const CompileOptions& o
   if (options.arena_guard_bytes > 0) {
     for (size_t i = 0; i < plan.buffers.size(); ++i) {
       const PlanBuffer& b = plan.buffers[i];
-      if (b.kind != PlanBufferKind::Arena) continue;
+      // A slice of a stacked buffer (concat_in_place.h) has its neighbours right after it.
+      if (b.kind != PlanBufferKind::Arena || prog.buffers[i].alias_of >= 0) continue;
       uint64_t end = b.offset + (std::max<uint64_t>(b.type.bytes(), 1) + 63) / 64 * 64 +
                      (options.arena_guard_bytes + 63) / 64 * 64;
       uint64_t start = b.offset + b.type.bytes();
@@ -146,6 +147,7 @@ Expected<CompiledPlan> compile_plan(const Graph& source, const CompileOptions& o
   std::ostringstream os;
   os << lp.fusion.to_string(g);
   os << "in-place state updates: " << lp.in_place_updates << ", copy kernels: " << lp.copy_kernels
+     << ", concats by placement: " << lp.placed_concats
      << "\n";
   os << lp.memory.to_string();
   os << program_text;

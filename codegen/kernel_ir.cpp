@@ -617,6 +617,7 @@ std::string print_program(const KernelProgram& prog) {
     os << "  b" << b.id << " " << buffer_kind_name(b.kind) << " " << b.type.to_string() << " "
        << b.name;
     if (b.kind == BufferKind::Arena) os << " @" << b.offset;
+    if (b.alias_of >= 0) os << " (in b" << b.alias_of << " +" << b.alias_offset << ")";
     os << "\n";
   }
   os << "kernels:\n";

@@ -153,6 +153,10 @@ struct Buffer {
   std::string name;   // binding name (inputs/outputs/states) or "%node"
   NodeId node = -1;   // the graph value it holds (-1 for none)
   int64_t offset = 0; // arena offset in bytes (Arena buffers, set by the memory plan)
+  // An arena buffer that is a slice of another (a piece of a concatenation by placement,
+  // codegen/concat_in_place.h): it starts alias_offset bytes into buffer alias_of.
+  int alias_of = -1;
+  int64_t alias_offset = 0;
 };
 
 enum class ReduceOp : uint8_t { None, Sum, Max, Mean };

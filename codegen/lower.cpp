@@ -2,6 +2,8 @@
 // codegen/lowerer.h), buffer binding, in-place state updates, copies and the arena plan.
 #include "codegen/lower.h"
 
+#include "codegen/concat_in_place.h"
+
 #include "codegen/lowerer.h"
 
 #include <algorithm>
@@ -424,6 +426,24 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
     }
   }
 
+  // Concatenations by placement: the stacked buffer, and its pieces as slices of it;
+  // the stacking kernels are not run.
+  std::vector<bool> placed(plan.kernels.size(), false);
+  {
+    for (const ConcatPlacement& c : find_concat_placements(g, plan, buf)) {
+      placed[c.kernel] = true;
+      buf[c.root] = prog.add_buffer(kir::BufferKind::Arena, g.node(c.root).type,
+                                    "%" + std::to_string(c.root), c.root);
+      for (const auto& [piece, offset] : c.pieces) {
+        buf[piece] = prog.add_buffer(kir::BufferKind::Arena, g.node(piece).type,
+                                     "%" + std::to_string(piece), piece);
+        prog.buffers[buf[piece]].alias_of = buf[c.root];
+        prog.buffers[buf[piece]].alias_offset = offset;
+      }
+      out.placed_concats++;
+    }
+  }
+
   // Arena buffers for the remaining kernel roots.
   for (const FusedKernel& fk : plan.kernels)
     if (buf[fk.root] < 0)
@@ -454,8 +474,9 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
   int copies = 0;
   for (auto& k : pre)
     if (!empty_output(k.output())) prog.kernels.push_back(std::move(k)), ++copies;
-  for (const FusedKernel& fk : plan.kernels) {
-    if (empty_output(buf[fk.root])) continue;
+  for (size_t ki = 0; ki < plan.kernels.size(); ++ki) {
+    const FusedKernel& fk = plan.kernels[ki];
+    if (placed[ki] || empty_output(buf[fk.root])) continue;
     Expected<kir::Kernel> k = lower_fused(g, plan, fk, buf, buf[fk.root], prog);
     if (!k.ok()) return k.error();
     prog.kernels.push_back(std::move(*k));
@@ -477,10 +498,17 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
       last[r] = std::max(last[r], static_cast<int>(i));
     }
   }
+  // A piece of a placed concat keeps the whole stacked buffer alive.
+  for (const kir::Buffer& b : prog.buffers) {
+    if (b.alias_of < 0 || first[b.id] < 0) continue;
+    const int p = b.alias_of;
+    first[p] = first[p] < 0 ? first[b.id] : std::min(first[p], first[b.id]);
+    last[p] = std::max(last[p], last[b.id]);
+  }
   std::vector<BufferLifetime> lifetimes;
   std::vector<int> arena_ids;
   for (const kir::Buffer& b : prog.buffers) {
-    if (b.kind != kir::BufferKind::Arena) continue;
+    if (b.kind != kir::BufferKind::Arena || b.alias_of >= 0) continue;
     arena_ids.push_back(b.id);
     int f = std::max(0, first[b.id]);
     lifetimes.push_back({b.type.bytes(), f, std::max(f, last[b.id])});
@@ -488,6 +516,8 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
   out.memory = plan_memory(lifetimes, 64, opts.arena_guard_bytes);
   for (size_t i = 0; i < arena_ids.size(); ++i)
     prog.buffers[arena_ids[i]].offset = static_cast<int64_t>(out.memory.offsets[i]);
+  for (kir::Buffer& b : prog.buffers)
+    if (b.alias_of >= 0) b.offset = prog.buffers[b.alias_of].offset + b.alias_offset;
   return out;
 }
 

@@ -30,6 +30,7 @@ struct LoweredProgram {
   std::vector<int> buffer_of;  // by NodeId: the buffer holding that value, or -1
   int in_place_updates = 0;    // state updates written directly into the state buffer
   int copy_kernels = 0;
+  int placed_concats = 0;      // stacking kernels replaced by placement (concat_in_place.h)
 };
 
 struct LowerOptions {

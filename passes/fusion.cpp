@@ -427,6 +427,20 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
       chains[ch.epilogue.back()] = ch;
     }
   }
+  // A reshape stored only because its input was an inlined elementwise value when it was
+  // decided (matmul + bias, then reshaped per time step), and that the epilogue chains
+  // have since made a contraction's output buffer, is a view of that buffer again:
+  // storing it would copy the whole buffer.
+  // (Matmul and scatter_add operands read views in place; convolutions need a buffer.)
+  for (NodeId id = 0; id < n; ++id) {
+    const Node& nd = g.node(id);
+    if (nd.op != OpKind::Reshape || !mat[id] || !live[id] || sink[id] || !mat[nd.inputs[0].id])
+      continue;
+    bool dense_operand = false;
+    for (NodeId u : users[id])
+      dense_operand |= live[u] && is_contraction(g.node(u)) && g.node(u).op != OpKind::Matmul;
+    if (!dense_operand) mat[id] = false;
+  }
 
   // Kernels, in node order.
   for (NodeId id = 0; id < n; ++id) {

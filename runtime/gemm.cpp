@@ -39,7 +39,6 @@ namespace {
 constexpr int64_t kKC = 320;  // max K slice (784 -> 3 x 262): B micro-panel kc*NR stays in L1
 constexpr int64_t kMC = 144;  // rows of A per block (L2 resident)
 constexpr int64_t kEpiCols = 64;  // columns per epilogue call (a few NR panels)
-constexpr int64_t kDirectBTiles = 8;  // at most this many MR-row tiles: B read in place
 
 // How the micro-kernel stores its accumulators: C = alpha*acc (+ C when accumulating).
 struct Epi {
@@ -49,15 +48,13 @@ struct Epi {
 
 // a: packed (MR x kc, k-major) when RS=1, KS=MR; in place (row r at a + r*lda) when
 // RS=lda, KS=1; transposed in place (element (r, k) at a + k*lda + r) when RS=1, KS=lda.
-// b: NR contiguous floats per k, row k at b + k*bk (bk = NR for a packed panel, ldb for
-// a row-major B read in place).
-using MicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, int64_t bk,
-                         float* c, int64_t ldc, const Epi& e);
+using MicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, float* c,
+                         int64_t ldc, const Epi& e);
 
 // Micro-kernel body, instantiated per ISA inside target pragmas with V = the vector type.
 #define KILN_GEMM_MICRO(NAME, V, BCAST, MR, NV, RS, KS)                                     \
   void NAME(int64_t kc, const float* __restrict a, int64_t lda, const float* __restrict b, \
-            int64_t bk, float* __restrict c, int64_t ldc, const Epi& e) {                 \
+            float* __restrict c, int64_t ldc, const Epi& e) {                             \
     (void)lda;                                                                            \
     constexpr int W = sizeof(V) / sizeof(float);                                          \
     V acc_[MR][NV];                                                                       \
@@ -70,7 +67,7 @@ using MicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b
         V av = BCAST(a[r * (RS) + k * (KS)]);                                             \
         for (int j = 0; j < NV; ++j) acc_[r][j] += av * bv[j];                            \
       }                                                                                   \
-      b += bk;                                                                            \
+      b += NV * W;                                                                        \
     }                                                                                     \
     const V alpha = BCAST(e.alpha);                                                       \
     for (int r = 0; r < MR; ++r)                                                          \
@@ -293,7 +290,6 @@ struct F32Job {
   const Epilogue* epi;
   const Isa* isa;
   bool direct_a;                      // read row-major A in place
-  bool direct_b;                      // read row-major B's full panels in place
   int64_t m_tiles, n_panels, mt, nt;  // task grid mt x nt over tiles / panels
   int64_t kstep;                      // K slice
 };
@@ -330,9 +326,7 @@ void run_f32_task(const F32Job& job, int64_t task) {
   for (int64_t pc = 0; pc < p.k; pc += kstep) {
     const int64_t kc = std::min(kstep, p.k - pc);
     const bool last = pc + kc >= p.k;
-    // Direct B: only a partial last panel is packed (zero-padded), as panel 0 of bp.
-    const int64_t packed_col0 = job.direct_b ? std::max(col0, p.n / nr * nr) : col0;
-    if (packed_col0 < col1) pack_b(job.b, p.ldb, p.trans_b, pc, kc, packed_col0, col1 - packed_col0, nr, bp);
+    pack_b(job.b, p.ldb, p.trans_b, pc, kc, col0, col1 - col0, nr, bp);
     const Epi e{alpha, p.accumulate || pc > 0};
     for (int64_t ic = row0; ic < row1; ic += mc_max) {
       const int64_t mc = std::min(mc_max, row1 - ic);
@@ -343,13 +337,8 @@ void run_f32_task(const F32Job& job, int64_t task) {
         pack_a(job.a, p.lda, p.trans_a, p.m, ic + ir, mr, pc, kc, mr, ap);
       }
       for (int64_t jp = jp0; jp < jp1; ++jp) {
-        const int64_t j0 = jp * nr, nj = std::min(nr, p.n - j0);
         const float* bpanel = bp + (jp - jp0) * kc * nr;
-        int64_t bk = nr;
-        if (job.direct_b) {
-          bpanel = nj == nr ? job.b + pc * p.ldb + j0 : bp;
-          bk = nj == nr ? p.ldb : nr;
-        }
+        const int64_t j0 = jp * nr, nj = std::min(nr, p.n - j0);
         for (int64_t ir = 0; ir < mc; ir += mr) {
           const int64_t i = ic + ir, ni = std::min(mr, p.m - i);
           MicroFn fn = isa.packed;
@@ -364,9 +353,9 @@ void run_f32_task(const F32Job& job, int64_t task) {
           }
           float* cdst = job.c + i * p.ldc + j0;
           if (ni == mr && nj == nr) {
-            fn(kc, at, p.lda, bpanel, bk, cdst, p.ldc, e);
+            fn(kc, at, p.lda, bpanel, cdst, p.ldc, e);
           } else {
-            fn(kc, at, p.lda, bpanel, bk, tile, nr, Epi{});
+            fn(kc, at, p.lda, bpanel, tile, nr, Epi{});
             store_edge(tile, nr, ni, nj, cdst, p.ldc, e);
           }
         }
@@ -383,13 +372,13 @@ void run_f32_task(const F32Job& job, int64_t task) {
 
 // Rough cost in cycles of one task of an (mt x nt) grid: the padded block's FMAs at
 // 16 lanes per cycle plus packing (B: row copies; A: a transposing copy).
-double task_cost(const GemmParams& p, const Isa& isa, bool direct_a, bool direct_b,
-                 int64_t m_tiles, int64_t n_panels, int64_t mt, int64_t nt) {
+double task_cost(const GemmParams& p, const Isa& isa, bool direct_a, int64_t m_tiles,
+                 int64_t n_panels, int64_t mt, int64_t nt) {
   double rows = double((m_tiles + mt - 1) / mt * isa.mr);
   double cols = double((n_panels + nt - 1) / nt * isa.nr);
   double k = double(p.k);
   double compute = rows * cols * k / 16.0;
-  double pack_b = direct_b ? 0.0 : cols * k * (p.trans_b ? 1.0 : 0.5);
+  double pack_b = cols * k * (p.trans_b ? 1.0 : 0.5);
   double pack_a = direct_a ? 0.0 : rows * k * (p.trans_a ? 0.5 : 1.0);
   return compute + pack_b + pack_a;
 }
@@ -409,11 +398,6 @@ F32Job plan_f32(const GemmParams& p, const Isa& isa, int64_t threads) {
   // K rows per tile) unless each element is used by at most two B panels, when packing
   // would cost as much as the multiply (N = 10: dW2 = h^T @ dlogits).
   job.direct_a = !p.trans_a || job.n_panels <= 2;
-  // Row-major B is read in place when few row tiles share each B panel (the recurrent
-  // nets' batch-32 steps): packing a K x NR panel costs about as much as one tile's pass
-  // over it, while the in-place panel (NR contiguous floats per k) stays in L1 for the
-  // next tiles all the same.
-  job.direct_b = !p.trans_b && job.m_tiles <= kDirectBTiles;
   double flops = 2.0 * double(p.m) * double(p.n) * double(p.k);
   if (flops < 2e5 || threads == 1) {
     job.mt = job.nt = 1;
@@ -424,7 +408,7 @@ F32Job plan_f32(const GemmParams& p, const Isa& isa, int64_t threads) {
     if (threads % mt) continue;
     int64_t nt = threads / mt;
     if (mt > job.m_tiles || nt > job.n_panels) continue;
-    double cost = task_cost(p, isa, job.direct_a, job.direct_b, job.m_tiles, job.n_panels, mt, nt);
+    double cost = task_cost(p, isa, job.direct_a, job.m_tiles, job.n_panels, mt, nt);
     if (job.mt == 0 || cost < best) {
       best = cost;
       job.mt = mt;
