@@ -566,6 +566,14 @@ void print_contraction(std::ostringstream& os, const ExprPool& pool, const Contr
   if (c.alpha_scale >= 0) os << " *b" << c.alpha_scale;
   if (c.accumulate) os << " +=b" << c.out;
   os << "\n";
+  if (c.prologue >= 0) {
+    os << "    prologue over [" << c.prologue_view[0] << "," << c.prologue_view[1] << ","
+       << c.prologue_view[2] << "]:\n";
+    std::set<ExprId> ids;
+    reachable(pool, c.prologue, ids);
+    for (ExprId id : ids) print_node(os, pool, id);
+    os << "    x = %" << c.prologue << "\n";
+  }
   if (c.epilogue < 0) return;
   os << "    epilogue over [" << c.view[0] << "," << c.view[1] << "," << c.view[2] << "]:\n";
   std::set<ExprId> ids;

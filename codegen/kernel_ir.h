@@ -16,6 +16,9 @@
 //                      of the output buffer at `epilogue_offset` and whatever else the fused
 //                      elementwise chain needs (bias, scale/shift, residual, masks), and is
 //                      stored back at `epilogue_offset`.
+//                      A convolution may also have a prologue: an expression over its
+//                      input operand's index space [n, c, h*w] that computes the operand
+//                      (x), evaluated per block of images by the runtime.
 //   ScatterAddKernel   zeroes the output and adds update rows at (clamped) indices.
 // How loops map to threads and vector lanes is the backend's business (the CPU schedule
 // lives in codegen/llvm/schedule.h).
@@ -196,6 +199,13 @@ struct ContractionKernel {
   std::array<int64_t, 3> view{1, 0, 0};
   ExprId epilogue = -1, epilogue_offset = -1;
   std::vector<NodeId> epilogue_ops;  // the graph nodes the epilogue computes (for printing)
+  // Convolution prologue (forward and weight gradient; -1: none): the input operand x as
+  // an expression over [n, c, h*w] (LoopIndex 0, 1, 2; `prologue_view`), which the
+  // runtime evaluates per block of images into scratch (runtime/abi.h, PrologueFn)
+  // instead of reading buffer `a` (then -1).
+  std::array<int64_t, 3> prologue_view{0, 0, 0};
+  ExprId prologue = -1;
+  std::vector<NodeId> prologue_ops;  // the graph nodes the prologue computes (for printing)
 };
 
 struct ScatterAddKernel {

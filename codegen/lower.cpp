@@ -236,7 +236,7 @@ kir::ContractionKernel lower_contraction(const Graph& g, const FusionPlan& plan,
   k.op = cl->op;
   k.dtype = cn.dtype();
   cl->geometry(g, cn, k);
-  k.a = buf[fk.a];
+  k.a = fk.a >= 0 ? buf[fk.a] : -1;  // -1: computed by the prologue
   k.b = buf[fk.b];
   k.out = out_buffer;
   k.trans_a = fk.trans_a;
@@ -244,7 +244,11 @@ kir::ContractionKernel lower_contraction(const Graph& g, const FusionPlan& plan,
   k.alpha = fk.alpha;
   k.accumulate = fk.accumulate >= 0;
   k.alpha_scale = fk.alpha_scale >= 0 ? buf[fk.alpha_scale] : -1;
-  KILN_CHECK(k.a >= 0 && k.b >= 0, "contraction operands need buffers");
+  KILN_CHECK((k.a >= 0 || fk.prologue_root >= 0) && k.b >= 0, "contraction operands need buffers");
+  if (fk.prologue_root >= 0) {
+    lower_prologue(g, buf, plan.positive_of, fk.prologue_root, k, P);
+    k.prologue_ops = fk.prologue;
+  }
   KILN_CHECK(!k.accumulate || buf[fk.accumulate] == out_buffer,
              "in-place update epilogue must write its state buffer");
   if (fk.accumulate >= 0 || fk.epilogue.empty()) return k;
@@ -319,7 +323,8 @@ std::vector<int> kernel_reads(const kir::KernelProgram& prog, const kir::Kernel&
   } else if (const kir::ContractionKernel* c = k.contraction()) {
     loads_of(c->epilogue);
     r.erase(c->out);  // the epilogue reads the product it just wrote: not an input
-    r.insert(c->a);
+    loads_of(c->prologue);
+    if (c->a >= 0) r.insert(c->a);
     r.insert(c->b);
     if (c->alpha_scale >= 0) r.insert(c->alpha_scale);
     if (c->accumulate) r.insert(c->out);

@@ -95,6 +95,24 @@ Idx conv_weight_grad_index(kir::ExprPool& P, const kir::ContractionKernel& k, co
 
 }  // namespace
 
+// The prologue of a convolution (kernel_ir.h): operand x, an unmaterialized value of shape
+// [n, c, h, w], computed at (image, channel, pixel) of the view [n, c, h*w].
+void lower_prologue(const Graph& g, const std::vector<int>& buffer_of,
+                    const std::vector<NodeId>& positive_of, NodeId x, kir::ContractionKernel& k,
+                    kir::ExprPool& P) {
+  const Shape& s = g.node(x).shape();
+  KILN_CHECK(s.rank() == 4, "a convolution prologue computes an NCHW operand");
+  k.prologue_view = {s[0], s[1], s[2] * s[3]};
+  Lowerer L(g, buffer_of, positive_of, P, x, false);
+  const ExprId n = P.loop_index(0, s[0]), c = P.loop_index(1, s[1]);
+  const ExprId q = P.loop_index(2, s[2] * s[3]);
+  const Idx idx = {n, c, P.div(q, s[3]), P.mod(q, s[3])};
+  // Loads of other [n, c, h, w] values (the convolution output, a residual) at x's own
+  // index are at this linear offset.
+  L.know_linear(s, idx, P.add(P.mul(P.add(P.mul(n, s[1]), c), s[2] * s[3]), q));
+  k.prologue = L.compute(x, idx);
+}
+
 const ContractionLowering* contraction_lowering(OpKind op) {
   static const std::map<OpKind, ContractionLowering> table = {
       {OpKind::Matmul, {kir::ContractionOp::Matmul, matmul_geometry, matmul_index}},

@@ -92,4 +92,10 @@ struct ContractionLowering {
 // The entry for op, or null when op is not a contraction.
 const ContractionLowering* contraction_lowering(OpKind op);
 
+// Sets k's prologue (kernel_ir.h) to the value x (a convolution's unmaterialized input
+// operand, fusion.h) over the view [n, c, h*w].
+void lower_prologue(const Graph& g, const std::vector<int>& buffer_of,
+                    const std::vector<NodeId>& positive_of, NodeId x, kir::ContractionKernel& k,
+                    kir::ExprPool& P);
+
 }  // namespace kiln

@@ -117,6 +117,7 @@ FusionPlan plan_fusion(const Graph& g, const FusionOptions& opts) {
       if (k.accumulate < 0) continue;
       NodeId s = k.accumulate;
       bool bad = k.a == s || k.b == s;
+      for (NodeId r : k.prologue_reads) bad |= r == s;
       for (size_t j = i + 1; j < plan.kernels.size() && !bad; ++j)
         for (NodeId r : plan.kernels[j].reads) bad |= r == s;
       if (bad) {
@@ -442,6 +443,74 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
     if (!dense_operand) mat[id] = false;
   }
 
+  // Convolution prologues (see fusion.h). elementwise_cone collects the nodes that compute
+  // the unmaterialized value v inline (v and its unmaterialized producers) and the
+  // materialized values they read; false when one of them is not elementwise, an index
+  // view or a splat leaf.
+  auto elementwise_cone = [&](NodeId v, std::set<NodeId>& nodes, std::set<NodeId>& reads) {
+    bool ok = true;
+    std::function<void(NodeId)> visit = [&](NodeId x) {
+      if (!ok) return;
+      if (mat[x] && x != v) {
+        reads.insert(x);
+        return;
+      }
+      if (!nodes.insert(x).second) return;
+      const Node& xn = g.node(x);
+      const bool leaf = xn.def().has(kLeaf) && !is_buffer_leaf(xn);  // splat constant, iota
+      const bool view = xn.op == OpKind::Broadcast || xn.op == OpKind::Reshape;
+      if ((!xn.def().has(kElementwise) && !leaf && !view) || plan.positive_of[x] >= 0 ||
+          (x == v && !xn.def().has(kElementwise))) {
+        ok = false;
+        return;
+      }
+      for (Value in : xn.inputs) visit(in.id);
+    };
+    visit(v);
+    return ok;
+  };
+  auto is_prologue_conv = [&](const Node& u, NodeId v) {
+    return (u.op == OpKind::Conv2d || u.op == OpKind::Conv2dWeightGrad) && u.inputs[0].id == v &&
+           u.inputs[1].id != v;
+  };
+  // Whether the materialized value v becomes the prologue of its convolutions.
+  auto prologue_value = [&](NodeId v) {
+    const Node& nd = g.node(v);
+    if (!live[v] || !mat[v] || sink[v] || is_buffer_leaf(nd) || chains.count(v) ||
+        !nd.def().has(kElementwise) || !is_float(nd.dtype()) || nd.shape().rank() != 4)
+      return false;
+    int convs = 0;
+    for (NodeId u : users[v]) {
+      const Node& un = g.node(u);
+      if (!live[u]) continue;
+      if (is_prologue_conv(un, v)) {
+        ++convs;
+        continue;
+      }
+      // Other users inline v; those that need a buffer, or views that a contraction
+      // might read in place, keep it materialized.
+      const bool view = un.op == OpKind::Broadcast || un.op == OpKind::Reshape ||
+                        un.op == OpKind::Permute || un.op == OpKind::Slice;
+      if (is_contraction(un) || un.op == OpKind::ScatterAdd || (view && !mat[u]) ||
+          (un.op == OpKind::Concat && un.inputs.size() > kWideConcat))
+        return false;
+    }
+    std::set<NodeId> nodes, reads;
+    if (convs == 0 || !elementwise_cone(v, nodes, reads)) return false;
+    int64_t cost = 0;
+    for (NodeId x : nodes) cost += fusion_cost(g.node(x));
+    return cost <= kMaxPrologueCost;
+  };
+  // In node order, each decided before its users: a residual block's output that adds
+  // the previous block's unmaterialized output inlines (recomputes) it, within the cost.
+  std::set<NodeId> prologue_values;
+  if (opts.prologues)
+    for (NodeId id = 0; id < n; ++id)
+      if (prologue_value(id)) {
+        prologue_values.insert(id);
+        mat[id] = false;
+      }
+
   // Kernels, in node order.
   for (NodeId id = 0; id < n; ++id) {
     const Node& nd = g.node(id);
@@ -489,6 +558,16 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
       bool tr[2] = {false, false};
       for (int i = 0; i < 2; ++i) {
         NodeId in = cn.inputs[i].id;
+        if (i == 0 && prologue_values.count(in) && is_prologue_conv(cn, in)) {
+          std::set<NodeId> nodes, preads;
+          elementwise_cone(in, nodes, preads);
+          k.prologue_root = in;
+          k.prologue.assign(nodes.begin(), nodes.end());
+          k.prologue_reads.assign(preads.begin(), preads.end());
+          reads.insert(preads.begin(), preads.end());
+          ops[i] = -1;
+          continue;
+        }
         if (mat[in]) {
           ops[i] = in;
         } else {
@@ -540,8 +619,16 @@ std::string FusionPlan::to_string(const Graph& g) const {
     os << "  k" << i << " " << fused_kind_name(k.kind) << " %" << k.root << " = " << op_name(r.op)
        << " : " << r.type.to_string();
     if (k.kind == FusedKind::Contraction) {
-      os << "  (" << op_name(g.node(k.contraction).op) << " a=%" << k.a << (k.trans_a ? "^T" : "")
-         << " b=%" << k.b << (k.trans_b ? "^T" : "");
+      os << "  (" << op_name(g.node(k.contraction).op);
+      if (k.prologue_root >= 0) {
+        os << " a=prologue %" << k.prologue_root << " [";
+        for (size_t j = 0; j < k.prologue.size(); ++j)
+          os << (j ? " " : "") << op_name(g.node(k.prologue[j]).op);
+        os << "]";
+      } else {
+        os << " a=%" << k.a << (k.trans_a ? "^T" : "");
+      }
+      os << " b=%" << k.b << (k.trans_b ? "^T" : "");
       if (k.contraction != k.root) os << " at %" << k.contraction;
       if (k.alpha != 1.0) os << " alpha=" << k.alpha;
       if (k.alpha_scale >= 0) os << " alpha_scale=%" << k.alpha_scale;

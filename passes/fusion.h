@@ -47,6 +47,18 @@
 // fits. Long chains are thus cut into kernels of at most the cap, and compile time grows
 // linearly with the graph. The cap is far above any kernel of the model zoo's steps.
 //
+// Convolution prologues (FusionOptions::prologues): a value x that would be a loop
+// kernel of its own (the training-mode batch-norm normalise + ReLU, optionally with a
+// residual add, over a convolution's output: relu((z - mean) * scale + shift [+ r])) is
+// left unmaterialized when it is a small elementwise expression over buffers, broadcasts
+// of buffers and constants (cost at most kMaxPrologueCost), it is the input operand of at
+// least one forward or weight-gradient convolution (as x), and its other users are not
+// contractions or scatter_adds (they inline it like any elementwise value: the next
+// block's residual add, the ReLU mask of the backward pass, pooling). Each such
+// convolution records x as its prologue (FusedKernel::prologue_root): the runtime computes
+// x per block of images into scratch memory while convolving it (runtime/abi.h,
+// PrologueFn), so the activation is never written to memory.
+//
 // The plan is an analysis, not a rewrite of the graph; codegen/lower.cpp consumes it.
 #pragma once
 
@@ -76,6 +88,11 @@ struct FusedKernel {
   double alpha = 1.0;
   NodeId alpha_scale = -1;      // rank-0 buffer multiplied into alpha, or -1
   NodeId accumulate = -1;       // state S updated in place (the output is S's buffer), or -1
+  // Convolution prologue (see above): operand a is the unmaterialized value prologue_root
+  // (then a == -1), computed from `prologue` (prologue_root and its inlined producers,
+  // sorted) and the materialized values prologue_reads (also in `reads`).
+  NodeId prologue_root = -1;
+  std::vector<NodeId> prologue, prologue_reads;
 };
 
 struct FusionPlan {
@@ -95,9 +112,15 @@ bool is_buffer_leaf(const Node& n);
 // The cost of inlining node `n` into a loop kernel (see "Kernel size cap" above).
 int fusion_cost(const Node& n);
 
+// Largest prologue (sum of fusion_cost over its nodes, views included): a normalise +
+// ReLU costs 8, with a residual add 9, and 17 when the residual is the previous block's
+// unmaterialized output (recomputed); every other user of the value recomputes it too.
+inline constexpr int64_t kMaxPrologueCost = 32;
+
 struct FusionOptions {
   bool epilogues = true;         // fuse elementwise chains and updates into contractions
   bool in_place_updates = true;  // allow the in-place update epilogue
+  bool prologues = true;         // compute convolution inputs in the convolution
   // Upper bound of FusedKernel::cost for loop and reduction kernels (<= 0: no cap). A
   // single node costlier than this still gets a kernel of its own.
   int64_t max_kernel_cost = 256;

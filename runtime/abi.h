@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <span>
 
-#define KILN_ABI_VERSION 3
+#define KILN_ABI_VERSION 4
 
 namespace kiln {
 
@@ -31,6 +31,14 @@ using KernelFn = void (*)(void** buffers, int64_t begin, int64_t end);
 // rectangles, possibly from several threads at once.
 using EpilogueFn = void (*)(void** buffers, int64_t batch, int64_t row_begin, int64_t row_end,
                             int64_t col_begin, int64_t col_end);
+
+// Prologue of a convolution, generated per kernel: computes the convolution's input
+// operand x (the elementwise expression that produces it, e.g. batch-norm scale/shift,
+// residual add and ReLU over the previous convolution's output) for images [i0, i1) and
+// writes them dense NCHW, [i1 - i0, c, h, w], to dst. The runtime calls it for blocks of
+// images into scratch memory, possibly from several threads at once, instead of reading
+// a materialized x (forward and weight-gradient convolutions only).
+using PrologueFn = void (*)(void** buffers, int64_t i0, int64_t i1, void* dst);
 
 // Constant parameter block of a GEMM call (generated code emits it as a constant struct:
 // thirteen i64 fields, then alpha as a double; the renderer static_asserts the layout).
@@ -90,15 +98,18 @@ extern "C" {
 void kiln_parallel_for(kiln::KernelFn fn, void** bufs, int64_t n, int64_t grain);
 // Contractions (runtime/gemm.h, runtime/conv.h). alpha_scale: a scalar (e.g. the
 // learning-rate state) multiplied into alpha, or null; epilogue: null for none, else
-// called with `buffers` as its first argument.
+// called with `buffers` as its first argument. Convolutions: prologue null for none,
+// else operand a is unused (may be null) and x comes from prologue(buffers, ...).
 void kiln_gemm_f32(const kiln::GemmParams* p, const float* a, const float* b, float* c,
                    const float* alpha_scale, kiln::EpilogueFn epilogue, void** buffers);
 void kiln_gemm_f64(const kiln::GemmParams* p, const double* a, const double* b, double* c,
                    const double* alpha_scale, kiln::EpilogueFn epilogue, void** buffers);
 void kiln_conv2d_f32(const kiln::ConvParams* p, const float* a, const float* b, float* c,
-                     const float* alpha_scale, kiln::EpilogueFn epilogue, void** buffers);
+                     const float* alpha_scale, kiln::EpilogueFn epilogue,
+                     kiln::PrologueFn prologue, void** buffers);
 void kiln_conv2d_f64(const kiln::ConvParams* p, const double* a, const double* b, double* c,
-                     const double* alpha_scale, kiln::EpilogueFn epilogue, void** buffers);
+                     const double* alpha_scale, kiln::EpilogueFn epilogue,
+                     kiln::PrologueFn prologue, void** buffers);
 // Profiling hook (runtime/profile.h): called after kernel i, and with -1 at entry.
 void kiln_profile_tick(int64_t kernel);
 }

@@ -928,9 +928,10 @@ void scatter_images(const T* src, int64_t rows_per_image, int64_t len, int64_t r
 // y[block, g] = W[g] @ [col(x[i0,g]) ... col(x[i1-1,g])], a chunk of col rows (the GEMM's
 // K) at a time, then scattered into y (the transpose [fg, nb, ohw] -> [nb, fg, ohw]) and
 // handed to the epilogue image by image. Tasks: group x image block.
+// With a prologue, each task computes its block's images of x first (operand_images).
 template <typename T>
 void forward_images(const ConvParams& p, const Dims& d, const T* x, const T* w, T* y,
-                    const Epilogue& epi) {
+                    const Epilogue& epi, const Prologue& pro) {
   const TapTable& t = tap_table(p, d);
   if (t.live == 0) return empty_sum(p, p.n * d.groups, d.fg, d.ohw, y, epi);
   const int64_t rows = d.cg * t.live;  // of col, and the GEMM's K
@@ -942,9 +943,10 @@ void forward_images(const ConvParams& p, const Dims& d, const T* x, const T* w, 
     const int64_t chunk = chunk_rows(cols, rows, kColAlign);
     T* out = scratch<T>().task.get((d.fg + chunk) * cols);
     T* col = out + d.fg * cols;
+    const T* xb = operand_images(pro, x, p.c * d.hw, i0, i1);  // images from i0 on
     for (int64_t k0 = 0; k0 < rows; k0 += chunk) {
       const int64_t k1 = std::min(rows, k0 + chunk);
-      im2col_images(d, t, x, g, i0, i1, k0, k1, col, cols);
+      im2col_images(d, t, xb, g, 0, i1 - i0, k0, k1, col, cols);
       GemmParams q = gemm_params(d.fg, cols, k1 - k0, rows, cols, cols, false, false, k0 > 0,
                                  p.alpha);
       gemm(q, wl + g * d.fg * rows + k0, col, out, {}, parallel);
@@ -1020,9 +1022,11 @@ void reduce_live_partials(const ConvParams& p, const Dims& d, const TapTable& t,
 // dW[g] = sum over image blocks of dy[block, g] @ col(x[block, g])^T, blocks of
 // images_per_block in order. Tasks and slices as in weight_grad; the GEMMs run over the
 // live taps, into partials that reduce_live_partials expands when some taps are dead.
+// With a prologue, each task computes the images of each of its blocks first
+// (operand_images).
 template <typename T>
 void weight_grad_images(const ConvParams& p, const Dims& d, const T* x, const T* dy, T* dw,
-                        const Epilogue& epi) {
+                        const Epilogue& epi, const Prologue& pro) {
   const TapTable& t = tap_table(p, d);
   if (t.live == 0) return empty_sum(p, d.groups, d.fg, d.ckk, dw, epi);
   const int64_t width = d.cg * t.live, elems = d.groups * d.fg * width;
@@ -1047,9 +1051,10 @@ void weight_grad_images(const ConvParams& p, const Dims& d, const T* x, const T*
       T* dyb = scratch<T>().task.get((w.m1 - w.m0 + chunk) * cols);
       T* col = dyb + (w.m1 - w.m0) * cols;
       gather_images(dy, d.groups * d.fg, d.ohw, w.g * d.fg + w.m0, w.m1 - w.m0, i0, i1, dyb);
+      const T* xb = operand_images(pro, x, p.c * d.hw, i0, i1);  // images from i0 on
       for (int64_t k0 = w.k0; k0 < w.k1; k0 += chunk) {
         const int64_t k1 = std::min(w.k1, k0 + chunk);
-        im2col_images(d, t, x, w.g, i0, i1, k0, k1, col, cols);
+        im2col_images(d, t, xb, w.g, 0, i1 - i0, k0, k1, col, cols);
         GemmParams q = gemm_params(w.m1 - w.m0, k1 - k0, cols, cols, cols, width, false, true,
                                    !first || (direct && p.accumulate), direct ? p.alpha : 1.0);
         gemm(q, dyb, col, target + (k0 - w.k0),
@@ -1065,21 +1070,27 @@ void weight_grad_images(const ConvParams& p, const Dims& d, const T* x, const T*
   });
 }
 
+// pro: the prologue computing x (forward and weight gradient; see conv_internal.h), or
+// none. Paths that take it compute x per block of images; the others read operand_all.
 template <typename T>
-void conv2d(const ConvParams& p, const T* a, const T* b, T* c, const Epilogue& epi) {
+void conv2d(const ConvParams& p, const T* a, const T* b, T* c, const Epilogue& epi,
+            const Prologue& pro) {
   if (p.groups <= 0) return;
   const Dims d = dims_of(p);
+  const int64_t image = p.c * d.hw;  // elements of one image of x
   switch (p.kind) {
     case kConvForward:
       if (p.n <= 0 || d.fg <= 0 || d.ohw <= 0) return;
       if (d.ckk <= 0) return empty_sum(p, p.n * d.groups, d.fg, d.ohw, c, epi);
       if constexpr (std::is_same_v<T, float>) {  // 3x3 pad 1 (conv_winograd.cpp)
-        if (use_winograd(p)) return forward_winograd(p, a, b, c, epi);
+        if (use_winograd(p)) return forward_winograd(p, a, b, c, epi, pro);
       }
       if (fold_batch(d)) {
-        if (use_dense_map(p, d)) return forward_dense(p, d, a, b, c, epi);
-        return forward_images(p, d, a, b, c, epi);
+        if (use_dense_map(p, d))
+          return forward_dense(p, d, operand_all(pro, a, image, p.n), b, c, epi);
+        return forward_images(p, d, a, b, c, epi, pro);
       }
+      a = operand_all(pro, a, image, p.n);
       if constexpr (std::is_same_v<T, float>) {
         if (use_direct(p, d)) return forward_direct_f32(p, d, a, b, c, epi);
       }
@@ -1108,9 +1119,11 @@ void conv2d(const ConvParams& p, const T* a, const T* b, T* c, const Epilogue& e
       if (d.fg <= 0 || d.ckk <= 0) return;
       if (p.n <= 0 || d.ohw <= 0) return empty_sum(p, d.groups, d.fg, d.ckk, c, epi);
       if (fold_batch(d)) {
-        if (use_dense_map(p, d)) return weight_grad_dense(p, d, a, b, c, epi);
-        return weight_grad_images(p, d, a, b, c, epi);
+        if (use_dense_map(p, d))
+          return weight_grad_dense(p, d, operand_all(pro, a, image, p.n), b, c, epi);
+        return weight_grad_images(p, d, a, b, c, epi, pro);
       }
+      a = operand_all(pro, a, image, p.n);
       if constexpr (std::is_same_v<T, float>) {
         if (use_direct_wgrad(p, d)) return weight_grad_direct(p, d, a, b, c, epi);
       }
@@ -1121,26 +1134,26 @@ void conv2d(const ConvParams& p, const T* a, const T* b, T* c, const Epilogue& e
 }  // namespace
 
 void conv2d_f32(const ConvParams& p, const float* a, const float* b, float* c,
-                const Epilogue& epi) {
-  conv2d(p, a, b, c, epi);
+                const Epilogue& epi, const Prologue& pro) {
+  conv2d(p, a, b, c, epi, p.kind == kConvInputGrad ? Prologue{} : pro);
 }
 
 void conv2d_f64(const ConvParams& p, const double* a, const double* b, double* c,
-                const Epilogue& epi) {
-  conv2d(p, a, b, c, epi);
+                const Epilogue& epi, const Prologue& pro) {
+  conv2d(p, a, b, c, epi, p.kind == kConvInputGrad ? Prologue{} : pro);
 }
 
 }  // namespace kiln
 
 extern "C" void kiln_conv2d_f32(const kiln::ConvParams* p, const float* a, const float* b,
                                 float* c, const float* alpha_scale, kiln::EpilogueFn epilogue,
-                                void** buffers) {
+                                kiln::PrologueFn prologue, void** buffers) {
   kiln::conv2d_f32(kiln::with_alpha_scale(*p, alpha_scale), a, b, c,
-                   kiln::Epilogue{epilogue, buffers});
+                   kiln::Epilogue{epilogue, buffers}, kiln::Prologue{prologue, buffers});
 }
 extern "C" void kiln_conv2d_f64(const kiln::ConvParams* p, const double* a, const double* b,
                                 double* c, const double* alpha_scale, kiln::EpilogueFn epilogue,
-                                void** buffers) {
+                                kiln::PrologueFn prologue, void** buffers) {
   kiln::conv2d_f64(kiln::with_alpha_scale(*p, alpha_scale), a, b, c,
-                   kiln::Epilogue{epilogue, buffers});
+                   kiln::Epilogue{epilogue, buffers}, kiln::Prologue{prologue, buffers});
 }

@@ -12,6 +12,9 @@
 // with dense weights (conv_tiny_maps.cpp). Results do not depend on the thread count (the
 // weight gradient sums the batch in a fixed split and a fixed order). Generated code
 // calls kiln_conv2d_f32/f64 (runtime/abi.h) with a pointer to a constant ConvParams block.
+// A prologue (runtime/epilogue.h) computes the input x of the forward convolution or the
+// weight gradient per block of images (the batch-norm normalise + ReLU of the previous
+// layer, fused), rather than it being read from a materialized buffer.
 #pragma once
 
 #include "runtime/abi.h"
@@ -19,9 +22,11 @@
 
 namespace kiln {
 
+// pro: computes the input x per block of images instead of reading `a` (forward and
+// weight gradient; ignored for the input gradient).
 void conv2d_f32(const ConvParams& p, const float* a, const float* b, float* c,
-                const Epilogue& epi = {});
+                const Epilogue& epi = {}, const Prologue& pro = {});
 void conv2d_f64(const ConvParams& p, const double* a, const double* b, double* c,
-                const Epilogue& epi = {});
+                const Epilogue& epi = {}, const Prologue& pro = {});
 
 }  // namespace kiln

@@ -45,12 +45,14 @@ struct Scratch {
 };
 // Per thread and element type: `task` for the running task (an im2col block, padded
 // input rows); `shared` is the calling thread's, read by every task of its call
-// (weight-gradient partial sums, packed weights). Plain thread_local objects: with
+// (weight-gradient partial sums, packed weights); `prologue` holds operand images a
+// prologue computed (a task's block of images, or the whole operand: operand_images,
+// operand_all). Plain thread_local objects: with
 // thread_local variable templates LeakSanitizer showed GCC 12 skipping the destructors
 // when pool threads exit.
 template <typename T>
 struct Scratches {
-  Scratch<T> task, shared;
+  Scratch<T> task, shared, prologue;
 };
 inline thread_local Scratches<float> t_scratch_f32;
 inline thread_local Scratches<double> t_scratch_f64;
@@ -122,6 +124,36 @@ void gemm(const GemmParams& q, const T* a, const T* b, T* c, const Epilogue& epi
   }
 }
 
+// ---- Prologues (runtime/abi.h, PrologueFn) -------------------------------------------
+// A convolution whose input operand x is computed by a prologue reads it per block of
+// images: the paths whose tasks own whole images (Winograd, the folded small-map forward
+// and weight gradient) compute their block into the running thread's scratch, where it
+// stays in cache for the im2col or transform that follows (operand_images); the others
+// get the whole operand computed once into the calling thread's scratch (operand_all: the
+// same one write and read as a materialized operand, without the arena buffer). The
+// prologue is elementwise per image, so the bits are those of the materialized operand.
+
+// Images [i0, i1) of x (`image` elements each): x's own without a prologue, else the
+// prologue's into the running thread's scratch. Image i is at result + (i - i0)*image.
+template <typename T>
+const T* operand_images(const Prologue& pro, const T* x, int64_t image, int64_t i0, int64_t i1) {
+  if (!pro) return x + i0 * image;
+  T* dst = scratch<T>().prologue.get(std::max<int64_t>(1, (i1 - i0) * image));
+  pro(i0, i1, dst);
+  return dst;
+}
+
+// All n images of x: x itself, or the prologue's, computed over the pool into the calling
+// thread's scratch (valid until that thread's next operand_all or operand_images).
+template <typename T>
+const T* operand_all(const Prologue& pro, const T* x, int64_t image, int64_t n) {
+  if (!pro) return x;
+  T* dst = scratch<T>().prologue.get(std::max<int64_t>(1, n * image));
+  parallel_for(n, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, image)),
+               [&](int64_t i0, int64_t i1) { pro(i0, i1, dst + i0 * image); });
+  return dst;
+}
+
 // Runs task(t, parallel_gemm) for t in [0, tasks): spread over the pool, or, with fewer
 // tasks than threads, one after another with each task's GEMM split over the pool.
 template <typename F>
@@ -162,7 +194,7 @@ void weight_grad_dense(const ConvParams& p, const Dims& d, const T* x, const T* 
 // (and as conv_set_winograd_mode says, conv_winograd.h).
 bool use_winograd(const ConvParams& p);
 void forward_winograd(const ConvParams& p, const float* x, const float* w, float* y,
-                      const Epilogue& epi);
+                      const Epilogue& epi, const Prologue& pro = {});
 void input_grad_winograd(const ConvParams& p, const float* dy, const float* w, float* dx,
                          const Epilogue& epi);
 

@@ -233,12 +233,13 @@ template <int W>
   }
 }
 
-// The block's images into V, image i's tiles at columns (i - i0)*tiles.
+// The block's images into V, image i's tiles at columns (i - i0)*tiles; x holds the
+// block's images from image i0 on (operand_images).
 [[gnu::always_inline]] inline void input_block(const Problem& pb, const TileMap& tm,
                                                const Block& bl, const float* x) {
   for (int64_t c = 0; c < pb.c; ++c)
     for (int64_t i = bl.i0; i < bl.i1; ++i)
-      input_image(tm, x + (i * pb.c + c) * pb.h * pb.w, bl.zeros, bl.rows,
+      input_image(tm, x + ((i - bl.i0) * pb.c + c) * pb.h * pb.w, bl.zeros, bl.rows,
                   bl.v + c * bl.cols + (i - bl.i0) * tm.tiles, bl.ldv);
 }
 
@@ -336,7 +337,9 @@ int64_t winograd_blocks(const Problem& pb, const TileMap& tm) {
 }
 
 // y = alpha * conv(x, kernels) (+ y), then the epilogue; u = [16][k][c] (transform_weights).
-void winograd(const Problem& pb, const float* x, const float* u, float* y, const Epilogue& epi) {
+// With a prologue, each task computes its block's images of x first (operand_images).
+void winograd(const Problem& pb, const float* x_all, const float* u, float* y,
+              const Epilogue& epi, const Prologue& pro) {
   const TileMap tm(pb.h, pb.w);
   const int64_t blocks = winograd_blocks(pb, tm);
   const bool vec = avx2();
@@ -349,6 +352,7 @@ void winograd(const Problem& pb, const float* x, const float* u, float* y, const
         float* row = bl.v + e * bl.ldv + c * bl.cols;
         std::fill(row + used, row + bl.cols, 0.f);
       }
+    const float* x = operand_images(pro, x_all, pb.c * pb.h * pb.w, bl.i0, bl.i1);
 #if defined(__x86_64__)
     vec ? input_block_avx2(pb, tm, bl, x) : input_block_base(pb, tm, bl, x);
 #else
@@ -398,13 +402,13 @@ bool use_winograd(const ConvParams& p) {
 }
 
 void forward_winograd(const ConvParams& p, const float* x, const float* w, float* y,
-                      const Epilogue& epi) {
+                      const Epilogue& epi, const Prologue& pro) {
   const Problem pb{p.n, p.c, p.f, p.h, p.w, float(p.alpha), p.accumulate != 0};
   const float* u = transform_weights(pb, [&](int64_t k, int64_t c, float* g) {
     const float* s = w + (k * p.c + c) * 9;
     for (int t = 0; t < 9; ++t) g[t] = s[t];
   });
-  winograd(pb, x, u, y, epi);
+  winograd(pb, x, u, y, epi, pro);
 }
 
 void input_grad_winograd(const ConvParams& p, const float* dy, const float* w, float* dx,
@@ -415,7 +419,7 @@ void input_grad_winograd(const ConvParams& p, const float* dy, const float* w, f
     const float* s = w + (f * p.c + c) * 9;
     for (int t = 0; t < 9; ++t) g[t] = s[8 - t];
   });
-  winograd(pb, dy, u, dx, epi);
+  winograd(pb, dy, u, dx, epi, {});
 }
 
 }  // namespace conv_detail

@@ -1,4 +1,4 @@
-// The epilogue of a contraction as the runtime's C++ code passes it around: the generated
+// The epilogue (and a convolution's prologue) of a contraction as the runtime's C++ code passes it around: the generated
 // function (runtime/abi.h, EpilogueFn), its buffers, and where the output matrix of the
 // current call sits in the contraction's GEMM view. A plain GEMM is its own view (offsets
 // zero); a convolution runs many GEMMs on windows of its view (one image, one group, a
@@ -27,6 +27,19 @@ struct Epilogue {
   // no call for an empty rectangle or without a function.
   void operator()(int64_t b, int64_t r0, int64_t r1, int64_t c0, int64_t c1) const {
     if (fn && r0 < r1 && c0 < c1) fn(buffers, batch + b, row + r0, row + r1, col + c0, col + c1);
+  }
+};
+
+// The prologue of a convolution (runtime/abi.h, PrologueFn) with its buffers: computes
+// the input operand of a block of images instead of it being read from memory.
+struct Prologue {
+  PrologueFn fn = nullptr;
+  void** buffers = nullptr;
+
+  explicit operator bool() const { return fn != nullptr; }
+  // Images [i0, i1) of the operand, dense NCHW, into dst.
+  void operator()(int64_t i0, int64_t i1, void* dst) const {
+    if (fn && i0 < i1) fn(buffers, i0, i1, dst);
   }
 };
 

@@ -95,6 +95,38 @@ class KernelRenderer {
     return finish_function(w);
   }
 
+  // Emits the prologue of a convolution kernel, k<i>.pro (PrologueFn in runtime/abi.h):
+  // operand x of images [i0, i1) over the view [n, c, h*w], stored densely to dst. The
+  // pixel loop is innermost and contiguous, so it vectorizes; per-channel operands
+  // (batch-norm statistics) are invariant in it.
+  Function* render_prologue(const std::string& name) {
+    const kir::ContractionKernel& c = *k_.contraction();
+    Type* i64 = b_.getInt64Ty();
+    Type* ptr = llvm::PointerType::get(C_, 0);
+    std::vector<Value*> a;
+    Function* w = begin_function(name, {i64, i64, ptr}, &a);
+    body_->addParamAttr(static_cast<unsigned>(buffer_ids_.size() + 2), llvm::Attribute::NoAlias);
+    const int64_t channels = c.prologue_view[1], pixels = c.prologue_view[2];
+    Type* ty = value_type(C_, c.dtype);
+    ax_.assign(3, i64c(0));
+    loop(a[0], a[1], [&](Value* image) {
+      ax_[0] = image;
+      Value* base = b_.CreateMul(b_.CreateSub(image, a[0]), i64c(channels * pixels));
+      loop(i64c(0), i64c(channels), [&](Value* ch) {
+        ax_[1] = ch;
+        Value* row = b_.CreateAdd(base, b_.CreateMul(ch, i64c(pixels)));
+        loop(i64c(0), i64c(pixels), [&](Value* q) {
+          ax_[2] = q;
+          memo_.clear();
+          Value* v = emit(c.prologue);
+          Value* at = b_.CreateInBoundsGEP(ty, a[2], b_.CreateAdd(row, q));
+          b_.CreateAlignedStore(v, at, llvm::Align(dtype_size(c.dtype)));
+        });
+      });
+    });
+    return finish_function(w);
+  }
+
  private:
   // The kernel's body function (buffer pointers as noalias arguments, then `extra`
   // scalar arguments, returned in *args) and its external wrapper taking (ptr bufs,
@@ -600,8 +632,10 @@ std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMC
   Type* i64 = b.getInt64Ty();
   auto* pfor_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, i64, i64}, false);
   llvm::FunctionCallee pfor = m->getOrInsertFunction(abi::kParallelFor, pfor_ty);
-  auto* contraction_ty =
+  auto* gemm_ty =
       llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, ptr, ptr, ptr, ptr, ptr}, false);
+  auto* conv_ty =  // as the GEMM's, with the prologue before the buffers
+      llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr}, false);
 
   auto* entry_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr}, false);
   Function* entry = Function::Create(entry_ty, Function::ExternalLinkage, opts.entry_symbol, *m);
@@ -614,17 +648,23 @@ std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMC
       llvm::GlobalVariable* params = contraction_params(*m, *c, name + ".params");
       Value* epilogue = llvm::ConstantPointerNull::get(llvm::PointerType::get(ctx, 0));
       if (c->epilogue >= 0) epilogue = KernelRenderer(*m, prog, k).render_epilogue(name + ".epi");
+      Value* prologue = llvm::ConstantPointerNull::get(llvm::PointerType::get(ctx, 0));
+      if (c->prologue >= 0) prologue = KernelRenderer(*m, prog, k).render_prologue(name + ".pro");
       bool f32 = c->dtype == DType::f32;
       bool matmul = c->op == kir::ContractionOp::Matmul;
       llvm::FunctionCallee fn = m->getOrInsertFunction(
           matmul ? (f32 ? abi::kGemmF32 : abi::kGemmF64) : (f32 ? abi::kConv2dF32 : abi::kConv2dF64),
-          contraction_ty);
+          matmul ? gemm_ty : conv_ty);
       calls.push_back([=, &ctx](IRBuilder<>& eb, Value* bufs) {
         auto bp = [&](int id) -> Value* {
           if (id < 0) return llvm::ConstantPointerNull::get(llvm::PointerType::get(ctx, 0));
           return eb.CreateLoad(ptr, eb.CreateConstInBoundsGEP1_64(ptr, bufs, uint64_t(id)));
         };
-        eb.CreateCall(fn, {params, bp(c->a), bp(c->b), bp(c->out), bp(c->alpha_scale), epilogue, bufs});
+        if (matmul)
+          eb.CreateCall(fn, {params, bp(c->a), bp(c->b), bp(c->out), bp(c->alpha_scale), epilogue, bufs});
+        else
+          eb.CreateCall(fn, {params, bp(c->a), bp(c->b), bp(c->out), bp(c->alpha_scale), epilogue,
+                             prologue, bufs});
       });
       continue;
     }

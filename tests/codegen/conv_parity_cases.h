@@ -209,4 +209,103 @@ inline Cases conv_epilogue_cases() {
   return cs;
 }
 
+// Training-mode batch norm over [n, c, h, w] (batch statistics), as the layers build it.
+inline Tensor bn_train(const Tensor& z, const Tensor& gamma, const Tensor& beta) {
+  Tensor m = mean(z, {0, 2, 3}, true);
+  Tensor d = z - m;
+  Tensor var = mean(d * d, {0, 2, 3}, true);
+  return d * (gamma / sqrt(var + 1e-5)) + beta;
+}
+
+// Convolutions whose input is relu(bn_train(z) [+ residual]) of a previous convolution's
+// output z: the value becomes the prologue of the forward and weight-gradient convolution
+// (passes/fusion.h), on geometries that take each runtime path (Winograd, folded small
+// maps, dense tiny maps, direct, im2col, pointwise, groups) with odd batch sizes.
+inline Cases conv_prologue_cases() {
+  auto opts = [](int64_t s, int64_t p, int64_t g) {
+    Conv2dOptions o;
+    o.stride = {s, s};
+    o.padding = {p, p};
+    o.groups = g;
+    return o;
+  };
+  const std::vector<ConvCaseShape> shapes = {
+      {21, 8, 6, 6, 8, 3, 3, opts(1, 1, 1)},    // Winograd, two image blocks
+      {29, 6, 7, 9, 5, 3, 3, opts(2, 1, 1)},    // folded small map, several blocks
+      {7, 8, 2, 2, 6, 3, 3, opts(1, 1, 1)},     // dense tiny map
+      {3, 4, 12, 10, 6, 3, 3, opts(1, 1, 1)},   // direct kernel
+      {3, 4, 17, 15, 7, 3, 3, opts(2, 1, 1)},   // im2col
+      {3, 6, 9, 9, 5, 1, 1, opts(1, 0, 1)},     // pointwise, read in place without prologue
+      {5, 6, 5, 7, 4, 3, 3, opts(1, 1, 2)},     // groups
+  };
+  Cases cs;
+  for (DType dt : {DType::f32, DType::f64}) {
+    for (const ConvCaseShape& s : shapes) {
+      for (bool residual : {false, true}) {
+        ParityOptions po;
+        po.rtol = dt == DType::f32 ? 1e-4 : 1e-10;
+        const std::string what = residual ? "prologue bn+res+relu" : "prologue bn+relu";
+        cs.push_back(make_case(conv_case_name(what, s, dt), [&](Builder& b) {
+          Conv2dOptions same;
+          same.padding = {1, 1};
+          Tensor x0 = b.input("x0", {dt, Shape{s.n, 3, s.h, s.w}});
+          Tensor w0 = b.input("w0", {dt, Shape{s.c, 3, 3, 3}});
+          Tensor gamma = b.input("gamma", {dt, Shape{1, s.c, 1, 1}});
+          Tensor beta = b.input("beta", {dt, Shape{1, s.c, 1, 1}});
+          Tensor z = conv2d(x0, w0, same);
+          Tensor pre = bn_train(z, gamma, beta);
+          if (residual) pre = pre + b.input("r", {dt, Shape{s.n, s.c, s.h, s.w}});
+          Tensor a = relu(pre);
+          Tensor w = b.input("w", {dt, Shape{s.f, s.c / s.o.groups, s.kh, s.kw}});
+          Tensor y = conv2d(a, w, s.o);
+          b.output("y", y);
+          Tensor dy = b.input("dy", y.type());
+          b.output("dw", conv2d_weight_grad(a, dy, {s.kh, s.kw}, s.o));
+          b.output("s", sum(a * a));  // a loop consumer that inlines the value
+        }, po));
+      }
+    }
+  }
+  // A training step: conv-BN-ReLU, conv-BN + residual-ReLU, conv, loss, gradients and SGD
+  // (prologues in the forward and weight-gradient convolutions with in-place updates, the
+  // ReLU masks of the backward pass recomputing the values).
+  for (DType dt : {DType::f32, DType::f64}) {
+    ParityOptions po;
+    po.rtol = dt == DType::f32 ? 2e-4 : 1e-9;
+    po.runs = 2;
+    cs.push_back(make_case(std::string("prologue train step ") + dtype_name(dt), [&](Builder& b) {
+      Conv2dOptions same;
+      same.padding = {1, 1};
+      const int64_t c = 8;
+      Tensor x = b.input("x", {dt, Shape{5, 3, 6, 7}});
+      auto param = [&](const char* name, Shape sh, double sd) {
+        return b.parameter(name, {dt, std::move(sh)}, InitSpec::normal(0, sd));
+      };
+      Tensor w0 = param("w0", Shape{c, 3, 3, 3}, 0.3);
+      Tensor w1 = param("w1", Shape{c, c, 3, 3}, 0.2);
+      Tensor w2 = param("w2", Shape{c, c, 3, 3}, 0.2);
+      Tensor w3 = param("w3", Shape{4, c, 3, 3}, 0.2);
+      Tensor g0 = param("g0", Shape{1, c, 1, 1}, 0.5), b0 = param("b0", Shape{1, c, 1, 1}, 0.1);
+      Tensor g1 = param("g1", Shape{1, c, 1, 1}, 0.5), b1 = param("b1", Shape{1, c, 1, 1}, 0.1);
+      Tensor g2 = param("g2", Shape{1, c, 1, 1}, 0.5), b2 = param("b2", Shape{1, c, 1, 1}, 0.1);
+      Tensor a0 = relu(bn_train(conv2d(x, w0, same), g0, b0));
+      Tensor a1 = relu(bn_train(conv2d(a0, w1, same), g1, b1));
+      Tensor a2 = relu(bn_train(conv2d(a1, w2, same), g2, b2) + a0);
+      Tensor z = conv2d(a2, w3, same);
+      Tensor loss = mean(mul(z, z));  // well-conditioned: the weights stay O(1)
+      REQUIRE(b.ok());
+      std::vector<Tensor> params = {w0, w1, w2, w3, g0, b0, g1, b1, g2, b2};
+      std::vector<Value> pv;
+      for (const Tensor& t : params) pv.push_back(t.value());
+      Expected<std::vector<Value>> grads = gradients(b.graph(), loss.value(), pv);
+      INFO((grads.ok() ? std::string() : grads.error().message()));
+      REQUIRE(grads.ok());
+      b.output("loss", loss);
+      for (size_t i = 0; i < params.size(); ++i)
+        b.update_state(params[i], params[i] - Tensor(&b, (*grads)[i]) * 0.01);
+    }, po));
+  }
+  return cs;
+}
+
 }  // namespace kiln::test

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "frontend/ops.h"
+#include "passes/autodiff.h"
 #include "passes/fusion.h"
 
 using namespace kiln;
@@ -392,4 +393,77 @@ TEST_CASE("fusion: max pooling's gradient reads the stored indices", "[fusion]")
   CHECK(reads(*k, indices));
   CHECK(reads(*k, dy));
   CHECK(k->cost == 3 * 2 * 2);
+}
+
+TEST_CASE("fusion: a training-mode normalise + ReLU is the prologue of the convolutions reading it",
+          "[fusion]") {
+  Graph g;
+  Builder b(g);
+  Conv2dOptions o;
+  o.padding = {1, 1};
+  Tensor x = b.input("x", {DType::f32, Shape{4, 3, 6, 5}});
+  Tensor w0 = b.parameter("w0", {DType::f32, Shape{8, 3, 3, 3}}, InitSpec::normal(0, 0.1));
+  Tensor w1 = b.parameter("w1", {DType::f32, Shape{8, 8, 3, 3}}, InitSpec::normal(0, 0.1));
+  Tensor gamma = b.parameter("gamma", {DType::f32, Shape{1, 8, 1, 1}}, InitSpec::normal(1, 0.1));
+  Tensor beta = b.parameter("beta", {DType::f32, Shape{1, 8, 1, 1}}, InitSpec::normal(0, 0.1));
+  Tensor z = conv2d(x, w0, o);
+  Tensor m = mean(z, {0, 2, 3}, true);
+  Tensor d = z - m;
+  Tensor var = mean(d * d, {0, 2, 3}, true);
+  Tensor a = relu(d * (gamma / sqrt(var + 1e-5)) + beta);
+  Tensor y = conv2d(a, w1, o);
+  Tensor loss = sum(y * y);
+  REQUIRE(b.ok());
+  Expected<std::vector<Value>> grads =
+      gradients(g, loss.value(), {w0.value(), w1.value(), gamma.value(), beta.value()});
+  REQUIRE(grads.ok());
+  b.output("loss", loss);
+  b.update_state(w1, w1 - Tensor(&b, (*grads)[1]) * 0.1);
+  REQUIRE(b.ok());
+
+  FusionPlan p = plan_fusion(g);
+  INFO(p.to_string(g));
+  CHECK_FALSE(p.materialized[a.value().id]);  // never written to memory
+  CHECK(p.kernel_of[a.value().id] < 0);
+  int forward = 0, weight_grad = 0;
+  for (const FusedKernel& k : p.kernels) {
+    if (k.kind != FusedKind::Contraction) continue;
+    const Node& c = g.node(k.contraction);
+    if (c.inputs[0].id != a.value().id) continue;
+    CHECK(k.prologue_root == a.value().id);
+    CHECK(k.a == -1);
+    CHECK(std::find(k.prologue.begin(), k.prologue.end(), a.value().id) != k.prologue.end());
+    CHECK(std::find(k.reads.begin(), k.reads.end(), z.value().id) != k.reads.end());
+    forward += c.op == OpKind::Conv2d;
+    weight_grad += c.op == OpKind::Conv2dWeightGrad;
+  }
+  CHECK(forward == 1);
+  CHECK(weight_grad == 1);
+
+  FusionOptions off;
+  off.prologues = false;
+  FusionPlan q = plan_fusion(g, off);
+  CHECK(q.materialized[a.value().id]);
+  CHECK(q.kernels.size() == p.kernels.size() + 1);  // the normalise + ReLU loop kernel
+}
+
+TEST_CASE("fusion: no prologue when the value is an output or a matmul operand", "[fusion]") {
+  Graph g;
+  Builder b(g);
+  Tensor x = b.input("x", {DType::f32, Shape{2, 4, 3, 3}});
+  Tensor w = b.input("w", {DType::f32, Shape{4, 4, 1, 1}});
+  Tensor s = b.input("s", {DType::f32, Shape{1, 4, 1, 1}});
+  Tensor z = conv2d(x, w, Conv2dOptions{});
+  Tensor a = relu(z * s + z);
+  b.output("y", conv2d(a, w, Conv2dOptions{}));
+  b.output("a", a);
+  Tensor a2 = relu(z - s + z);
+  b.output("y2", conv2d(a2, w, Conv2dOptions{}));
+  b.output("m", matmul(reshape(a2, Shape{2, 36}), reshape(a2, Shape{36, 2})));
+  REQUIRE(b.ok());
+  FusionPlan p = plan_fusion(g);
+  INFO(p.to_string(g));
+  CHECK(p.materialized[a.value().id]);
+  CHECK(p.materialized[a2.value().id]);
+  for (const FusedKernel& k : p.kernels) CHECK(k.prologue_root < 0);
 }

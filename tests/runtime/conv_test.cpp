@@ -392,7 +392,7 @@ TEST_CASE("kiln_conv2d_f32 scales alpha and is in the runtime symbol table", "[c
   ConvParams p = params({2, 3, 6, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1}, kConvForward);
   std::vector<float> x(x_size(p), 0.5f), w(w_size(p), 0.25f), y1(y_size(p)), y2(y_size(p));
   const float scale = -2.f;
-  kiln_conv2d_f32(&p, x.data(), w.data(), y1.data(), &scale, nullptr, nullptr);
+  kiln_conv2d_f32(&p, x.data(), w.data(), y1.data(), &scale, nullptr, nullptr, nullptr);
   p.alpha = -2.0;
   conv2d_f32(p, x.data(), w.data(), y2.data());
   REQUIRE(y1 == y2);
