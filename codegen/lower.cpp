@@ -3,6 +3,7 @@
 #include "codegen/lower.h"
 
 #include "codegen/concat_in_place.h"
+#include "codegen/lower_concat.h"
 
 #include "codegen/lowerer.h"
 
@@ -482,6 +483,11 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
   for (size_t ki = 0; ki < plan.kernels.size(); ++ki) {
     const FusedKernel& fk = plan.kernels[ki];
     if (placed[ki] || empty_output(buf[fk.root])) continue;
+    if (lower_as_concat_blocks(g, plan, fk)) {
+      for (kir::Kernel& k : lower_concat_blocks(g, plan, fk, buf, buf[fk.root], prog.pool))
+        prog.kernels.push_back(std::move(k));
+      continue;
+    }
     Expected<kir::Kernel> k = lower_fused(g, plan, fk, buf, buf[fk.root], prog);
     if (!k.ok()) return k.error();
     prog.kernels.push_back(std::move(*k));

@@ -84,16 +84,8 @@ TranslationNet bahdanau_net(BahdanauLayers& l, nn::Context& ctx, const Translati
 }
 
 TranslationModelSpec seq2seq_attention(int64_t src_vocab, int64_t tgt_vocab) {
-  auto layers = std::make_shared<BahdanauLayers>("seq2seq_attention", src_vocab, tgt_vocab);
-  TranslationModelSpec s;
-  s.name = "seq2seq_attention";
-  s.src_vocab = src_vocab;
-  s.tgt_vocab = tgt_vocab;
-  s.net = [layers](nn::Context& ctx, const TranslationInputs& in) {
-    return bahdanau_net(*layers, ctx, in);
-  };
-  s.layers = layers;
-  return s;
+  return make_translation_spec<BahdanauLayers>("seq2seq_attention", src_vocab, tgt_vocab,
+                                                bahdanau_net);
 }
 
 // ---- transformer ------------------------------------------------------------------------
@@ -153,16 +145,8 @@ TranslationNet transformer_net(TransformerLayers& l, nn::Context& ctx, const Tra
 }
 
 TranslationModelSpec transformer(int64_t src_vocab, int64_t tgt_vocab) {
-  auto layers = std::make_shared<TransformerLayers>("transformer", src_vocab, tgt_vocab);
-  TranslationModelSpec s;
-  s.name = "transformer";
-  s.src_vocab = src_vocab;
-  s.tgt_vocab = tgt_vocab;
-  s.net = [layers](nn::Context& ctx, const TranslationInputs& in) {
-    return transformer_net(*layers, ctx, in);
-  };
-  s.layers = layers;
-  return s;
+  return make_translation_spec<TransformerLayers>("transformer", src_vocab, tgt_vocab,
+                                                   transformer_net);
 }
 
 TranslationDefaults with_epochs(int epochs) {

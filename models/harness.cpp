@@ -49,16 +49,21 @@ Expected<Graph> build_graph(const SupervisedSpec& spec, GraphKind kind, int64_t 
     return Error("model '" + spec.name + "' has no parameters");
 
   if (after_pass) after_pass("dsl", g);  // the graph as the DSL built it
-  PassManager pm;
-  pm.add(std::make_unique<SimplifyPass>());
-  if (kind == GraphKind::Train) {
-    pm.add(std::make_unique<TrainingStepPass>("loss", spec.optimizer));
-    pm.add(std::make_unique<SimplifyPass>());
-  }
+  PassManager pm = model_passes(kind == GraphKind::Train, spec.optimizer);
   if (after_pass) pm.set_after_pass(after_pass);
   KILN_RETURN_IF_ERROR(pm.run(g));
   if (timings) *timings = pm.timings();
   return g;
+}
+
+PassManager model_passes(bool train, const OptimizerConfig& optimizer) {
+  PassManager pm;
+  pm.add(std::make_unique<SimplifyPass>());
+  if (train) {
+    pm.add(std::make_unique<TrainingStepPass>("loss", optimizer));
+    pm.add(std::make_unique<SimplifyPass>());
+  }
+  return pm;
 }
 
 CompiledModel::CompiledModel(SupervisedSpec spec, uint64_t init_seed)

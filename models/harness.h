@@ -42,6 +42,10 @@ Expected<Graph> build_graph(const SupervisedSpec& spec, GraphKind kind, int64_t 
                                 after_pass = nullptr,
                             std::vector<PassTiming>* timings = nullptr);
 
+// A model graph's pass pipeline: simplify, and for a training graph the training step on
+// output "loss" with `optimizer`, then simplify again.
+PassManager model_passes(bool train, const OptimizerConfig& optimizer);
+
 class CompiledModel {
  public:
   explicit CompiledModel(SupervisedSpec spec, uint64_t init_seed = 0);

@@ -10,10 +10,6 @@
 #include "runtime/train/tabular.h"
 #include "runtime/thread_pool.h"
 
-#ifndef KILN_DEFAULT_DATA_DIR
-#define KILN_DEFAULT_DATA_DIR "../shared/data"
-#endif
-
 namespace kiln {
 namespace {
 
@@ -46,11 +42,7 @@ SupervisedSpec house_spec_for(int64_t features, const RunOptions& o) {
 }
 
 // --data, else $KILN_DATA_DIR, else ../shared/data next to the source tree.
-std::string data_dir(const RunOptions& o) {
-  if (!o.data.empty()) return o.data;
-  if (const char* env = std::getenv("KILN_DATA_DIR"); env && *env) return env;
-  return KILN_DEFAULT_DATA_DIR;
-}
+std::string data_dir(const RunOptions& o) { return o.data.empty() ? default_data_dir() : o.data; }
 
 Expected<SupervisedSpec> house_spec(const RunOptions& o) {
   return house_spec_for(331, o);

@@ -14,10 +14,6 @@
 #include "runtime/train/progress.h"
 #include "runtime/train/seq_sampler.h"
 
-#ifndef KILN_DEFAULT_DATA_DIR
-#define KILN_DEFAULT_DATA_DIR "../shared/data"
-#endif
-
 namespace kiln {
 
 namespace {
@@ -46,16 +42,6 @@ Tensor lm_logits(nn::Context& ctx, const LanguageModelSpec& spec, const Tensor& 
 // y i32 [B, T] -> labels [T*B] in lm_logits' row order.
 Tensor lm_labels(const Tensor& y) {
   return reshape(transpose(y), Shape{y.dim(0) * y.dim(1)});
-}
-
-Status run_passes(Graph& g, bool train, const OptimizerConfig& optimizer) {
-  PassManager pm;
-  pm.add(std::make_unique<SimplifyPass>());
-  if (train) {
-    pm.add(std::make_unique<TrainingStepPass>("loss", optimizer));
-    pm.add(std::make_unique<SimplifyPass>());
-  }
-  return pm.run(g);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -137,7 +123,7 @@ Expected<Graph> build_lm_graph(const LanguageModelSpec& spec, LmGraphKind kind, 
     b.output("logits", logits);
   }
   KILN_RETURN_IF_ERROR(b.status());
-  KILN_RETURN_IF_ERROR(run_passes(g, train, spec.optimizer));
+  KILN_RETURN_IF_ERROR(model_passes(train, spec.optimizer).run(g));
   return g;
 }
 
@@ -167,9 +153,7 @@ Expected<Executable*> LanguageModel::get(LmGraphKind kind, int64_t batch, int64_
 
 std::string lm_corpus_path(const RunOptions& o) {
   if (!o.corpus.empty()) return o.corpus;
-  if (const char* env = std::getenv("KILN_DATA_DIR"); env && *env)
-    return std::string(env) + "/" + kDefaultCorpus;
-  return std::string(KILN_DEFAULT_DATA_DIR) + "/" + kDefaultCorpus;
+  return default_data_dir() + "/" + kDefaultCorpus;
 }
 
 CorpusOptions lm_corpus_options(int64_t max_tokens) {
@@ -288,15 +272,9 @@ Expected<RunReport> run_language_model(const std::string& name, const LanguageMo
   r.set("tokens", static_cast<double>(corpus.size()));
   r.set("vocab_size", static_cast<double>(corpus.vocab.size()));
   r.notes.push_back({"corpus", corpus.source});
-  if (!o.plot.empty()) {
-    PlotOptions plot_opts;
-    plot_opts.title = name;
-    KILN_RETURN_IF_ERROR(curves.write_svg(o.plot, plot_opts));
-    std::string csv = curves_csv_path(o.plot);
-    KILN_RETURN_IF_ERROR(curves.write_csv(csv));
-    r.notes.push_back({"plot", o.plot});
-    r.notes.push_back({"curves_csv", csv});
-  }
+  PlotOptions plot_opts;
+  plot_opts.title = name;
+  KILN_RETURN_IF_ERROR(write_plot(curves, o, plot_opts, r));
   return r;
 }
 

@@ -189,13 +189,7 @@ Expected<RunReport> run_nw(const RunOptions& o) {
   TableSource train(leave_one_out_rows(data), kRowWidth, data.y_train);
   CompiledModel model(KILN_TRY(nw_spec(o)), o.seed);
 
-  TrainerOptions to;
-  to.epochs = resolve_epochs(o, kNw);
-  to.batch_size = resolve_batch(o, kNw);
-  to.seed = o.seed;
-  to.has_accuracy = false;
-  to.allow_nan = o.allow_nan;
-  to.divergence_hint = kDivergenceHint;
+  TrainerOptions to = trainer_options(o, resolve_epochs(o, kNw), resolve_batch(o, kNw), false);
   Trainer trainer(model.factory(GraphKind::Train), model.factory(GraphKind::Eval), to);
   // Mean squared error of the leave-one-out predictions at the current width.
   auto train_mse = [&]() -> Expected<double> { return KILN_TRY(trainer.evaluate(train)).loss; };
@@ -255,16 +249,10 @@ Expected<RunReport> run_nw(const RunOptions& o) {
     KILN_RETURN_IF_ERROR(write_predictions(o.output, data, pred_nonparam, pred));
     r.notes.push_back({"predictions", o.output});
   }
-  if (!o.plot.empty()) {
-    PlotOptions plot;
-    plot.title = "nw_regression";
-    plot.ylabel = "leave-one-out mean squared error";
-    KILN_RETURN_IF_ERROR(curves.write_svg(o.plot, plot));
-    const std::string csv = curves_csv_path(o.plot);
-    KILN_RETURN_IF_ERROR(curves.write_csv(csv));
-    r.notes.push_back({"plot", o.plot});
-    r.notes.push_back({"curves_csv", csv});
-  }
+  PlotOptions plot;
+  plot.title = "nw_regression";
+  plot.ylabel = "leave-one-out mean squared error";
+  KILN_RETURN_IF_ERROR(write_plot(curves, o, plot, r));
   return r;
 }
 

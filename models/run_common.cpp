@@ -3,13 +3,23 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "runtime/checkpoint.h"
 #include "runtime/train/curves.h"
 #include "runtime/train/progress.h"
 #include "runtime/thread_pool.h"
 
+#ifndef KILN_DEFAULT_DATA_DIR
+#define KILN_DEFAULT_DATA_DIR "../shared/data"
+#endif
+
 namespace kiln {
+
+std::string default_data_dir() {
+  if (const char* env = std::getenv("KILN_DATA_DIR"); env && *env) return env;
+  return KILN_DEFAULT_DATA_DIR;
+}
 
 int resolve_epochs(const RunOptions& o, const TrainDefaults& d) {
   return o.epochs >= 0 ? o.epochs : d.epochs;
@@ -161,6 +171,28 @@ Status check_checkpoint_metadata(const CheckpointData& ck, const std::string& pa
   return Status::Ok();
 }
 
+TrainerOptions trainer_options(const RunOptions& opts, int epochs, int64_t batch, bool accuracy) {
+  TrainerOptions to;
+  to.epochs = epochs;
+  to.batch_size = batch;
+  to.seed = opts.seed;
+  to.has_accuracy = accuracy;
+  to.allow_nan = opts.allow_nan;
+  to.divergence_hint = kDivergenceHint;
+  return to;
+}
+
+Status write_plot(const Curves& curves, const RunOptions& opts, const PlotOptions& plot,
+                  RunReport& report) {
+  if (opts.plot.empty()) return Status::Ok();
+  KILN_RETURN_IF_ERROR(curves.write_svg(opts.plot, plot));
+  const std::string csv = curves_csv_path(opts.plot);
+  KILN_RETURN_IF_ERROR(curves.write_csv(csv));
+  report.notes.push_back({"plot", opts.plot});
+  report.notes.push_back({"curves_csv", csv});
+  return Status::Ok();
+}
+
 Expected<RunReport> run_supervised(
     SupervisedSpec spec, const DataSource& train, const DataSource* test,
     const RunOptions& opts, const TrainDefaults& defaults,
@@ -172,13 +204,8 @@ Expected<RunReport> run_supervised(
   std::string name = spec.name;
   CompiledModel model(std::move(spec), opts.seed);
 
-  TrainerOptions to;
-  to.epochs = resolve_epochs(opts, defaults);
-  to.batch_size = resolve_batch(opts, defaults);
-  to.seed = opts.seed;
-  to.has_accuracy = classification;
-  to.allow_nan = opts.allow_nan;
-  to.divergence_hint = kDivergenceHint;
+  TrainerOptions to = trainer_options(opts, resolve_epochs(opts, defaults),
+                                      resolve_batch(opts, defaults), classification);
   Trainer trainer(model.factory(GraphKind::Train), model.factory(GraphKind::Eval), to);
 
   std::vector<EpochMetrics> done;
@@ -242,15 +269,9 @@ Expected<RunReport> run_supervised(
   r.set("examples_per_second", secs > 0 ? train.size() * history.size() / secs : 0);
   r.set("compile_seconds", model.compile_seconds());
   if (finish) KILN_RETURN_IF_ERROR(finish(model, r));
-  if (!opts.plot.empty()) {
-    PlotOptions plot_opts;
-    plot_opts.title = name;
-    KILN_RETURN_IF_ERROR(curves.write_svg(opts.plot, plot_opts));
-    std::string csv = curves_csv_path(opts.plot);
-    KILN_RETURN_IF_ERROR(curves.write_csv(csv));
-    r.notes.push_back({"plot", opts.plot});
-    r.notes.push_back({"curves_csv", csv});
-  }
+  PlotOptions plot_opts;
+  plot_opts.title = name;
+  KILN_RETURN_IF_ERROR(write_plot(curves, opts, plot_opts, r));
   return r;
 }
 

@@ -4,7 +4,9 @@
 
 #include "models/registry.h"
 #include "runtime/checkpoint.h"
+#include "runtime/train/curves.h"
 #include "runtime/train/idx.h"
+#include "runtime/train/trainer.h"
 
 namespace kiln {
 
@@ -38,6 +40,18 @@ double resolve_lr(const RunOptions& opts, const TrainDefaults& d);
 Status check_common_options(const RunOptions& opts);
 // Applies --optimizer and --momentum over the model's optimizer.
 Status apply_optimizer_options(const RunOptions& opts, OptimizerConfig& config);
+
+// Where data files are looked for when no path is given: $KILN_DATA_DIR, else
+// ../shared/data next to the source tree.
+std::string default_data_dir();
+
+// The trainer's options for a run: its epochs and batch size, --seed, --allow-nan and
+// the divergence hint; `accuracy`: the executables output a correct count.
+TrainerOptions trainer_options(const RunOptions& opts, int epochs, int64_t batch, bool accuracy);
+// --plot FILE.svg: the curves as FILE.svg (titled `plot.title`) and FILE.csv, both noted
+// in the report; nothing without --plot.
+Status write_plot(const Curves& curves, const RunOptions& opts, const PlotOptions& plot,
+                  RunReport& report);
 
 // Trains `spec` on `train`, evaluating on `test` (may be null) after each epoch, with a
 // progress bar and optional curves. Fills: epochs, train_loss, [train_acc, test_acc],

@@ -50,16 +50,7 @@ TranslationNet seq2seq_net(Seq2SeqLayers& l, nn::Context& ctx, const Translation
 }
 
 TranslationModelSpec seq2seq(int64_t src_vocab, int64_t tgt_vocab) {
-  auto layers = std::make_shared<Seq2SeqLayers>("seq2seq", src_vocab, tgt_vocab);
-  TranslationModelSpec s;
-  s.name = "seq2seq";
-  s.src_vocab = src_vocab;
-  s.tgt_vocab = tgt_vocab;
-  s.net = [layers](nn::Context& ctx, const TranslationInputs& in) {
-    return seq2seq_net(*layers, ctx, in);
-  };
-  s.layers = layers;
-  return s;
+  return make_translation_spec<Seq2SeqLayers>("seq2seq", src_vocab, tgt_vocab, seq2seq_net);
 }
 
 TranslationDefaults seq2seq_defaults() {

@@ -7,12 +7,9 @@
 #include <cstdlib>
 
 #include "frontend/losses.h"
+#include "models/run_common.h"
 #include "passes/simplify.h"
 #include "runtime/train/bleu.h"
-
-#ifndef KILN_DEFAULT_DATA_DIR
-#define KILN_DEFAULT_DATA_DIR "../shared/data"
-#endif
 
 namespace kiln {
 
@@ -25,16 +22,6 @@ Status check_spec(const TranslationModelSpec& s) {
   if (s.src_vocab < 1 || s.tgt_vocab < 1)
     return Error("translation model '" + s.name + "': empty vocabulary");
   return Status::Ok();
-}
-
-Status run_passes(Graph& g, bool train, const OptimizerConfig& optimizer) {
-  PassManager pm;
-  pm.add(std::make_unique<SimplifyPass>());
-  if (train) {
-    pm.add(std::make_unique<TrainingStepPass>("loss", optimizer));
-    pm.add(std::make_unique<SimplifyPass>());
-  }
-  return pm.run(g);
 }
 
 // d2l's MaskedSoftmaxCELoss: per-token cross-entropy weighted by t < valid, averaged over
@@ -93,7 +80,7 @@ Expected<Graph> build_translation_graph(const TranslationModelSpec& spec,
     }
   }
   KILN_RETURN_IF_ERROR(b.status());
-  KILN_RETURN_IF_ERROR(run_passes(g, train, spec.optimizer));
+  KILN_RETURN_IF_ERROR(model_passes(train, spec.optimizer).run(g));
   return g;
 }
 
@@ -230,9 +217,7 @@ Expected<double> mean_bleu(TranslationModel& model, const TranslationData& data,
 
 std::string translation_data_path(const RunOptions& o) {
   if (!o.data.empty()) return o.data;
-  if (const char* env = std::getenv("KILN_DATA_DIR"); env && *env)
-    return std::string(env) + "/" + kDefaultData;
-  return std::string(KILN_DEFAULT_DATA_DIR) + "/" + kDefaultData;
+  return default_data_dir() + "/" + kDefaultData;
 }
 
 }  // namespace kiln

@@ -77,6 +77,24 @@ struct TranslationModelSpec {
   std::shared_ptr<void> layers;  // keeps the layer objects `net` refers to alive
 };
 
+// The spec of a network net(layers, ctx, inputs) over layers built as
+// Layers(name, src_vocab, tgt_vocab) (parameters named "<name>.<layer>...").
+template <class Layers>
+TranslationModelSpec make_translation_spec(
+    const std::string& name, int64_t src_vocab, int64_t tgt_vocab,
+    TranslationNet (*net)(Layers&, nn::Context&, const TranslationInputs&)) {
+  auto layers = std::make_shared<Layers>(name, src_vocab, tgt_vocab);
+  TranslationModelSpec s;
+  s.name = name;
+  s.src_vocab = src_vocab;
+  s.tgt_vocab = tgt_vocab;
+  s.net = [layers, net](nn::Context& ctx, const TranslationInputs& in) {
+    return net(*layers, ctx, in);
+  };
+  s.layers = layers;
+  return s;
+}
+
 using TranslationModelMaker =
     std::function<TranslationModelSpec(int64_t src_vocab, int64_t tgt_vocab)>;
 

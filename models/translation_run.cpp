@@ -132,14 +132,8 @@ Expected<RunReport> run_translation_model(const std::string& name,
   TranslationModel model(make_spec(make, data, run, d, o.seed), run.data.num_steps, o.seed);
   TranslationSource source(data);
 
-  TrainerOptions to;
-  to.epochs = run.epochs;
-  to.batch_size = run.batch;
-  to.seed = o.seed;
-  to.has_accuracy = false;
+  TrainerOptions to = trainer_options(o, run.epochs, run.batch, false);
   to.loss_output = "token_loss";
-  to.allow_nan = o.allow_nan;
-  to.divergence_hint = kDivergenceHint;
   Trainer trainer([&](int64_t b) { return model.train_step(b); }, nullptr, to);
 
   std::vector<EpochMetrics> done;
@@ -191,15 +185,9 @@ Expected<RunReport> run_translation_model(const std::string& name,
   r.set("source_vocab", data.source_vocab.size());
   r.set("target_vocab", data.target_vocab.size());
   r.notes.push_back({"data", run.path});
-  if (!o.plot.empty()) {
-    PlotOptions plot_opts;
-    plot_opts.title = name;
-    KILN_RETURN_IF_ERROR(curves.write_svg(o.plot, plot_opts));
-    std::string csv = curves_csv_path(o.plot);
-    KILN_RETURN_IF_ERROR(curves.write_csv(csv));
-    r.notes.push_back({"plot", o.plot});
-    r.notes.push_back({"curves_csv", csv});
-  }
+  PlotOptions plot_opts;
+  plot_opts.title = name;
+  KILN_RETURN_IF_ERROR(write_plot(curves, o, plot_opts, r));
   return r;
 }
 

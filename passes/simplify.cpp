@@ -373,6 +373,42 @@ bool merge_transposed_products(Graph& g) {
   return changed;
 }
 
+// transpose(a @ b) => b^T @ a^T (rank 2, the product used only there): a weight
+// gradient that autodiff produces transposed (the gradient of W in x @ W^T is
+// (x^T dy)^T) is computed in W's own layout by the GEMM, which reads transposed
+// operands in place, instead of being read back transposed, with a stride of a whole
+// row per element, by the clipping norm and the optimizer update.
+bool transpose_products(Graph& g) {
+  bool changed = false;
+  const int n = g.size();
+  const std::vector<std::vector<NodeId>> users = g.users();
+  std::vector<char> bound(n, 0);
+  for (const Output& o : g.outputs()) bound[o.value.id] = 1;
+  for (const StateUpdate& u : g.state_updates()) bound[u.value.id] = 1;
+  for (NodeId id = 0; id < n; ++id) {
+    const Node node = g.node(id);
+    if (node.op != OpKind::Permute || node.attrs.ints("perm") != std::vector<int64_t>{1, 0})
+      continue;
+    const NodeId mm = node.inputs[0].id;
+    const Node prod = g.node(mm);
+    if (prod.op != OpKind::Matmul || prod.shape().rank() != 2 || !is_float(prod.dtype()) ||
+        users[mm].size() != 1 || bound[mm] || g.type(prod.inputs[0]).shape.rank() != 2 ||
+        g.type(prod.inputs[1]).shape.rank() != 2)
+      continue;
+    const AttrMap swap{{"perm", std::vector<int64_t>{1, 0}}};
+    Expected<Value> bt = g.add(OpKind::Permute, {prod.inputs[1]}, swap, node.loc);
+    if (!bt.ok()) continue;
+    Expected<Value> at = g.add(OpKind::Permute, {prod.inputs[0]}, swap, node.loc);
+    if (!at.ok()) continue;
+    Expected<Value> m = g.add(OpKind::Matmul, {*bt, *at}, AttrMap{}, node.loc);
+    if (!m.ok() || g.type(*m) != node.type) continue;
+    g.replace_all_uses(Value{id}, *m);
+    changed = true;
+  }
+  if (changed) g.compact();
+  return changed;
+}
+
 bool eliminate_dead_code(Graph& g) {
   int before = g.size();
   g.compact();
@@ -387,6 +423,7 @@ Expected<bool> SimplifyPass::run(Graph& g) {
     changed |= apply_algebraic_identities(g);
     changed |= merge_disjoint_pads(g);
     changed |= merge_transposed_products(g);
+    changed |= transpose_products(g);
     changed |= eliminate_common_subexpressions(g);
     changed |= eliminate_dead_code(g);
     any |= changed;

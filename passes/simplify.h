@@ -43,6 +43,8 @@ bool merge_disjoint_pads(Graph& g);
 // a1^T b1 + a2^T b2 => concat(a1, a2)^T concat(b1, b2) for rank-2 products used once:
 // per-step weight gradients of a recurrent layer become one GEMM.
 bool merge_transposed_products(Graph& g);
+// transpose(a @ b) => b^T @ a^T when the product has no other use (rank 2).
+bool transpose_products(Graph& g);
 bool eliminate_dead_code(Graph& g);
 
 }  // namespace kiln

@@ -335,3 +335,33 @@ TEST_CASE("simplify sums transposed products as one product of stacked operands"
 })";
   CHECK(run_simplify(shared) == canonical(shared));
 }
+
+TEST_CASE("simplify computes a transposed product in the transposed layout", "[simplify]") {
+  // (h^T g)^T, the gradient of W in h @ W^T => g^T h: the GEMM writes W's layout.
+  std::string in = R"(graph t {
+  %0 = input() {name="h"} : f32[2,3]
+  %1 = input() {name="g"} : f32[2,4]
+  %2 = permute(%0) {perm=[1,0]} : f32[3,2]
+  %3 = matmul(%2, %1) : f32[3,4]
+  %4 = permute(%3) {perm=[1,0]} : f32[4,3]
+  output "dw" = %4
+})";
+  std::string want = R"(graph t {
+  %0 = input() {name="h"} : f32[2,3]
+  %1 = input() {name="g"} : f32[2,4]
+  %2 = permute(%1) {perm=[1,0]} : f32[4,2]
+  %3 = matmul(%2, %0) : f32[4,3]
+  output "dw" = %3
+})";
+  CHECK(run_simplify(in) == canonical(want));
+  // A product also used as it is stays, and so does its transpose.
+  std::string shared = R"(graph t {
+  %0 = input() {name="a"} : f32[2,3]
+  %1 = input() {name="b"} : f32[3,4]
+  %2 = matmul(%0, %1) : f32[2,4]
+  %3 = permute(%2) {perm=[1,0]} : f32[4,2]
+  output "p" = %2
+  output "pt" = %3
+})";
+  CHECK(run_simplify(shared) == canonical(shared));
+}
