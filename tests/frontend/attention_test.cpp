@@ -25,20 +25,8 @@ namespace {
 using test::check_close;
 using test::uniform_values;
 
-// A graph "m" with an eval (or training) context whose prefix is "m".
-struct Net {
-  Graph g{"m"};
-  Builder b{g};
-  nn::Context ctx;
-  explicit Net(bool training = false) : ctx(b, training, 0, "m") {}
-  Tensor input(const std::string& name, DType dt, std::vector<int64_t> dims) {
-    return b.input(name, TensorType{dt, Shape(std::move(dims))});
-  }
-};
-
-RefTensor ref(DType dt, std::vector<int64_t> dims, std::vector<double> data) {
-  return RefTensor{TensorType{dt, Shape(std::move(dims))}, std::move(data)};
-}
+using test::Net;
+using test::ref;
 
 // Valid length of query row (b, i): none (all K), per batch row, or per query.
 using Lens = std::function<double(int64_t b, int64_t i)>;

@@ -106,4 +106,19 @@ inline void check_layer_gradients(Graph& g, const Tensor& out,
   }
 }
 
+// A graph "m" with an eval (or training) context whose prefix is "m".
+struct Net {
+  Graph g{"m"};
+  Builder b{g};
+  nn::Context ctx;
+  explicit Net(bool training = false) : ctx(b, training, 0, "m") {}
+  Tensor input(const std::string& name, DType dt, std::vector<int64_t> dims) {
+    return b.input(name, TensorType{dt, Shape(std::move(dims))});
+  }
+};
+
+inline RefTensor ref(DType dt, std::vector<int64_t> dims, std::vector<double> data) {
+  return RefTensor{TensorType{dt, Shape(std::move(dims))}, std::move(data)};
+}
+
 }  // namespace kiln::test

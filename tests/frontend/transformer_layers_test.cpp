@@ -24,19 +24,8 @@ namespace {
 using test::check_close;
 using test::uniform_values;
 
-struct Net {
-  Graph g{"m"};
-  Builder b{g};
-  nn::Context ctx;
-  explicit Net(bool training = false) : ctx(b, training, 0, "m") {}
-  Tensor input(const std::string& name, DType dt, std::vector<int64_t> dims) {
-    return b.input(name, TensorType{dt, Shape(std::move(dims))});
-  }
-};
-
-RefTensor ref(DType dt, std::vector<int64_t> dims, std::vector<double> data) {
-  return RefTensor{TensorType{dt, Shape(std::move(dims))}, std::move(data)};
-}
+using test::Net;
+using test::ref;
 
 std::vector<double> run_output(Net& net, const std::map<std::string, RefTensor>& feeds,
                                const std::string& name) {
