@@ -42,6 +42,10 @@ TEST_CASE("every zoo model's training graph round-trips through a graph file", "
     o.progress = false;
     if (entry->name == "house_prices") o.data = testing::shared_data_dir();
     if (entry->options & kOptText) o.corpus = testing::shared_data_dir() + "/timemachine.txt";
+    if (entry->options & kOptTranslation) {
+      o.data = testing::shared_data_dir() + "/fr-en-small.txt";
+      o.limit = -1;  // every pair, so the vocabularies are the file's
+    }
     Expected<SupervisedSpec> spec = entry->spec(o);
     INFO((spec.ok() ? std::string() : spec.error().message()));
     REQUIRE(spec.ok());
