@@ -56,6 +56,11 @@ int fusion_cost(const Node& n) {
 
 namespace {
 
+bool is_pooling(OpKind op) {
+  return op == OpKind::MaxPool2d || op == OpKind::MaxPool2dIndices || op == OpKind::AvgPool2d ||
+         op == OpKind::AdaptiveAvgPool2d;
+}
+
 // Inputs of a concat with more than this many inputs are materialized (see plan_fusion).
 constexpr size_t kWideConcat = 4;
 // A transposed matrix used as the right operand of at least this many matmuls is stored.
@@ -479,7 +484,7 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
     if (!live[v] || !mat[v] || sink[v] || is_buffer_leaf(nd) || chains.count(v) ||
         !nd.def().has(kElementwise) || !is_float(nd.dtype()) || nd.shape().rank() != 4)
       return false;
-    int convs = 0;
+    int convs = 0, pools = 0;
     for (NodeId u : users[v]) {
       const Node& un = g.node(u);
       if (!live[u]) continue;
@@ -487,6 +492,7 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
         ++convs;
         continue;
       }
+      pools += is_pooling(un.op) || is_reduction(un.op);
       // Other users inline v; those that need a buffer, or views that a contraction
       // might read in place, keep it materialized.
       const bool view = un.op == OpKind::Broadcast || un.op == OpKind::Reshape ||
@@ -496,7 +502,10 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
         return false;
     }
     std::set<NodeId> nodes, reads;
-    if (convs == 0 || !elementwise_cone(v, nodes, reads)) return false;
+    // Without a convolution to take it as a prologue, a value read by pooling or a
+    // reduction (the stem's activation before max pooling, the last block's before the
+    // global average pool) is recomputed by its readers all the same.
+    if ((convs == 0 && pools == 0) || !elementwise_cone(v, nodes, reads)) return false;
     int64_t cost = 0;
     for (NodeId x : nodes) cost += fusion_cost(g.node(x));
     return cost <= kMaxPrologueCost;

@@ -57,7 +57,9 @@
 // block's residual add, the ReLU mask of the backward pass, pooling). Each such
 // convolution records x as its prologue (FusedKernel::prologue_root): the runtime computes
 // x per block of images into scratch memory while convolving it (runtime/abi.h,
-// PrologueFn), so the activation is never written to memory.
+// PrologueFn), so the activation is never written to memory. Such a value read by no
+// convolution but by pooling or a reduction (ResNet's stem before max pooling, its last
+// block before the global average pool) is not stored either: its readers recompute it.
 //
 // The plan is an analysis, not a rewrite of the graph; codegen/lower.cpp consumes it.
 #pragma once

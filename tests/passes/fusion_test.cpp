@@ -467,3 +467,36 @@ TEST_CASE("fusion: no prologue when the value is an output or a matmul operand",
   CHECK(p.materialized[a2.value().id]);
   for (const FusedKernel& k : p.kernels) CHECK(k.prologue_root < 0);
 }
+
+TEST_CASE("fusion: a normalise + ReLU read by pooling is recomputed by its readers, not stored",
+          "[fusion]") {
+  // ResNet's stem (max pooling) and last block (the global average pool): no convolution
+  // reads the activation, and it is still never written to memory.
+  Graph g;
+  Builder b(g);
+  Tensor x = b.input("x", {DType::f32, Shape{4, 3, 6, 6}});
+  Tensor w = b.parameter("w", {DType::f32, Shape{8, 3, 3, 3}}, InitSpec::normal(0, 0.1));
+  Tensor gamma = b.parameter("gamma", {DType::f32, Shape{1, 8, 1, 1}}, InitSpec::normal(1, 0.1));
+  Tensor beta = b.parameter("beta", {DType::f32, Shape{1, 8, 1, 1}}, InitSpec::normal(0, 0.1));
+  Tensor z = conv2d(x, w, Conv2dOptions{});
+  Tensor d = z - mean(z, {0, 2, 3}, true);
+  Tensor a = relu(d * (gamma / sqrt(mean(d * d, {0, 2, 3}, true) + 1e-5)) + beta);
+  Tensor pooled = max_pool2d(a, Pool2dOptions{});  // 2x2, stride 2
+  Tensor gap = mean(a, {2, 3});
+  Tensor loss = sum(pooled) + sum(gap);
+  REQUIRE(b.ok());
+  Expected<std::vector<Value>> grads =
+      gradients(g, loss.value(), {w.value(), gamma.value(), beta.value()});
+  REQUIRE(grads.ok());
+  b.output("loss", loss);
+  b.update_state(w, w - Tensor(&b, (*grads)[0]) * 0.1);
+  b.update_state(gamma, gamma - Tensor(&b, (*grads)[1]) * 0.1);
+  b.update_state(beta, beta - Tensor(&b, (*grads)[2]) * 0.1);
+  REQUIRE(b.ok());
+  FusionPlan p = plan_fusion(g);
+  INFO(p.to_string(g));
+  CHECK_FALSE(p.materialized[a.value().id]);
+  FusionOptions off;
+  off.prologues = false;
+  CHECK(plan_fusion(g, off).materialized[a.value().id]);
+}
