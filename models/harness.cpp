@@ -1,7 +1,6 @@
 // Graph building and executable caching for supervised models.
 #include "models/harness.h"
 
-#include <chrono>
 
 #include "passes/simplify.h"
 
@@ -67,22 +66,11 @@ PassManager model_passes(bool train, const OptimizerConfig& optimizer) {
 }
 
 CompiledModel::CompiledModel(SupervisedSpec spec, uint64_t init_seed)
-    : spec_(std::move(spec)), init_seed_(init_seed), state_(std::make_shared<StateStore>()) {}
+    : spec_(std::move(spec)), cache_(init_seed) {}
 
 Expected<Executable*> CompiledModel::get(GraphKind kind, int64_t batch) {
-  auto key = std::make_pair(static_cast<int>(kind), batch);
-  auto it = cache_.find(key);
-  if (it != cache_.end()) return it->second.get();
-  auto t0 = std::chrono::steady_clock::now();
-  Graph g = KILN_TRY(build_graph(spec_, kind, batch));
-  CompileOptions opts;
-  opts.init_seed = init_seed_;
-  std::unique_ptr<Executable> exe = KILN_TRY(compile(g, state_, opts));
-  compile_seconds_ +=
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  Executable* raw = exe.get();
-  cache_[key] = std::move(exe);
-  return raw;
+  return cache_.get({static_cast<int>(kind), batch},
+                    [&] { return build_graph(spec_, kind, batch); });
 }
 
 }  // namespace kiln

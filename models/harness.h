@@ -4,6 +4,7 @@
 // StateStore (so they see the same weights) and caches one executable per batch size.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -46,6 +47,39 @@ Expected<Graph> build_graph(const SupervisedSpec& spec, GraphKind kind, int64_t 
 // output "loss" with `optimizer`, then simplify again.
 PassManager model_passes(bool train, const OptimizerConfig& optimizer);
 
+// Executables of one model compiled against one shared StateStore (so they share the
+// weights), cached by Key, with the seconds spent building and compiling them.
+template <class Key>
+class ExecutableCache {
+ public:
+  explicit ExecutableCache(uint64_t init_seed)
+      : init_seed_(init_seed), state_(std::make_shared<StateStore>()) {}
+  // The executable for `key`; the first request builds its graph with build() and
+  // compiles it.
+  Expected<Executable*> get(const Key& key, const std::function<Expected<Graph>()>& build) {
+    auto it = cache_.find(key);
+    if (it != cache_.end()) return it->second.get();
+    const auto t0 = std::chrono::steady_clock::now();
+    Graph g = KILN_TRY(build());
+    CompileOptions opts;
+    opts.init_seed = init_seed_;
+    std::unique_ptr<Executable> exe = KILN_TRY(compile(g, state_, opts));
+    const auto t1 = std::chrono::steady_clock::now();
+    compile_seconds_ += std::chrono::duration<double>(t1 - t0).count();
+    Executable* raw = exe.get();
+    cache_[key] = std::move(exe);
+    return raw;
+  }
+  StateStore& state() { return *state_; }
+  double compile_seconds() const { return compile_seconds_; }
+
+ private:
+  uint64_t init_seed_;
+  std::shared_ptr<StateStore> state_;
+  std::map<Key, std::unique_ptr<Executable>> cache_;
+  double compile_seconds_ = 0;
+};
+
 class CompiledModel {
  public:
   explicit CompiledModel(SupervisedSpec spec, uint64_t init_seed = 0);
@@ -53,16 +87,13 @@ class CompiledModel {
   ExecutableFactory factory(GraphKind kind) {
     return [this, kind](int64_t b) { return get(kind, b); };
   }
-  StateStore& state() { return *state_; }
+  StateStore& state() { return cache_.state(); }
   const SupervisedSpec& spec() const { return spec_; }
-  double compile_seconds() const { return compile_seconds_; }
+  double compile_seconds() const { return cache_.compile_seconds(); }
 
  private:
   SupervisedSpec spec_;
-  uint64_t init_seed_;
-  std::shared_ptr<StateStore> state_;
-  std::map<std::pair<int, int64_t>, std::unique_ptr<Executable>> cache_;
-  double compile_seconds_ = 0;
+  ExecutableCache<std::pair<int, int64_t>> cache_;
 };
 
 }  // namespace kiln

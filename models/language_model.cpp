@@ -128,7 +128,7 @@ Expected<Graph> build_lm_graph(const LanguageModelSpec& spec, LmGraphKind kind, 
 }
 
 LanguageModel::LanguageModel(LanguageModelSpec spec, uint64_t init_seed)
-    : spec_(std::move(spec)), init_seed_(init_seed), state_(std::make_shared<StateStore>()) {}
+    : spec_(std::move(spec)), cache_(init_seed) {}
 
 Expected<Executable*> LanguageModel::train_step(int64_t batch, int64_t steps) {
   return get(LmGraphKind::Train, batch, steps);
@@ -137,18 +137,8 @@ Expected<Executable*> LanguageModel::train_step(int64_t batch, int64_t steps) {
 Expected<Executable*> LanguageModel::predictor() { return get(LmGraphKind::Predict, 1, 1); }
 
 Expected<Executable*> LanguageModel::get(LmGraphKind kind, int64_t batch, int64_t steps) {
-  auto key = std::make_tuple(static_cast<int>(kind), batch, steps);
-  auto it = cache_.find(key);
-  if (it != cache_.end()) return it->second.get();
-  auto t0 = std::chrono::steady_clock::now();
-  Graph g = KILN_TRY(build_lm_graph(spec_, kind, batch, steps));
-  CompileOptions opts;
-  opts.init_seed = init_seed_;
-  std::unique_ptr<Executable> exe = KILN_TRY(compile(g, state_, opts));
-  compile_seconds_ += seconds_since(t0);
-  Executable* raw = exe.get();
-  cache_[key] = std::move(exe);
-  return raw;
+  return cache_.get({static_cast<int>(kind), batch, steps},
+                    [&] { return build_lm_graph(spec_, kind, batch, steps); });
 }
 
 std::string lm_corpus_path(const RunOptions& o) {

@@ -71,17 +71,14 @@ class LanguageModel {
   explicit LanguageModel(LanguageModelSpec spec, uint64_t init_seed = 0);
   Expected<Executable*> train_step(int64_t batch, int64_t steps);
   Expected<Executable*> predictor();  // batch 1, one step: logits [1, V]
-  StateStore& state() { return *state_; }
+  StateStore& state() { return cache_.state(); }
   const LanguageModelSpec& spec() const { return spec_; }
-  double compile_seconds() const { return compile_seconds_; }
+  double compile_seconds() const { return cache_.compile_seconds(); }
 
  private:
   Expected<Executable*> get(LmGraphKind kind, int64_t batch, int64_t steps);
   LanguageModelSpec spec_;
-  uint64_t init_seed_;
-  std::shared_ptr<StateStore> state_;
-  std::map<std::tuple<int, int64_t, int64_t>, std::unique_ptr<Executable>> cache_;
-  double compile_seconds_ = 0;
+  ExecutableCache<std::tuple<int, int64_t, int64_t>> cache_;
 };
 
 // --corpus, else $KILN_DATA_DIR/timemachine.txt, else timemachine.txt in ../shared/data

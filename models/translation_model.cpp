@@ -3,7 +3,6 @@
 #include "models/translation_model.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdlib>
 
 #include "frontend/losses.h"
@@ -36,10 +35,6 @@ void masked_loss(Builder& b, const Tensor& logits, const Tensor& tgt, const Tens
   Tensor masked = sum(ce * reshape(mask, Shape{B * T}));
   b.output("loss", masked / static_cast<double>(T));
   b.output("token_loss", masked / sum(mask));
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 int32_t argmax_row(const float* row, int64_t n) {
@@ -86,10 +81,7 @@ Expected<Graph> build_translation_graph(const TranslationModelSpec& spec,
 
 TranslationModel::TranslationModel(TranslationModelSpec spec, int64_t num_steps,
                                    uint64_t init_seed)
-    : spec_(std::move(spec)),
-      steps_(num_steps),
-      init_seed_(init_seed),
-      state_(std::make_shared<StateStore>()) {}
+    : spec_(std::move(spec)), steps_(num_steps), cache_(init_seed) {}
 
 Expected<Executable*> TranslationModel::train_step(int64_t batch) {
   return get(TranslationGraphKind::Train, batch);
@@ -100,20 +92,12 @@ Expected<Executable*> TranslationModel::decoder(int64_t batch) {
 }
 
 Expected<Executable*> TranslationModel::get(TranslationGraphKind kind, int64_t batch) {
-  auto key = std::make_pair(static_cast<int>(kind), batch);
-  auto it = cache_.find(key);
-  if (it != cache_.end()) return it->second.get();
-  auto t0 = std::chrono::steady_clock::now();
-  std::vector<AttentionMapInfo> maps;
-  Graph g = KILN_TRY(build_translation_graph(spec_, kind, batch, steps_, &maps));
-  if (kind == TranslationGraphKind::Decode) attention_maps_ = std::move(maps);
-  CompileOptions opts;
-  opts.init_seed = init_seed_;
-  std::unique_ptr<Executable> exe = KILN_TRY(compile(g, state_, opts));
-  compile_seconds_ += seconds_since(t0);
-  Executable* raw = exe.get();
-  cache_[key] = std::move(exe);
-  return raw;
+  return cache_.get({static_cast<int>(kind), batch}, [&]() -> Expected<Graph> {
+    std::vector<AttentionMapInfo> maps;
+    Graph g = KILN_TRY(build_translation_graph(spec_, kind, batch, steps_, &maps));
+    if (kind == TranslationGraphKind::Decode) attention_maps_ = std::move(maps);
+    return g;
+  });
 }
 
 namespace {

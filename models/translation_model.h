@@ -129,10 +129,10 @@ class TranslationModel {
   TranslationModel(TranslationModelSpec spec, int64_t num_steps, uint64_t init_seed = 0);
   Expected<Executable*> train_step(int64_t batch);
   Expected<Executable*> decoder(int64_t batch);
-  StateStore& state() { return *state_; }
+  StateStore& state() { return cache_.state(); }
   const TranslationModelSpec& spec() const { return spec_; }
   int64_t num_steps() const { return steps_; }
-  double compile_seconds() const { return compile_seconds_; }
+  double compile_seconds() const { return cache_.compile_seconds(); }
   // The Decode graph's attention outputs (known once a decoder was compiled).
   const std::vector<AttentionMapInfo>& attention_maps() const { return attention_maps_; }
 
@@ -140,10 +140,7 @@ class TranslationModel {
   Expected<Executable*> get(TranslationGraphKind kind, int64_t batch);
   TranslationModelSpec spec_;
   int64_t steps_;
-  uint64_t init_seed_;
-  std::shared_ptr<StateStore> state_;
-  std::map<std::pair<int, int64_t>, std::unique_ptr<Executable>> cache_;
-  double compile_seconds_ = 0;
+  ExecutableCache<std::pair<int, int64_t>> cache_;
   std::vector<AttentionMapInfo> attention_maps_;
 };
 
