@@ -565,6 +565,7 @@ void print_contraction(std::ostringstream& os, const ExprPool& pool, const Contr
   if (c.alpha != 1.0) os << " alpha=" << c.alpha;
   if (c.alpha_scale >= 0) os << " *b" << c.alpha_scale;
   if (c.accumulate) os << " +=b" << c.out;
+  if (c.packed_b >= 0) os << (c.pack_b ? " packs b into b" : " packed b in b") << c.packed_b;
   os << "\n";
   if (c.prologue >= 0) {
     os << "    prologue over [" << c.prologue_view[0] << "," << c.prologue_view[1] << ","

@@ -194,6 +194,11 @@ struct ContractionKernel {
   double alpha = 1.0;         // out = alpha * product (+ out when accumulating)
   int alpha_scale = -1;       // optional rank-0 buffer multiplied into alpha (the lr state)
   bool accumulate = false;    // out is also read (an in-place update)
+  // Matmul with a B shared by several GEMMs (codegen/packed_operands.h): the scratch
+  // buffer holding op(B) in the runtime's panel layout (-1: none), which this GEMM packs
+  // (pack_b) or reads as the previous one left it.
+  int packed_b = -1;
+  bool pack_b = false;
   // GEMM view of the output [batch, rows, cols] (runtime/abi.h) and the epilogue over it
   // (-1: none). The epilogue's loads of `out` at `epilogue_offset` read the product.
   std::array<int64_t, 3> view{1, 0, 0};

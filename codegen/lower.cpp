@@ -6,6 +6,7 @@
 #include "codegen/lower_concat.h"
 
 #include "codegen/lowerer.h"
+#include "codegen/packed_operands.h"
 
 #include <algorithm>
 #include <functional>
@@ -329,6 +330,7 @@ std::vector<int> kernel_reads(const kir::KernelProgram& prog, const kir::Kernel&
     r.insert(c->b);
     if (c->alpha_scale >= 0) r.insert(c->alpha_scale);
     if (c->accumulate) r.insert(c->out);
+    if (c->packed_b >= 0) r.insert(c->packed_b);  // written by the first, kept to the last
   } else {
     r.insert(k.scatter()->indices);
     r.insert(k.scatter()->updates);
@@ -495,6 +497,7 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
   for (auto& k : post)
     if (!empty_output(k.output())) prog.kernels.push_back(std::move(k)), ++copies;
   out.copy_kernels = copies;
+  share_packed_operands(prog);
 
   // Lifetimes of arena buffers over the schedule, then the plan.
   std::vector<int> first(prog.buffers.size(), -1), last(prog.buffers.size(), -1);

@@ -13,7 +13,10 @@
 namespace kiln {
 
 // Whether `fk` (an elementwise kernel) is lowered by lower_concat_blocks: its root is a
-// concat of at most 8 inputs of which at least two are computed in the kernel.
+// concat of at most 8 inputs (or a reshape of one, same linear layout) of which at least
+// two are computed in the kernel, or whose blocks are rows of at least 16 elements (a
+// GRU's gate gradients stacked along the columns: block copies vectorize, the select
+// chain on the column index does not).
 bool lower_as_concat_blocks(const Graph& g, const FusionPlan& plan, const FusedKernel& fk);
 
 // One kernel per non-empty input, each writing its block of `out_buffer`.

@@ -63,7 +63,8 @@ bool is_pooling(OpKind op) {
 
 // Inputs of a concat with more than this many inputs are materialized (see plan_fusion).
 constexpr size_t kWideConcat = 4;
-// A transposed matrix used as the right operand of at least this many matmuls is stored.
+// A transposed f64 matrix used as the right operand of at least this many matmuls is
+// stored (f32 GEMMs share one packed copy instead: codegen/packed_operands.h).
 constexpr int kSharedTransposeUses = 8;
 
 bool is_reduction(OpKind op) {
@@ -253,10 +254,10 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
     }
     int live_users = 0;
     for (NodeId u : us) live_users += live[u] ? 1 : 0;
-    // A transposed weight that many matmuls multiply by (a recurrent layer's W_hh^T, once
-    // per time step) is transposed once into a buffer: every GEMM would otherwise
-    // transpose it again while packing.
-    if (is_last2_swap(nd) && nd.shape().rank() == 2) {
+    // A transposed f64 weight that many matmuls multiply by (a recurrent layer's W_hh^T,
+    // once per time step) is transposed once into a buffer: every GEMM would otherwise
+    // transpose it again while packing (f32: codegen/packed_operands.h).
+    if (is_last2_swap(nd) && nd.shape().rank() == 2 && nd.dtype() != DType::f32) {
       int products = 0;
       for (NodeId u : us)
         products += live[u] && g.node(u).op == OpKind::Matmul && g.node(u).inputs[1].id == id;

@@ -320,95 +320,6 @@ bool merge_disjoint_pads(Graph& g) {
   return changed;
 }
 
-namespace {
-
-// matmul(transpose(a), b) with rank-2 a and b: *a and *b set.
-bool transposed_product(const Graph& g, const Node& n, Value* a, Value* b) {
-  if (n.op != OpKind::Matmul || n.shape().rank() != 2) return false;
-  const Node& t = g.node(n.inputs[0]);
-  if (t.op != OpKind::Permute || t.attrs.ints("perm") != std::vector<int64_t>{1, 0})
-    return false;
-  *a = t.inputs[0];
-  *b = n.inputs[1];
-  return true;
-}
-
-}  // namespace
-
-// a1^T b1 + a2^T b2 => [a1; a2]^T [b1; b2]: a weight gradient summed over the time steps
-// of a recurrent layer (sum_t h_t^T dg_t) becomes one GEMM over the stacked steps (K =
-// T*B) instead of T GEMMs with K = B that each read and write the whole gradient.
-bool merge_transposed_products(Graph& g) {
-  bool changed = false;
-  const int n = g.size();
-  const std::vector<std::vector<NodeId>> users = g.users();
-  std::vector<char> bound(n, 0);  // graph outputs and state updates: uses users() omits
-  for (const Output& o : g.outputs()) bound[o.value.id] = 1;
-  for (const StateUpdate& u : g.state_updates()) bound[u.value.id] = 1;
-  auto single_use = [&](Value v) {
-    return v.id >= n || (users[v.id].size() == 1 && !bound[v.id]);
-  };
-  for (NodeId id = 0; id < n; ++id) {
-    const Node node = g.node(id);
-    if (node.op != OpKind::Add || !is_float(node.dtype()) || node.shape().rank() != 2) continue;
-    const Node &x = g.node(node.inputs[0]), &y = g.node(node.inputs[1]);
-    Value a1, b1, a2, b2;
-    if (!transposed_product(g, x, &a1, &b1) || !transposed_product(g, y, &a2, &b2) ||
-        !single_use(node.inputs[0]) || !single_use(node.inputs[1]) ||
-        g.type(a1).shape[1] != g.type(a2).shape[1] || g.type(b1).shape[1] != g.type(b2).shape[1])
-      continue;
-    Expected<Value> a = g.add(OpKind::Concat, {a1, a2}, AttrMap{{"axis", int64_t{0}}}, node.loc);
-    if (!a.ok()) continue;
-    Expected<Value> b = g.add(OpKind::Concat, {b1, b2}, AttrMap{{"axis", int64_t{0}}}, node.loc);
-    if (!b.ok()) continue;
-    Expected<Value> at =
-        g.add(OpKind::Permute, {*a}, AttrMap{{"perm", std::vector<int64_t>{1, 0}}}, node.loc);
-    if (!at.ok()) continue;
-    Expected<Value> m = g.add(OpKind::Matmul, {*at, *b}, AttrMap{}, node.loc);
-    if (!m.ok() || g.type(*m) != node.type) continue;
-    g.replace_all_uses(Value{id}, *m);
-    changed = true;
-  }
-  if (changed) g.compact();
-  return changed;
-}
-
-// transpose(a @ b) => b^T @ a^T (rank 2, the product used only there): a weight
-// gradient that autodiff produces transposed (the gradient of W in x @ W^T is
-// (x^T dy)^T) is computed in W's own layout by the GEMM, which reads transposed
-// operands in place, instead of being read back transposed, with a stride of a whole
-// row per element, by the clipping norm and the optimizer update.
-bool transpose_products(Graph& g) {
-  bool changed = false;
-  const int n = g.size();
-  const std::vector<std::vector<NodeId>> users = g.users();
-  std::vector<char> bound(n, 0);
-  for (const Output& o : g.outputs()) bound[o.value.id] = 1;
-  for (const StateUpdate& u : g.state_updates()) bound[u.value.id] = 1;
-  for (NodeId id = 0; id < n; ++id) {
-    const Node node = g.node(id);
-    if (node.op != OpKind::Permute || node.attrs.ints("perm") != std::vector<int64_t>{1, 0})
-      continue;
-    const NodeId mm = node.inputs[0].id;
-    const Node prod = g.node(mm);
-    if (prod.op != OpKind::Matmul || prod.shape().rank() != 2 || !is_float(prod.dtype()) ||
-        users[mm].size() != 1 || bound[mm] || g.type(prod.inputs[0]).shape.rank() != 2 ||
-        g.type(prod.inputs[1]).shape.rank() != 2)
-      continue;
-    const AttrMap swap{{"perm", std::vector<int64_t>{1, 0}}};
-    Expected<Value> bt = g.add(OpKind::Permute, {prod.inputs[1]}, swap, node.loc);
-    if (!bt.ok()) continue;
-    Expected<Value> at = g.add(OpKind::Permute, {prod.inputs[0]}, swap, node.loc);
-    if (!at.ok()) continue;
-    Expected<Value> m = g.add(OpKind::Matmul, {*bt, *at}, AttrMap{}, node.loc);
-    if (!m.ok() || g.type(*m) != node.type) continue;
-    g.replace_all_uses(Value{id}, *m);
-    changed = true;
-  }
-  if (changed) g.compact();
-  return changed;
-}
-
 bool eliminate_dead_code(Graph& g) {
   int before = g.size();
   g.compact();
@@ -424,6 +335,7 @@ Expected<bool> SimplifyPass::run(Graph& g) {
     changed |= merge_disjoint_pads(g);
     changed |= merge_transposed_products(g);
     changed |= transpose_products(g);
+    changed |= one_hot_products(g);
     changed |= eliminate_common_subexpressions(g);
     changed |= eliminate_dead_code(g);
     any |= changed;

@@ -45,6 +45,9 @@ bool merge_disjoint_pads(Graph& g);
 bool merge_transposed_products(Graph& g);
 // transpose(a @ b) => b^T @ a^T when the product has no other use (rank 2).
 bool transpose_products(Graph& g);
+// one_hot(i, V) @ B => gather([B; 0], i in [0, V) ? i : V) for rank-2 products: a row
+// gather instead of a GEMM with K = V, and a scatter-add as its gradient.
+bool one_hot_products(Graph& g);
 bool eliminate_dead_code(Graph& g);
 
 }  // namespace kiln

@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <span>
 
-#define KILN_ABI_VERSION 4
+#define KILN_ABI_VERSION 5
 
 namespace kiln {
 
@@ -41,17 +41,29 @@ using EpilogueFn = void (*)(void** buffers, int64_t batch, int64_t row_begin, in
 using PrologueFn = void (*)(void** buffers, int64_t i0, int64_t i1, void* dst);
 
 // Constant parameter block of a GEMM call (generated code emits it as a constant struct:
-// thirteen i64 fields, then alpha as a double; the renderer static_asserts the layout).
+// fourteen i64 fields, then alpha as a double; the renderer static_asserts the layout).
 //   C = alpha * (*alpha_scale if given) * op(A) * op(B) (+ C when accumulating), then the
 //   epilogue. GEMM view of C: [batch, m, n].
+// Pre-packed B (f32, batch 1): a B operand that several GEMMs of one step multiply by (a
+// recurrent layer's W_hh, once per time step) is packed once into the GEMM's panel layout
+// in a scratch buffer of gemm_packed_b_floats(k, n) floats: the first GEMM packs it
+// (kPackB), the others read the panels (kPackedB) instead of packing B again.
+enum PackedB : int64_t { kUnpackedB = 0, kPackedB = 1, kPackB = 2 };
 struct GemmParams {
   int64_t batch = 1, m = 0, n = 0, k = 0;
   int64_t lda = 0, ldb = 0, ldc = 0;                 // leading dimensions (row strides)
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;  // per batch, in elements
   int64_t trans_a = 0, trans_b = 0;                  // A is stored [K,M] / B is stored [N,K]
   int64_t accumulate = 0;                            // C += alpha*A*B instead of C = alpha*A*B
+  int64_t packed_b = kUnpackedB;                     // PackedB: how `packed` is used
   double alpha = 1.0;                                // scale of the product
 };
+
+// Floats of a pre-packed B buffer: every micro-kernel's panel width divides 32.
+inline constexpr int64_t kGemmMaxPanel = 32;
+constexpr int64_t gemm_packed_b_floats(int64_t k, int64_t n) {
+  return k * ((n + kGemmMaxPanel - 1) / kGemmMaxPanel * kGemmMaxPanel);
+}
 
 // Which convolution a ConvParams describes, and its operands (a, b) -> c. NCHW; x is
 // [n, c, h, w], w is [f, c/groups, kh, kw], y is [n, f, oh, ow]. GEMM views of c:
@@ -100,10 +112,13 @@ void kiln_parallel_for(kiln::KernelFn fn, void** bufs, int64_t n, int64_t grain)
 // learning-rate state) multiplied into alpha, or null; epilogue: null for none, else
 // called with `buffers` as its first argument. Convolutions: prologue null for none,
 // else operand a is unused (may be null) and x comes from prologue(buffers, ...).
+// GEMMs: packed is the pre-packed B scratch (GemmParams::packed_b), or null (f64: null).
 void kiln_gemm_f32(const kiln::GemmParams* p, const float* a, const float* b, float* c,
-                   const float* alpha_scale, kiln::EpilogueFn epilogue, void** buffers);
+                   const float* alpha_scale, float* packed, kiln::EpilogueFn epilogue,
+                   void** buffers);
 void kiln_gemm_f64(const kiln::GemmParams* p, const double* a, const double* b, double* c,
-                   const double* alpha_scale, kiln::EpilogueFn epilogue, void** buffers);
+                   const double* alpha_scale, double* packed, kiln::EpilogueFn epilogue,
+                   void** buffers);
 void kiln_conv2d_f32(const kiln::ConvParams* p, const float* a, const float* b, float* c,
                      const float* alpha_scale, kiln::EpilogueFn epilogue,
                      kiln::PrologueFn prologue, void** buffers);

@@ -289,6 +289,7 @@ struct F32Job {
   int64_t batch;  // index of this (a, b, c) in the batch, for the epilogue
   const Epilogue* epi;
   const Isa* isa;
+  const float* packed_b;              // pre-packed op(B) (GemmParams::packed_b), or null
   bool direct_a;                      // read row-major A in place
   int64_t m_tiles, n_panels, mt, nt;  // task grid mt x nt over tiles / panels
   int64_t kstep;                      // K slice
@@ -319,14 +320,17 @@ void run_f32_task(const F32Job& job, int64_t task) {
   const int64_t mc_max = std::max(mr, std::min<int64_t>((kMC / mr) * mr, (mt1 - mt0) * mr));
   const int64_t kstep = job.kstep;
   const int64_t epi_panels = std::max<int64_t>(1, kEpiCols / nr);
-  float* bp = t_packed_b.get(static_cast<size_t>(kstep * (jp1 - jp0) * nr) + 16);
+  const int64_t padded_n = job.n_panels * nr;
+  float* bp = job.packed_b ? nullptr
+                           : t_packed_b.get(static_cast<size_t>(kstep * (jp1 - jp0) * nr) + 16);
   // Packed A block, or (direct A) the zero-padded last partial row tile.
   float* ap = t_packed_a.get(static_cast<size_t>((job.direct_a ? mr : mc_max) * kstep) + 16);
   alignas(64) float tile[16 * 64];
   for (int64_t pc = 0; pc < p.k; pc += kstep) {
     const int64_t kc = std::min(kstep, p.k - pc);
     const bool last = pc + kc >= p.k;
-    pack_b(job.b, p.ldb, p.trans_b, pc, kc, col0, col1 - col0, nr, bp);
+    if (job.packed_b) bp = const_cast<float*>(job.packed_b) + pc * padded_n + jp0 * kc * nr;
+    else pack_b(job.b, p.ldb, p.trans_b, pc, kc, col0, col1 - col0, nr, bp);
     const Epi e{alpha, p.accumulate || pc > 0};
     for (int64_t ic = row0; ic < row1; ic += mc_max) {
       const int64_t mc = std::min(mc_max, row1 - ic);
@@ -378,7 +382,7 @@ double task_cost(const GemmParams& p, const Isa& isa, bool direct_a, int64_t m_t
   double cols = double((n_panels + nt - 1) / nt * isa.nr);
   double k = double(p.k);
   double compute = rows * cols * k / 16.0;
-  double pack_b = cols * k * (p.trans_b ? 1.0 : 0.5);
+  double pack_b = p.packed_b != kUnpackedB ? 0.0 : cols * k * (p.trans_b ? 1.0 : 0.5);
   double pack_a = direct_a ? 0.0 : rows * k * (p.trans_a ? 0.5 : 1.0);
   return compute + pack_b + pack_a;
 }
@@ -422,11 +426,34 @@ F32Job plan_f32(const GemmParams& p, const Isa& isa, int64_t threads) {
   return job;
 }
 
+// Packs all of op(B) into `packed` in the layout run_f32_task reads: K slice by K slice
+// (kstep rows each), every slice as n_panels panels of kc x NR, zero-padded on the right.
+void pack_all_b(const F32Job& job, const float* b, float* packed, int64_t threads) {
+  const GemmParams& p = *job.p;
+  const int64_t nr = job.isa->nr, slices = (p.k + job.kstep - 1) / job.kstep;
+  auto pack = [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t pc = (u / job.n_panels) * job.kstep, q = u % job.n_panels;
+      const int64_t kc = std::min(job.kstep, p.k - pc);
+      pack_b(b, p.ldb, p.trans_b, pc, kc, q * nr, std::min(nr, p.n - q * nr), nr,
+             packed + pc * job.n_panels * nr + q * kc * nr);
+    }
+  };
+  const int64_t units = slices * job.n_panels;
+  if (threads == 1 || p.k * p.n < 16384) pack(0, units);
+  else parallel_for(units, 4, pack);
+}
+
 void run_f32(const GemmParams& p, const float* a, const float* b, float* c,
-             const Epilogue& epi, int64_t threads) {
+             const Epilogue& epi, int64_t threads, float* packed) {
   if (p.m <= 0 || p.n <= 0) return;
   F32Job job = plan_f32(p, current_isa(), threads);
   job.epi = &epi;
+  // Pre-packed B: one B for the whole call (batch 1) and a scratch to hold it.
+  if (p.packed_b != kUnpackedB && p.batch == 1 && packed && p.k > 0) {
+    if (p.packed_b == kPackB) pack_all_b(job, b, packed, threads);
+    job.packed_b = packed;
+  }
   for (int64_t bi = 0; bi < p.batch; ++bi) {
     job.a = a + bi * p.stride_a;
     job.b = b + bi * p.stride_b;
@@ -531,13 +558,13 @@ bool gemm_force_isa(const char* name) {
 }
 
 void gemm_f32(const GemmParams& p, const float* a, const float* b, float* c,
-              const Epilogue& epi) {
-  run_f32(p, a, b, c, epi, global_pool().active_threads());  // at most one per CPU
+              const Epilogue& epi, float* packed_b) {
+  run_f32(p, a, b, c, epi, global_pool().active_threads(), packed_b);  // one per CPU at most
 }
 
 void gemm_f32_serial(const GemmParams& p, const float* a, const float* b, float* c,
                      const Epilogue& epi) {
-  run_f32(p, a, b, c, epi, 1);
+  run_f32(p, a, b, c, epi, 1, nullptr);
 }
 
 void gemm_f64(const GemmParams& p, const double* a, const double* b, double* c,
@@ -553,14 +580,14 @@ void gemm_f64_serial(const GemmParams& p, const double* a, const double* b, doub
 }  // namespace kiln
 
 extern "C" void kiln_gemm_f32(const kiln::GemmParams* p, const float* a, const float* b, float* c,
-                              const float* alpha_scale, kiln::EpilogueFn epilogue,
-                              void** buffers) {
+                              const float* alpha_scale, float* packed,
+                              kiln::EpilogueFn epilogue, void** buffers) {
   kiln::gemm_f32(kiln::with_alpha_scale(*p, alpha_scale), a, b, c,
-                   kiln::Epilogue{epilogue, buffers});
+                 kiln::Epilogue{epilogue, buffers}, packed);
 }
 extern "C" void kiln_gemm_f64(const kiln::GemmParams* p, const double* a, const double* b,
-                              double* c, const double* alpha_scale, kiln::EpilogueFn epilogue,
-                              void** buffers) {
+                              double* c, const double* alpha_scale, double* /*packed*/,
+                              kiln::EpilogueFn epilogue, void** buffers) {
   kiln::gemm_f64(kiln::with_alpha_scale(*p, alpha_scale), a, b, c,
                    kiln::Epilogue{epilogue, buffers});
 }

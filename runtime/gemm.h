@@ -25,8 +25,9 @@
 
 namespace kiln {
 
+// packed_b: the pre-packed B scratch when p.packed_b is set (runtime/abi.h), else unused.
 void gemm_f32(const GemmParams& p, const float* a, const float* b, float* c,
-              const Epilogue& epi = {});
+              const Epilogue& epi = {}, float* packed_b = nullptr);
 void gemm_f64(const GemmParams& p, const double* a, const double* b, double* c,
               const Epilogue& epi = {});
 

@@ -601,12 +601,13 @@ llvm::GlobalVariable* constant_params(llvm::Module& m, const std::vector<int64_t
 llvm::GlobalVariable* contraction_params(llvm::Module& m, const kir::ContractionKernel& c,
                                          const std::string& name) {
   if (c.op == kir::ContractionOp::Matmul) {
-    static_assert(offsetof(GemmParams, alpha) == 13 * sizeof(int64_t) &&
-                      sizeof(GemmParams) == 14 * sizeof(int64_t),
+    static_assert(offsetof(GemmParams, alpha) == 14 * sizeof(int64_t) &&
+                      sizeof(GemmParams) == 15 * sizeof(int64_t),
                   "GemmParams layout changed: update the renderer");
     int64_t lda = c.trans_a ? c.m : c.k, ldb = c.trans_b ? c.k : c.n;
+    int64_t packed = c.packed_b < 0 ? kUnpackedB : c.pack_b ? kPackB : kPackedB;
     return constant_params(m, {c.batch, c.m, c.n, c.k, lda, ldb, c.n, c.m * c.k, c.k * c.n,
-                               c.m * c.n, c.trans_a, c.trans_b, c.accumulate},
+                               c.m * c.n, c.trans_a, c.trans_b, c.accumulate, packed},
                            c.alpha, name);
   }
   static_assert(offsetof(ConvParams, alpha) == 18 * sizeof(int64_t) &&
@@ -632,9 +633,10 @@ std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMC
   Type* i64 = b.getInt64Ty();
   auto* pfor_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, i64, i64}, false);
   llvm::FunctionCallee pfor = m->getOrInsertFunction(abi::kParallelFor, pfor_ty);
+  // (params, a, b, c, alpha_scale, packed B | prologue, epilogue, buffers)
   auto* gemm_ty =
-      llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, ptr, ptr, ptr, ptr, ptr}, false);
-  auto* conv_ty =  // as the GEMM's, with the prologue before the buffers
+      llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr}, false);
+  auto* conv_ty =  // (params, a, b, c, alpha_scale, epilogue, prologue, buffers)
       llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr}, false);
 
   auto* entry_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr}, false);
@@ -661,7 +663,8 @@ std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMC
           return eb.CreateLoad(ptr, eb.CreateConstInBoundsGEP1_64(ptr, bufs, uint64_t(id)));
         };
         if (matmul)
-          eb.CreateCall(fn, {params, bp(c->a), bp(c->b), bp(c->out), bp(c->alpha_scale), epilogue, bufs});
+          eb.CreateCall(fn, {params, bp(c->a), bp(c->b), bp(c->out), bp(c->alpha_scale),
+                             bp(c->packed_b), epilogue, bufs});
         else
           eb.CreateCall(fn, {params, bp(c->a), bp(c->b), bp(c->out), bp(c->alpha_scale), epilogue,
                              prologue, bufs});

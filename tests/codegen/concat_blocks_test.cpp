@@ -60,3 +60,23 @@ TEST_CASE("a concat of stored values stays one kernel", "[codegen][concat]") {
   CHECK(names.size() == 1);
   CHECK(test::check_parity(g) < 1e-6);
 }
+
+TEST_CASE("a concat of stored rows of 16 or more elements is copied block by block",
+          "[codegen][concat]") {
+  // A GRU step's gate gradients stacked along the columns: as one kernel the select on
+  // the column index does not vectorize; as blocks each row is a vector copy. Through a
+  // reshape too (the stack of the per-step gradients is [1, B, 3H]).
+  for (bool reshaped : {false, true}) {
+    INFO("reshaped " << reshaped);
+    Graph g("rows");
+    Builder b(g);
+    Tensor x = b.input("x", {DType::f32, Shape{4, 32}});
+    Tensor y = b.input("y", {DType::f32, Shape{4, 16}});
+    Tensor cat = concat({x, y}, 1);
+    b.output("cat", reshaped ? reshape(cat, Shape{1, 4, 48}) : cat);
+    REQUIRE(b.status().ok());
+    std::vector<std::string> names = kernel_names(g);
+    CHECK(count_prefix(names, "concat_") == 2);
+    CHECK(test::check_parity(g) < 1e-6);
+  }
+}

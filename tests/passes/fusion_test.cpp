@@ -92,25 +92,30 @@ TEST_CASE("fusion: transposes fold into matmul, other operands materialize", "[f
 }
 
 TEST_CASE("fusion: a transposed weight shared by many matmuls is transposed once", "[fusion]") {
-  // A recurrent layer's W_hh^T, multiplied once per time step: stored once rather than
-  // transposed again by every GEMM's packing; with few users it stays folded.
-  for (int steps : {2, 8}) {
-    Graph g;
-    Builder b(g);
-    Tensor w = b.parameter("w", {DType::f32, Shape{6, 5}}, InitSpec::zeros());
-    Tensor wt = transpose(w);
-    Tensor h = b.input("h0", {DType::f32, Shape{3, 5}});
-    Tensor v = b.parameter("v", {DType::f32, Shape{6, 5}}, InitSpec::zeros());
-    for (int t = 0; t < steps; ++t) h = tanh(matmul(matmul(h, wt), v));
-    b.output("h", h);
-    REQUIRE(b.ok());
-    FusionPlan p = plan_fusion(g);
-    INFO(p.to_string(g));
-    CHECK(p.materialized[wt.value().id] == (steps == 8));
-    const FusedKernel* k = kernel_for(p, g.node(g.node(h.value()).inputs[0]).inputs[0]);
-    REQUIRE(k);
-    CHECK(k->b == (steps == 8 ? wt.value().id : w.value().id));
-    CHECK(k->trans_b == (steps != 8));
+  // A recurrent layer's W_hh^T, multiplied once per time step: in f64 stored once rather
+  // than transposed again by every GEMM; with few users it stays folded. f32 GEMMs read it
+  // in place and share one packed copy (tests/codegen/packed_operands_test.cpp).
+  for (DType dt : {DType::f32, DType::f64}) {
+    for (int steps : {2, 8}) {
+      INFO(dtype_name(dt) << " steps " << steps);
+      Graph g;
+      Builder b(g);
+      Tensor w = b.parameter("w", {dt, Shape{6, 5}}, InitSpec::zeros());
+      Tensor wt = transpose(w);
+      Tensor h = b.input("h0", {dt, Shape{3, 5}});
+      Tensor v = b.parameter("v", {dt, Shape{6, 5}}, InitSpec::zeros());
+      for (int t = 0; t < steps; ++t) h = tanh(matmul(matmul(h, wt), v));
+      b.output("h", h);
+      REQUIRE(b.ok());
+      FusionPlan p = plan_fusion(g);
+      INFO(p.to_string(g));
+      const bool stored = steps == 8 && dt == DType::f64;
+      CHECK(p.materialized[wt.value().id] == stored);
+      const FusedKernel* k = kernel_for(p, g.node(g.node(h.value()).inputs[0]).inputs[0]);
+      REQUIRE(k);
+      CHECK(k->b == (stored ? wt.value().id : w.value().id));
+      CHECK(k->trans_b == !stored);
+    }
   }
 }
 

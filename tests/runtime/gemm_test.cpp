@@ -159,6 +159,66 @@ TEST_CASE("gemm f32 on one thread and many agree", "[gemm]") {
   set_num_threads(saved);
 }
 
+namespace {
+
+// C = op(A1) op(B) packing B into scratch, then C = op(A2) op(B) from the scratch alone
+// (B overwritten in between): both equal the unpacked GEMM to the bit.
+void check_packed_b(int64_t m, int64_t n, int64_t k, bool tb, bool acc, uint32_t seed) {
+  INFO("m=" << m << " n=" << n << " k=" << k << " trans_b=" << tb << " acc=" << acc);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1, 1);
+  GemmParams p;
+  p.m = m;
+  p.n = n;
+  p.k = k;
+  p.trans_b = tb;
+  p.lda = k;
+  p.ldb = tb ? k : n;
+  p.ldc = n;
+  p.accumulate = acc;
+  p.alpha = -0.5;
+  std::vector<float> a1(m * k), a2(m * k), b(k * n), c0(m * n);
+  for (auto* v : {&a1, &a2, &b, &c0})
+    for (float& x : *v) x = u(rng);
+  const int64_t floats = gemm_packed_b_floats(k, n);
+  std::vector<float> scratch(floats + 16, 7.f);
+  auto gemm = [&](const std::vector<float>& a, const float* bp, int64_t mode) {
+    GemmParams q = p;
+    q.packed_b = mode;
+    std::vector<float> c = c0;
+    gemm_f32(q, a.data(), bp, c.data(), {}, mode ? scratch.data() : nullptr);
+    return c;
+  };
+  const std::vector<float> want1 = gemm(a1, b.data(), kUnpackedB);
+  const std::vector<float> want2 = gemm(a2, b.data(), kUnpackedB);
+  CHECK(gemm(a1, b.data(), kPackB) == want1);
+  std::vector<float> garbage(b.size(), 1e30f);
+  CHECK(gemm(a2, garbage.data(), kPackedB) == want2);
+  for (int i = 0; i < 16; ++i) CHECK(scratch[floats + i] == 7.f);
+}
+
+}  // namespace
+
+TEST_CASE("gemm f32 with a pre-packed B equals the unpacked GEMM to the bit", "[gemm]") {
+  int saved = num_threads();
+  for (const char* isa : {"avx512", "avx2", "generic"}) {
+    if (!gemm_force_isa(isa)) continue;
+    INFO("isa " << isa);
+    for (int t : {1, 2, 3}) {
+      set_num_threads(t);
+      INFO("threads " << t);
+      for (bool tb : {false, true}) {
+        check_packed_b(32, 768, 256, tb, false, 1);  // a GRU step's h @ W_hh^T
+        check_packed_b(32, 256, 1024, tb, true, 2);  // an LSTM step's dg @ W_hh, K sliced
+        check_packed_b(17, 33, 700, tb, false, 3);   // edge tiles and panels, 3 K slices
+        check_packed_b(3, 5, 7, tb, true, 4);        // smaller than one tile
+      }
+    }
+  }
+  gemm_force_isa("");
+  set_num_threads(saved);
+}
+
 TEST_CASE("gemm f64 matches naive", "[gemm]") {
   for (int t = 0; t < 4; ++t) {
     REQUIRE(run_case<double>(2, 17, 33, 7, t & 1, t & 2, t == 3, t == 2, 5) < 1e-12);
