@@ -87,6 +87,7 @@ Expected<CompiledPlan> compile_plan(const Graph& source, const CompileOptions& o
   if (!split.ok()) return split.error().wrap("compile");
   LowerOptions lopts;
   lopts.arena_guard_bytes = options.arena_guard_bytes;
+  lopts.fusion = options.fusion;
   Expected<LoweredProgram> lowered = lower_graph(g, lopts);
   if (!lowered.ok()) return lowered.error();
   LoweredProgram& lp = *lowered;

@@ -21,6 +21,7 @@ struct CompileOptions {
   std::function<void(const std::string& stage, const std::string& text)> after_stage;
   bool want_llvm = false;
   bool profile = false;     // time every kernel (runtime/profile.h); see describe()
+  bool fusion = true;       // false: one kernel per op (`--no-fusion`, passes/fusion.h)
   // > 0 (tests): leave this many guard bytes after every arena buffer, filled with a
   // pattern that Executable::check_guards() verifies. Disables memory reuse.
   size_t arena_guard_bytes = 0;

@@ -368,6 +368,7 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
   FusionOptions fopts;
   fopts.epilogues = opts.epilogues;
   fopts.in_place_updates = opts.in_place_updates;
+  fopts.fuse = opts.fusion;
   out.fusion = plan_fusion(g, fopts);
   const FusionPlan& plan = out.fusion;
   kir::KernelProgram& prog = out.prog;

@@ -36,6 +36,7 @@ struct LoweredProgram {
 struct LowerOptions {
   bool in_place_updates = true;
   bool epilogues = true;  // fuse elementwise chains into contractions (passes/fusion.h)
+  bool fusion = true;     // false: one kernel per op (FusionOptions::fuse)
   size_t arena_guard_bytes = 0;  // see plan_memory (tests: canaries between buffers)
 };
 

@@ -111,7 +111,9 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
 
 }  // namespace
 
-FusionPlan plan_fusion(const Graph& g, const FusionOptions& opts) {
+FusionPlan plan_fusion(const Graph& g, const FusionOptions& options) {
+  FusionOptions opts = options;
+  if (!opts.fuse) opts.epilogues = opts.prologues = opts.in_place_updates = false;
   // An in-place update kernel must be the last reader of its state and must not read it
   // through an operand; otherwise plan again without that update.
   std::set<NodeId> no_update;
@@ -225,6 +227,7 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
     // Stored like PyTorch's argmax: max_pool2d_grad reads each index once per window
     // covering an element, and inlining would scan the window again for every read.
     if (nd.op == OpKind::MaxPool2dIndices) m = true;
+    if (!opts.fuse && !nd.def().has(kLeaf)) m = true;  // one kernel per op
     const auto& us = users[id];
     bool used_by_reduction = false, expanded = false;
     for (NodeId u : us) {
@@ -441,7 +444,8 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
   // (Matmul and scatter_add operands read views in place; convolutions need a buffer.)
   for (NodeId id = 0; id < n; ++id) {
     const Node& nd = g.node(id);
-    if (nd.op != OpKind::Reshape || !mat[id] || !live[id] || sink[id] || !mat[nd.inputs[0].id])
+    if (!opts.fuse || nd.op != OpKind::Reshape || !mat[id] || !live[id] || sink[id] ||
+        !mat[nd.inputs[0].id])
       continue;
     bool dense_operand = false;
     for (NodeId u : users[id])

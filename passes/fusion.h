@@ -120,6 +120,9 @@ int fusion_cost(const Node& n);
 inline constexpr int64_t kMaxPrologueCost = 32;
 
 struct FusionOptions {
+  // false: one kernel per op, every computed value stored (`--no-fusion`, the baseline
+  // that shows what fusion buys); epilogues, prologues and in-place updates off too.
+  bool fuse = true;
   bool epilogues = true;         // fuse elementwise chains and updates into contractions
   bool in_place_updates = true;  // allow the in-place update epilogue
   bool prologues = true;         // compute convolution inputs in the convolution

@@ -23,6 +23,7 @@ struct InspectArgs {
   std::string print_after;  // "" = none
   std::string dot;
   int64_t batch = 256;
+  bool no_fusion = false;
   bool eval = false;
   bool summary = false;
   int size = 0;
@@ -76,6 +77,9 @@ int run_inspect(const InspectArgs& a) {
   if (!usable.ok()) return report_error(usable.error());
   if (!a.checkpoint.empty() && a.attention.empty())
     return report_error(Error("--checkpoint goes with --attention"));
+  if (a.no_fusion && (!a.attention.empty() || a.summary))
+    return report_error(Error("--no-fusion shows the kernels of a step: not with --attention or "
+                              "--summary"));
   if (!a.attention.empty()) return write_attention(*model, a, opts);
   if (a.summary) return print_summary(*model, opts);
   Expected<SupervisedSpec> spec = model->spec(opts);
@@ -102,6 +106,7 @@ int run_inspect(const InspectArgs& a) {
   }
   CompileOptions co;
   co.want_llvm = a.print_after == "llvm";
+  co.fusion = !a.no_fusion;
   co.after_stage = [&](const std::string& stage, const std::string& text) {
     if (a.print_after == "all" ? stage != "llvm" : a.print_after == stage)
       std::printf("// %s\n%s\n", stage.c_str(), text.c_str());
@@ -135,6 +140,8 @@ Command add_inspect_command(CLI::App& kiln) {
       ->type_name("FILE");
   add_int(*sub, "--batch-size", a->batch, 1, 1 << 24, "batch size of the inspected step (default 256)");
   sub->add_flag("--eval", a->eval, "inspect the evaluation graph instead of the training step");
+  sub->add_flag("--no-fusion", a->no_fusion,
+                "compile one kernel per op (every value stored), to see what fusion saves");
   sub->add_flag("--summary", a->summary,
                 "print each layer's output shape and parameter count for one example");
   add_size_flag(*sub, a->size);

@@ -67,6 +67,7 @@ struct ParityOptions {
   uint64_t seed = 1;
   std::map<std::string, Gen> gens;  // per leaf name; default uniform [-2, 2)
   int runs = 1;                     // repeated runs (state carried over)
+  bool fusion = true;               // false: compile one kernel per op (CompileOptions)
 
   double rtol_for(DType t) const {
     if (rtol >= 0) return rtol;
@@ -158,6 +159,7 @@ inline double check_parity(const Graph& g, const ParityOptions& o = {}) {
   auto st = std::make_shared<StateStore>();
   CompileOptions co;
   co.arena_guard_bytes = 64;  // canaries after every arena buffer catch overruns
+  co.fusion = o.fusion;
   Expected<std::unique_ptr<Executable>> exe = compile(g, st, co);
   INFO((exe.ok() ? std::string() : exe.error().message()));
   REQUIRE(exe.ok());

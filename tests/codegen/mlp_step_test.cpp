@@ -88,6 +88,41 @@ TEST_CASE("MLP training step: few kernels, in-place updates, parity", "[codegen]
   check_parity(g, o);
 }
 
+TEST_CASE("MLP training step without fusion: one kernel per op, same results",
+          "[codegen][mlp]") {
+  // `--no-fusion`: every computed value stored by its own kernel, no epilogues and no
+  // in-place updates (the baseline of the fused-vs-unfused benchmarks).
+  Graph g = mlp_step_graph(32, 64, 0.1);
+  FusionOptions off;
+  off.fuse = false;
+  FusionPlan plan = plan_fusion(g, off);
+  INFO(plan.to_string(g));
+  int computed = 0;
+  for (const Node& n : g.nodes()) computed += !n.def().has(kLeaf);
+  CHECK(static_cast<int>(plan.kernels.size()) >= computed - 2);  // dead nodes aside
+  for (const FusedKernel& k : plan.kernels) {
+    for (NodeId x : k.fused) CHECK(g.node(x).def().has(kLeaf));  // splat constants only
+    CHECK(k.epilogue.empty());
+    CHECK(k.accumulate < 0);
+  }
+  LowerOptions lo;
+  lo.fusion = false;
+  auto lowered = lower_graph(g, lo);
+  REQUIRE(lowered.ok());
+  for (const kir::Kernel& k : lowered->prog.kernels)
+    if (const kir::ContractionKernel* c = k.contraction()) {
+      CHECK(c->epilogue < 0);
+      CHECK(!c->accumulate);
+    }
+  ParityOptions o;
+  o.fusion = false;
+  o.rtol = 1e-4;  // every intermediate rounded to f32 on its way through memory
+  o.runs = 3;
+  o.gens["y"] = [](std::mt19937_64& r, int64_t) { return double(r() % 10); };
+  o.gens["x"] = [](std::mt19937_64& r, int64_t) { return std::uniform_real_distribution<double>(0, 1)(r); };
+  check_parity(g, o);
+}
+
 TEST_CASE("matmul epilogues match the interpreter, in place or not", "[codegen][mlp]") {
   for (bool read_w_after : {false, true}) {
     Graph g("epilogues");

@@ -141,6 +141,7 @@ TEST_CASE("unknown model, command and flags exit non-zero with a clear message",
       {"train mlp --size 32 --quiet", 1, "model 'mlp' does not use --size"},
       {"inspect mlp --size 32", 1, "model 'mlp' does not use --size"},
       {"inspect mlp --summary", 1, "model 'mlp' has no layer summary"},
+      {"inspect lenet --summary --no-fusion", 1, "--no-fusion shows the kernels of a step"},
       // a size too small is refused before the data is read (no missing-data error)
       {"train lenet --size 11 --quiet --data /nonexistent/kiln", 1,
        "lenet: --size 11 is too small: the output of layer 6 (AvgPool2d"},
@@ -190,7 +191,8 @@ TEST_CASE("every subcommand's --help exits 0 and lists its flags", "[cli]") {
       {"eval",
        {"MODEL", "--checkpoint", "--json", "--data", "--batch-size", "--threads", "--size",
         "--quiet"}},
-      {"inspect", {"MODEL", "--print-after", "--dot", "--batch-size", "--eval", "--summary", "--size"}},
+      {"inspect", {"MODEL", "--print-after", "--dot", "--batch-size", "--eval", "--summary", "--size",
+                   "--no-fusion"}},
       {"checkpoint", {"FILE", "--json"}},
   };
   for (const Case& c : cases) {
@@ -279,14 +281,23 @@ TEST_CASE("the plot flag writes the SVG and CSV curves", "[cli]") {
 }
 
 TEST_CASE("kiln inspect shows far fewer kernels than graph nodes", "[cli]") {
-  Result r = run("inspect mlp");
-  REQUIRE(r.code == 0);
-  auto pos = r.out.find("graph nodes ");
-  REQUIRE(pos != std::string::npos);
-  int nodes = 0, kernels = 0;
-  REQUIRE(std::sscanf(r.out.c_str() + pos, "graph nodes %d -> kernels %d", &nodes, &kernels) == 2);
+  auto counts = [](const std::string& args) {
+    Result r = run(args);
+    REQUIRE(r.code == 0);
+    auto pos = r.out.find("graph nodes ");
+    REQUIRE(pos != std::string::npos);
+    int nodes = 0, kernels = 0;
+    REQUIRE(std::sscanf(r.out.c_str() + pos, "graph nodes %d -> kernels %d", &nodes, &kernels) ==
+            2);
+    return std::make_pair(nodes, kernels);
+  };
+  auto [nodes, kernels] = counts("inspect mlp");
   CHECK(kernels > 0);
   CHECK(kernels * 3 < nodes);
+  // --no-fusion: a kernel for (almost) every computed node.
+  auto [same_nodes, unfused] = counts("inspect mlp --no-fusion");
+  CHECK(same_nodes == nodes);
+  CHECK(unfused > 3 * kernels);
 }
 
 TEST_CASE("kiln inspect --summary prints d2l's LeNet shapes and parameter counts", "[cli]") {
