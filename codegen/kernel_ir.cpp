@@ -474,6 +474,13 @@ int Kernel::output() const {
   return scatter()->out;
 }
 
+std::vector<int> Kernel::outputs() const {
+  std::vector<int> out{output()};
+  if (const ContractionKernel* c = contraction())
+    for (const LoopKernel& l : c->row_loops) out.push_back(l.out_buffer);
+  return out;
+}
+
 int64_t Kernel::work() const {
   if (const LoopKernel* l = loop()) {
     int64_t n = 1;
@@ -548,6 +555,8 @@ std::string print_expr(const ExprPool& pool, ExprId root) {
 
 namespace {
 
+void print_loop(std::ostringstream& os, const ExprPool& pool, const LoopKernel& k);
+
 void print_contraction(std::ostringstream& os, const ExprPool& pool, const ContractionKernel& c) {
   os << " " << contraction_op_name(c.op) << " " << dtype_name(c.dtype);
   if (c.op == ContractionOp::Matmul) {
@@ -575,13 +584,18 @@ void print_contraction(std::ostringstream& os, const ExprPool& pool, const Contr
     for (ExprId id : ids) print_node(os, pool, id);
     os << "    x = %" << c.prologue << "\n";
   }
-  if (c.epilogue < 0) return;
-  os << "    epilogue over [" << c.view[0] << "," << c.view[1] << "," << c.view[2] << "]:\n";
-  std::set<ExprId> ids;
-  reachable(pool, c.epilogue, ids);
-  reachable(pool, c.epilogue_offset, ids);
-  for (ExprId id : ids) print_node(os, pool, id);
-  os << "    store b" << c.out << "[%" << c.epilogue_offset << "] = %" << c.epilogue << "\n";
+  if (c.epilogue >= 0) {
+    os << "    epilogue over [" << c.view[0] << "," << c.view[1] << "," << c.view[2] << "]:\n";
+    std::set<ExprId> ids;
+    reachable(pool, c.epilogue, ids);
+    reachable(pool, c.epilogue_offset, ids);
+    for (ExprId id : ids) print_node(os, pool, id);
+    os << "    store b" << c.out << "[%" << c.epilogue_offset << "] = %" << c.epilogue << "\n";
+  }
+  for (const LoopKernel& l : c.row_loops) {
+    os << "    row epilogue";
+    print_loop(os, pool, l);
+  }
 }
 
 void print_loop(std::ostringstream& os, const ExprPool& pool, const LoopKernel& k) {

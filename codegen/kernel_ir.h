@@ -199,6 +199,10 @@ struct ContractionKernel {
   // (pack_b) or reads as the previous one left it.
   int packed_b = -1;
   bool pack_b = false;
+  // Row epilogue (codegen/row_epilogues.h): loop kernels over [m, ...] (axis 0 = the
+  // GEMM's rows) that read only their own row of the product and of each other's
+  // outputs, run in order for each block of rows once all its columns are final.
+  std::vector<LoopKernel> row_loops;
   // GEMM view of the output [batch, rows, cols] (runtime/abi.h) and the epilogue over it
   // (-1: none). The epilogue's loads of `out` at `epilogue_offset` read the product.
   std::array<int64_t, 3> view{1, 0, 0};
@@ -228,7 +232,8 @@ struct Kernel {
   const LoopKernel* loop() const { return std::get_if<LoopKernel>(&body); }
   const ContractionKernel* contraction() const { return std::get_if<ContractionKernel>(&body); }
   const ScatterAddKernel* scatter() const { return std::get_if<ScatterAddKernel>(&body); }
-  int output() const;        // the buffer it writes
+  int output() const;        // the buffer it writes (a contraction: the product)
+  std::vector<int> outputs() const;  // every buffer it writes (row epilogues included)
   int64_t work() const;      // rough element-operations count, for parallel grain decisions
 };
 

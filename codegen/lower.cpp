@@ -7,6 +7,7 @@
 
 #include "codegen/lowerer.h"
 #include "codegen/packed_operands.h"
+#include "codegen/row_epilogues.h"
 
 #include <algorithm>
 #include <functional>
@@ -331,6 +332,10 @@ std::vector<int> kernel_reads(const kir::KernelProgram& prog, const kir::Kernel&
     if (c->alpha_scale >= 0) r.insert(c->alpha_scale);
     if (c->accumulate) r.insert(c->out);
     if (c->packed_b >= 0) r.insert(c->packed_b);  // written by the first, kept to the last
+    for (const kir::LoopKernel& l : c->row_loops) {
+      loads_of(l.value);
+      loads_of(l.out_offset);
+    }
   } else {
     r.insert(k.scatter()->indices);
     r.insert(k.scatter()->updates);
@@ -498,6 +503,7 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
   for (auto& k : post)
     if (!empty_output(k.output())) prog.kernels.push_back(std::move(k)), ++copies;
   out.copy_kernels = copies;
+  if (opts.fusion) merge_row_epilogues(prog);
   share_packed_operands(prog);
 
   // Lifetimes of arena buffers over the schedule, then the plan.
@@ -505,9 +511,10 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
   for (size_t i = 0; i < prog.kernels.size(); ++i) {
     kir::Kernel& k = prog.kernels[i];
     k.reads = kernel_reads(prog, k);
-    int o = k.output();
-    if (first[o] < 0) first[o] = static_cast<int>(i);
-    last[o] = std::max(last[o], static_cast<int>(i));
+    for (int o : k.outputs()) {
+      if (first[o] < 0) first[o] = static_cast<int>(i);
+      last[o] = std::max(last[o], static_cast<int>(i));
+    }
     for (int r : k.reads) {
       if (first[r] < 0) first[r] = static_cast<int>(i);
       last[r] = std::max(last[r], static_cast<int>(i));

@@ -20,10 +20,9 @@ int share_packed_operands(kir::KernelProgram& prog) {
   }
   // A kernel writing b, or a buffer placed inside b, between the first and last user.
   auto written_between = [&](int b, int first, int last) {
-    for (int i = first + 1; i < last; ++i) {
-      const int o = prog.kernels[i].output();
-      if (o == b || prog.buffers[o].alias_of == b) return true;
-    }
+    for (int i = first + 1; i < last; ++i)
+      for (int o : prog.kernels[i].outputs())
+        if (o == b || prog.buffers[o].alias_of == b) return true;
     return false;
   };
   int groups = 0;

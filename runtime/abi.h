@@ -32,6 +32,13 @@ using KernelFn = void (*)(void** buffers, int64_t begin, int64_t end);
 using EpilogueFn = void (*)(void** buffers, int64_t batch, int64_t row_begin, int64_t row_end,
                             int64_t col_begin, int64_t col_end);
 
+// Row epilogue of a GEMM, generated per kernel: loop kernels that read only rows
+// [r0, r1) of the GEMM's output (and of each other's outputs), run by the GEMM for each
+// block of rows as soon as all of that block's columns are final -- the gate arithmetic
+// of a recurrent step, which combines columns j, j+H, j+2H of h @ W_hh^T. With it the
+// GEMM splits its work over rows only (codegen/row_epilogues.h).
+using RowEpilogueFn = void (*)(void** buffers, int64_t row_begin, int64_t row_end);
+
 // Prologue of a convolution, generated per kernel: computes the convolution's input
 // operand x (the elementwise expression that produces it, e.g. batch-norm scale/shift,
 // residual add and ReLU over the previous convolution's output) for images [i0, i1) and
@@ -112,13 +119,14 @@ void kiln_parallel_for(kiln::KernelFn fn, void** bufs, int64_t n, int64_t grain)
 // learning-rate state) multiplied into alpha, or null; epilogue: null for none, else
 // called with `buffers` as its first argument. Convolutions: prologue null for none,
 // else operand a is unused (may be null) and x comes from prologue(buffers, ...).
-// GEMMs: packed is the pre-packed B scratch (GemmParams::packed_b), or null (f64: null).
+// GEMMs: packed is the pre-packed B scratch (GemmParams::packed_b), or null; rows the
+// row epilogue, or null (f64: both null).
 void kiln_gemm_f32(const kiln::GemmParams* p, const float* a, const float* b, float* c,
                    const float* alpha_scale, float* packed, kiln::EpilogueFn epilogue,
-                   void** buffers);
+                   kiln::RowEpilogueFn rows, void** buffers);
 void kiln_gemm_f64(const kiln::GemmParams* p, const double* a, const double* b, double* c,
                    const double* alpha_scale, double* packed, kiln::EpilogueFn epilogue,
-                   void** buffers);
+                   kiln::RowEpilogueFn rows, void** buffers);
 void kiln_conv2d_f32(const kiln::ConvParams* p, const float* a, const float* b, float* c,
                      const float* alpha_scale, kiln::EpilogueFn epilogue,
                      kiln::PrologueFn prologue, void** buffers);

@@ -30,6 +30,17 @@ struct Epilogue {
   }
 };
 
+// The row epilogue of a GEMM (runtime/abi.h, RowEpilogueFn) with its buffers.
+struct RowEpilogue {
+  RowEpilogueFn fn = nullptr;
+  void** buffers = nullptr;
+
+  explicit operator bool() const { return fn != nullptr; }
+  void operator()(int64_t r0, int64_t r1) const {
+    if (fn && r0 < r1) fn(buffers, r0, r1);
+  }
+};
+
 // The prologue of a convolution (runtime/abi.h, PrologueFn) with its buffers: computes
 // the input operand of a block of images instead of it being read from memory.
 struct Prologue {

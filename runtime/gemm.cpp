@@ -288,6 +288,7 @@ struct F32Job {
   float* c;
   int64_t batch;  // index of this (a, b, c) in the batch, for the epilogue
   const Epilogue* epi;
+  const RowEpilogue* rows;  // null or empty: none
   const Isa* isa;
   const float* packed_b;              // pre-packed op(B) (GemmParams::packed_b), or null
   bool direct_a;                      // read row-major A in place
@@ -309,11 +310,12 @@ void run_f32_task(const F32Job& job, int64_t task) {
 
   const Epilogue& epi = *job.epi;
 
-  if (p.k == 0) {  // C = (accumulate ? C : 0), then the epilogue
+  if (p.k == 0) {  // C = (accumulate ? C : 0), then the epilogues
     if (!p.accumulate)
       for (int64_t i = row0; i < row1; ++i)
         std::fill(job.c + i * p.ldc + col0, job.c + i * p.ldc + col1, 0.f);
     epi(job.batch, row0, row1, col0, col1);
+    if (job.rows) (*job.rows)(row0, row1);
     return;
   }
 
@@ -370,6 +372,8 @@ void run_f32_task(const F32Job& job, int64_t task) {
           epi(job.batch, ic, ic + mc, first * nr, j0 + nj);
         }
       }
+      // Every column of these rows is final (the task owns all columns: nt == 1).
+      if (last && job.rows) (*job.rows)(ic, ic + mc);
     }
   }
 }
@@ -389,7 +393,7 @@ double task_cost(const GemmParams& p, const Isa& isa, bool direct_a, int64_t m_t
 
 // The task grid of a GEMM for `threads` threads: one task per thread, the factorization
 // with the cheapest task; tiny problems (or one thread) get a single task.
-F32Job plan_f32(const GemmParams& p, const Isa& isa, int64_t threads) {
+F32Job plan_f32(const GemmParams& p, const Isa& isa, int64_t threads, bool whole_rows) {
   F32Job job{};
   job.p = &p;
   job.isa = &isa;
@@ -405,6 +409,11 @@ F32Job plan_f32(const GemmParams& p, const Isa& isa, int64_t threads) {
   double flops = 2.0 * double(p.m) * double(p.n) * double(p.k);
   if (flops < 2e5 || threads == 1) {
     job.mt = job.nt = 1;
+    return job;
+  }
+  if (whole_rows) {  // a row epilogue needs every column of a row in one task
+    job.mt = std::min(job.m_tiles, threads);
+    job.nt = 1;
     return job;
   }
   double best = 0;
@@ -445,10 +454,12 @@ void pack_all_b(const F32Job& job, const float* b, float* packed, int64_t thread
 }
 
 void run_f32(const GemmParams& p, const float* a, const float* b, float* c,
-             const Epilogue& epi, int64_t threads, float* packed) {
+             const Epilogue& epi, int64_t threads, float* packed, const RowEpilogue& rows) {
   if (p.m <= 0 || p.n <= 0) return;
-  F32Job job = plan_f32(p, current_isa(), threads);
+  const bool row_epilogue = static_cast<bool>(rows) && p.batch == 1;
+  F32Job job = plan_f32(p, current_isa(), threads, row_epilogue);
   job.epi = &epi;
+  job.rows = row_epilogue ? &rows : nullptr;
   // Pre-packed B: one B for the whole call (batch 1) and a scratch to hold it.
   if (p.packed_b != kUnpackedB && p.batch == 1 && packed && p.k > 0) {
     if (p.packed_b == kPackB) pack_all_b(job, b, packed, threads);
@@ -468,6 +479,7 @@ void run_f32(const GemmParams& p, const float* a, const float* b, float* c,
       });
     }
   }
+  if (rows && !row_epilogue) rows(0, p.m);  // batched: after every product (not generated)
 }
 
 thread_local std::vector<double> t_row_f64, t_arow_f64;
@@ -558,13 +570,13 @@ bool gemm_force_isa(const char* name) {
 }
 
 void gemm_f32(const GemmParams& p, const float* a, const float* b, float* c,
-              const Epilogue& epi, float* packed_b) {
-  run_f32(p, a, b, c, epi, global_pool().active_threads(), packed_b);  // one per CPU at most
+              const Epilogue& epi, float* packed_b, const RowEpilogue& rows) {
+  run_f32(p, a, b, c, epi, global_pool().active_threads(), packed_b, rows);  // one per CPU
 }
 
 void gemm_f32_serial(const GemmParams& p, const float* a, const float* b, float* c,
                      const Epilogue& epi) {
-  run_f32(p, a, b, c, epi, 1, nullptr);
+  run_f32(p, a, b, c, epi, 1, nullptr, {});
 }
 
 void gemm_f64(const GemmParams& p, const double* a, const double* b, double* c,
@@ -581,13 +593,15 @@ void gemm_f64_serial(const GemmParams& p, const double* a, const double* b, doub
 
 extern "C" void kiln_gemm_f32(const kiln::GemmParams* p, const float* a, const float* b, float* c,
                               const float* alpha_scale, float* packed,
-                              kiln::EpilogueFn epilogue, void** buffers) {
+                              kiln::EpilogueFn epilogue, kiln::RowEpilogueFn rows,
+                              void** buffers) {
   kiln::gemm_f32(kiln::with_alpha_scale(*p, alpha_scale), a, b, c,
-                 kiln::Epilogue{epilogue, buffers}, packed);
+                 kiln::Epilogue{epilogue, buffers}, packed, kiln::RowEpilogue{rows, buffers});
 }
 extern "C" void kiln_gemm_f64(const kiln::GemmParams* p, const double* a, const double* b,
                               double* c, const double* alpha_scale, double* /*packed*/,
-                              kiln::EpilogueFn epilogue, void** buffers) {
+                              kiln::EpilogueFn epilogue, kiln::RowEpilogueFn /*rows*/,
+                              void** buffers) {
   kiln::gemm_f64(kiln::with_alpha_scale(*p, alpha_scale), a, b, c,
                    kiln::Epilogue{epilogue, buffers});
 }

@@ -26,8 +26,10 @@
 namespace kiln {
 
 // packed_b: the pre-packed B scratch when p.packed_b is set (runtime/abi.h), else unused.
+// rows: run on each block of rows once all its columns are final (then the work is split
+// over rows only; batch 1).
 void gemm_f32(const GemmParams& p, const float* a, const float* b, float* c,
-              const Epilogue& epi = {}, float* packed_b = nullptr);
+              const Epilogue& epi = {}, float* packed_b = nullptr, const RowEpilogue& rows = {});
 void gemm_f64(const GemmParams& p, const double* a, const double* b, double* c,
               const Epilogue& epi = {});
 

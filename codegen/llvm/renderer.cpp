@@ -95,6 +95,36 @@ class KernelRenderer {
     return finish_function(w);
   }
 
+  // Emits the row epilogue of a GEMM kernel, k<i>.rows (RowEpilogueFn in runtime/abi.h):
+  // each row loop in order over rows [r0, r1) and all of its other axes, the last one
+  // innermost (contiguous in the loops the merge accepts, so it vectorizes).
+  Function* render_rows(const std::string& name) {
+    const kir::ContractionKernel& c = *k_.contraction();
+    Type* i64 = b_.getInt64Ty();
+    std::vector<Value*> a;
+    Function* w = begin_function(name, {i64, i64}, &a);
+    for (const kir::LoopKernel& l : c.row_loops) {
+      const int n = static_cast<int>(l.dims.size());
+      ax_.assign(n, i64c(0));
+      vector_axis_ = n - 1;
+      std::function<void(int)> nest = [&](int d) {
+        if (d == n) {
+          memo_.clear();
+          store(l.out_buffer, l.out_dtype, emit(l.out_offset), emit(l.value));
+          return;
+        }
+        Value* lo = d == 0 ? a[0] : i64c(0);
+        Value* hi = d == 0 ? a[1] : i64c(l.dims[d]);
+        loop(lo, hi, [&](Value* iv) {
+          ax_[d] = iv;
+          nest(d + 1);
+        });
+      };
+      nest(0);
+    }
+    return finish_function(w);
+  }
+
   // Emits the prologue of a convolution kernel, k<i>.pro (PrologueFn in runtime/abi.h):
   // operand x of images [i0, i1) over the view [n, c, h*w], stored densely to dst. The
   // pixel loop is innermost and contiguous, so it vectorizes; per-channel operands
@@ -134,7 +164,7 @@ class KernelRenderer {
   Function* begin_function(const std::string& name, const std::vector<Type*>& extra,
                            std::vector<Value*>* args) {
     std::set<int> bufs(k_.reads.begin(), k_.reads.end());
-    bufs.insert(k_.output());
+    for (int o : k_.outputs()) bufs.insert(o);
     buffer_ids_.assign(bufs.begin(), bufs.end());
     Type* ptr = llvm::PointerType::get(C_, 0);
     std::vector<Type*> params(buffer_ids_.size(), ptr);
@@ -633,9 +663,9 @@ std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMC
   Type* i64 = b.getInt64Ty();
   auto* pfor_ty = llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, i64, i64}, false);
   llvm::FunctionCallee pfor = m->getOrInsertFunction(abi::kParallelFor, pfor_ty);
-  // (params, a, b, c, alpha_scale, packed B | prologue, epilogue, buffers)
-  auto* gemm_ty =
-      llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr}, false);
+  // (params, a, b, c, alpha_scale, packed B, epilogue, row epilogue, buffers)
+  auto* gemm_ty = llvm::FunctionType::get(b.getVoidTy(),
+                                          {ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr}, false);
   auto* conv_ty =  // (params, a, b, c, alpha_scale, epilogue, prologue, buffers)
       llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr}, false);
 
@@ -652,6 +682,8 @@ std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMC
       if (c->epilogue >= 0) epilogue = KernelRenderer(*m, prog, k).render_epilogue(name + ".epi");
       Value* prologue = llvm::ConstantPointerNull::get(llvm::PointerType::get(ctx, 0));
       if (c->prologue >= 0) prologue = KernelRenderer(*m, prog, k).render_prologue(name + ".pro");
+      Value* rows = llvm::ConstantPointerNull::get(llvm::PointerType::get(ctx, 0));
+      if (!c->row_loops.empty()) rows = KernelRenderer(*m, prog, k).render_rows(name + ".rows");
       bool f32 = c->dtype == DType::f32;
       bool matmul = c->op == kir::ContractionOp::Matmul;
       llvm::FunctionCallee fn = m->getOrInsertFunction(
@@ -664,7 +696,7 @@ std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMC
         };
         if (matmul)
           eb.CreateCall(fn, {params, bp(c->a), bp(c->b), bp(c->out), bp(c->alpha_scale),
-                             bp(c->packed_b), epilogue, bufs});
+                             bp(c->packed_b), epilogue, rows, bufs});
         else
           eb.CreateCall(fn, {params, bp(c->a), bp(c->b), bp(c->out), bp(c->alpha_scale), epilogue,
                              prologue, bufs});

@@ -219,6 +219,65 @@ TEST_CASE("gemm f32 with a pre-packed B equals the unpacked GEMM to the bit", "[
   set_num_threads(saved);
 }
 
+namespace {
+
+// The row epilogue's view: C, the expected product, and a count of calls per row.
+struct RowProbe {
+  const float* c;
+  const std::vector<float>* want;
+  int64_t n;
+  std::vector<std::atomic<int>> calls;
+  std::atomic<int> early{0};  // rows handed over before all their columns were final
+};
+
+void row_probe(void** buffers, int64_t r0, int64_t r1) {
+  auto* pr = static_cast<RowProbe*>(buffers[0]);
+  for (int64_t r = r0; r < r1; ++r) {
+    pr->calls[r].fetch_add(1);
+    for (int64_t j = 0; j < pr->n; ++j)
+      if (pr->c[r * pr->n + j] != (*pr->want)[r * pr->n + j]) pr->early.fetch_add(1);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("gemm f32 row epilogue sees each row once, with every column final", "[gemm]") {
+  int saved = num_threads();
+  for (int t : {1, 2, 3}) {
+    set_num_threads(t);
+    for (int64_t m : {1, 5, 32, 37}) {
+      for (int64_t n : {7, 768}) {
+        for (int64_t k : {0, 9, 300}) {
+          INFO("threads " << t << " m=" << m << " n=" << n << " k=" << k);
+          std::mt19937 rng(static_cast<uint32_t>(m * 7 + n + k));
+          std::uniform_real_distribution<float> u(-1, 1);
+          GemmParams p;
+          p.m = m;
+          p.n = n;
+          p.k = k;
+          p.lda = k;
+          p.ldb = n;
+          p.ldc = n;
+          std::vector<float> a(m * k), b(k * n), c(m * n, 5.f);
+          for (float& x : a) x = u(rng);
+          for (float& x : b) x = u(rng);
+          std::vector<float> want = c;
+          gemm_f32(p, a.data(), b.data(), want.data());
+          RowProbe probe{c.data(), &want, n, std::vector<std::atomic<int>>(m)};
+          void* buffers[] = {&probe};
+          gemm_f32(p, a.data(), b.data(), c.data(), {}, nullptr, RowEpilogue{row_probe, buffers});
+          CHECK(c == want);
+          CHECK(probe.early.load() == 0);
+          int wrong = 0;
+          for (auto& calls : probe.calls) wrong += calls.load() != 1;
+          CHECK(wrong == 0);
+        }
+      }
+    }
+  }
+  set_num_threads(saved);
+}
+
 TEST_CASE("gemm f64 matches naive", "[gemm]") {
   for (int t = 0; t < 4; ++t) {
     REQUIRE(run_case<double>(2, 17, 33, 7, t & 1, t & 2, t == 3, t == 2, 5) < 1e-12);

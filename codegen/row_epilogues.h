@@ -1,0 +1,25 @@
+// Row epilogues: the loop kernels right after a GEMM that only combine values within a
+// row of its product -- a recurrent step's gate arithmetic, which mixes columns j, j+H
+// and j+2H of h @ W_hh^T (r, z and n of a GRU; i, f, g, o of an LSTM) and so cannot be a
+// per-tile epilogue -- are moved into the GEMM: it runs them on each block of rows as
+// soon as every column of the block is final (runtime/abi.h, RowEpilogueFn), splitting
+// its work over rows only. A step's forward gates (and the next step's gate gradients
+// after dh = dg @ W_hh) become one kernel with the GEMM: no launch, no fork/join, and the
+// rows are still in L1/L2.
+//
+// A loop kernel joins when it has no reduction, its iteration space is [m, ...] (or a
+// flat [m * w], seen as [m, w]), and every buffer written by the GEMM or by an earlier
+// member is read, and its own output written, only at the row of the loop's axis 0
+// (proved with the index ranges the expression pool tracks). Its output must not be read
+// by the GEMM or by an earlier member, nor overlap another buffer the group uses.
+#pragma once
+
+#include "codegen/kernel_ir.h"
+
+namespace kiln {
+
+// Merges such kernels into their f32 GEMMs (ContractionKernel::row_loops); returns how
+// many loop kernels were merged.
+int merge_row_epilogues(kir::KernelProgram& prog);
+
+}  // namespace kiln
