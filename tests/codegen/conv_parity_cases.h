@@ -231,6 +231,7 @@ inline Cases conv_prologue_cases() {
   };
   const std::vector<ConvCaseShape> shapes = {
       {21, 8, 6, 6, 8, 3, 3, opts(1, 1, 1)},    // Winograd, two image blocks
+      {20, 32, 16, 16, 32, 3, 3, opts(1, 1, 1)},  // Winograd weight gradient, 1-2 blocks a slice
       {29, 6, 7, 9, 5, 3, 3, opts(2, 1, 1)},    // folded small map, several blocks
       {7, 8, 2, 2, 6, 3, 3, opts(1, 1, 1)},     // dense tiny map
       {3, 4, 12, 10, 6, 3, 3, opts(1, 1, 1)},   // direct kernel
