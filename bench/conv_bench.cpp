@@ -8,7 +8,7 @@
 // included (conv.cpp skips them: on 1x1 maps the rate exceeds the GEMM's). Compare with
 // gemm_bench's 1024^3 peak.
 //
-// Winograd F(2x2, 3x3) (conv_winograd.cpp) takes the 3x3 stride-1 pad-1 shapes it wins
+// Winograd F(2x2, 3x3) (conv_winograd*.cpp) takes the 3x3 stride-1 pad-1 shapes it wins
 // on; those shapes also run with the suffix /no_winograd, on the old path
 // (conv_set_winograd_mode(kOff)), so one run compares the two (the FLOP count is the
 // direct convolution's for both). KILN_CONV_NO_WINOGRAD=1 turns Winograd off for the
@@ -106,7 +106,7 @@ const bool kRegistered = [] {
       benchmark::RegisterBenchmark((std::string(prefix) + z.name).c_str(), BM_Conv, z, kind,
                                    false)
           ->UseRealTime();
-      if (kind != kiln::kConvWeightGrad && winograd_shape(z))
+      if (winograd_shape(z))
         benchmark::RegisterBenchmark((std::string(prefix) + z.name + "/no_winograd").c_str(),
                                      BM_Conv, z, kind, true)
             ->UseRealTime();

@@ -1118,6 +1118,9 @@ void conv2d(const ConvParams& p, const T* a, const T* b, T* c, const Epilogue& e
     case kConvWeightGrad:
       if (d.fg <= 0 || d.ckk <= 0) return;
       if (p.n <= 0 || d.ohw <= 0) return empty_sum(p, d.groups, d.fg, d.ckk, c, epi);
+      if constexpr (std::is_same_v<T, float>) {  // 3x3 pad 1 (conv_winograd_wgrad.cpp)
+        if (use_winograd_wgrad(p)) return weight_grad_winograd(p, a, b, c, epi, pro);
+      }
       if (fold_batch(d)) {
         if (use_dense_map(p, d))
           return weight_grad_dense(p, d, operand_all(pro, a, image, p.n), b, c, epi);

@@ -197,5 +197,10 @@ void forward_winograd(const ConvParams& p, const float* x, const float* w, float
                       const Epilogue& epi, const Prologue& pro = {});
 void input_grad_winograd(const ConvParams& p, const float* dy, const float* w, float* dx,
                          const Epilogue& epi);
+// The same for the f32 weight gradient (conv_winograd_wgrad.cpp); x may come from a
+// prologue, computed per block of images.
+bool use_winograd_wgrad(const ConvParams& p);
+void weight_grad_winograd(const ConvParams& p, const float* x, const float* dy, float* dw,
+                          const Epilogue& epi, const Prologue& pro);
 
 }  // namespace kiln::conv_detail

@@ -48,6 +48,7 @@
 #include <cstring>
 
 #include "runtime/conv_internal.h"
+#include "runtime/conv_winograd_tiles.h"
 
 namespace kiln {
 
@@ -72,8 +73,6 @@ namespace conv_detail {
 
 namespace {
 
-constexpr int64_t kElems = 16;  // elements of a transformed 4x4 tile: the 16 GEMMs
-
 // Tiles per task (GEMM columns): about this many, whole images. 64 to 512 measured
 // within noise on 64..256 channels on 4x4 and 8x8 maps; V and M of a block of 128 tiles
 // with 128 channels take 2 MB.
@@ -87,15 +86,6 @@ struct Problem {
   bool accumulate;
 };
 
-// The tiles of an image: tile t = ty*tw + tx covers outputs [2ty, 2ty+2) x [2tx, 2tx+2)
-// (those past an odd edge are dropped) and reads input rows [2ty-1, 2ty+3) x columns
-// [2tx-1, 2tx+3), zero outside the image; a padded row holds whole tiles: 2tw+2 columns.
-struct TileMap {
-  int64_t h, w, th, tw, tiles, plane_w;
-  TileMap(int64_t h_, int64_t w_)
-      : h(h_), w(w_), th((h + 1) / 2), tw((w + 1) / 2), tiles(th * tw), plane_w(2 * tw + 2) {}
-};
-
 // One task's images and buffers (block()).
 struct Block {
   int64_t i0, i1;    // images
@@ -103,7 +93,6 @@ struct Block {
   int64_t ldv, ldm;  // distance between the 16 matrices of V and of M
   float *v, *m, *zeros, *rows, *out;
 };
-constexpr int64_t kSkew = 16;  // floats: one cache line
 
 // ---- The transforms -----------------------------------------------------------------
 
@@ -125,18 +114,6 @@ constexpr int64_t kSkew = 16;  // floats: one cache line
     u[(4 * i + 3) * ldu] = r[2];
   }
 }
-
-// Vectors of W floats (GCC vector extensions), loaded and stored unaligned. The
-// transforms below work on W columns (tiles) at a time; they are compiled for W = 4
-// (baseline SSE2) and W = 8 (AVX2) and picked at run time.
-template <int W>
-struct Vec {
-  typedef float type __attribute__((vector_size(4 * W)));
-};
-template <typename V>
-[[gnu::always_inline]] inline void load(V& x, const float* p) { std::memcpy(&x, p, sizeof(V)); }
-template <typename V>
-[[gnu::always_inline]] inline void store(float* p, const V& x) { std::memcpy(p, &x, sizeof(V)); }
 
 // alpha * A^T m A of `cols` tiles (a multiple of W), element e of tile t at m[e*ldm + t],
 // output (a, b) of tile t to out[(2a + b)*cols + t]. A^T = [1 1 1 0; 0 1 -1 -1].
@@ -160,43 +137,6 @@ template <int W>
       const V* q = s + 4 * a;
       store(out + (2 * a + 0) * cols + t, V(alpha * (q[0] + q[1] + q[2])));
       store(out + (2 * a + 1) * cols + t, V(alpha * (q[1] - q[2] - q[3])));
-    }
-  }
-}
-
-// One channel of one image into V. Per row of tiles, B^T d over the 4 input rows it reads
-// (x rows 2ty-1 .. 2ty+2, `zeros` for those in the padding), whole rows at once into
-// rows [4][plane_w] at columns 1..w (columns 0 and past w, the padding, stay zero); then
-// (B^T d) B per tile, element e of tile t to v[e*ldv + t].
-[[gnu::always_inline]] inline void input_image(const TileMap& tm, const float* x,
-                                               const float* zeros, float* __restrict rows,
-                                               float* __restrict v, int64_t ldv) {
-  const int64_t pw = tm.plane_w, w = tm.w;
-  for (int64_t ty = 0; ty < tm.th; ++ty) {
-    const float* in[4];
-    for (int64_t a = 0; a < 4; ++a) {
-      const int64_t r = 2 * ty - 1 + a;
-      in[a] = r >= 0 && r < tm.h ? x + r * w : zeros;
-    }
-    const float *__restrict d0 = in[0], *__restrict d1 = in[1], *__restrict d2 = in[2],
-                            *__restrict d3 = in[3];
-    float *__restrict r0 = rows + 1, *__restrict r1 = r0 + pw, *__restrict r2 = r1 + pw,
-                      *__restrict r3 = r2 + pw;
-    for (int64_t q = 0; q < w; ++q) {  // B^T d
-      r0[q] = d0[q] - d2[q];
-      r1[q] = d1[q] + d2[q];
-      r2[q] = d2[q] - d1[q];
-      r3[q] = d1[q] - d3[q];
-    }
-    for (int64_t tx = 0; tx < tm.tw; ++tx) {  // (B^T d) B
-      float* vt = v + ty * tm.tw + tx;
-      for (int64_t i = 0; i < 4; ++i) {
-        const float* s = rows + i * pw + 2 * tx;
-        vt[(4 * i + 0) * ldv] = s[0] - s[2];
-        vt[(4 * i + 1) * ldv] = s[1] + s[2];
-        vt[(4 * i + 2) * ldv] = s[2] - s[1];
-        vt[(4 * i + 3) * ldv] = s[1] - s[3];
-      }
     }
   }
 }
@@ -273,15 +213,6 @@ void output_block_base(const Problem& pb, const TileMap& tm, const Block& bl, fl
 }
 #endif
 
-bool avx2() {
-#if defined(__x86_64__)
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-#else
-  return false;
-#endif
-}
-
 // U = [16][k][c] from the kernels: kernel(k, c, g) fills g with the 3x3 kernel of output
 // channel k and input channel c, row-major. Split over the pool by rows of U; a row is
 // built in a [16][c] buffer and copied out, rather than scattered over the 16 matrices.
@@ -342,7 +273,7 @@ void winograd(const Problem& pb, const float* x_all, const float* u, float* y,
               const Epilogue& epi, const Prologue& pro) {
   const TileMap tm(pb.h, pb.w);
   const int64_t blocks = winograd_blocks(pb, tm);
-  const bool vec = avx2();
+  const bool vec = winograd_avx2();
   run_tasks(blocks, [&](int64_t b, bool parallel) {
     const Block bl = block(pb, tm, b, blocks);
     // Padding tiles (past the block's last image): zero columns of V.
@@ -373,11 +304,13 @@ void winograd(const Problem& pb, const float* x_all, const float* u, float* y,
   });
 }
 
+}  // namespace
+
 // A task's V and M hold at least one whole image: (c + f) * tiles * 16 floats, capped
 // at 16 MB (64->64 on 56x56: 6 MB; 64->64 on 224x224 would need 100 MB per thread).
 constexpr int64_t kMaxImageElems = 4 << 20;
 
-bool eligible(const ConvParams& p) {
+bool winograd_eligible(const ConvParams& p) {
   if (!(p.kh == 3 && p.kw == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 &&
         p.dil_w == 1 && p.pad_h == 1 && p.pad_w == 1 && p.groups == 1 && p.oh == p.h &&
         p.ow == p.w && p.n > 0 && p.c > 0 && p.f > 0 && p.h > 0 && p.w > 0))
@@ -385,7 +318,14 @@ bool eligible(const ConvParams& p) {
   return kElems * (p.c + p.f) * TileMap(p.h, p.w).tiles <= kMaxImageElems;
 }
 
-}  // namespace
+bool winograd_avx2() {
+#if defined(__x86_64__)
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+#else
+  return false;
+#endif
+}
 
 // Where Winograd wins, by measurement (see the top): maps of at least 4x4 (on 2x2 and
 // smaller maps a tile is mostly padding and conv_tiny_maps.cpp's dense GEMM is 1.2-2x
@@ -394,7 +334,7 @@ bool eligible(const ConvParams& p) {
 // kernel's: 3->64 on 32x32 60 vs 37 GFLOP/s, 16->16 on 28x28 67 vs 62).
 bool use_winograd(const ConvParams& p) {
   const WinogradMode mode = conv_winograd_mode();
-  if (mode == WinogradMode::kOff || !eligible(p)) return false;
+  if (mode == WinogradMode::kOff || !winograd_eligible(p)) return false;
   if (mode == WinogradMode::kForce) return true;
   const int64_t channels = std::min(p.c, p.f);
   if (p.h < 4 || p.w < 4) return false;

@@ -231,6 +231,7 @@ inline Cases conv_prologue_cases() {
   };
   const std::vector<ConvCaseShape> shapes = {
       {21, 8, 6, 6, 8, 3, 3, opts(1, 1, 1)},    // Winograd, two image blocks
+      {9, 32, 24, 24, 32, 3, 3, opts(1, 1, 1)},  // Winograd weight gradient, 1-2 blocks a slice
       {29, 6, 7, 9, 5, 3, 3, opts(2, 1, 1)},    // folded small map, several blocks
       {7, 8, 2, 2, 6, 3, 3, opts(1, 1, 1)},     // dense tiny map
       {3, 4, 12, 10, 6, 3, 3, opts(1, 1, 1)},   // direct kernel
@@ -243,7 +244,9 @@ inline Cases conv_prologue_cases() {
     for (const ConvCaseShape& s : shapes) {
       for (bool residual : {false, true}) {
         ParityOptions po;
-        po.rtol = dt == DType::f32 ? 1e-4 : 1e-10;
+        // dw sums n*h*w terms: over 5,000 (Winograd's case), f32 rounding reaches 1e-4 of
+        // max(1, |dw|) where the terms cancel.
+        po.rtol = dt == DType::f32 ? (s.n * s.h * s.w > 4096 ? 5e-4 : 1e-4) : 1e-10;
         const std::string what = residual ? "prologue bn+res+relu" : "prologue bn+relu";
         cs.push_back(make_case(conv_case_name(what, s, dt), [&](Builder& b) {
           Conv2dOptions same;

@@ -3,7 +3,7 @@
 // non-square images and kernels, pointwise), f32 and f64, alpha and accumulation, the
 // epilogue callback (each element exactly once, after its final value, from several
 // threads), the same bits on any thread count, small maps (where the batch is folded
-// into the GEMM), Winograd F(2x2, 3x3) (3x3 pad 1, forward and input gradient) and empty
+// into the GEMM), Winograd F(2x2, 3x3) (3x3 pad 1, every kind) and empty
 // shapes.
 #include <catch2/catch.hpp>
 
@@ -415,8 +415,8 @@ struct WinogradScope {
 };
 
 TEST_CASE("conv2d Winograd F(2x2, 3x3) matches the direct loop", "[conv][winograd]") {
-  // 3x3, stride 1, padding 1, one group: forward and input gradient forced onto the
-  // Winograd path (conv_winograd.cpp) on odd maps (1x1, 2x2, 1x5, odd sizes whose last
+  // 3x3, stride 1, padding 1, one group: forward, input and weight gradient forced onto
+  // the Winograd paths (conv_winograd*.cpp) on odd maps (1x1, 2x2, 1x5, odd sizes whose last
   // tile row and column fall off the edge), channel counts that fill no GEMM tile, batch
   // 1, 3 and 37 (several image blocks), plain, scaled and accumulating, with the epilogue
   // (each element exactly once, after its final value); the same bits on 1, 2 and 3
@@ -431,12 +431,13 @@ TEST_CASE("conv2d Winograd F(2x2, 3x3) matches the direct loop", "[conv][winogra
       {3, 3, 1, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1},
       {1, 1, 3, 2, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1},
       {37, 10, 8, 8, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1},  // 8 images per block: 5 or 6 blocks
+      {9, 8, 64, 64, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1},  // weight gradient: 1-2 blocks a slice
       {3, 17, 16, 15, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1},
   };
   int saved = num_threads();
   uint32_t seed = 500;
   for (const Shape& s : shapes) {
-    for (ConvKind kind : {kConvForward, kConvInputGrad}) {
+    for (ConvKind kind : {kConvForward, kConvInputGrad, kConvWeightGrad}) {
       for (int variant = 0; variant < 3; ++variant) {
         ConvParams p = params(s, kind);
         p.accumulate = variant == 2;
@@ -477,7 +478,7 @@ TEST_CASE("conv2d takes Winograd on ResNet-like shapes by default", "[conv][wino
   // 5x5) give the same bits forced or not.
   for (const Shape& s : {Shape{2, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1},
                          Shape{3, 128, 4, 4, 128, 3, 3, 1, 1, 1, 1, 1, 1, 1}}) {
-    for (ConvKind kind : {kConvForward, kConvInputGrad}) {
+    for (ConvKind kind : {kConvForward, kConvInputGrad, kConvWeightGrad}) {
       ConvParams p = params(s, kind);
       p.alpha = 0.5;
       p.accumulate = 1;
@@ -496,7 +497,7 @@ TEST_CASE("conv2d takes Winograd on ResNet-like shapes by default", "[conv][wino
                          Shape{2, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2},
                          Shape{2, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, 2, 2, 1},
                          Shape{2, 8, 8, 8, 8, 5, 5, 1, 1, 2, 2, 1, 1, 1}}) {
-    for (ConvKind kind : {kConvForward, kConvInputGrad}) {
+    for (ConvKind kind : {kConvForward, kConvInputGrad, kConvWeightGrad}) {
       ConvParams p = params(s, kind);
       INFO(describe(p));
       std::vector<float> forced, old;
