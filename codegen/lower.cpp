@@ -503,8 +503,8 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
   for (auto& k : post)
     if (!empty_output(k.output())) prog.kernels.push_back(std::move(k)), ++copies;
   out.copy_kernels = copies;
-  if (opts.fusion) merge_row_epilogues(prog);
   share_packed_operands(prog);
+  if (opts.fusion) merge_row_epilogues(prog);  // on GEMMs with a shared packed B
 
   // Lifetimes of arena buffers over the schedule, then the plan.
   std::vector<int> first(prog.buffers.size(), -1), last(prog.buffers.size(), -1);

@@ -179,7 +179,7 @@ int merge_row_epilogues(kir::KernelProgram& prog) {
   for (size_t i = 0; i < prog.kernels.size(); ++i) {
     kir::ContractionKernel* g = std::get_if<kir::ContractionKernel>(&prog.kernels[i].body);
     if (!g || g->op != kir::ContractionOp::Matmul || g->dtype != DType::f32 || g->batch != 1 ||
-        g->m <= 0 || g->n <= 0 || !g->row_loops.empty())
+        g->m <= 0 || g->n <= 0 || g->packed_b < 0 || !g->row_loops.empty())
       continue;
     Group group(prog, *g);
     std::vector<kir::LoopKernel> members;
