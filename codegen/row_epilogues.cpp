@@ -134,7 +134,10 @@ class Group {
   bool try_add(const kir::LoopKernel& l) {
     ExprPool& P = prog_.pool;
     const int out = l.out_buffer;
-    if (written_.count(out) || gemm_reads_.count(out) || member_reads_.count(out)) return false;
+    // Members may write blocks of one buffer (a concat's blocks), each row-locally; a
+    // buffer read by the GEMM, or by a member before any member wrote it, is out.
+    if (gemm_reads_.count(out) || (!written_.count(out) && member_reads_.count(out)))
+      return false;
     for (int b : used_)
       if (overlaps(prog_, b, out)) return false;
     const int64_t out_numel = prog_.buffers[out].type.shape.numel();

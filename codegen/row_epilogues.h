@@ -16,7 +16,8 @@
 // flat [m * w], seen as [m, w]), and every buffer written by the GEMM or by an earlier
 // member is read, and its own output written, only at the row of the loop's axis 0
 // (proved with the index ranges the expression pool tracks). Its output must not be read
-// by the GEMM or by an earlier member, nor overlap another buffer the group uses.
+// by the GEMM, nor by an earlier member before a member wrote it, nor overlap another
+// buffer the group uses (several members may write blocks of one buffer).
 #pragma once
 
 #include "codegen/kernel_ir.h"
