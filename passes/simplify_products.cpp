@@ -18,6 +18,14 @@ bool transposed_product(const Graph& g, const Node& n, Value* a, Value* b) {
   return true;
 }
 
+// Graph outputs and state updates, by NodeId: uses that users() does not list.
+std::vector<char> bound_values(const Graph& g) {
+  std::vector<char> bound(g.size(), 0);
+  for (const Output& o : g.outputs()) bound[o.value.id] = 1;
+  for (const StateUpdate& u : g.state_updates()) bound[u.value.id] = 1;
+  return bound;
+}
+
 }  // namespace
 
 // a1^T b1 + a2^T b2 => [a1; a2]^T [b1; b2]: a weight gradient summed over the time steps
@@ -27,9 +35,7 @@ bool merge_transposed_products(Graph& g) {
   bool changed = false;
   const int n = g.size();
   const std::vector<std::vector<NodeId>> users = g.users();
-  std::vector<char> bound(n, 0);  // graph outputs and state updates: uses users() omits
-  for (const Output& o : g.outputs()) bound[o.value.id] = 1;
-  for (const StateUpdate& u : g.state_updates()) bound[u.value.id] = 1;
+  const std::vector<char> bound = bound_values(g);
   auto single_use = [&](Value v) {
     return v.id >= n || (users[v.id].size() == 1 && !bound[v.id]);
   };
@@ -67,9 +73,7 @@ bool transpose_products(Graph& g) {
   bool changed = false;
   const int n = g.size();
   const std::vector<std::vector<NodeId>> users = g.users();
-  std::vector<char> bound(n, 0);
-  for (const Output& o : g.outputs()) bound[o.value.id] = 1;
-  for (const StateUpdate& u : g.state_updates()) bound[u.value.id] = 1;
+  const std::vector<char> bound = bound_values(g);
   for (NodeId id = 0; id < n; ++id) {
     const Node node = g.node(id);
     if (node.op != OpKind::Permute || node.attrs.ints("perm") != std::vector<int64_t>{1, 0})
@@ -108,6 +112,31 @@ NodeId one_hot_rows(const Graph& g, Value v) {
   return id;
 }
 
+// The rows of [B; 0] that product = one_hot(i, V) @ B selects: row i, or the zero row V
+// where i is outside [0, V).
+Expected<Value> gathered_rows(Graph& g, const Node& product, const Node& one_hot) {
+  const Value idx = one_hot.inputs[0];
+  const int64_t depth = one_hot.attrs.i("depth");
+  const int64_t rows = product.shape()[0], cols = product.shape()[1];
+  const DType it = g.type(idx).dtype;
+  const SourceLoc loc = product.loc;
+  auto constant = [&](DType dt, Shape s, double v) {
+    return g.add_leaf(OpKind::Constant, TensorType{dt, std::move(s)}, AttrMap{{"value", v}}, loc);
+  };
+  const Value flat =
+      KILN_TRY(g.add(OpKind::Reshape, {idx}, AttrMap{{"shape", std::vector<int64_t>{rows}}}, loc));
+  const Value zero_index = KILN_TRY(constant(it, Shape{rows}, 0.0));
+  const Value zero_row_index = KILN_TRY(constant(it, Shape{rows}, static_cast<double>(depth)));
+  const Value zero_row = KILN_TRY(constant(product.dtype(), Shape{1, cols}, 0.0));
+  const Value nonnegative = KILN_TRY(g.add(OpKind::Ge, {flat, zero_index}, {}, loc));
+  const Value below = KILN_TRY(g.add(OpKind::Lt, {flat, zero_row_index}, {}, loc));
+  const Value inside = KILN_TRY(g.add(OpKind::And, {nonnegative, below}, {}, loc));
+  const Value row = KILN_TRY(g.add(OpKind::Select, {inside, flat, zero_row_index}, {}, loc));
+  const Value table = KILN_TRY(g.add(OpKind::Concat, {product.inputs[1], zero_row},
+                                     AttrMap{{"axis", int64_t{0}}}, loc));
+  return g.add(OpKind::Gather, {table, row}, {}, loc);
+}
+
 }  // namespace
 
 // one_hot(i, V) @ B => rows of [B; 0] gathered by i, or by V (the zero row) where i is
@@ -126,33 +155,8 @@ bool one_hot_products(Graph& g) {
       continue;
     const NodeId oh = one_hot_rows(g, node.inputs[0]);
     if (oh < 0) continue;
-    const Value idx = g.node(oh).inputs[0];
-    const int64_t depth = g.node(oh).attrs.i("depth");
-    const int64_t rows = node.shape()[0], cols = node.shape()[1];
-    const DType it = g.type(idx).dtype;
-    const SourceLoc loc = node.loc;
-    auto constant = [&](DType dt, Shape s, double v) {
-      return g.add_leaf(OpKind::Constant, TensorType{dt, std::move(s)}, AttrMap{{"value", v}},
-                        loc);
-    };
-    Expected<Value> flat =
-        g.add(OpKind::Reshape, {idx}, AttrMap{{"shape", std::vector<int64_t>{rows}}}, loc);
-    Expected<Value> lo = constant(it, Shape{rows}, 0.0);
-    Expected<Value> zero_row_index = constant(it, Shape{rows}, static_cast<double>(depth));
-    Expected<Value> zero_row = constant(node.dtype(), Shape{1, cols}, 0.0);
-    if (!flat.ok() || !lo.ok() || !zero_row_index.ok() || !zero_row.ok()) continue;
-    Expected<Value> nonnegative = g.add(OpKind::Ge, {*flat, *lo}, {}, loc);
-    if (!nonnegative.ok()) continue;
-    Expected<Value> below = g.add(OpKind::Lt, {*flat, *zero_row_index}, {}, loc);
-    if (!below.ok()) continue;
-    Expected<Value> inside = g.add(OpKind::And, {*nonnegative, *below}, {}, loc);
-    if (!inside.ok()) continue;
-    Expected<Value> row = g.add(OpKind::Select, {*inside, *flat, *zero_row_index}, {}, loc);
-    if (!row.ok()) continue;
-    Expected<Value> table = g.add(OpKind::Concat, {node.inputs[1], *zero_row},
-                                  AttrMap{{"axis", int64_t{0}}}, loc);
-    if (!table.ok()) continue;
-    Expected<Value> out = g.add(OpKind::Gather, {*table, *row}, {}, loc);
+    const Node one_hot = g.node(oh);  // a copy: adding nodes may move the graph's
+    Expected<Value> out = gathered_rows(g, node, one_hot);
     if (!out.ok() || g.type(*out) != node.type) continue;
     g.replace_all_uses(Value{id}, *out);
     changed = true;
