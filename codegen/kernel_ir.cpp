@@ -471,20 +471,34 @@ const char* contraction_op_name(ContractionOp op) {
 int Kernel::output() const {
   if (const LoopKernel* l = loop()) return l->out_buffer;
   if (const ContractionKernel* c = contraction()) return c->out;
+  if (const RowKernel* r = row_kernel()) return r->loops.front().out_buffer;
   return scatter()->out;
 }
 
 std::vector<int> Kernel::outputs() const {
+  const RowKernel* r = row_kernel();
+  const std::vector<LoopKernel>* more = r ? &r->loops : nullptr;
+  if (const ContractionKernel* c = contraction()) more = &c->row_loops;
   std::vector<int> out{output()};
-  if (const ContractionKernel* c = contraction())
-    for (const LoopKernel& l : c->row_loops) out.push_back(l.out_buffer);
+  if (more)
+    for (const LoopKernel& l : *more)
+      if (l.out_buffer != out.back()) out.push_back(l.out_buffer);
   return out;
 }
 
+namespace {
+int64_t loop_work(const LoopKernel& l) {
+  int64_t n = 1;
+  for (int64_t d : l.dims) n *= d;
+  return n;
+}
+}  // namespace
+
 int64_t Kernel::work() const {
-  if (const LoopKernel* l = loop()) {
-    int64_t n = 1;
-    for (int64_t d : l->dims) n *= d;
+  if (const LoopKernel* l = loop()) return loop_work(*l);
+  if (const RowKernel* r = row_kernel()) {
+    int64_t n = 0;
+    for (const LoopKernel& l : r->loops) n += loop_work(l);
     return n;
   }
   if (const ContractionKernel* c = contraction()) {
@@ -618,11 +632,52 @@ void print_loop(std::ostringstream& os, const ExprPool& pool, const LoopKernel& 
 
 }  // namespace
 
+std::vector<int> kernel_reads(const KernelProgram& prog, const Kernel& k) {
+  std::set<int> r;
+  auto loads_of = [&](ExprId root) {
+    if (root < 0) return;
+    std::vector<ExprId> loads;
+    prog.pool.collect_loads(root, loads);
+    for (ExprId l : loads) r.insert(prog.pool[l].buffer);
+  };
+  auto loops_read = [&](const std::vector<LoopKernel>& loops) {
+    for (const LoopKernel& l : loops) {
+      loads_of(l.value);
+      loads_of(l.out_offset);
+    }
+  };
+  if (const LoopKernel* l = k.loop()) {
+    loops_read({*l});
+  } else if (const RowKernel* rk = k.row_kernel()) {
+    loops_read(rk->loops);
+  } else if (const ContractionKernel* c = k.contraction()) {
+    loads_of(c->epilogue);
+    r.erase(c->out);  // the epilogue reads the product it just wrote: not an input
+    loads_of(c->prologue);
+    if (c->a >= 0) r.insert(c->a);
+    r.insert(c->b);
+    if (c->alpha_scale >= 0) r.insert(c->alpha_scale);
+    if (c->accumulate) r.insert(c->out);
+    if (c->packed_b >= 0) r.insert(c->packed_b);  // written by the first, kept to the last
+    loops_read(c->row_loops);
+  } else {
+    r.insert(k.scatter()->indices);
+    r.insert(k.scatter()->updates);
+  }
+  return {r.begin(), r.end()};
+}
+
 std::string print_kernel(const KernelProgram& prog, const Kernel& k) {
   std::ostringstream os;
   os << "  kernel " << k.name;
   if (const LoopKernel* l = k.loop()) {
     print_loop(os, prog.pool, *l);
+  } else if (const RowKernel* r = k.row_kernel()) {
+    os << " rows " << r->rows << ", " << r->loops.size() << " loops\n";
+    for (const LoopKernel& l : r->loops) {
+      os << "    row loop";
+      print_loop(os, prog.pool, l);
+    }
   } else if (const ContractionKernel* c = k.contraction()) {
     print_contraction(os, prog.pool, *c);
   } else {

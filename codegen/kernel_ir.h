@@ -20,6 +20,11 @@
 //                      input operand's index space [n, c, h*w] that computes the operand
 //                      (x), evaluated per block of images by the runtime.
 //   ScatterAddKernel   zeroes the output and adds update rows at (clamped) indices.
+//   RowKernel          loop kernels over the same m rows (axis 0 of each), run one block
+//                      of rows at a time: each member in order over rows [r0, r1), so a
+//                      row's reductions and the elementwise work that reads them (softmax,
+//                      cross-entropy and its gradient, layer norm) share one launch and
+//                      the rows stay in cache (codegen/row_kernels.h).
 // How loops map to threads and vector lanes is the backend's business (the CPU schedule
 // lives in codegen/llvm/schedule.h).
 //
@@ -223,16 +228,22 @@ struct ScatterAddKernel {
   int64_t count = 0, rows = 0, row_size = 0;
 };
 
+struct RowKernel {
+  int64_t rows = 0;
+  std::vector<LoopKernel> loops;  // each over [rows, ...], axis 0 not reduced
+};
+
 struct Kernel {
   std::string name;
   NodeId root = -1;
-  std::variant<LoopKernel, ContractionKernel, ScatterAddKernel> body;
+  std::variant<LoopKernel, ContractionKernel, ScatterAddKernel, RowKernel> body;
   std::vector<int> reads;  // buffers read (for printing, scheduling, lifetimes)
 
   const LoopKernel* loop() const { return std::get_if<LoopKernel>(&body); }
   const ContractionKernel* contraction() const { return std::get_if<ContractionKernel>(&body); }
   const ScatterAddKernel* scatter() const { return std::get_if<ScatterAddKernel>(&body); }
-  int output() const;        // the buffer it writes (a contraction: the product)
+  const RowKernel* row_kernel() const { return std::get_if<RowKernel>(&body); }
+  int output() const;        // the buffer it writes (a contraction: the product; rows: the first)
   std::vector<int> outputs() const;  // every buffer it writes (row epilogues included)
   int64_t work() const;      // rough element-operations count, for parallel grain decisions
 };
@@ -244,6 +255,10 @@ struct KernelProgram {
 
   int add_buffer(BufferKind kind, TensorType type, std::string name, NodeId node);
 };
+
+// Every buffer kernel k reads (a contraction's accumulated output included; its
+// epilogue's loads of the product it just wrote not).
+std::vector<int> kernel_reads(const KernelProgram& prog, const Kernel& k);
 
 std::string print_expr(const ExprPool& pool, ExprId root);
 std::string print_kernel(const KernelProgram& prog, const Kernel& k);

@@ -8,6 +8,7 @@
 #include "codegen/lowerer.h"
 #include "codegen/packed_operands.h"
 #include "codegen/row_epilogues.h"
+#include "codegen/row_kernels.h"
 
 #include <algorithm>
 #include <functional>
@@ -312,37 +313,6 @@ Expected<kir::Kernel> lower_fused(const Graph& g, const FusionPlan& plan, const 
   return Error("unknown fused kernel kind");
 }
 
-std::vector<int> kernel_reads(const kir::KernelProgram& prog, const kir::Kernel& k) {
-  std::set<int> r;
-  auto loads_of = [&](ExprId root) {
-    if (root < 0) return;
-    std::vector<ExprId> loads;
-    prog.pool.collect_loads(root, loads);
-    for (ExprId l : loads) r.insert(prog.pool[l].buffer);
-  };
-  if (const kir::LoopKernel* l = k.loop()) {
-    loads_of(l->value);
-    loads_of(l->out_offset);
-  } else if (const kir::ContractionKernel* c = k.contraction()) {
-    loads_of(c->epilogue);
-    r.erase(c->out);  // the epilogue reads the product it just wrote: not an input
-    loads_of(c->prologue);
-    if (c->a >= 0) r.insert(c->a);
-    r.insert(c->b);
-    if (c->alpha_scale >= 0) r.insert(c->alpha_scale);
-    if (c->accumulate) r.insert(c->out);
-    if (c->packed_b >= 0) r.insert(c->packed_b);  // written by the first, kept to the last
-    for (const kir::LoopKernel& l : c->row_loops) {
-      loads_of(l.value);
-      loads_of(l.out_offset);
-    }
-  } else {
-    r.insert(k.scatter()->indices);
-    r.insert(k.scatter()->updates);
-  }
-  return {r.begin(), r.end()};
-}
-
 // State update `v` may be written straight into the state buffer when every use of the
 // old state inside v's kernel is at v's own index: all paths from the root down to the
 // state go through elementwise ops only.
@@ -504,13 +474,16 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
     if (!empty_output(k.output())) prog.kernels.push_back(std::move(k)), ++copies;
   out.copy_kernels = copies;
   share_packed_operands(prog);
-  if (opts.fusion) merge_row_epilogues(prog);  // on GEMMs with a shared packed B
+  if (opts.fusion) {
+    merge_row_epilogues(prog);  // on GEMMs with a shared packed B
+    merge_row_kernels(prog);
+  }
 
   // Lifetimes of arena buffers over the schedule, then the plan.
   std::vector<int> first(prog.buffers.size(), -1), last(prog.buffers.size(), -1);
   for (size_t i = 0; i < prog.kernels.size(); ++i) {
     kir::Kernel& k = prog.kernels[i];
-    k.reads = kernel_reads(prog, k);
+    k.reads = kir::kernel_reads(prog, k);
     for (int o : k.outputs()) {
       if (first[o] < 0) first[o] = static_cast<int>(i);
       last[o] = std::max(last[o], static_cast<int>(i));

@@ -70,6 +70,7 @@ class KernelRenderer {
     std::vector<Value*> range;
     Function* w = begin_function(name, {i64, i64}, &range);
     if (const kir::LoopKernel* l = k_.loop()) render_loop(*l, range[0], range[1]);
+    else if (const kir::RowKernel* r = k_.row_kernel()) render_row_loops(r->loops, r->rows, range[0], range[1]);
     else render_scatter(*k_.scatter(), range[0], range[1]);
     return finish_function(w);
   }
@@ -95,33 +96,13 @@ class KernelRenderer {
     return finish_function(w);
   }
 
-  // Emits the row epilogue of a GEMM kernel, k<i>.rows (RowEpilogueFn in runtime/abi.h):
-  // each row loop in order over rows [r0, r1) and all of its other axes, the last one
-  // innermost (contiguous in the loops the merge accepts, so it vectorizes).
+  // Emits the row epilogue of a GEMM kernel, k<i>.rows (RowEpilogueFn in runtime/abi.h).
   Function* render_rows(const std::string& name) {
     const kir::ContractionKernel& c = *k_.contraction();
     Type* i64 = b_.getInt64Ty();
     std::vector<Value*> a;
     Function* w = begin_function(name, {i64, i64}, &a);
-    for (const kir::LoopKernel& l : c.row_loops) {
-      const int n = static_cast<int>(l.dims.size());
-      ax_.assign(n, i64c(0));
-      vector_axis_ = n - 1;
-      std::function<void(int)> nest = [&](int d) {
-        if (d == n) {
-          memo_.clear();
-          store(l.out_buffer, l.out_dtype, emit(l.out_offset), emit(l.value));
-          return;
-        }
-        Value* lo = d == 0 ? a[0] : i64c(0);
-        Value* hi = d == 0 ? a[1] : i64c(l.dims[d]);
-        loop(lo, hi, [&](Value* iv) {
-          ax_[d] = iv;
-          nest(d + 1);
-        });
-      };
-      nest(0);
-    }
+    render_row_loops(c.row_loops, c.m, a[0], a[1]);
     return finish_function(w);
   }
 
@@ -395,6 +376,16 @@ class KernelRenderer {
       }
       inner(i64c(0), vhi);
     });
+  }
+
+  // Loop kernels over [m, ...] (axis 0 the row, kept), each in order over rows [r0, r1):
+  // a loop's parallel range is its kept axes flattened with axis 0 outermost (or axis 0
+  // alone, split as the vector axis), so rows [r0, r1) are units [r0, r1) * units / m.
+  void render_row_loops(const std::vector<kir::LoopKernel>& loops, int64_t m, Value* r0, Value* r1) {
+    for (const kir::LoopKernel& l : loops) {
+      const int64_t per_row = schedule_loop(l).units / m;
+      render_loop(l, b_.CreateMul(r0, i64c(per_row)), b_.CreateMul(r1, i64c(per_row)));
+    }
   }
 
   // Parallel over columns of the row: each chunk zeroes and accumulates its columns.
@@ -708,6 +699,8 @@ std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMC
     int64_t units, work = k.work();
     if (const kir::ScatterAddKernel* sc = k.scatter()) {
       units = std::max<int64_t>(1, sc->row_size);
+    } else if (const kir::RowKernel* r = k.row_kernel()) {
+      units = r->rows;
     } else {
       units = schedule_loop(*k.loop()).units;
     }
