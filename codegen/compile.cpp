@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "codegen/kernel_cost.h"
 #include "codegen/llvm/renderer.h"
 #include "codegen/lower.h"
 #include "ir/leaf_state.h"
@@ -125,7 +126,9 @@ Expected<CompiledPlan> compile_plan(const Graph& source, const CompileOptions& o
   for (const Output& o : g.outputs()) plan.outputs.push_back(o.name);
   for (size_t i = 0; i < prog.kernels.size(); ++i) {
     const kir::Kernel& k = prog.kernels[i];
-    plan.launches.push_back({k.name, "k" + std::to_string(i), k.reads, k.output()});
+    const KernelCost cost = kernel_cost(prog, k);
+    plan.launches.push_back({k.name, "k" + std::to_string(i), k.reads, k.output(), cost.flops, cost.bytes,
+                              k.contraction() != nullptr});
   }
 
   auto ctx = std::make_unique<llvm::LLVMContext>();

@@ -174,6 +174,17 @@ Status Executable::check_guards() const {
   return Status::Ok();
 }
 
+std::vector<double> Executable::kernel_seconds(int64_t* runs) const {
+  std::lock_guard<std::mutex> lock(run_mu_);
+  *runs = profile_data_ ? profile_data_->runs() : 0;
+  return profile_data_ ? profile_data_->seconds() : std::vector<double>{};
+}
+
+void Executable::reset_profile() {
+  std::lock_guard<std::mutex> lock(run_mu_);
+  if (profile_data_) profile_data_->reset(static_cast<int>(plan_.launches.size()));
+}
+
 std::string Executable::describe() const {
   if (!profile_data_) return plan_.description;
   std::lock_guard<std::mutex> lock(run_mu_);

@@ -100,6 +100,11 @@ class Executable {
   const ExecutableStats& stats() const { return plan_.stats; }
   // Fusion, memory plan and kernels (and, when profiling, microseconds per kernel).
   std::string describe() const;
+  // Profiling executables: seconds spent in each kernel (plan().launches order) summed
+  // over the runs since bind or reset_profile(), and that number of runs in *runs;
+  // empty (and 0 runs) when not profiling.
+  std::vector<double> kernel_seconds(int64_t* runs) const;
+  void reset_profile();
   CodeModule& code() { return *code_; }
   // Plans compiled with arena guards: an error naming the first buffer whose guard bytes
   // were overwritten (a kernel wrote past its end).

@@ -46,6 +46,10 @@ struct KernelLaunch {
   std::string symbol;      // its function in the code module
   std::vector<int> reads;  // buffer ids
   int writes = -1;         // buffer id
+  // What it computes and moves at the least (codegen/kernel_cost.h): profiles report
+  // GFLOP/s and GB/s from these.
+  double flops = 0, bytes = 0;
+  bool contraction = false;  // a GEMM or convolution (bound by the GEMM rate, not memory)
 };
 
 // Bytes of the arena no kernel may write (the padding after a buffer, in plans compiled

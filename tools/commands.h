@@ -20,6 +20,7 @@ Command add_models_command(CLI::App& kiln);      // kiln models
 Command add_train_command(CLI::App& kiln);       // kiln train MODEL
 Command add_eval_command(CLI::App& kiln);        // kiln eval MODEL --checkpoint FILE
 Command add_inspect_command(CLI::App& kiln);     // kiln inspect MODEL
+Command add_bench_command(CLI::App& kiln);       // kiln bench MODEL
 Command add_checkpoint_command(CLI::App& kiln);  // kiln checkpoint FILE
 Command add_generate_command(CLI::App& kiln);    // kiln generate MODEL --checkpoint FILE
 Command add_translate_command(CLI::App& kiln);   // kiln translate MODEL --checkpoint FILE S...

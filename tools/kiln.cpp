@@ -1,5 +1,5 @@
 // The `kiln` command-line tool (CLI11): `kiln models`, `kiln train MODEL`, `kiln eval
-// MODEL`, `kiln inspect MODEL`, `kiln checkpoint FILE`, `kiln generate MODEL`, each with
+// MODEL`, `kiln inspect MODEL`, `kiln bench MODEL`, `kiln checkpoint FILE`, `kiln generate MODEL`, each with
 // --help. Errors print "kiln: error: ..." on stderr and exit 1; usage errors (unknown
 // command or flag, missing argument) exit 2; no exception leaves main (tools/args.h).
 #include <string>
@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
     app.footer("Run 'kiln COMMAND --help' (or 'kiln help COMMAND') for a command's flags.");
     std::vector<Command> commands = {add_models_command(app), add_train_command(app),
                                      add_eval_command(app), add_inspect_command(app),
+                                     add_bench_command(app),
                                      add_checkpoint_command(app), add_generate_command(app),
                                      add_translate_command(app)};
     for (const Command& c : commands) c.app->footer("");  // not inherited
