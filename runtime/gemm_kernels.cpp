@@ -19,6 +19,7 @@ namespace {
 
 // NAME<MR, L>: V the vector type, NV vectors per row (NR = NV * lanes), PANEL the height of
 // a packed A panel (the ISA's MR).
+#define KILN_UNROLL _Pragma("GCC unroll 16")
 #define KILN_GEMM_MICRO(NAME, V, BCAST, NV, PANEL)                                          \
   template <int MR, int L>                                                                  \
   void NAME(int64_t kc, const float* __restrict a, int64_t lda, const float* __restrict b,  \
@@ -27,31 +28,31 @@ namespace {
     const int64_t rs = L == kDirectA ? lda : 1;                                             \
     const int64_t ks = L == kPackedA ? PANEL : L == kDirectA ? 1 : lda;                     \
     V acc_[MR][NV];                                                                         \
-    for (int r = 0; r < MR; ++r)                                                            \
-      for (int j = 0; j < NV; ++j) acc_[r][j] = V{};                                        \
+    KILN_UNROLL for (int r = 0; r < MR; ++r)                                                            \
+      KILN_UNROLL for (int j = 0; j < NV; ++j) acc_[r][j] = V{};                                        \
     for (int64_t k = 0; k < kc; ++k) {                                                      \
       V bv[NV];                                                                             \
-      for (int j = 0; j < NV; ++j) std::memcpy(&bv[j], b + j * W, sizeof(V));               \
-      for (int r = 0; r < MR; ++r) {                                                        \
+      KILN_UNROLL for (int j = 0; j < NV; ++j) std::memcpy(&bv[j], b + j * W, sizeof(V));               \
+      KILN_UNROLL for (int r = 0; r < MR; ++r) {                                                        \
         V av = BCAST(a[r * rs + k * ks]);                                                   \
-        for (int j = 0; j < NV; ++j) acc_[r][j] += av * bv[j];                              \
+        KILN_UNROLL for (int j = 0; j < NV; ++j) acc_[r][j] += av * bv[j];                              \
       }                                                                                     \
       b += ldb;                                                                             \
     }                                                                                       \
-    const bool scale = e.alpha != 1.f;                                                      \
-    const V alpha = BCAST(e.alpha);                                                         \
-    for (int r = 0; r < MR; ++r)                                                            \
-      for (int j = 0; j < NV; ++j) {                                                        \
-        float* p = c + r * ldc + j * W;                                                     \
-        V v = acc_[r][j];                                                                   \
-        if (scale) v *= alpha;                                                              \
-        if (e.accumulate) {                                                                 \
+    if (e.alpha != 1.f) {                                                                   \
+      const V alpha = BCAST(e.alpha);                                                       \
+      KILN_UNROLL for (int r = 0; r < MR; ++r)                                                          \
+        KILN_UNROLL for (int j = 0; j < NV; ++j) acc_[r][j] *= alpha;                                   \
+    }                                                                                       \
+    if (e.accumulate)                                                                       \
+      KILN_UNROLL for (int r = 0; r < MR; ++r)                                                          \
+        KILN_UNROLL for (int j = 0; j < NV; ++j) {                                                      \
           V t;                                                                              \
-          std::memcpy(&t, p, sizeof(V));                                                    \
-          v += t;                                                                           \
+          std::memcpy(&t, c + r * ldc + j * W, sizeof(V));                                  \
+          acc_[r][j] += t;                                                                  \
         }                                                                                   \
-        std::memcpy(p, &v, sizeof(V));                                                      \
-      }                                                                                     \
+    KILN_UNROLL for (int r = 0; r < MR; ++r)                                                            \
+      KILN_UNROLL for (int j = 0; j < NV; ++j) std::memcpy(c + r * ldc + j * W, &acc_[r][j], sizeof(V)); \
   }
 
 // Tables: rows 1..MR for each layout, in ALayout order.
