@@ -2,6 +2,8 @@
 // the weight gradient x^T @ dh (784x256 @ 256x256 with transposed A), dh @ W^T, plus
 // square 512 and 1024 cases (the peak). The "/1" variants add an epilogue (bias + ReLU,
 // a C++ stand-in for a generated one) to measure what the callback costs.
+// BM_GemmPlain is plain row-major C = A @ B named by M/N/K, the cases
+// bench/gemm_vs_pytorch.py compares with PyTorch's `a @ b` (issue 13).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -26,13 +28,14 @@ void bias_relu(void** buffers, int64_t, int64_t r0, int64_t r1, int64_t c0, int6
   }
 }
 
-void BM_GemmF32(benchmark::State& state) {
+void run_gemm(benchmark::State& state, int64_t m, int64_t n, int64_t k, bool trans_a,
+              bool trans_b, bool epilogue) {
   kiln::GemmParams p;
-  p.m = state.range(0);
-  p.n = state.range(1);
-  p.k = state.range(2);
-  p.trans_a = state.range(3);
-  p.trans_b = state.range(4);
+  p.m = m;
+  p.n = n;
+  p.k = k;
+  p.trans_a = trans_a;
+  p.trans_b = trans_b;
   p.lda = p.trans_a ? p.m : p.k;
   p.ldb = p.trans_b ? p.k : p.n;
   p.ldc = p.n;
@@ -40,7 +43,7 @@ void BM_GemmF32(benchmark::State& state) {
   BiasRelu ctx{c.data(), bias.data(), p.ldc};
   void* buffers[] = {&ctx};
   kiln::Epilogue epi;
-  if (state.range(5)) epi = kiln::Epilogue{bias_relu, buffers};
+  if (epilogue) epi = kiln::Epilogue{bias_relu, buffers};
   for (auto _ : state) {
     kiln::gemm_f32(p, a.data(), b.data(), c.data(), epi);
     benchmark::DoNotOptimize(c.data());
@@ -50,6 +53,15 @@ void BM_GemmF32(benchmark::State& state) {
       benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate,
                          benchmark::Counter::kIs1000);
   state.SetLabel(kiln::gemm_f32_isa());
+}
+
+void BM_GemmF32(benchmark::State& state) {
+  run_gemm(state, state.range(0), state.range(1), state.range(2), state.range(3),
+           state.range(4), state.range(5));
+}
+
+void BM_GemmPlain(benchmark::State& state) {
+  run_gemm(state, state.range(0), state.range(1), state.range(2), false, false, false);
 }
 
 // Args: M, N, K, transA, transB, epilogue.
@@ -69,6 +81,18 @@ BENCHMARK(BM_GemmF32)
     ->Args({512, 512, 512, 0, 0, 0})
     ->Args({1024, 1024, 1024, 0, 0, 0})
     ->Args({1024, 1024, 1024, 0, 0, 1})
+    ->UseRealTime();
+
+// Issue 13's shapes, M/N/K. 32x284x768 read both ways: M=32 N=284 K=768 as written, and
+// M=32 K=284 N=768, the GRU gates [x, h] @ W of the issue's description.
+BENCHMARK(BM_GemmPlain)
+    ->ArgNames({"M", "N", "K"})
+    ->Args({256, 784, 256})
+    ->Args({784, 256, 256})
+    ->Args({1024, 1024, 1024})
+    ->Args({256, 256, 10})
+    ->Args({32, 284, 768})
+    ->Args({32, 768, 284})
     ->UseRealTime();
 
 }  // namespace

@@ -1,31 +1,49 @@
-// GEMM implementation (see gemm.h). Structure, GotoBLAS/BLIS style, per task (a block of
-// rows x a block of NR-wide column panels of C, one task per thread):
+// f32 GEMM driver (see gemm.h; micro-kernels in gemm_kernels.cpp, f64 in gemm_f64.cpp).
+// Structure, GotoBLAS/BLIS style, per task (a block of rows x a block of NR-wide column
+// panels of C of one product of the batch):
 //   for each K slice (equal slices of at most kKC, so a B micro-panel stays in L1):
 //     pack the task's columns of op(B) for this slice into k-major NR-wide panels;
 //     for each block of kMC rows: pack those rows of op(A) into MR-tall k-major panels
 //       (only when A is transposed; row-major A is read in place: the micro-kernel
 //       broadcasts from MR row pointers, which saves a transposing copy of A);
-//       for each B panel, for each MR-row tile: micro-kernel.
-// The micro-kernel keeps an MR x NR tile of C in vector registers and does one
-// broadcast-FMA per (row, vector) per k; it applies alpha and accumulation to the
-// registers before the one store. Edge tiles (M % MR, N % NR) run the same kernel on
-// zero-padded panels into a stack tile and scale while copying. On the last K slice the
-// epilogue runs on each finished strip of a row block (kMC rows x about 64 columns) right
-// after its tiles are stored, so it finds them in L1/L2 and one indirect call covers
-// thousands of elements. Each task packs its own B columns, so there is one
-// fork/join per GEMM and no shared packed buffer; the (rows x columns) task grid is
-// chosen by a small cost model (compute of the padded block + packing) so that, e.g., the
-// MLP forward x@W1 splits N (each thread packs half of W1, A read in place) while the
-// weight gradient x^T@dh splits M (B is small, A must be packed).
+//       for each B panel, for each row tile: micro-kernel.
+// Row tiles are MR rows, and the last one runs a kernel for just its rows (tile_rows
+// splits a small remainder evenly with the tile before it); edge panels (N % NR) go
+// through a stack tile and are scaled while copying. On the last K slice the epilogue
+// runs on each finished strip of a row block (kMC rows x about 64 columns) right after
+// its tiles are stored, so it finds them in L1/L2 and one indirect call covers thousands
+// of elements. Each task packs its own B columns, so there is one fork/join per GEMM
+// (every product of a batch included) and no shared packed buffer; the (rows x columns)
+// task grid is chosen by a small cost model (compute of the padded block + packing) so
+// that, e.g., the MLP forward x@W1 splits N (each thread packs half of W1, A read in
+// place) while the weight gradient x^T@dh splits M (B is small, A must be packed).
+//
+// Shape-specialised paths (issue 13), each measured on the 2-core Zen 4 VM (AVX2 kernel,
+// 2 threads, least of 12 runs, microseconds before -> after; PyTorch 1.13 / OpenBLAS
+// `a @ b` at its best for reference):
+//  - small M (the recurrent nets' batch 32): the row tail runs only its rows, 32 rows as
+//    6+6+6+6+4+4 instead of six 6-row tiles (36 rows, the last 4 of zeros):
+//    32x768x284 91 -> 80, 32x256x1024 114 -> 99, 32x1024x256 125 -> 112;
+//  - and with at most kDirectBMaxRows rows, row-major B is read in place instead of
+//    packed: each element of B serves only M/MR tiles, so the copy costs more than the
+//    strided reads (32x256x768 70 -> 63, 32x768x256 71 -> 64, 32x284x768 84 -> 80,
+//    32x768x284 82 -> 80). Not when B's rows are a multiple of 2 KB apart: its panel
+//    then falls in a few L1 sets (32x1024x256 with ldb 1024: 115 -> 132 read in place);
+//    not with more rows (256x784x256 505 -> 540, 784x256x256 485 -> 600);
+//  - alpha = 1 skips the scaling multiply, which at small K is a sizeable part of the
+//    tile's work: 256x256x10 with transposed B 21.7 -> 13.6;
+//  - a batch runs all its products' tasks in one fork/join, so products too small to
+//    split (attention's per-head matmuls) run on all threads instead of one.
+// The task grid already splits the dimension that balances work (the cost model above):
+// M = 32 splits N, the weight gradients split M.
 #include "runtime/gemm.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <string>
-#include <vector>
 
 #include "ir/status.h"
+#include "runtime/gemm_kernels.h"
 #include "runtime/thread_pool.h"
 
 #if defined(__x86_64__)
@@ -39,107 +57,16 @@ namespace {
 constexpr int64_t kKC = 320;  // max K slice (784 -> 3 x 262): B micro-panel kc*NR stays in L1
 constexpr int64_t kMC = 144;  // rows of A per block (L2 resident)
 constexpr int64_t kEpiCols = 64;  // columns per epilogue call (a few NR panels)
+constexpr double kMinParallelFlops = 2e5;  // smaller GEMMs (all products) run on one thread
+constexpr int64_t kDirectBMaxRows = 48;     // at most this many rows: B read in place
+constexpr int64_t kDirectBBadStride = 512;  // ... unless its rows are 2 KB multiples apart
 
-// How the micro-kernel stores its accumulators: C = alpha*acc (+ C when accumulating).
-struct Epi {
-  float alpha = 1.f;
-  bool accumulate = false;
-};
-
-// a: packed (MR x kc, k-major) when RS=1, KS=MR; in place (row r at a + r*lda) when
-// RS=lda, KS=1; transposed in place (element (r, k) at a + k*lda + r) when RS=1, KS=lda.
-using MicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, float* c,
-                         int64_t ldc, const Epi& e);
-
-// Micro-kernel body, instantiated per ISA inside target pragmas with V = the vector type.
-#define KILN_GEMM_MICRO(NAME, V, BCAST, MR, NV, RS, KS)                                     \
-  void NAME(int64_t kc, const float* __restrict a, int64_t lda, const float* __restrict b, \
-            float* __restrict c, int64_t ldc, const Epi& e) {                             \
-    (void)lda;                                                                            \
-    constexpr int W = sizeof(V) / sizeof(float);                                          \
-    V acc_[MR][NV];                                                                       \
-    for (int r = 0; r < MR; ++r)                                                          \
-      for (int j = 0; j < NV; ++j) acc_[r][j] = V{};                                      \
-    for (int64_t k = 0; k < kc; ++k) {                                                    \
-      V bv[NV];                                                                           \
-      for (int j = 0; j < NV; ++j) std::memcpy(&bv[j], b + j * W, sizeof(V));             \
-      for (int r = 0; r < MR; ++r) {                                                      \
-        V av = BCAST(a[r * (RS) + k * (KS)]);                                             \
-        for (int j = 0; j < NV; ++j) acc_[r][j] += av * bv[j];                            \
-      }                                                                                   \
-      b += NV * W;                                                                        \
-    }                                                                                     \
-    const V alpha = BCAST(e.alpha);                                                       \
-    for (int r = 0; r < MR; ++r)                                                          \
-      for (int j = 0; j < NV; ++j) {                                                      \
-        float* p = c + r * ldc + j * W;                                                   \
-        V v = acc_[r][j] * alpha;                                                         \
-        if (e.accumulate) {                                                               \
-          V t;                                                                            \
-          std::memcpy(&t, p, sizeof(V));                                                  \
-          v += t;                                                                         \
-        }                                                                                 \
-        std::memcpy(p, &v, sizeof(V));                                                    \
-      }                                                                                   \
-  }
-
-#if defined(__x86_64__)
-#pragma GCC push_options
-#pragma GCC target("avx512f,fma")
-typedef float v16f __attribute__((vector_size(64)));
-inline v16f bcast16(float x) { return (v16f)_mm512_set1_ps(x); }
-KILN_GEMM_MICRO(micro_avx512, v16f, bcast16, 12, 2, 1, 12)
-KILN_GEMM_MICRO(micro_avx512_direct, v16f, bcast16, 12, 2, lda, 1)
-KILN_GEMM_MICRO(micro_avx512_direct_t, v16f, bcast16, 12, 2, 1, lda)
-#pragma GCC pop_options
-
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-typedef float v8f __attribute__((vector_size(32)));
-inline v8f bcast8(float x) { return (v8f)_mm256_set1_ps(x); }
-KILN_GEMM_MICRO(micro_avx2, v8f, bcast8, 6, 2, 1, 6)
-KILN_GEMM_MICRO(micro_avx2_direct, v8f, bcast8, 6, 2, lda, 1)
-KILN_GEMM_MICRO(micro_avx2_direct_t, v8f, bcast8, 6, 2, 1, lda)
-#pragma GCC pop_options
-#endif
-
-typedef float v4f __attribute__((vector_size(16)));
-inline v4f bcast4(float x) { return v4f{x, x, x, x}; }
-KILN_GEMM_MICRO(micro_generic, v4f, bcast4, 4, 2, 1, 4)
-KILN_GEMM_MICRO(micro_generic_direct, v4f, bcast4, 4, 2, lda, 1)
-KILN_GEMM_MICRO(micro_generic_direct_t, v4f, bcast4, 4, 2, 1, lda)
-
-struct Isa {
-  const char* name;
-  MicroFn packed, direct, direct_t;  // A packed / row-major in place / transposed in place
-  int64_t mr, nr;
-};
-
-constexpr Isa kGeneric{"generic", micro_generic, micro_generic_direct, micro_generic_direct_t, 4, 8};
-#if defined(__x86_64__)
-constexpr Isa kAvx2{"avx2", micro_avx2, micro_avx2_direct, micro_avx2_direct_t, 6, 16};
-constexpr Isa kAvx512{"avx512", micro_avx512, micro_avx512_direct, micro_avx512_direct_t, 12, 32};
-#endif
-
-// AVX-512 where it has full-width units. AMD family 19h (Zen 3, Zen 4) is left on AVX2:
-// Zen 4 runs 512-bit FMAs as two 256-bit halves, and there the 6x16 AVX2 kernel was as
-// fast or faster on every shape measured (1024^3 88 vs 87 GFLOP/s on one core; N = 10:
-// 61 vs 32; the zoo convolutions up to 1.5x), with a smaller tile that wastes less on
-// narrow matrices (LeNet's 6 filters fill one 6-row tile, half of a 12-row one).
-Isa detect_isa() {
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma") &&
-      !(avx2 && __builtin_cpu_is("amdfam19h")))
-    return kAvx512;
-  if (avx2) return kAvx2;
-#endif
-  return kGeneric;
-}
+using gemm::Epi;
+using gemm::Isa;
+using gemm::MicroFn;
 
 Isa& current_isa() {
-  static Isa isa = detect_isa();
+  static Isa isa = gemm::detect_isa();
   return isa;
 }
 
@@ -229,15 +156,27 @@ void pack_b(const float* b, int64_t ldb, bool trans, int64_t k0, int64_t kc, int
   }
 }
 
-// Packs rows [i0, i0+mc) x cols [k0, k0+kc) of op(A) (rows >= M are zero) into MR-tall
-// k-major panels at ap + ir*kc. MR is a template parameter so the per-k copies unroll.
+// Rows of the tile at offset ir of a block of mc rows: mr, except that a remainder of at
+// most mr/2 rows is merged with the tile before it and the two split evenly (M = 32 on
+// AVX2: 6+6+6+6+4+4, not 6+6+6+6+6+2), since a tile of r rows keeps 2r FMA chains in
+// flight and a 2-row tile leaves half of the FMA units' pipelines empty.
+int64_t tile_rows(int64_t ir, int64_t mc, int64_t mr) {
+  const int64_t left = mc - ir;
+  if (left <= mr) return left;
+  if (left - mr <= mr / 2) return (left + 1) / 2;
+  return mr;
+}
+
+// Packs rows [i0, i0+mc) x cols [k0, k0+kc) of op(A) tile by tile (tile_rows), tile t
+// into the k-major panel at ap + t*MR*kc (element (r, k) at [k*MR + r]). MR is a template
+// parameter so the per-k copies unroll.
 template <int MR>
-void pack_a_mr(const float* a, int64_t lda, bool trans, int64_t M, int64_t i0, int64_t mc,
-               int64_t k0, int64_t kc, float* ap) {
+void pack_a_mr(const float* a, int64_t lda, bool trans, int64_t i0, int64_t mc, int64_t k0,
+               int64_t kc, float* ap) {
   if (!trans) {
-    for (int64_t ir = 0; ir < mc; ir += MR) {
-      int64_t rows = std::max<int64_t>(0, std::min<int64_t>(MR, M - (i0 + ir)));
-      pack_transposed(a + (i0 + ir) * lda + k0, lda, rows, MR, kc, ap + ir * kc);
+    for (int64_t ir = 0, t = 0, ni; ir < mc; ir += ni, ++t) {
+      ni = tile_rows(ir, mc, MR);
+      pack_transposed(a + (i0 + ir) * lda + k0, lda, ni, MR, kc, ap + t * MR * kc);
     }
     return;
   }
@@ -247,24 +186,21 @@ void pack_a_mr(const float* a, int64_t lda, bool trans, int64_t M, int64_t i0, i
   // multiple of 1 KB).
   for (int64_t k = 0; k < kc; ++k) {
     const float* src = a + (k0 + k) * lda + i0;
-    for (int64_t ir = 0; ir < mc; ir += MR) {
-      float* d = ap + ir * kc + k * MR;
-      int64_t rows = std::min<int64_t>(MR, M - (i0 + ir));
-      if (rows == MR) {
-        std::memcpy(d, src + ir, MR * sizeof(float));  // one 16+8-byte copy for MR = 6
-      } else {
-        for (int r = 0; r < MR; ++r) d[r] = r < rows ? src[ir + r] : 0.f;
-      }
+    for (int64_t ir = 0, t = 0, ni; ir < mc; ir += ni, ++t) {
+      ni = tile_rows(ir, mc, MR);
+      float* d = ap + t * MR * kc + k * MR;
+      if (ni == MR) std::memcpy(d, src + ir, MR * sizeof(float));  // 16+8 bytes for MR = 6
+      else std::memcpy(d, src + ir, ni * sizeof(float));
     }
   }
 }
 
-void pack_a(const float* a, int64_t lda, bool trans, int64_t M, int64_t i0, int64_t mc,
-            int64_t k0, int64_t kc, int64_t mr, float* ap) {
+void pack_a(const float* a, int64_t lda, bool trans, int64_t i0, int64_t mc, int64_t k0,
+            int64_t kc, int64_t mr, float* ap) {
   switch (mr) {
-    case 4: return pack_a_mr<4>(a, lda, trans, M, i0, mc, k0, kc, ap);
-    case 6: return pack_a_mr<6>(a, lda, trans, M, i0, mc, k0, kc, ap);
-    case 12: return pack_a_mr<12>(a, lda, trans, M, i0, mc, k0, kc, ap);
+    case 4: return pack_a_mr<4>(a, lda, trans, i0, mc, k0, kc, ap);
+    case 6: return pack_a_mr<6>(a, lda, trans, i0, mc, k0, kc, ap);
+    case 12: return pack_a_mr<12>(a, lda, trans, i0, mc, k0, kc, ap);
   }
   KILN_CHECK(false, "unsupported GEMM MR");
 }
@@ -283,23 +219,29 @@ void store_edge(const float* tile, int64_t nr, int64_t ni, int64_t nj, float* c,
 
 struct F32Job {
   const GemmParams* p;
-  const float* a;
+  const float* a;  // batch 0's operands; product bi at + bi * p->stride_*
   const float* b;
   float* c;
-  int64_t batch;  // index of this (a, b, c) in the batch, for the epilogue
   const Epilogue* epi;
   const RowEpilogue* rows;  // null or empty: none
   const Isa* isa;
   const float* packed_b;              // pre-packed op(B) (GemmParams::packed_b), or null
-  bool direct_a;                      // read row-major A in place
-  int64_t m_tiles, n_panels, mt, nt;  // task grid mt x nt over tiles / panels
+  bool direct_a;                      // read A in place
+  bool direct_b;                      // read row-major B in place (but a partial last panel)
+  int64_t m_tiles, n_panels, mt, nt;  // task grid mt x nt over tiles / panels, per product
   int64_t kstep;                      // K slice
 };
 
+// Task `task` of product bi (bi = task / (mt*nt)).
 void run_f32_task(const F32Job& job, int64_t task) {
   const GemmParams& p = *job.p;
   const Isa& isa = *job.isa;
   const int64_t mr = isa.mr, nr = isa.nr;
+  const int64_t bi = task / (job.mt * job.nt);
+  task %= job.mt * job.nt;
+  const float* a = job.a + bi * p.stride_a;
+  const float* b = job.b + bi * p.stride_b;
+  float* c = job.c + bi * p.stride_c;
   int64_t tm = task / job.nt, tn = task % job.nt;
   int64_t mt0 = job.m_tiles * tm / job.mt, mt1 = job.m_tiles * (tm + 1) / job.mt;
   int64_t jp0 = job.n_panels * tn / job.nt, jp1 = job.n_panels * (tn + 1) / job.nt;
@@ -313,8 +255,8 @@ void run_f32_task(const F32Job& job, int64_t task) {
   if (p.k == 0) {  // C = (accumulate ? C : 0), then the epilogues
     if (!p.accumulate)
       for (int64_t i = row0; i < row1; ++i)
-        std::fill(job.c + i * p.ldc + col0, job.c + i * p.ldc + col1, 0.f);
-    epi(job.batch, row0, row1, col0, col1);
+        std::fill(c + i * p.ldc + col0, c + i * p.ldc + col1, 0.f);
+    epi(bi, row0, row1, col0, col1);
     if (job.rows) (*job.rows)(row0, row1);
     return;
   }
@@ -323,45 +265,46 @@ void run_f32_task(const F32Job& job, int64_t task) {
   const int64_t kstep = job.kstep;
   const int64_t epi_panels = std::max<int64_t>(1, kEpiCols / nr);
   const int64_t padded_n = job.n_panels * nr;
+  const int64_t packed_panels = job.direct_b ? 1 : jp1 - jp0;
   float* bp = job.packed_b ? nullptr
-                           : t_packed_b.get(static_cast<size_t>(kstep * (jp1 - jp0) * nr) + 16);
-  // Packed A block, or (direct A) the zero-padded last partial row tile.
-  float* ap = t_packed_a.get(static_cast<size_t>((job.direct_a ? mr : mc_max) * kstep) + 16);
+                           : t_packed_b.get(static_cast<size_t>(kstep * packed_panels * nr) + 16);
+  // Packed A block: at most mc_max + mr - 1 rows (below), in tiles of at most mr.
+  float* ap = job.direct_a ? nullptr
+                           : t_packed_a.get(static_cast<size_t>((mc_max + 2 * mr) * kstep) + 16);
+  const gemm::ALayout layout =
+      !job.direct_a ? gemm::kPackedA : p.trans_a ? gemm::kDirectTransA : gemm::kDirectA;
   alignas(64) float tile[16 * 64];
   for (int64_t pc = 0; pc < p.k; pc += kstep) {
     const int64_t kc = std::min(kstep, p.k - pc);
     const bool last = pc + kc >= p.k;
     if (job.packed_b) bp = const_cast<float*>(job.packed_b) + pc * padded_n + jp0 * kc * nr;
-    else pack_b(job.b, p.ldb, p.trans_b, pc, kc, col0, col1 - col0, nr, bp);
+    else if (!job.direct_b) pack_b(b, p.ldb, p.trans_b, pc, kc, col0, col1 - col0, nr, bp);
+    else if (col1 < jp1 * nr)  // B in place: only the partial last panel is packed
+      pack_b(b, p.ldb, false, pc, kc, (jp1 - 1) * nr, col1 - (jp1 - 1) * nr, nr, bp);
     const Epi e{alpha, p.accumulate || pc > 0};
-    for (int64_t ic = row0; ic < row1; ic += mc_max) {
-      const int64_t mc = std::min(mc_max, row1 - ic);
-      if (!job.direct_a) {
-        pack_a(job.a, p.lda, p.trans_a, p.m, ic, mc, pc, kc, mr, ap);
-      } else if (mc % mr != 0) {
-        int64_t ir = mc - mc % mr;
-        pack_a(job.a, p.lda, p.trans_a, p.m, ic + ir, mr, pc, kc, mr, ap);
-      }
+    for (int64_t ic = row0, mc; ic < row1; ic += mc) {
+      // A block of mc_max rows; the last takes a remainder of less than a tile with it.
+      mc = row1 - ic < mc_max + mr ? row1 - ic : mc_max;
+      if (!job.direct_a) pack_a(a, p.lda, p.trans_a, ic, mc, pc, kc, mr, ap);
       for (int64_t jp = jp0; jp < jp1; ++jp) {
-        const float* bpanel = bp + (jp - jp0) * kc * nr;
         const int64_t j0 = jp * nr, nj = std::min(nr, p.n - j0);
-        for (int64_t ir = 0; ir < mc; ir += mr) {
-          const int64_t i = ic + ir, ni = std::min(mr, p.m - i);
-          MicroFn fn = isa.packed;
-          const float* at = ap + ir * kc;
-          if (job.direct_a) {
-            if (ni == mr) {
-              fn = p.trans_a ? isa.direct_t : isa.direct;
-              at = p.trans_a ? job.a + pc * p.lda + i : job.a + i * p.lda + pc;
-            } else {
-              at = ap;
-            }
-          }
-          float* cdst = job.c + i * p.ldc + j0;
-          if (ni == mr && nj == nr) {
-            fn(kc, at, p.lda, bpanel, cdst, p.ldc, e);
+        const bool in_place = job.direct_b && nj == nr;
+        const float* bpanel = in_place       ? b + pc * p.ldb + j0
+                              : job.direct_b ? bp
+                                             : bp + (jp - jp0) * kc * nr;
+        const int64_t ldbk = in_place ? p.ldb : nr;
+        for (int64_t ir = 0, t = 0, ni; ir < mc; ir += ni, ++t) {
+          ni = tile_rows(ir, mc, mr);
+          const int64_t i = ic + ir;
+          const float* at = layout == gemm::kPackedA      ? ap + t * mr * kc
+                            : layout == gemm::kDirectA    ? a + i * p.lda + pc
+                                                          : a + pc * p.lda + i;
+          const MicroFn fn = isa.kernel(layout, ni);
+          float* cdst = c + i * p.ldc + j0;
+          if (nj == nr) {
+            fn(kc, at, p.lda, bpanel, ldbk, cdst, p.ldc, e);
           } else {
-            fn(kc, at, p.lda, bpanel, tile, nr, Epi{});
+            fn(kc, at, p.lda, bpanel, ldbk, tile, nr, Epi{});
             store_edge(tile, nr, ni, nj, cdst, p.ldc, e);
           }
         }
@@ -369,7 +312,7 @@ void run_f32_task(const F32Job& job, int64_t task) {
         // this row block over the group is final: hand it to the epilogue while in cache.
         if (last && ((jp - jp0) % epi_panels == epi_panels - 1 || jp + 1 == jp1)) {
           const int64_t first = jp0 + (jp - jp0) / epi_panels * epi_panels;
-          epi(job.batch, ic, ic + mc, first * nr, j0 + nj);
+          epi(bi, ic, ic + mc, first * nr, j0 + nj);
         }
       }
       // Every column of these rows is final (the task owns all columns: nt == 1).
@@ -380,13 +323,14 @@ void run_f32_task(const F32Job& job, int64_t task) {
 
 // Rough cost in cycles of one task of an (mt x nt) grid: the padded block's FMAs at
 // 16 lanes per cycle plus packing (B: row copies; A: a transposing copy).
-double task_cost(const GemmParams& p, const Isa& isa, bool direct_a, int64_t m_tiles,
-                 int64_t n_panels, int64_t mt, int64_t nt) {
+double task_cost(const GemmParams& p, const Isa& isa, bool direct_a, bool direct_b,
+                 int64_t m_tiles, int64_t n_panels, int64_t mt, int64_t nt) {
   double rows = double((m_tiles + mt - 1) / mt * isa.mr);
   double cols = double((n_panels + nt - 1) / nt * isa.nr);
   double k = double(p.k);
   double compute = rows * cols * k / 16.0;
-  double pack_b = p.packed_b != kUnpackedB ? 0.0 : cols * k * (p.trans_b ? 1.0 : 0.5);
+  double pack_b =
+      p.packed_b != kUnpackedB || direct_b ? 0.0 : cols * k * (p.trans_b ? 1.0 : 0.5);
   double pack_a = direct_a ? 0.0 : rows * k * (p.trans_a ? 0.5 : 1.0);
   return compute + pack_b + pack_a;
 }
@@ -406,8 +350,11 @@ F32Job plan_f32(const GemmParams& p, const Isa& isa, int64_t threads, bool whole
   // K rows per tile) unless each element is used by at most two B panels, when packing
   // would cost as much as the multiply (N = 10: dW2 = h^T @ dlogits).
   job.direct_a = !p.trans_a || job.n_panels <= 2;
+  // Row-major B is read in place when few rows use it (see the top comment).
+  job.direct_b = !p.trans_b && p.packed_b == kUnpackedB && p.m <= kDirectBMaxRows &&
+                 p.ldb % kDirectBBadStride != 0;
   double flops = 2.0 * double(p.m) * double(p.n) * double(p.k);
-  if (flops < 2e5 || threads == 1) {
+  if (flops < kMinParallelFlops || threads == 1) {
     job.mt = job.nt = 1;
     return job;
   }
@@ -421,7 +368,8 @@ F32Job plan_f32(const GemmParams& p, const Isa& isa, int64_t threads, bool whole
     if (threads % mt) continue;
     int64_t nt = threads / mt;
     if (mt > job.m_tiles || nt > job.n_panels) continue;
-    double cost = task_cost(p, isa, job.direct_a, job.m_tiles, job.n_panels, mt, nt);
+    double cost =
+        task_cost(p, isa, job.direct_a, job.direct_b, job.m_tiles, job.n_panels, mt, nt);
     if (job.mt == 0 || cost < best) {
       best = cost;
       job.mt = mt;
@@ -465,81 +413,21 @@ void run_f32(const GemmParams& p, const float* a, const float* b, float* c,
     if (p.packed_b == kPackB) pack_all_b(job, b, packed, threads);
     job.packed_b = packed;
   }
-  for (int64_t bi = 0; bi < p.batch; ++bi) {
-    job.a = a + bi * p.stride_a;
-    job.b = b + bi * p.stride_b;
-    job.c = c + bi * p.stride_c;
-    job.batch = bi;
-    int64_t tasks = job.mt * job.nt;
-    if (tasks == 1) {
-      run_f32_task(job, 0);
-    } else {
-      parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) run_f32_task(job, t);
-      });
-    }
+  job.a = a;
+  job.b = b;
+  job.c = c;
+  // Every task of every product in one fork/join: a batch of products too small to
+  // split (attention's per-head matmuls) runs one product per task across the threads.
+  const int64_t tasks = job.mt * job.nt * p.batch;
+  const double flops = 2.0 * double(p.m) * double(p.n) * double(p.k) * double(p.batch);
+  if (tasks == 1 || threads == 1 || flops < kMinParallelFlops) {
+    for (int64_t t = 0; t < tasks; ++t) run_f32_task(job, t);
+  } else {
+    parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) run_f32_task(job, t);
+    });
   }
   if (rows && !row_epilogue) rows(0, p.m);  // batched: after every product (not generated)
-}
-
-thread_local std::vector<double> t_row_f64, t_arow_f64;
-
-// Rows [i0, i1) of one f64 GEMM: each row of C is accumulated in a buffer (axpy over
-// rows of B, or dot products with rows of a transposed B) and then stored.
-void f64_rows(const GemmParams& p, const double* a, const double* b, double* c, int64_t bi,
-              int64_t i0, int64_t i1, const Epilogue& epi) {
-  std::vector<double>& row = t_row_f64;
-  std::vector<double>& arow = t_arow_f64;
-  row.resize(static_cast<size_t>(p.n));
-  arow.resize(static_cast<size_t>(p.k));
-  for (int64_t i = i0; i < i1; ++i) {
-    for (int64_t k = 0; k < p.k; ++k) arow[k] = p.trans_a ? a[k * p.lda + i] : a[i * p.lda + k];
-    if (!p.trans_b) {
-      std::fill(row.begin(), row.end(), 0.0);
-      for (int64_t k = 0; k < p.k; ++k) {
-        const double av = arow[k];
-        const double* brow = b + k * p.ldb;
-        for (int64_t j = 0; j < p.n; ++j) row[j] += av * brow[j];
-      }
-    } else {
-      // Dot products with rows of B, four at a time: one running sum is a chain of
-      // dependent adds, four independent ones keep the FPU busy.
-      int64_t j = 0;
-      for (; j + 4 <= p.n; j += 4) {
-        const double* b0 = b + j * p.ldb;
-        double s[4] = {0.0, 0.0, 0.0, 0.0};
-        for (int64_t k = 0; k < p.k; ++k)
-          for (int q = 0; q < 4; ++q) s[q] += arow[k] * b0[q * p.ldb + k];
-        for (int q = 0; q < 4; ++q) row[j + q] = s[q];
-      }
-      for (; j < p.n; ++j) {
-        double s = 0.0;
-        for (int64_t k = 0; k < p.k; ++k) s += arow[k] * b[j * p.ldb + k];
-        row[j] = s;
-      }
-    }
-    double* crow = c + i * p.ldc;
-    for (int64_t j = 0; j < p.n; ++j) crow[j] = p.alpha * row[j] + (p.accumulate ? crow[j] : 0.0);
-  }
-  epi(bi, i0, i1, 0, p.n);
-}
-
-void run_f64(const GemmParams& p, const double* a, const double* b, double* c,
-             const Epilogue& epi, bool parallel) {
-  if (p.m <= 0 || p.n <= 0) return;
-  // Rows per chunk: about 16K multiply-adds.
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, p.n * p.k));
-  for (int64_t bi = 0; bi < p.batch; ++bi) {
-    const double* ab = a + bi * p.stride_a;
-    const double* bb = b + bi * p.stride_b;
-    double* cb = c + bi * p.stride_c;
-    if (!parallel) {
-      f64_rows(p, ab, bb, cb, bi, 0, p.m, epi);
-      continue;
-    }
-    parallel_for(p.m, grain,
-                 [&](int64_t i0, int64_t i1) { f64_rows(p, ab, bb, cb, bi, i0, i1, epi); });
-  }
 }
 
 }  // namespace
@@ -547,26 +435,11 @@ void run_f64(const GemmParams& p, const double* a, const double* b, double* c,
 const char* gemm_f32_isa() { return current_isa().name; }
 
 bool gemm_force_isa(const char* name) {
-  std::string want = name ? name : "";
-  if (want.empty()) {
-    current_isa() = detect_isa();
+  if (!name || !*name) {
+    current_isa() = gemm::detect_isa();
     return true;
   }
-  if (want == "generic") {
-    current_isa() = kGeneric;
-    return true;
-  }
-#if defined(__x86_64__)
-  if (want == "avx2" && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-    current_isa() = kAvx2;
-    return true;
-  }
-  if (want == "avx512" && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) {
-    current_isa() = kAvx512;
-    return true;
-  }
-#endif
-  return false;
+  return gemm::isa_by_name(name, &current_isa());
 }
 
 void gemm_f32(const GemmParams& p, const float* a, const float* b, float* c,
@@ -579,16 +452,6 @@ void gemm_f32_serial(const GemmParams& p, const float* a, const float* b, float*
   run_f32(p, a, b, c, epi, 1, nullptr, {});
 }
 
-void gemm_f64(const GemmParams& p, const double* a, const double* b, double* c,
-              const Epilogue& epi) {
-  run_f64(p, a, b, c, epi, true);
-}
-
-void gemm_f64_serial(const GemmParams& p, const double* a, const double* b, double* c,
-                     const Epilogue& epi) {
-  run_f64(p, a, b, c, epi, false);
-}
-
 }  // namespace kiln
 
 extern "C" void kiln_gemm_f32(const kiln::GemmParams* p, const float* a, const float* b, float* c,
@@ -597,11 +460,4 @@ extern "C" void kiln_gemm_f32(const kiln::GemmParams* p, const float* a, const f
                               void** buffers) {
   kiln::gemm_f32(kiln::with_alpha_scale(*p, alpha_scale), a, b, c,
                  kiln::Epilogue{epilogue, buffers}, packed, kiln::RowEpilogue{rows, buffers});
-}
-extern "C" void kiln_gemm_f64(const kiln::GemmParams* p, const double* a, const double* b,
-                              double* c, const double* alpha_scale, double* /*packed*/,
-                              kiln::EpilogueFn epilogue, kiln::RowEpilogueFn /*rows*/,
-                              void** buffers) {
-  kiln::gemm_f64(kiln::with_alpha_scale(*p, alpha_scale), a, b, c,
-                   kiln::Epilogue{epilogue, buffers});
 }

@@ -159,6 +159,48 @@ TEST_CASE("gemm f32 on one thread and many agree", "[gemm]") {
   set_num_threads(saved);
 }
 
+// The shape-specialised paths (runtime/gemm.cpp's top comment) on every ISA and 1-3
+// threads: row tails of every height (a kernel per row count, small remainders split
+// evenly with the tile before them, also across kMC row blocks: 145-147 rows), row-major
+// B read in place (at most 48 rows) or packed (49), edge panels, K sliced, transposes,
+// accumulate, alpha and the epilogue, and batches of products too small to split.
+TEST_CASE("gemm f32 small-shape paths match naive", "[gemm]") {
+  int saved = num_threads();
+  for (const char* isa : {"avx512", "avx2", "generic"}) {
+    if (!gemm_force_isa(isa)) continue;
+    for (int threads : {1, 2, 3}) {
+      set_num_threads(threads);
+      INFO("isa " << isa << " threads " << threads);
+      for (int64_t m = 1; m <= 26; ++m) {
+        INFO("m=" << m);
+        REQUIRE(run_case<float>(1, m, 33, 40, false, false, false, true, m) < 1e-5);
+        REQUIRE(run_case<float>(1, m, 16, 9, true, false, true, false, m, -0.5) < 1e-5);
+      }
+      for (int64_t m : {31, 32, 33, 47, 48, 49}) {
+        for (int t = 0; t < 4; ++t) {
+          INFO("m=" << m << " t=" << t);
+          REQUIRE(run_case<float>(1, m, 284, 300, t & 1, t & 2, t & 1, true, m + t, 0.5) < 1e-5);
+          REQUIRE(run_case<float>(1, m, 47, 700, t & 1, t & 2, true, false, m + t) < 1e-5);
+        }
+      }
+      for (int64_t m : {145, 146, 147, 152}) {
+        INFO("m=" << m);
+        REQUIRE(run_case<float>(1, m, 70, 20, true, false, false, true, m) < 1e-5);
+        REQUIRE(run_case<float>(1, m, 30, 10, false, false, true, true, m, 2.0) < 1e-5);
+      }
+      REQUIRE(run_case<float>(1, 256, 256, 10, false, false, false, true, 20) < 1e-5);
+      REQUIRE(run_case<float>(1, 256, 10, 256, false, false, true, false, 21, -1.0) < 1e-5);
+      for (int t = 0; t < 4; ++t) {
+        INFO("batched t=" << t);
+        REQUIRE(run_case<float>(9, 7, 20, 33, t & 1, t & 2, t & 1, true, 22 + t) < 1e-5);
+        REQUIRE(run_case<float>(5, 32, 64, 48, t & 1, t & 2, false, true, 26 + t, 0.25) < 1e-5);
+      }
+    }
+  }
+  gemm_force_isa("");
+  set_num_threads(saved);
+}
+
 namespace {
 
 // C = op(A1) op(B) packing B into scratch, then C = op(A2) op(B) from the scratch alone
@@ -212,6 +254,7 @@ TEST_CASE("gemm f32 with a pre-packed B equals the unpacked GEMM to the bit", "[
         check_packed_b(32, 256, 1024, tb, true, 2);  // an LSTM step's dg @ W_hh, K sliced
         check_packed_b(17, 33, 700, tb, false, 3);   // edge tiles and panels, 3 K slices
         check_packed_b(3, 5, 7, tb, true, 4);        // smaller than one tile
+        check_packed_b(8, 40, 300, tb, false, 5);    // a split row tail
       }
     }
   }
