@@ -65,8 +65,8 @@ PassManager model_passes(bool train, const OptimizerConfig& optimizer) {
   return pm;
 }
 
-CompiledModel::CompiledModel(SupervisedSpec spec, uint64_t init_seed)
-    : spec_(std::move(spec)), cache_(init_seed) {}
+CompiledModel::CompiledModel(SupervisedSpec spec, uint64_t init_seed, bool fusion)
+    : spec_(std::move(spec)), cache_(init_seed, fusion) {}
 
 Expected<Executable*> CompiledModel::get(GraphKind kind, int64_t batch) {
   return cache_.get({static_cast<int>(kind), batch},

@@ -52,8 +52,9 @@ PassManager model_passes(bool train, const OptimizerConfig& optimizer);
 template <class Key>
 class ExecutableCache {
  public:
-  explicit ExecutableCache(uint64_t init_seed)
-      : init_seed_(init_seed), state_(std::make_shared<StateStore>()) {}
+  // fusion = false: one kernel per op (`--no-fusion`, CompileOptions::fusion).
+  explicit ExecutableCache(uint64_t init_seed, bool fusion = true)
+      : init_seed_(init_seed), fusion_(fusion), state_(std::make_shared<StateStore>()) {}
   // The executable for `key`; the first request builds its graph with build() and
   // compiles it.
   Expected<Executable*> get(const Key& key, const std::function<Expected<Graph>()>& build) {
@@ -63,6 +64,7 @@ class ExecutableCache {
     Graph g = KILN_TRY(build());
     CompileOptions opts;
     opts.init_seed = init_seed_;
+    opts.fusion = fusion_;
     std::unique_ptr<Executable> exe = KILN_TRY(compile(g, state_, opts));
     const auto t1 = std::chrono::steady_clock::now();
     compile_seconds_ += std::chrono::duration<double>(t1 - t0).count();
@@ -75,6 +77,7 @@ class ExecutableCache {
 
  private:
   uint64_t init_seed_;
+  bool fusion_;
   std::shared_ptr<StateStore> state_;
   std::map<Key, std::unique_ptr<Executable>> cache_;
   double compile_seconds_ = 0;
@@ -82,7 +85,7 @@ class ExecutableCache {
 
 class CompiledModel {
  public:
-  explicit CompiledModel(SupervisedSpec spec, uint64_t init_seed = 0);
+  explicit CompiledModel(SupervisedSpec spec, uint64_t init_seed = 0, bool fusion = true);
   Expected<Executable*> get(GraphKind kind, int64_t batch);
   ExecutableFactory factory(GraphKind kind) {
     return [this, kind](int64_t b) { return get(kind, b); };

@@ -109,7 +109,7 @@ Expected<RunReport> run_house(const RunOptions& o) {
   for (int k = 0; k < kFolds; ++k) {
     TableSource train = rows(data, k * fold, (k + 1) * fold, /*inside=*/false);
     TableSource valid = rows(data, k * fold, (k + 1) * fold, /*inside=*/true);
-    CompiledModel model(house_spec_for(data.num_features, o), o.seed + k);
+    CompiledModel model(house_spec_for(data.num_features, o), o.seed + k, o.fusion);
     FitResult r = KILN_TRY(fit(model, train, &valid, epochs, batch, o.seed + k, o.allow_nan));
     if (o.progress)
       std::fprintf(stderr, "fold %d: train log rmse %.6f, valid log rmse %.6f\n", k + 1,
@@ -122,7 +122,7 @@ Expected<RunReport> run_house(const RunOptions& o) {
   }
   // Final fit on all training data, then predictions for the test set.
   TableSource all = rows(data, 0, 0, /*inside=*/false);
-  CompiledModel final_model(house_spec_for(data.num_features, o), o.seed + kFolds);
+  CompiledModel final_model(house_spec_for(data.num_features, o), o.seed + kFolds, o.fusion);
   FitResult fr =
       KILN_TRY(fit(final_model, all, nullptr, epochs, batch, o.seed + kFolds, o.allow_nan));
   Executable* predict = KILN_TRY(final_model.get(GraphKind::Predict, data.num_test));

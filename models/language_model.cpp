@@ -127,8 +127,8 @@ Expected<Graph> build_lm_graph(const LanguageModelSpec& spec, LmGraphKind kind, 
   return g;
 }
 
-LanguageModel::LanguageModel(LanguageModelSpec spec, uint64_t init_seed)
-    : spec_(std::move(spec)), cache_(init_seed) {}
+LanguageModel::LanguageModel(LanguageModelSpec spec, uint64_t init_seed, bool fusion)
+    : spec_(std::move(spec)), cache_(init_seed, fusion) {}
 
 Expected<Executable*> LanguageModel::train_step(int64_t batch, int64_t steps) {
   return get(LmGraphKind::Train, batch, steps);
@@ -169,7 +169,7 @@ Expected<RunReport> run_language_model(const std::string& name, const LanguageMo
   spec.optimizer.lr = run.lr;
   spec.optimizer.clip_norm = d.clip_norm;
   spec.seed = static_cast<int64_t>(o.seed);
-  LanguageModel model(std::move(spec), o.seed);
+  LanguageModel model(std::move(spec), o.seed, o.fusion);
   // A checkpoint to resume is checked before the (slower) compilation.
   std::vector<Metrics> history;
   CheckpointData resumed;

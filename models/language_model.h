@@ -68,7 +68,7 @@ Expected<Graph> build_lm_graph(const LanguageModelSpec& spec, LmGraphKind kind, 
 // The compiled model: executables cached by (kind, batch, steps), one shared StateStore.
 class LanguageModel {
  public:
-  explicit LanguageModel(LanguageModelSpec spec, uint64_t init_seed = 0);
+  explicit LanguageModel(LanguageModelSpec spec, uint64_t init_seed = 0, bool fusion = true);
   Expected<Executable*> train_step(int64_t batch, int64_t steps);
   Expected<Executable*> predictor();  // batch 1, one step: logits [1, V]
   StateStore& state() { return cache_.state(); }

@@ -187,7 +187,7 @@ Expected<RunReport> run_nw(const RunOptions& o) {
   Data data = make_data(o.seed + 1);
   const std::vector<float> test_rows = query_rows(data, data.x_test);
   TableSource train(leave_one_out_rows(data), kRowWidth, data.y_train);
-  CompiledModel model(KILN_TRY(nw_spec(o)), o.seed);
+  CompiledModel model(KILN_TRY(nw_spec(o)), o.seed, o.fusion);
 
   TrainerOptions to = trainer_options(o, resolve_epochs(o, kNw), resolve_batch(o, kNw), false);
   Trainer trainer(model.factory(GraphKind::Train), model.factory(GraphKind::Eval), to);

@@ -21,6 +21,7 @@ struct RunOptions {
   double lr = std::numeric_limits<double>::quiet_NaN();
   double wd = std::numeric_limits<double>::quiet_NaN();
   int threads = 0;  // 0 = all cores
+  bool fusion = true;  // false: one kernel per op (`--no-fusion`)
   uint64_t seed = 0;
   std::string data;       // data file or directory (model-specific default)
   std::string plot;       // SVG path for the training curves ("" = none); CSV beside it

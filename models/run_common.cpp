@@ -202,7 +202,7 @@ Expected<RunReport> run_supervised(
   KILN_RETURN_IF_ERROR(apply_optimizer_options(opts, spec.optimizer));
   bool classification = spec.classification;
   std::string name = spec.name;
-  CompiledModel model(std::move(spec), opts.seed);
+  CompiledModel model(std::move(spec), opts.seed, opts.fusion);
 
   TrainerOptions to = trainer_options(opts, resolve_epochs(opts, defaults),
                                       resolve_batch(opts, defaults), classification);
@@ -285,7 +285,7 @@ Expected<RunReport> evaluate_supervised(SupervisedSpec spec, const DataSource& t
   if (ck.model != name)
     return Error(opts.checkpoint + ": checkpoint of model '" + ck.model + "', not '" + name + "'");
   KILN_RETURN_IF_ERROR(check_example_shape(ck, opts.checkpoint, spec.example_shape));
-  CompiledModel model(std::move(spec), opts.seed);
+  CompiledModel model(std::move(spec), opts.seed, opts.fusion);
   TrainerOptions to;
   to.batch_size = resolve_batch(opts, defaults);
   to.has_accuracy = classification;

@@ -80,8 +80,8 @@ Expected<Graph> build_translation_graph(const TranslationModelSpec& spec,
 }
 
 TranslationModel::TranslationModel(TranslationModelSpec spec, int64_t num_steps,
-                                   uint64_t init_seed)
-    : spec_(std::move(spec)), steps_(num_steps), cache_(init_seed) {}
+                                   uint64_t init_seed, bool fusion)
+    : spec_(std::move(spec)), steps_(num_steps), cache_(init_seed, fusion) {}
 
 Expected<Executable*> TranslationModel::train_step(int64_t batch) {
   return get(TranslationGraphKind::Train, batch);

@@ -126,7 +126,8 @@ Expected<Graph> build_translation_graph(const TranslationModelSpec& spec,
 // The compiled model: executables cached by (kind, batch), one shared StateStore.
 class TranslationModel {
  public:
-  TranslationModel(TranslationModelSpec spec, int64_t num_steps, uint64_t init_seed = 0);
+  TranslationModel(TranslationModelSpec spec, int64_t num_steps, uint64_t init_seed = 0,
+                   bool fusion = true);
   Expected<Executable*> train_step(int64_t batch);
   Expected<Executable*> decoder(int64_t batch);
   StateStore& state() { return cache_.state(); }

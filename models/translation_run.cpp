@@ -129,7 +129,7 @@ Expected<RunReport> run_translation_model(const std::string& name,
   if (o.threads > 0) set_num_threads(o.threads);
   const NmtRun run = resolve(o, d);
   TranslationData data = KILN_TRY(load_data(o, run));
-  TranslationModel model(make_spec(make, data, run, d, o.seed), run.data.num_steps, o.seed);
+  TranslationModel model(make_spec(make, data, run, d, o.seed), run.data.num_steps, o.seed, o.fusion);
   TranslationSource source(data);
 
   TrainerOptions to = trainer_options(o, run.epochs, run.batch, false);
@@ -290,7 +290,7 @@ Status write_attention(const std::string& name, const TranslationEntry& entry,
   } else {
     TranslationData data = KILN_TRY(load_data(o, run));
     model = std::make_unique<TranslationModel>(make_spec(entry.make, data, run, entry.defaults, o.seed),
-                                               run.data.num_steps, o.seed);
+                                               run.data.num_steps, o.seed, o.fusion);
     source_words = data.pairs.source[0];
     rows = KILN_TRY(build_nmt_array({source_words}, data.source_vocab, run.data.num_steps));
     source_vocab = data.source_vocab;

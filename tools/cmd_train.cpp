@@ -21,6 +21,7 @@ struct TrainArgs {
   RunOptions opts;
   bool json = false;
   bool quiet = false;
+  bool no_fusion = false;
 };
 
 const ModelEntry* lookup(const std::string& name) {
@@ -107,6 +108,8 @@ Command add_train_command(CLI::App& kiln) {
                 "translation models: the data file is target<TAB>source");
   sub->add_flag("--allow-nan", o.allow_nan,
                 "keep training when the loss becomes NaN or infinite (default: stop)");
+  sub->add_flag("--no-fusion", a->no_fusion,
+                "compile one kernel per op (every value stored), to see what fusion buys");
   sub->add_flag("--json", a->json, "print one JSON object with the results as the last line");
   sub->add_flag("--quiet", a->quiet, "no progress bar");
   return {sub, [a] {
@@ -114,6 +117,7 @@ Command add_train_command(CLI::App& kiln) {
             if (!model) return kExitError;
             RunOptions opts = a->opts;
             opts.progress = !a->quiet;
+            opts.fusion = !a->no_fusion;
             Status ok = check_run_options(*model, opts);
             if (!ok.ok()) return report_error(ok.error());
             Expected<RunReport> report = model->run(opts);

@@ -163,6 +163,10 @@ TEST_CASE("unknown model, command and flags exit non-zero with a clear message",
       {"eval softmax", 2, "--checkpoint is required"},
       {"eval softmax --checkpoint x --limit 5", 2, "unknown flag '--limit' for 'kiln eval'"},
       {"inspect mlp --json", 2, "unknown flag '--json' for 'kiln inspect'"},
+      {"bench nosuchmodel", 1, "unknown model 'nosuchmodel'"},
+      {"bench mlp --steps 0", 1, "--steps: expected an integer from 1 to 1000000, got '0'"},
+      {"bench mlp --size 32", 1, "model 'mlp' does not use --size"},
+      {"bench mlp --limit 5", 2, "unknown flag '--limit' for 'kiln bench'"},
       {"checkpoint", 2, "FILE is required"},
       {"checkpoint a b", 2, "unexpected argument 'b' for 'kiln checkpoint'"},
   };
@@ -182,18 +186,20 @@ TEST_CASE("every subcommand's --help exits 0 and lists its flags", "[cli]") {
     std::vector<const char*> flags;
   };
   const Case cases[] = {
-      {"", {"models", "train", "eval", "inspect", "checkpoint", "--help"}},
+      {"", {"models", "train", "eval", "inspect", "bench", "checkpoint", "--help"}},
       {"models", {"--help"}},
       {"train",
        {"MODEL", "--epochs", "--batch-size", "--lr", "--wd", "--optimizer", "--momentum",
         "--threads", "--seed", "--data", "--plot", "--output", "--limit", "--save", "--resume",
-        "--size", "--json", "--quiet"}},
+        "--size", "--no-fusion", "--json", "--quiet"}},
       {"eval",
        {"MODEL", "--checkpoint", "--json", "--data", "--batch-size", "--threads", "--size",
         "--quiet"}},
       {"inspect", {"MODEL", "--print-after", "--dot", "--batch-size", "--eval", "--summary", "--size",
                    "--no-fusion"}},
       {"checkpoint", {"FILE", "--json"}},
+      {"bench", {"MODEL", "--batch-size", "--steps", "--threads", "--eval", "--no-fusion", "--json",
+                 "--size"}},
   };
   for (const Case& c : cases) {
     for (std::string form : {std::string(c.command) + " --help", std::string(c.command) + " -h",
@@ -298,6 +304,54 @@ TEST_CASE("kiln inspect shows far fewer kernels than graph nodes", "[cli]") {
   auto [same_nodes, unfused] = counts("inspect mlp --no-fusion");
   CHECK(same_nodes == nodes);
   CHECK(unfused > 3 * kernels);
+}
+
+TEST_CASE("kiln inspect mlp: softmax cross-entropy and its gradient in at most 3 kernels", "[cli]") {
+  Result r = run("inspect mlp");
+  REQUIRE(r.code == 0);
+  // Every kernel line after the GEMM computing the logits up to the next GEMM (the
+  // backward pass through the class head) is the loss or its gradient.
+  std::vector<std::string> kernels;
+  for (size_t at = r.out.find("\n  kernel "); at != std::string::npos;
+       at = r.out.find("\n  kernel ", at + 1))
+    kernels.push_back(r.out.substr(at + 10, r.out.find('\n', at + 1) - at - 10));
+  REQUIRE(kernels.size() >= 4);
+  CHECK_THAT(kernels[1], Catch::StartsWith("matmul_"));  // logits = h @ W2 (+ b2)
+  size_t next_gemm = 2;
+  while (next_gemm < kernels.size() && kernels[next_gemm].rfind("matmul_", 0) != 0) ++next_gemm;
+  INFO(r.out);
+  // The row kernel, the mean loss, the accuracy count and the bias gradient's column sum:
+  // the loss and its gradient are the first two.
+  CHECK(next_gemm - 2 <= 4);
+  CHECK_THAT(kernels[2], Catch::Contains("reduce_max") && Catch::Contains("rows 256"));
+}
+
+TEST_CASE("--no-fusion trains to the same accuracy as the fused step", "[cli]") {
+  nlohmann::json fused = last_json(run("train mlp --epochs 2 --limit 3000 --quiet --json"));
+  nlohmann::json unfused =
+      last_json(run("train mlp --epochs 2 --limit 3000 --quiet --json --no-fusion"));
+  REQUIRE(fused.contains("test_acc"));
+  REQUIRE(unfused.contains("test_acc"));
+  // The same arithmetic; only the order of some f32 sums differs.
+  CHECK(std::abs(fused["test_acc"].get<double>() - unfused["test_acc"].get<double>()) <= 0.005);
+  CHECK(std::abs(fused["train_loss"].get<double>() - unfused["train_loss"].get<double>()) <= 1e-3);
+  CHECK(fused["test_acc"].get<double>() > 0.3);  // chance is 0.1
+}
+
+TEST_CASE("kiln bench times a step per kernel against the machine's limits", "[cli]") {
+  Result r = run("bench mlp --steps 3 --batch-size 32");
+  REQUIRE(r.code == 0);
+  for (const char* s : {"kiln bench mlp: training step, batch 32", "machine: GEMM ", "copy ",
+                        "step: ", "GFLOP/s", "of peak", "roofline: GEMM-bound ", "limit "})
+    CHECK_THAT(r.out, Catch::Contains(s));
+  Result j = run("bench softmax --steps 2 --batch-size 16 --eval --json");
+  REQUIRE(j.code == 0);
+  for (const char* key : {"\"model\":\"softmax\"", "\"graph\":\"eval\"", "\"gemm_peak_gflops\":",
+                          "\"copy_gbps\":", "\"steps\":2", "\"limit_ms\":", "\"fraction_of_limit\":",
+                          "\"profile\":[{\"name\":"})
+    CHECK_THAT(j.out, Catch::Contains(key));
+  // A softmax regression step's contraction: 2 * 16 * 784 * 10 FLOPs.
+  CHECK_THAT(j.out, Catch::Contains("\"gemm_flops\":250880"));
 }
 
 TEST_CASE("kiln inspect --summary prints d2l's LeNet shapes and parameter counts", "[cli]") {
