@@ -1,11 +1,19 @@
-// Google Benchmark: the same compiled training steps with and without fusion (issue 13's
-// fusion switch; `kiln inspect MODEL --no-fusion` shows the unfused kernels). Each case
-// reports the kernel count and the arena bytes; the time ratio of /unfused to /fused is
-// what fusion buys on this machine.
+// Google Benchmark: the same compiled graphs with and without fusion (issue 13's fusion
+// switch; `kiln inspect MODEL --no-fusion` shows the unfused kernels): the zoo's training
+// steps, and single patterns -- an elementwise chain, softmax cross-entropy with its
+// gradient, layer norm forward and backward, batch norm + ReLU after a convolution. Each
+// case reports the kernel count, the arena, the bytes its kernels must move
+// (codegen/kernel_cost.h; MB per run) and GFLOP/s; the time ratio of /unfused to /fused
+// is what fusion buys on this machine.
 #include <benchmark/benchmark.h>
 
+#include <functional>
+#include <memory>
 #include <random>
 
+#include "frontend/conv_layers.h"
+#include "frontend/losses.h"
+#include "frontend/norm_layers.h"
 #include "models/language_model.h"
 #include "models/registry.h"
 
@@ -39,8 +47,64 @@ void run_steps(benchmark::State& state, Expected<Graph> g, bool fused, int64_t c
   }
   fill_inputs(**exe, classes);
   for (auto _ : state) (*exe)->run();
+  double flops = 0, bytes = 0;
+  for (const KernelLaunch& k : (*exe)->plan().launches) flops += k.flops, bytes += k.bytes;
   state.counters["kernels"] = (*exe)->stats().kernels;
   state.counters["arena_MB"] = double((*exe)->stats().arena_bytes) / 1e6;
+  state.counters["moved_MB"] = bytes / 1e6;
+  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// A graph of one pattern; training: the step with SGD on its parameters.
+Expected<Graph> pattern(const char* name, bool training,
+                        const std::function<Tensor(nn::Context&, Builder&)>& loss) {
+  Graph g(name);
+  Builder b(g);
+  nn::Context ctx(b, true);
+  b.output("loss", loss(ctx, b));
+  KILN_RETURN_IF_ERROR(b.status());
+  KILN_RETURN_IF_ERROR(model_passes(training, OptimizerConfig{}).run(g));
+  return g;
+}
+
+// tanh(x * a + b) * sigmoid(x) - relu(x) / 2 over 4 M elements, summed.
+void elementwise_chain(benchmark::State& state, bool fused) {
+  run_steps(state, pattern("chain", false, [](nn::Context&, Builder& b) {
+              Tensor x = b.input("x", {DType::f32, Shape{2048, 2048}});
+              return sum(tanh(x * 1.5 + 0.25) * sigmoid(x) - relu(x) * 0.5);
+            }), fused, 10);
+}
+
+// Softmax cross-entropy and its gradient over [256, 10] logits held as a parameter (so
+// the step is the loss, its gradient and the update, no GEMM).
+void softmax_xent(benchmark::State& state, bool fused) {
+  run_steps(state, pattern("softmax_xent", true, [](nn::Context&, Builder& b) {
+              Tensor logits = b.parameter("logits", {DType::f32, Shape{256, 10}}, InitSpec::normal(0, 1));
+              return softmax_cross_entropy(logits, b.input("y", {DType::i32, Shape{256}}));
+            }), fused, 10);
+}
+
+// LayerNorm over 256 features of [2048, 256] rows (a parameter: the backward pass runs
+// through the normalisation), forward and backward.
+void layer_norm(benchmark::State& state, bool fused) {
+  auto norm = std::make_shared<nn::LayerNorm>(256);
+  run_steps(state, pattern("layer_norm", true, [&](nn::Context& ctx, Builder& b) {
+              Tensor x = b.parameter("x", {DType::f32, Shape{2048, 256}}, InitSpec::normal(0, 1));
+              Tensor y = (*norm)(ctx, x);
+              return mean(y * y * b.input("w", {DType::f32, Shape{2048, 256}}));
+            }), fused, 10);
+}
+
+// relu(batch_norm(conv(x))) with batch statistics, 64 -> 64 3x3 on 16x16, batch 64.
+void conv_bn_relu(benchmark::State& state, bool fused) {
+  Conv2dOptions same;
+  same.padding = {1, 1};
+  auto conv = std::make_shared<nn::Conv2d>(64, 64, nn::Size2{3, 3}, same);
+  auto bn = std::make_shared<nn::BatchNorm2d>(64);
+  run_steps(state, pattern("conv_bn_relu", true, [&](nn::Context& ctx, Builder& b) {
+              Tensor x = b.input("x", {DType::f32, Shape{64, 64, 16, 16}});
+              return mean(relu((*bn)(ctx, (*conv)(ctx, x))));
+            }), fused, 10);
 }
 
 // A classifier's training step at batch 256 (Fashion-MNIST shapes, 10 classes).
@@ -72,6 +136,13 @@ KILN_FUSION_PAIR(mlp_dropout, zoo_step, "mlp_dropout", 0);
 KILN_FUSION_PAIR(lenet_bn, zoo_step, "lenet_bn", 0);
 KILN_FUSION_PAIR(resnet18_32, zoo_step, "resnet18", 32);
 KILN_FUSION_PAIR(char_gru, char_step, "char_gru");
+#define KILN_PATTERN_PAIR(FN)                                                                \
+  BENCHMARK_CAPTURE(FN, fused, true)->Unit(benchmark::kMicrosecond)->UseRealTime();          \
+  BENCHMARK_CAPTURE(FN, unfused, false)->Unit(benchmark::kMicrosecond)->UseRealTime()
+KILN_PATTERN_PAIR(elementwise_chain);
+KILN_PATTERN_PAIR(softmax_xent);
+KILN_PATTERN_PAIR(layer_norm);
+KILN_PATTERN_PAIR(conv_bn_relu);
 
 }  // namespace
 }  // namespace kiln
