@@ -789,6 +789,7 @@ void conv2d(const ConvParams& p, const T* a, const T* b, T* c, const Epilogue& e
         ConvParams q;
         if (transposed_as_forward(p, &q)) {
           const Dims e = dims_of(q);
+          if (use_batch_lanes(q, e)) return input_grad_batch_lanes(d, q, e, a, b, c, epi);
           if (use_direct(q, e)) return input_grad_direct_f32(d, q, e, a, b, c, epi);
         }
       }

@@ -15,7 +15,7 @@
 // kernels, and LeNet's 6->16 input gradient went from 81 to ... GFLOP/s on 2 threads.
 #include <immintrin.h>
 
-#include <cstring>
+#include <cmath>
 #include <vector>
 
 #include "runtime/conv_internal.h"
@@ -74,12 +74,6 @@ void fill_band(const ConvParams& p, const Dims& d, const float* x, int64_t ih0, 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 
-// Lanes [0, n) of a mask (n may be past 8).
-inline __m256i lane_mask(int64_t n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(std::min<int64_t>(n, 8))),
-                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 // One tile: nf <= kTileF filters (packed weights wt = [tap][kTileF], zero past nf) x
 // `cols` (<= 8*NV) output columns; tap k reads in + off[k] + [0, 8*NV). y: the tile's
 // first output of the first filter; the next filter's is ldy further.
@@ -104,15 +98,21 @@ void direct_tile(const float* in, const int32_t* off, int64_t taps, const float*
   alignas(32) float out[kTileF * NV * 8];
 #pragma GCC unroll 16
   for (int a = 0; a < kTileF * NV; ++a) _mm256_store_ps(out + 8 * a, acc[a]);
+  // Whole vectors stored as such, a partial one element by element (AMD's masked stores
+  // are slow microcode).
   const __m256 al = _mm256_set1_ps(alpha);
   for (int v = 0; v < NV; ++v) {
-    const __m256i mask = lane_mask(cols - 8 * v);
+    const int64_t n = std::min<int64_t>(8, cols - 8 * v);
     for (int64_t f = 0; f < nf; ++f) {
       float* dst = y + f * ldy + 8 * v;
-      const __m256 r = _mm256_load_ps(out + 8 * (f * NV + v));
-      _mm256_maskstore_ps(dst, mask,
-                          accumulate ? _mm256_fmadd_ps(r, al, _mm256_maskload_ps(dst, mask))
-                                     : _mm256_mul_ps(r, al));
+      float* r = out + 8 * (f * NV + v);
+      if (n == 8) {
+        const __m256 a = _mm256_load_ps(r);
+        _mm256_storeu_ps(dst, accumulate ? _mm256_fmadd_ps(a, al, _mm256_loadu_ps(dst))
+                                         : _mm256_mul_ps(a, al));
+      } else {
+        for (int64_t j = 0; j < n; ++j) dst[j] = accumulate ? std::fma(r[j], alpha, dst[j]) : r[j] * alpha;
+      }
     }
   }
 }

@@ -214,6 +214,13 @@ bool use_direct_wgrad(const ConvParams& p, const Dims& d);
 void weight_grad_direct(const ConvParams& p, const Dims& d, const float* x, const float* dy,
                         float* dw, const Epilogue& epi);
 
+// ---- Images in vector lanes (conv_batch_lanes.cpp) ---------------------------------
+// The f32 input gradient of a unit-stride convolution, 8 images at a time; q, e: the
+// transposed problem (transposed_as_forward) and its sizes. Whether it takes the shape:
+bool use_batch_lanes(const ConvParams& q, const Dims& e);
+void input_grad_batch_lanes(const Dims& d, const ConvParams& q, const Dims& e, const float* dy,
+                            const float* w, float* dx, const Epilogue& epi);
+
 // ---- Filters in vector lanes (conv_filter_lanes.cpp) -------------------------------
 // f32, one group, 12 to 16 filters: the kernels that vectorize over filters, for
 // LeNet-like layers (short rows). Whether they run on this CPU and shape:
