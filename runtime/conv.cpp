@@ -1,17 +1,17 @@
 // Convolution (see conv.h): im2col + the packed GEMM of runtime/gemm.cpp in general,
-// direct register-tiled kernels for unit column stride, on small maps one GEMM per
-// block of images, and on maps of a few pixels one GEMM over the whole batch with the
-// weights expanded into a dense matrix (conv_tiny_maps.cpp: 256->256 3x3 on 2x2, one
-// thread, forward / input grad / weight grad 14.1 / 16.5 / 14.6 ms folded, 8.0 / 9.9 /
-// 8.5 ms dense; the folded path multiplies 5 padding taps of 9 there).
+// register-tiled f32 kernels (AVX2 + FMA, chosen at run time: direct_isa) for unit column
+// stride (conv_direct.cpp), for 12-16 filters (conv_filter_lanes.cpp) and for input
+// gradients of 32+ images (conv_batch_lanes.cpp), on small maps one GEMM per block of
+// images, and on maps of a few pixels one GEMM over the whole batch with the weights
+// expanded into a dense matrix (conv_tiny_maps.cpp: 256->256 3x3 on 2x2, one thread,
+// forward / input grad / weight grad 14.1 / 16.5 / 14.6 ms folded, 8.0 / 9.9 / 8.5 ms
+// dense; the folded path multiplies 5 padding taps of 9 there).
 //
 // Choice, by measurement (GFLOP/s on one core of the 2-core Zen 4 dev VM, thread CPU
 // time, min of 25 runs, zoo shapes of bench/conv_bench.cpp; GEMM 1024^3: 88 GFLOP/s;
 // best of 3; the machine is shared, so runs of the same code still differ by ~5%):
 //                      im2col + GEMM          final (* = direct kernel)
 //                      fwd   dgrad  wgrad      fwd   dgrad  wgrad
-//   LeNet 1->6 5x5      27    21     18         50*   21     49*
-//   LeNet 6->16 5x5     33    29     30         53*   42*    30
 //   AlexNet 11x11 s4    68    68     70         74    67     77
 //   VGG 64->64 3x3      81    78     75         90*   90*    75
 //   3x3 stride 2        71    76     65         71    76     64
@@ -20,15 +20,34 @@
 // layers are mostly copying: building col and packing it costs more than the multiply
 // when only 6 or 16 filters use each element. A direct kernel that keeps 6 filters x 16
 // output columns in AVX2 registers reads the (padded) input in place, with no col and no
-// packing: it doubles LeNet's forward pass and beats the GEMM on VGG's 3x3 too. It needs
-// unit column stride (strided columns would need gathers), so AlexNet's stride 4 and
-// ResNet's stride 2 stay on im2col, and 1x1 convolutions are plain GEMMs on the image.
-// The input gradient of a unit-stride convolution is a forward convolution of dy with
-// the flipped, transposed kernel, so it takes the same kernel. The direct weight
-// gradient (6 filters x 2 taps, lane-wise sums) wins only with few filters and wide
-// rows (use_direct_wgrad); otherwise the GEMM's reuse of col over the filters is worth
-// more. The GEMM micro-kernel is AVX2 on this CPU, AVX-512 being no faster on Zen 4
-// (gemm.cpp, detect_isa).
+// packing, and beats the GEMM on VGG's 3x3 too. It needs unit column stride (strided
+// columns would need gathers), so AlexNet's stride 4 and ResNet's stride 2 stay on
+// im2col, and 1x1 convolutions are plain GEMMs on the image. The input gradient of a
+// unit-stride convolution is a forward convolution of dy with the flipped, transposed
+// kernel, so it takes the same kernel. The direct weight gradient (6 filters x 2 taps,
+// lane-wise sums) wins only with few filters and wide rows (use_direct_wgrad); otherwise
+// the GEMM's reuse of col over the filters is worth more. The GEMM micro-kernel is AVX2
+// on this CPU, AVX-512 being no faster on Zen 4 (gemm.cpp, detect_isa).
+//
+// LeNet (2 threads, batch 256, bench/conv_bench.cpp, least of 6 runs with the VM's other
+// work paused; a register tile runs at about 110 GFLOP/s a core here):
+//                         before                  now
+//                         fwd   dgrad  wgrad      fwd    dgrad  wgrad
+//   LeNet 1->6 5x5 pad 2   92    43     93        133d    43     119d
+//   LeNet 6->16 5x5        95    80     62        186f   166b    198f
+// (d direct kernel, f filters in lanes, b images in lanes; 1->6's input gradient, which
+// LeNet never needs, stays on im2col.) The old direct kernel left 6 of 16 columns of a
+// tile empty on 6->16's 10-wide rows; its 16 filters are exactly two vectors, so the
+// filter-lanes kernel tiles any 6 pixels (across rows and images) with full lanes, and
+// its weight gradient tiles 6 taps with dy^T pixel-major as the vectors. With 6 filters
+// (1->6) that kernel fills 6 of 8 lanes and, broadcasting one input per FMA, is load-
+// bound (92 of 115 GFLOP/s for a 10-pixel tile on one core, so 69 useful), so 1->6 stays
+// on the direct kernel, whose 28-wide rows fill 28 of 32 columns; that kernel had been
+// losing 30% to AMD's microcoded masked stores at the rows' partial vectors, and its
+// weight gradient to a 4-vector inner loop (now one flat list of a band's vectors). The
+// input gradient of 6->16 as a forward pass reads dy padded by 4 on each side: half of
+// its taps multiply zeros, which the images-in-lanes kernel skips per tile. A LeNet
+// training step (bench lenet_train, least of 12): 7.77-8.05 ms before, 4.79 ms now.
 //
 // Small maps fold the batch into the GEMM. Per image, the GEMM has oh*ow columns: 1 on
 // ResNet-18's 1x1 maps at --size 32 and 4 on its 2x2 maps, a GEMV that ran at 5-22
@@ -124,6 +143,7 @@ bool direct_isa() {
 
 // dw (+)= alpha * (partial[0] + partial[1] + ...) for rows [r0, r1) of the view
 // [groups*fg, ckk], then the epilogue on those rows.
+namespace {
 template <typename T>
 void reduce_partials(const ConvParams& p, const Dims& d, const T* partial, int64_t slices,
                      int64_t r0, int64_t r1, T* dw, const Epilogue& epi) {
@@ -145,6 +165,7 @@ void reduce_partials(const ConvParams& p, const Dims& d, const T* partial, int64
   for (int64_t g = r0 / d.fg; g * d.fg < r1; ++g)
     epi(g, std::max(r0, g * d.fg) - g * d.fg, std::min(r1, (g + 1) * d.fg) - g * d.fg, 0, d.ckk);
 }
+}  // namespace
 
 // reduce_partials over all of dw, in parallel (about 16K additions per chunk).
 template <typename T>

@@ -13,12 +13,15 @@
 // two pixels' 8-image vectors, like the direct kernel (conv_direct.cpp). Taps are
 // ordered (kernel row, kernel column, channel), so the live taps of a tile are one run
 // per kernel row. See conv.cpp's top comment for the measurements.
-#include <immintrin.h>
-
 #include <cmath>
 #include <vector>
 
 #include "runtime/conv_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include "runtime/conv_avx2.h"
 
 namespace kiln::conv_detail {
 
@@ -39,25 +42,6 @@ struct Plan {
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
-
-// r[i][j] -> r[j][i].
-inline void transpose8(__m256 r[8]) {
-  __m256 t[8], u[8];
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 8; i += 4) {
-    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-  }
-  for (int i = 0; i < 4; ++i) {
-    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
-    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
-  }
-}
 
 // Images [i0, i0 + count) (count <= 8; zero lanes past it) of x [n][cg][h][w] into the
 // frame: frame[c][pad_h + ih][pad_w + iw][lane], zeros in the side columns.
@@ -230,3 +214,15 @@ void input_grad_batch_lanes(const Dims& d, const ConvParams& q, const Dims& e, c
 }
 
 }  // namespace kiln::conv_detail
+
+#else  // the kernels are AVX2 (direct_isa() is false elsewhere): never taken
+
+namespace kiln::conv_detail {
+
+bool use_batch_lanes(const ConvParams&, const Dims&) { return false; }
+void input_grad_batch_lanes(const Dims&, const ConvParams&, const Dims&, const float*,
+                            const float*, float*, const Epilogue&) {}
+
+}  // namespace kiln::conv_detail
+
+#endif

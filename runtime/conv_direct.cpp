@@ -10,15 +10,18 @@
 // output rows reads into a scratch (zeros around), so the tile has no bounds checks.
 // Weight gradient: kTileF filters x 2 taps, lane-wise sums over the output rows' 8-column
 // vectors: 12 FMAs per 6 dy loads + 2 input loads.
-// Both walk one flat list (taps, or the vectors of a band) with an offset table: nested
-// loops over (channel, kernel row, kernel column) ran 5-iteration inner loops on 5x5
-// kernels, and LeNet's 6->16 input gradient went from 81 to ... GFLOP/s on 2 threads.
-#include <immintrin.h>
-
+// Both walk one flat list (taps, or the vectors of a band) with an offset table rather
+// than nested loops with short inner ones (LeNet's 1->6 weight gradient: 93 -> 119
+// GFLOP/s on 2 threads; the forward pass, whose inner loop was the kernel row's 5 taps,
+// about the same).
 #include <cmath>
 #include <vector>
 
 #include "runtime/conv_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace kiln::conv_detail {
 
@@ -71,6 +74,7 @@ void fill_band(const ConvParams& p, const Dims& d, const float* x, int64_t ih0, 
     }
 }
 
+#if defined(__x86_64__)
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 
@@ -149,6 +153,14 @@ void wgrad_tile(const float* dyb, int64_t fstride, const int32_t* xo, int64_t ve
     _mm256_storeu_ps(lanes + (a / Taps * ldl + a % Taps) * 8, acc[a]);
 }
 #pragma GCC pop_options
+#else  // the kernels are AVX2: direct_isa() is false elsewhere, so these never run
+template <int NV>
+void direct_tile(const float*, const int32_t*, int64_t, const float*, int64_t, int64_t, float,
+                 bool, float*, int64_t) {}
+template <int Taps>
+void wgrad_tile(const float*, int64_t, const int32_t*, int64_t, const float* const*, float*,
+                int64_t) {}
+#endif
 
 // Packs the weights into [group][filter block][tap][kTileF], zero past the last filter:
 // weight(g, f, tap) is filter f's tap of group g.

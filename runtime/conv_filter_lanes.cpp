@@ -16,14 +16,17 @@
 //                (pixel-major), off = where each pixel's window starts; acc = dW^T.
 // The input is read in place when unpadded, else from a padded copy of the task's
 // images, so any stride and dilation is just an offset.
-#include <immintrin.h>
-
 #include <array>
 #include <cmath>
 #include <utility>
 #include <vector>
 
 #include "runtime/conv_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include "runtime/conv_avx2.h"
 
 namespace kiln::conv_detail {
 
@@ -119,25 +122,6 @@ void lanes_tile(const float* const* src, const int32_t* off, int64_t k, const fl
   for (int a = 0; a < 2 * P; ++a) _mm256_storeu_ps(out + a / 2 * ldo + 8 * (a % 2), acc[a]);
 }
 
-// r[i][j] -> r[j][i].
-inline void transpose8(__m256 r[8]) {
-  __m256 t[8], u[8];
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 8; i += 4) {
-    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-  }
-  for (int i = 0; i < 4; ++i) {
-    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
-    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
-  }
-}
-
 // y[f][q] = alpha * yt[q][f] (+ y[f][q]) for one image: f < fg, q < ohw, yt
 // [ohw][kLanes].
 void store_image(const float* yt, int64_t fg, int64_t ohw, float alpha, bool accumulate,
@@ -216,6 +200,9 @@ const float* frame_images(const ConvParams& p, const Dims& d, const Frame& fr,
 
 }  // namespace
 
+// 12 to 16 filters: two vectors at least 75% full. A version with one 8-lane vector (6
+// filters, 10-pixel tiles, load-bound) lost to the direct kernel on LeNet's 1->6 layer
+// (2 threads: forward 79 vs 97 GFLOP/s, weight gradient 100 vs 119), so there is none.
 bool use_filter_lanes(const ConvParams& p, const Dims& d) {
   if (p.groups != 1 || d.fg < 12 || d.fg > kLanes || !direct_isa()) return false;
   // Offsets are 32-bit within a block of frame images.
@@ -301,3 +288,17 @@ void weight_grad_filter_lanes(const ConvParams& p, const Dims& d, const float* x
 }
 
 }  // namespace kiln::conv_detail
+
+#else  // the kernels are AVX2 (direct_isa() is false elsewhere): never taken
+
+namespace kiln::conv_detail {
+
+bool use_filter_lanes(const ConvParams&, const Dims&) { return false; }
+void forward_filter_lanes(const ConvParams&, const Dims&, const float*, const float*, float*,
+                          const Epilogue&, const Prologue&) {}
+void weight_grad_filter_lanes(const ConvParams&, const Dims&, const float*, const float*,
+                              float*, const Epilogue&, const Prologue&) {}
+
+}  // namespace kiln::conv_detail
+
+#endif
