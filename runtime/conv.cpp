@@ -1,17 +1,17 @@
 // Convolution (see conv.h): im2col + the packed GEMM of runtime/gemm.cpp in general,
-// direct register-tiled kernels for unit column stride, on small maps one GEMM per
-// block of images, and on maps of a few pixels one GEMM over the whole batch with the
-// weights expanded into a dense matrix (conv_tiny_maps.cpp: 256->256 3x3 on 2x2, one
-// thread, forward / input grad / weight grad 14.1 / 16.5 / 14.6 ms folded, 8.0 / 9.9 /
-// 8.5 ms dense; the folded path multiplies 5 padding taps of 9 there).
+// register-tiled f32 kernels (AVX2 + FMA, chosen at run time: direct_isa) for unit column
+// stride (conv_direct.cpp), for 12-16 filters (conv_filter_lanes.cpp) and for input
+// gradients of 32+ images (conv_batch_lanes.cpp), on small maps one GEMM per block of
+// images, and on maps of a few pixels one GEMM over the whole batch with the weights
+// expanded into a dense matrix (conv_tiny_maps.cpp: 256->256 3x3 on 2x2, one thread,
+// forward / input grad / weight grad 14.1 / 16.5 / 14.6 ms folded, 8.0 / 9.9 / 8.5 ms
+// dense; the folded path multiplies 5 padding taps of 9 there).
 //
 // Choice, by measurement (GFLOP/s on one core of the 2-core Zen 4 dev VM, thread CPU
 // time, min of 25 runs, zoo shapes of bench/conv_bench.cpp; GEMM 1024^3: 88 GFLOP/s;
 // best of 3; the machine is shared, so runs of the same code still differ by ~5%):
 //                      im2col + GEMM          final (* = direct kernel)
 //                      fwd   dgrad  wgrad      fwd   dgrad  wgrad
-//   LeNet 1->6 5x5      27    21     18         50*   21     49*
-//   LeNet 6->16 5x5     33    29     30         53*   42*    30
 //   AlexNet 11x11 s4    68    68     70         74    67     77
 //   VGG 64->64 3x3      81    78     75         90*   90*    75
 //   3x3 stride 2        71    76     65         71    76     64
@@ -20,15 +20,34 @@
 // layers are mostly copying: building col and packing it costs more than the multiply
 // when only 6 or 16 filters use each element. A direct kernel that keeps 6 filters x 16
 // output columns in AVX2 registers reads the (padded) input in place, with no col and no
-// packing: it doubles LeNet's forward pass and beats the GEMM on VGG's 3x3 too. It needs
-// unit column stride (strided columns would need gathers), so AlexNet's stride 4 and
-// ResNet's stride 2 stay on im2col, and 1x1 convolutions are plain GEMMs on the image.
-// The input gradient of a unit-stride convolution is a forward convolution of dy with
-// the flipped, transposed kernel, so it takes the same kernel. The direct weight
-// gradient (6 filters x 2 taps, lane-wise sums) wins only with few filters and wide
-// rows (use_direct_wgrad); otherwise the GEMM's reuse of col over the filters is worth
-// more. The GEMM micro-kernel is AVX2 on this CPU, AVX-512 being no faster on Zen 4
-// (gemm.cpp, detect_isa).
+// packing, and beats the GEMM on VGG's 3x3 too. It needs unit column stride (strided
+// columns would need gathers), so AlexNet's stride 4 and ResNet's stride 2 stay on
+// im2col, and 1x1 convolutions are plain GEMMs on the image. The input gradient of a
+// unit-stride convolution is a forward convolution of dy with the flipped, transposed
+// kernel, so it takes the same kernel. The direct weight gradient (6 filters x 2 taps,
+// lane-wise sums) wins only with few filters and wide rows (use_direct_wgrad); otherwise
+// the GEMM's reuse of col over the filters is worth more. The GEMM micro-kernel is AVX2
+// on this CPU, AVX-512 being no faster on Zen 4 (gemm.cpp, detect_isa).
+//
+// LeNet (2 threads, batch 256, bench/conv_bench.cpp, least of 6 runs with the VM's other
+// work paused; a register tile runs at about 110 GFLOP/s a core here):
+//                         before                  now
+//                         fwd   dgrad  wgrad      fwd    dgrad  wgrad
+//   LeNet 1->6 5x5 pad 2   92    43     93        133d    43     119d
+//   LeNet 6->16 5x5        95    80     62        186f   166b    198f
+// (d direct kernel, f filters in lanes, b images in lanes; 1->6's input gradient, which
+// LeNet never needs, stays on im2col.) The old direct kernel left 6 of 16 columns of a
+// tile empty on 6->16's 10-wide rows; its 16 filters are exactly two vectors, so the
+// filter-lanes kernel tiles any 6 pixels (across rows and images) with full lanes, and
+// its weight gradient tiles 6 taps with dy^T pixel-major as the vectors. With 6 filters
+// (1->6) that kernel fills 6 of 8 lanes and, broadcasting one input per FMA, is load-
+// bound (92 of 115 GFLOP/s for a 10-pixel tile on one core, so 69 useful), so 1->6 stays
+// on the direct kernel, whose 28-wide rows fill 28 of 32 columns; that kernel had been
+// losing 30% to AMD's microcoded masked stores at the rows' partial vectors, and its
+// weight gradient to a 4-vector inner loop (now one flat list of a band's vectors). The
+// input gradient of 6->16 as a forward pass reads dy padded by 4 on each side: half of
+// its taps multiply zeros, which the images-in-lanes kernel skips per tile. A LeNet
+// training step (bench lenet_train, least of 12): 7.77-8.05 ms before, 4.79 ms now.
 //
 // Small maps fold the batch into the GEMM. Per image, the GEMM has oh*ow columns: 1 on
 // ResNet-18's 1x1 maps at --size 32 and 4 on its 2x2 maps, a GEMV that ran at 5-22
@@ -110,6 +129,60 @@
 
 namespace kiln {
 
+namespace conv_detail {
+
+bool direct_isa() {
+#if defined(__x86_64__)
+  // The GEMM forced to "generic" (tests) turns the direct path off too.
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         std::strcmp(gemm_f32_isa(), "generic") != 0;
+#else
+  return false;
+#endif
+}
+
+// dw (+)= alpha * (partial[0] + partial[1] + ...) for rows [r0, r1) of the view
+// [groups*fg, ckk], then the epilogue on those rows.
+namespace {
+template <typename T>
+void reduce_partials(const ConvParams& p, const Dims& d, const T* partial, int64_t slices,
+                     int64_t r0, int64_t r1, T* dw, const Epilogue& epi) {
+  constexpr int64_t kChunk = 256;
+  const int64_t elems = d.groups * d.fg * d.ckk;
+  T sum[kChunk];
+  for (int64_t e0 = r0 * d.ckk; e0 < r1 * d.ckk; e0 += kChunk) {
+    const int64_t len = std::min(kChunk, r1 * d.ckk - e0);
+    std::copy(partial + e0, partial + e0 + len, sum);
+    for (int64_t s = 1; s < slices; ++s) {
+      const T* ps = partial + s * elems + e0;
+      for (int64_t e = 0; e < len; ++e) sum[e] += ps[e];
+    }
+    const T alpha = T(p.alpha);
+    T* out = dw + e0;
+    for (int64_t e = 0; e < len; ++e)
+      out[e] = p.accumulate ? alpha * sum[e] + out[e] : alpha * sum[e];
+  }
+  for (int64_t g = r0 / d.fg; g * d.fg < r1; ++g)
+    epi(g, std::max(r0, g * d.fg) - g * d.fg, std::min(r1, (g + 1) * d.fg) - g * d.fg, 0, d.ckk);
+}
+}  // namespace
+
+// reduce_partials over all of dw, in parallel (about 16K additions per chunk).
+template <typename T>
+void reduce_all_partials(const ConvParams& p, const Dims& d, const T* partial, int64_t slices,
+                         T* dw, const Epilogue& epi) {
+  const int64_t grain = std::max<int64_t>(1, 16384 / (slices * d.ckk));
+  parallel_for(d.groups * d.fg, grain, [&](int64_t r0, int64_t r1) {
+    reduce_partials(p, d, partial, slices, r0, r1, dw, epi);
+  });
+}
+template void reduce_all_partials<float>(const ConvParams&, const Dims&, const float*, int64_t,
+                                         float*, const Epilogue&);
+template void reduce_all_partials<double>(const ConvParams&, const Dims&, const double*,
+                                          int64_t, double*, const Epilogue&);
+
+}  // namespace conv_detail
+
 namespace {
 
 using namespace conv_detail;
@@ -168,16 +241,8 @@ void for_each_run(const ConvParams& p, const Tap& tap, int64_t j0, int64_t j1, F
   }
 }
 
-// Image rows are short (tens of elements): copy and add them in fixed 32-byte chunks,
-// which compile to inline vector moves, rather than one libc call per row.
-template <typename T>
-void copy_row(const T* s, int64_t n, T* d) {
-  constexpr int64_t kW = 32 / sizeof(T);
-  int64_t t = 0;
-  for (; t + kW <= n; t += kW) std::memcpy(d + t, s + t, 32);
-  for (; t < n; ++t) d[t] = s[t];
-}
-
+// Image rows are short (tens of elements): add them in fixed 32-byte chunks, which
+// compile to inline vector moves (copy_row, conv_internal.h, copies them so).
 template <typename T>
 void add_row(const T* s, int64_t n, T* d) {
   typedef T V __attribute__((vector_size(32)));
@@ -260,374 +325,6 @@ WgradGrid wgrad_grid(const Dims& d, int64_t slices, int64_t width) {
   grid.rblocks =
       std::clamp<int64_t>(ceil_div(want, base * grid.cblocks), 1, ceil_div(d.fg, kRowAlign));
   return grid;
-}
-
-// dw (+)= alpha * (partial[0] + partial[1] + ...) for rows [r0, r1) of the view
-// [groups*fg, ckk], then the epilogue on those rows.
-template <typename T>
-void reduce_partials(const ConvParams& p, const Dims& d, const T* partial, int64_t slices,
-                     int64_t r0, int64_t r1, T* dw, const Epilogue& epi) {
-  constexpr int64_t kChunk = 256;
-  const int64_t elems = d.groups * d.fg * d.ckk;
-  T sum[kChunk];
-  for (int64_t e0 = r0 * d.ckk; e0 < r1 * d.ckk; e0 += kChunk) {
-    const int64_t len = std::min(kChunk, r1 * d.ckk - e0);
-    std::copy(partial + e0, partial + e0 + len, sum);
-    for (int64_t s = 1; s < slices; ++s) {
-      const T* ps = partial + s * elems + e0;
-      for (int64_t e = 0; e < len; ++e) sum[e] += ps[e];
-    }
-    const T alpha = T(p.alpha);
-    T* out = dw + e0;
-    for (int64_t e = 0; e < len; ++e)
-      out[e] = p.accumulate ? alpha * sum[e] + out[e] : alpha * sum[e];
-  }
-  for (int64_t g = r0 / d.fg; g * d.fg < r1; ++g)
-    epi(g, std::max(r0, g * d.fg) - g * d.fg, std::min(r1, (g + 1) * d.fg) - g * d.fg, 0, d.ckk);
-}
-
-// reduce_partials over all of dw, in parallel (about 16K additions per chunk).
-template <typename T>
-void reduce_all_partials(const ConvParams& p, const Dims& d, const T* partial, int64_t slices,
-                         T* dw, const Epilogue& epi) {
-  const int64_t grain = std::max<int64_t>(1, 16384 / (slices * d.ckk));
-  parallel_for(d.groups * d.fg, grain, [&](int64_t r0, int64_t r1) {
-    reduce_partials(p, d, partial, slices, r0, r1, dw, epi);
-  });
-}
-
-// ---- Direct convolution (f32, unit column stride) ----------------------------------
-// An output tile of kTileF filters x 16 (or 8) columns of one output row lives in AVX2
-// registers; per tap it loads the input row twice (two 8-float vectors, shifted by the
-// tap's column) and broadcasts kTileF packed weights: 12 FMAs per 2 loads + 6 broadcasts,
-// the GEMM micro-kernel's ratio, with no im2col or packing pass. A task pads the input
-// rows its band of output rows reads into a scratch (zeros around), so the tile has no
-// bounds checks.
-
-constexpr int64_t kTileF = 6;              // filters per register tile
-constexpr int64_t kBandElems = 128 << 10;  // padded input rows of a task (512 KB)
-
-// Input rows that `rows` consecutive output rows read.
-int64_t rows_read(const ConvParams& p, int64_t rows) {
-  return (rows - 1) * p.stride_h + (p.kh - 1) * p.dil_h + 1;
-}
-
-// Columns a row of ow outputs costs in tiles: 16 at a time, the rest in one 8- or
-// 16-wide tile.
-int64_t tiled_width(int64_t ow) {
-  int64_t full = ow / 16 * 16, rest = ow - full;
-  return full + (rest == 0 ? 0 : rest <= 8 ? 8 : 16);
-}
-
-bool direct_isa() {
-#if defined(__x86_64__)
-  // The GEMM forced to "generic" (tests) turns the direct path off too.
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         std::strcmp(gemm_f32_isa(), "generic") != 0;
-#else
-  return false;
-#endif
-}
-
-// Whether the direct kernel fits a forward problem: unit column stride and register
-// tiles at least half full (not, e.g., LeNet's first-layer input gradient: 1 filter of 6).
-bool use_direct(const ConvParams& p, const Dims& d) {
-  if (p.stride_w != 1 || d.pointwise || !direct_isa()) return false;
-  const double filters = double(d.fg) / double(ceil_div(d.fg, kTileF) * kTileF);
-  const double columns = double(p.ow) / double(tiled_width(p.ow));
-  return filters * columns >= 0.5;
-}
-
-#if defined(__x86_64__)
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-typedef float v8f __attribute__((vector_size(32)));
-
-// One tile: nf <= kTileF filters (packed weights wt = [tap][kTileF], zero past nf) x
-// output columns [ow0, ow0 + cols) (cols <= 8*NV) of one output row, whose kernel row 0
-// reads row r0 of band (the padded input rows of the image group, [channel][row][wp]).
-// y: the tile's first output of the first filter; the next filter's is ldy further.
-template <int NV>
-void direct_tile(const ConvParams& p, int64_t cg, const float* band, int64_t rows_in,
-                 int64_t wp, int64_t r0, int64_t ow0, const float* wt, int64_t nf,
-                 int64_t cols, float* y, int64_t ldy) {
-  v8f acc[kTileF][NV] = {};
-  for (int64_t c = 0; c < cg; ++c) {
-    for (int64_t ki = 0; ki < p.kh; ++ki) {
-      const float* row = band + (c * rows_in + r0 + ki * p.dil_h) * wp + ow0;
-      for (int64_t kj = 0; kj < p.kw; ++kj, wt += kTileF) {
-        v8f a[NV];
-        for (int v = 0; v < NV; ++v) std::memcpy(&a[v], row + kj * p.dil_w + 8 * v, sizeof(v8f));
-        for (int f = 0; f < kTileF; ++f) {
-          const float w = wt[f];
-          const v8f b = {w, w, w, w, w, w, w, w};
-          for (int v = 0; v < NV; ++v) acc[f][v] += b * a[v];
-        }
-      }
-    }
-  }
-  const float alpha = float(p.alpha);
-  for (int64_t f = 0; f < nf; ++f) {
-    float out[8 * NV];
-    for (int v = 0; v < NV; ++v) {
-      v8f r = acc[f][v] * alpha;
-      std::memcpy(out + 8 * v, &r, sizeof(v8f));
-    }
-    float* dst = y + f * ldy;
-    for (int64_t j = 0; j < cols; ++j) dst[j] = p.accumulate ? out[j] + dst[j] : out[j];
-  }
-}
-
-// One weight-gradient tile: kTileF filters x two taps (one when !two). Adds dy (dyb =
-// [kTileF][rows][wd], zero past the filters and columns) times the input each tap reads
-// (band as in direct_tile) over `rows` output rows to running lane sums: lanes[(f*ldl +
-// t)*8 + lane] for filter f and tap t (relative to t0). Reducing the lanes only once per
-// task keeps the horizontal adds out of short tiles (LeNet's 10x10 outputs).
-void wgrad_tile(const ConvParams& p, const float* dyb, int64_t rows, int64_t wd,
-                const float* band, int64_t rows_in, int64_t wp, const Tap& t0, const Tap& t1,
-                bool two, float* lanes, int64_t ldl) {
-  const int taps = two ? 2 : 1;
-  v8f acc[kTileF][2];
-  for (int f = 0; f < kTileF; ++f)
-    for (int t = 0; t < 2; ++t)
-      std::memcpy(&acc[f][t], lanes + (f * ldl + (t < taps ? t : 0)) * 8, sizeof(v8f));
-  auto row_of = [&](const Tap& t, int64_t r) {
-    return band + (t.c * rows_in + r * p.stride_h + t.ki * p.dil_h) * wp + t.kj * p.dil_w;
-  };
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* x0 = row_of(t0, r);
-    const float* x1 = row_of(t1, r);
-    const float* dr = dyb + r * wd;
-    for (int64_t ow = 0; ow < wd; ow += 8) {
-      v8f a0, a1;
-      std::memcpy(&a0, x0 + ow, sizeof(v8f));
-      std::memcpy(&a1, x1 + ow, sizeof(v8f));
-      for (int f = 0; f < kTileF; ++f) {
-        v8f g;
-        std::memcpy(&g, dr + f * rows * wd + ow, sizeof(v8f));
-        acc[f][0] += g * a0;
-        acc[f][1] += g * a1;
-      }
-    }
-  }
-  for (int f = 0; f < kTileF; ++f)
-    for (int t = 0; t < taps; ++t) std::memcpy(lanes + (f * ldl + t) * 8, &acc[f][t], sizeof(v8f));
-}
-#pragma GCC pop_options
-#else
-template <int NV>
-void direct_tile(const ConvParams&, int64_t, const float*, int64_t, int64_t, int64_t, int64_t,
-                 const float*, int64_t, int64_t, float*, int64_t) {}
-void wgrad_tile(const ConvParams&, const float*, int64_t, int64_t, const float*, int64_t,
-                int64_t, const Tap&, const Tap&, bool, float*, int64_t) {}
-#endif
-
-// Packs the weights into [group][filter block][tap][kTileF], zero past the last filter:
-// weight(g, f, tap) is filter f's tap of group g.
-template <typename W>
-const float* pack_direct_weights(const Dims& d, W&& weight) {
-  const int64_t fblocks = ceil_div(d.fg, kTileF);
-  float* wp = scratch<float>().shared.get(d.groups * fblocks * d.ckk * kTileF);
-  float* out = wp;
-  for (int64_t g = 0; g < d.groups; ++g)
-    for (int64_t fb = 0; fb < fblocks; ++fb)
-      for (int64_t tap = 0; tap < d.ckk; ++tap)
-        for (int64_t f = fb * kTileF; f < (fb + 1) * kTileF; ++f)
-          *out++ = f < d.fg ? weight(g, f, tap) : 0.f;
-  return wp;
-}
-
-// Input rows [ih0, ih0 + rows_in) of the image group x, padded: band[c][r][q] is
-// x[c][ih0 + r][q - pad_w], zero outside the image.
-void fill_band(const ConvParams& p, const Dims& d, const float* x, int64_t ih0, int64_t rows_in,
-               int64_t wp, float* band) {
-  const int64_t q0 = std::min(wp, p.pad_w), q1 = std::clamp(p.pad_w + p.w, q0, wp);
-  for (int64_t c = 0; c < d.cg; ++c)
-    for (int64_t r = 0; r < rows_in; ++r) {
-      float* dst = band + (c * rows_in + r) * wp;
-      const int64_t ih = ih0 + r;
-      if (ih < 0 || ih >= p.h) {
-        std::fill(dst, dst + wp, 0.f);
-        continue;
-      }
-      std::fill(dst, dst + q0, 0.f);
-      if (q1 > q0) copy_row(x + (c * p.h + ih) * p.w + (q0 - p.pad_w), q1 - q0, dst + q0);
-      std::fill(dst + q1, dst + wp, 0.f);
-    }
-}
-
-// y = conv(x, w) for unit column stride by register tiles, w packed by
-// pack_direct_weights. Tasks: image group x band of output rows. View [n*groups, fg, ohw].
-void forward_direct(const ConvParams& p, const Dims& d, const float* x, const float* wpk,
-                    float* y, const Epilogue& epi) {
-  const int64_t wp = tiled_width(p.ow) + (p.kw - 1) * p.dil_w;
-  // Bands as tall as the scratch allows, shorter when images are too few for the pool.
-  int64_t band = p.oh;
-  while (band > 1 && d.cg * rows_read(p, band) * wp > kBandElems) band = (band + 1) / 2;
-  const int64_t image_groups = p.n * d.groups;
-  const int64_t want = 2 * global_pool().active_threads();
-  band = std::min(band, std::max<int64_t>(1, p.oh * image_groups / want));
-  const int64_t bands = ceil_div(p.oh, band), fblocks = ceil_div(d.fg, kTileF);
-  parallel_for(image_groups * bands, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t ig = t / bands, g = ig % d.groups;
-      const int64_t oh0 = t % bands * band, oh1 = std::min(p.oh, oh0 + band);
-      const int64_t rin = rows_read(p, oh1 - oh0);
-      float* buf = scratch<float>().task.get(d.cg * rin * wp);
-      fill_band(p, d, x + ig * d.cg * d.hw, oh0 * p.stride_h - p.pad_h, rin, wp, buf);
-      for (int64_t fb = 0; fb < fblocks; ++fb) {
-        const float* wt = wpk + (g * fblocks + fb) * d.ckk * kTileF;
-        const int64_t nf = std::min(kTileF, d.fg - fb * kTileF);
-        float* yf = y + (ig * d.fg + fb * kTileF) * d.ohw;
-        for (int64_t oh = oh0; oh < oh1; ++oh) {
-          const int64_t r0 = (oh - oh0) * p.stride_h;
-          for (int64_t ow0 = 0; ow0 < p.ow; ow0 += 16) {
-            const int64_t cols = std::min<int64_t>(16, p.ow - ow0);
-            float* out = yf + oh * p.ow + ow0;
-            if (cols <= 8) {
-              direct_tile<1>(p, d.cg, buf, rin, wp, r0, ow0, wt, nf, cols, out, d.ohw);
-            } else {
-              direct_tile<2>(p, d.cg, buf, rin, wp, r0, ow0, wt, nf, cols, out, d.ohw);
-            }
-          }
-        }
-      }
-      epi(ig, 0, d.fg, oh0 * p.ow, oh1 * p.ow);
-    }
-  });
-}
-
-// The input gradient of a unit-stride convolution is a forward one (a "full"
-// correlation): dx = conv(dy, w') with dy as the input, c and f swapped, the kernel
-// flipped (w'[c][f][ki][kj] = w[f][c][kh-1-ki][kw-1-kj]) and padding (k-1)*dil - pad.
-// Returns false when that padding would be negative.
-bool transposed_as_forward(const ConvParams& p, ConvParams* q) {
-  *q = p;
-  q->kind = kConvForward;
-  q->c = p.f;
-  q->f = p.c;
-  q->h = p.oh;
-  q->w = p.ow;
-  q->oh = p.h;
-  q->ow = p.w;
-  q->pad_h = (p.kh - 1) * p.dil_h - p.pad_h;
-  q->pad_w = (p.kw - 1) * p.dil_w - p.pad_w;
-  return p.stride_h == 1 && p.stride_w == 1 && q->pad_h >= 0 && q->pad_w >= 0;
-}
-
-void forward_direct_f32(const ConvParams& p, const Dims& d, const float* x, const float* w,
-                        float* y, const Epilogue& epi) {
-  const float* wpk = pack_direct_weights(d, [&](int64_t g, int64_t f, int64_t tap) {
-    return w[(g * d.fg + f) * d.ckk + tap];
-  });
-  forward_direct(p, d, x, wpk, y, epi);
-}
-
-// q, e: the transposed problem and its sizes (transposed_as_forward).
-void input_grad_direct_f32(const Dims& d, const ConvParams& q, const Dims& e, const float* dy,
-                           const float* w, float* dx, const Epilogue& epi) {
-  // Tap (f, ki, kj) of the transposed filter c reads w[f][c][kh-1-ki][kw-1-kj].
-  const float* wpk = pack_direct_weights(e, [&](int64_t g, int64_t c, int64_t tap) {
-    const int64_t f = tap / d.kk, flipped = d.kk - 1 - tap % d.kk;
-    return w[((g * d.fg + f) * d.cg + c) * d.kk + flipped];
-  });
-  forward_direct(q, e, dy, wpk, dx, epi);
-}
-
-// Whether the direct weight gradient fits: unit column stride, tiles at least 60% full
-// (filters by kTileF, taps by two, columns by 8), and few filters per group. The im2col
-// GEMM reuses each built col element for fg rows; with up to 16 filters the direct tiles
-// are faster (one core: LeNet's 1->6 5x5 49 vs 18 GFLOP/s, 16->16 3x3 on 32x32 60 vs 36),
-// with 32 or more the GEMM is (64->64 3x3: 61 vs 75; 3->64 3x3: 37 vs 60); LeNet's
-// 6->16 on 10x10 outputs (tiles 56% full) is 28 vs 30.
-bool use_direct_wgrad(const ConvParams& p, const Dims& d) {
-  if (p.stride_w != 1 || d.pointwise || d.fg > 16 || !direct_isa()) return false;
-  const double filters = double(d.fg) / double(ceil_div(d.fg, kTileF) * kTileF);
-  const double taps = double(d.ckk) / double(ceil_div(d.ckk, 2) * 2);
-  const double columns = double(p.ow) / double(ceil_div(p.ow, 8) * 8);
-  return filters * taps * columns >= 0.6;
-}
-
-// Rows [oh0, oh0 + rows) of dy for filters [f0, f0 + nf) of the image group, as
-// [kTileF][rows][wd] with zeros past nf filters and ow columns.
-void fill_dy_block(const ConvParams& p, const Dims& d, const float* dy, int64_t f0, int64_t nf,
-                   int64_t oh0, int64_t rows, int64_t wd, float* out) {
-  for (int64_t f = 0; f < kTileF; ++f)
-    for (int64_t r = 0; r < rows; ++r) {
-      float* dst = out + (f * rows + r) * wd;
-      int64_t n = f < nf ? p.ow : 0;
-      if (n) copy_row(dy + (f0 + f) * d.ohw + (oh0 + r) * p.ow, n, dst);
-      std::fill(dst + n, dst + wd, 0.f);
-    }
-}
-
-// dW[g] (+)= sum over the batch of dy x input patches by register tiles (wgrad_tile),
-// for unit column stride. Tasks: batch slice x group x filter-block range, each summing
-// its images, bands and tiles in a fixed order into lane sums, then into a partial (or,
-// with one slice, straight into dw); bands come from the shape only, so the bits do not
-// depend on the thread count. View [groups, fg, ckk].
-void weight_grad_direct(const ConvParams& p, const Dims& d, const float* x, const float* dy,
-                        float* dw, const Epilogue& epi) {
-  const int64_t elems = d.groups * d.fg * d.ckk;
-  const int64_t slices = weight_grad_slices(p.n, elems * int64_t(sizeof(float)));
-  const int64_t fblocks = ceil_div(d.fg, kTileF);
-  const int64_t fsplit = std::clamp<int64_t>(
-      ceil_div(2 * global_pool().active_threads(), slices * d.groups), 1, fblocks);
-  const int64_t wd = ceil_div(p.ow, 8) * 8, wp = wd + (p.kw - 1) * p.dil_w;
-  int64_t band = p.oh;
-  while (band > 1 && d.cg * rows_read(p, band) * wp + kTileF * band * wd > kBandElems)
-    band = (band + 1) / 2;
-  const bool direct = slices == 1;  // a single slice sums straight into dw
-  float* partial = direct ? nullptr : scratch<float>().shared.get(slices * elems);
-  parallel_for(slices * d.groups * fsplit, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t s = t / (d.groups * fsplit), g = t / fsplit % d.groups, fs = t % fsplit;
-      const int64_t fb0 = fblocks * fs / fsplit, fb1 = fblocks * (fs + 1) / fsplit;
-      // Scratch: lane sums of the task's filter blocks, padded input rows, dy rows.
-      const int64_t nlanes = (fb1 - fb0) * kTileF * d.ckk * 8;
-      const int64_t nband = d.cg * rows_read(p, band) * wp;
-      float* lanes = scratch<float>().task.get(nlanes + nband + kTileF * band * wd);
-      float* buf = lanes + nlanes;
-      float* dyb = buf + nband;
-      std::fill(lanes, lanes + nlanes, 0.f);
-      for (int64_t i = p.n * s / slices; i < p.n * (s + 1) / slices; ++i) {
-        const int64_t ig = i * d.groups + g;
-        for (int64_t oh0 = 0; oh0 < p.oh; oh0 += band) {
-          const int64_t rows = std::min(band, p.oh - oh0), rin = rows_read(p, rows);
-          fill_band(p, d, x + ig * d.cg * d.hw, oh0 * p.stride_h - p.pad_h, rin, wp, buf);
-          for (int64_t fb = fb0; fb < fb1; ++fb) {
-            const int64_t nf = std::min(kTileF, d.fg - fb * kTileF);
-            fill_dy_block(p, d, dy + ig * d.fg * d.ohw, fb * kTileF, nf, oh0, rows, wd, dyb);
-            float* fl = lanes + (fb - fb0) * kTileF * d.ckk * 8;
-            Tap tap(p, 0);
-            for (int64_t k = 0; k < d.ckk; k += 2) {
-              const Tap first = tap;
-              const bool two = k + 1 < d.ckk;
-              if (two) tap.next(p);
-              wgrad_tile(p, dyb, rows, wd, buf, rin, wp, first, tap, two, fl + k * 8, d.ckk);
-              tap.next(p);
-            }
-          }
-        }
-      }
-      // Lane sums -> partial, or alpha * sum (+ dw) -> dw.
-      const int64_t f0 = fb0 * kTileF, f1 = std::min(d.fg, fb1 * kTileF);
-      float* target = (direct ? dw : partial + s * elems) + g * d.fg * d.ckk;
-      for (int64_t e = f0 * d.ckk; e < f1 * d.ckk; ++e) {
-        const float* l = lanes + (e - f0 * d.ckk) * 8;
-        const float sum = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-        if (!direct) {
-          target[e] = sum;
-        } else {
-          const float v = float(p.alpha) * sum;
-          target[e] = p.accumulate ? v + target[e] : v;
-        }
-      }
-      if (direct) epi(g, f0, f1, 0, d.ckk);
-    }
-  });
-  if (direct) return;
-  reduce_all_partials(p, d, partial, slices, dw, epi);
 }
 
 // y[i,g] = W[g] @ col(x[i,g]), a block of output pixels per task. View [n*groups, fg, ohw].
@@ -1090,6 +787,9 @@ void conv2d(const ConvParams& p, const T* a, const T* b, T* c, const Epilogue& e
           return forward_dense(p, d, operand_all(pro, a, image, p.n), b, c, epi);
         return forward_images(p, d, a, b, c, epi, pro);
       }
+      if constexpr (std::is_same_v<T, float>) {
+        if (use_filter_lanes(p, d)) return forward_filter_lanes(p, d, a, b, c, epi, pro);
+      }
       a = operand_all(pro, a, image, p.n);
       if constexpr (std::is_same_v<T, float>) {
         if (use_direct(p, d)) return forward_direct_f32(p, d, a, b, c, epi);
@@ -1110,6 +810,7 @@ void conv2d(const ConvParams& p, const T* a, const T* b, T* c, const Epilogue& e
         ConvParams q;
         if (transposed_as_forward(p, &q)) {
           const Dims e = dims_of(q);
+          if (use_batch_lanes(q, e)) return input_grad_batch_lanes(d, q, e, a, b, c, epi);
           if (use_direct(q, e)) return input_grad_direct_f32(d, q, e, a, b, c, epi);
         }
       }
@@ -1125,6 +826,9 @@ void conv2d(const ConvParams& p, const T* a, const T* b, T* c, const Epilogue& e
         if (use_dense_map(p, d))
           return weight_grad_dense(p, d, operand_all(pro, a, image, p.n), b, c, epi);
         return weight_grad_images(p, d, a, b, c, epi, pro);
+      }
+      if constexpr (std::is_same_v<T, float>) {
+        if (use_filter_lanes(p, d)) return weight_grad_filter_lanes(p, d, a, b, c, epi, pro);
       }
       a = operand_all(pro, a, image, p.n);
       if constexpr (std::is_same_v<T, float>) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <type_traits>
 #include <utility>
 
@@ -45,14 +46,15 @@ struct Scratch {
 };
 // Per thread and element type: `task` for the running task (an im2col block, padded
 // input rows); `shared` is the calling thread's, read by every task of its call
-// (weight-gradient partial sums, packed weights); `prologue` holds operand images a
+// (weight-gradient partial sums, packed weights); `weights` too, for weights packed for
+// the filter-lanes kernels; `prologue` holds operand images a
 // prologue computed (a task's block of images, or the whole operand: operand_images,
 // operand_all). Plain thread_local objects: with
 // thread_local variable templates LeakSanitizer showed GCC 12 skipping the destructors
 // when pool threads exit.
 template <typename T>
 struct Scratches {
-  Scratch<T> task, shared, prologue;
+  Scratch<T> task, shared, weights, prologue;
 };
 inline thread_local Scratches<float> t_scratch_f32;
 inline thread_local Scratches<double> t_scratch_f64;
@@ -173,6 +175,61 @@ inline int64_t weight_grad_slices(int64_t n, int64_t dw_bytes) {
   return std::clamp<int64_t>(std::min(kMaxSlices, kPartialBytes / std::max<int64_t>(1, dw_bytes)),
                              1, std::max<int64_t>(1, n));
 }
+
+// Image rows are short (tens of elements): copied in fixed 32-byte chunks, which
+// compile to inline vector moves, rather than one libc call per row.
+template <typename T>
+void copy_row(const T* s, int64_t n, T* d) {
+  constexpr int64_t kW = 32 / sizeof(T);
+  int64_t t = 0;
+  for (; t + kW <= n; t += kW) std::memcpy(d + t, s + t, 32);
+  for (; t < n; ++t) d[t] = s[t];
+}
+
+// Whether the CPU runs the f32 register-tiled kernels (AVX2 + FMA; conv_direct.cpp and
+// conv_filter_lanes.cpp): not when the GEMM is forced to "generic" (tests).
+bool direct_isa();
+
+// dw (+)= alpha * (partial[0] + partial[1] + ...) over the view [groups*fg, ckk] of dw,
+// partials laid out like dw one after another, then the epilogue; in parallel (conv.cpp).
+template <typename T>
+void reduce_all_partials(const ConvParams& p, const Dims& d, const T* partial, int64_t slices,
+                         T* dw, const Epilogue& epi);
+
+// ---- Direct convolution, output columns in vector lanes (conv_direct.cpp) ----------
+// f32, unit column stride. Whether the forward kernel fits (tiles at least half full):
+bool use_direct(const ConvParams& p, const Dims& d);
+void forward_direct_f32(const ConvParams& p, const Dims& d, const float* x, const float* w,
+                        float* y, const Epilogue& epi);
+// The input gradient of a unit-stride convolution is a forward one (a "full"
+// correlation): dx = conv(dy, w') with dy as the input, c and f swapped, the kernel
+// flipped (w'[c][f][ki][kj] = w[f][c][kh-1-ki][kw-1-kj]) and padding (k-1)*dil - pad.
+// Sets *q to that problem; returns false when its padding would be negative (or the
+// stride is not 1).
+bool transposed_as_forward(const ConvParams& p, ConvParams* q);
+// q, e: the transposed problem and its sizes.
+void input_grad_direct_f32(const Dims& d, const ConvParams& q, const Dims& e, const float* dy,
+                           const float* w, float* dx, const Epilogue& epi);
+bool use_direct_wgrad(const ConvParams& p, const Dims& d);
+void weight_grad_direct(const ConvParams& p, const Dims& d, const float* x, const float* dy,
+                        float* dw, const Epilogue& epi);
+
+// ---- Images in vector lanes (conv_batch_lanes.cpp) ---------------------------------
+// The f32 input gradient of a unit-stride convolution, 8 images at a time; q, e: the
+// transposed problem (transposed_as_forward) and its sizes. Whether it takes the shape:
+bool use_batch_lanes(const ConvParams& q, const Dims& e);
+void input_grad_batch_lanes(const Dims& d, const ConvParams& q, const Dims& e, const float* dy,
+                            const float* w, float* dx, const Epilogue& epi);
+
+// ---- Filters in vector lanes (conv_filter_lanes.cpp) -------------------------------
+// f32, one group, 12 to 16 filters: the kernels that vectorize over filters, for
+// LeNet-like layers (short rows). Whether they run on this CPU and shape:
+bool use_filter_lanes(const ConvParams& p, const Dims& d);
+void forward_filter_lanes(const ConvParams& p, const Dims& d, const float* x, const float* w,
+                          float* y, const Epilogue& epi, const Prologue& pro);
+void weight_grad_filter_lanes(const ConvParams& p, const Dims& d, const float* x,
+                              const float* dy, float* dw, const Epilogue& epi,
+                              const Prologue& pro);
 
 // ---- Tiny maps as dense layers (conv_tiny_maps.cpp) ---------------------------------
 // Whether the convolution is better run as one GEMM with a dense weight matrix (maps of

@@ -513,3 +513,132 @@ TEST_CASE("conv2d takes Winograd on ResNet-like shapes by default", "[conv][wino
     }
   }
 }
+
+namespace {
+
+// Runs the case on 1, 2 and 3 threads (the same bits each time) and once with the GEMM
+// forced to "generic", which turns the AVX2 kernels off (so the old im2col paths run);
+// returns whether the default path's bits differ from those: a different summation order,
+// so a sign that the kernel under test ran.
+bool same_bits_on_any_thread_count(const ConvParams& p, uint32_t seed) {
+  int saved = num_threads();
+  std::vector<float> first, again, generic;
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    INFO("threads " << threads);
+    REQUIRE(run_case<float>(p, seed, true, first.empty() ? &first : &again) < 1e-4);
+    if (!again.empty())
+      REQUIRE(std::memcmp(first.data(), again.data(), first.size() * sizeof(float)) == 0);
+  }
+  set_num_threads(saved);
+  REQUIRE(gemm_force_isa("generic"));
+  REQUIRE(run_case<float>(p, seed, true, &generic) < 1e-4);
+  gemm_force_isa("");
+  return std::memcmp(first.data(), generic.data(), first.size() * sizeof(float)) != 0;
+}
+
+}  // namespace
+
+TEST_CASE("conv2d filter-lanes kernels (12-16 filters) match the direct loop", "[conv]") {
+  // The forward pass and weight gradient of one-group convolutions with 12 to 16 filters
+  // on maps over 64 output pixels (conv_filter_lanes.cpp): LeNet's 6->16 layer, pixel
+  // counts that are no multiple of the 6-pixel tile (100 per image, 1 image), padding
+  // (framed input), stride and dilation, 13 filters (lanes past fg), batch slices of the
+  // weight gradient (37 images); plain, scaled and accumulating, with the epilogue; the
+  // same bits on 1, 2 and 3 threads.
+  const std::vector<Shape> shapes = {
+      // n  c   h   w  f  kh kw sh sw ph pw dh dw g
+      {37, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1, 1},  // LeNet's second layer
+      {1, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1, 1},   // batch 1: 100 pixels, 17 tiles
+      {5, 3, 9, 11, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // padded, 13 filters, 99 pixels
+      {3, 4, 19, 17, 12, 3, 2, 2, 1, 2, 1, 2, 1, 1},  // stride, dilation, padding
+      {2, 2, 15, 13, 14, 1, 1, 1, 1, 0, 0, 1, 1, 1},  // pointwise, read in place
+  };
+  uint32_t seed = 700;
+  for (const Shape& s : shapes) {
+    for (ConvKind kind : {kConvForward, kConvWeightGrad}) {
+      for (int variant = 0; variant < 3; ++variant) {
+        ConvParams p = params(s, kind);
+        p.accumulate = variant == 2;
+        p.alpha = variant == 0 ? 1.0 : -0.37;
+        INFO(describe(p));
+        const bool other = same_bits_on_any_thread_count(p, ++seed);
+        if (s.c * s.kh * s.kw >= 9) REQUIRE(other);
+      }
+    }
+  }
+}
+
+TEST_CASE("conv2d input gradient with images in the lanes matches the direct loop", "[conv]") {
+  // Unit-stride input gradients of 32 or more images (conv_batch_lanes.cpp): LeNet's
+  // 6->16 layer (37 images: four groups of 8 and one of 5), padding, dilation, 3 and 7
+  // channels (output tiles of 6 half full, or two tiles), a 7x7 kernel on a 10x9 dy
+  // (border outputs see one live kernel row or column); plain, scaled and accumulating,
+  // with the epilogue; the same bits on 1, 2 and 3 threads.
+  const std::vector<Shape> shapes = {
+      // n  c   h   w  f  kh kw sh sw ph pw dh dw g
+      {37, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1, 1},  // LeNet's second layer
+      {32, 3, 12, 12, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // exactly four groups, padding
+      {33, 7, 11, 13, 4, 3, 2, 1, 1, 1, 0, 2, 1, 1},   // dilation, 7 channels: two tiles
+      {34, 3, 16, 15, 8, 7, 7, 1, 1, 0, 0, 1, 1, 1},   // 7x7 on 10x9: 1 of 7 rows live at edges
+  };
+  uint32_t seed = 800;
+  for (const Shape& s : shapes) {
+    for (int variant = 0; variant < 3; ++variant) {
+      ConvParams p = params(s, kConvInputGrad);
+      p.accumulate = variant == 2;
+      p.alpha = variant == 0 ? 1.0 : -0.37;
+      INFO(describe(p));
+      REQUIRE(same_bits_on_any_thread_count(p, ++seed));
+    }
+  }
+}
+
+namespace {
+
+// A prologue (runtime/epilogue.h) computing x = 0.5 * src - 0.25 per image: buffers[0]
+// is src, buffers[1] the image size.
+void affine_prologue(void** buffers, int64_t i0, int64_t i1, void* dst) {
+  const float* src = static_cast<const float*>(buffers[0]);
+  const int64_t image = *static_cast<const int64_t*>(buffers[1]);
+  float* out = static_cast<float*>(dst);
+  for (int64_t e = 0; e < (i1 - i0) * image; ++e) out[e] = 0.5f * src[i0 * image + e] - 0.25f;
+}
+
+}  // namespace
+
+TEST_CASE("conv2d prologues give the bits of the materialized input on every path", "[conv]") {
+  // The forward pass and weight gradient with x computed by a prologue per block of
+  // images, against the same convolution of the computed x: filter lanes (padded and
+  // not), the direct kernel, im2col, small maps, on 1 and 2 threads.
+  const std::vector<Shape> shapes = {
+      // n  c   h   w  f  kh kw sh sw ph pw dh dw g
+      {9, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1, 1},  // filter lanes in place
+      {9, 3, 12, 10, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1},  // filter lanes framed
+      {3, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2, 1, 1, 1},   // LeNet's first layer: direct
+      {3, 4, 17, 15, 7, 3, 3, 2, 2, 1, 1, 1, 1, 1},   // im2col
+      {20, 4, 6, 6, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1},    // small map, folded
+  };
+  int saved = num_threads();
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (const Shape& s : shapes)
+    for (ConvKind kind : {kConvForward, kConvWeightGrad})
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        ConvParams p = params(s, kind);
+        INFO(describe(p) << " threads " << threads);
+        std::vector<float> src(x_size(p)), x(x_size(p)), other(kind == kConvForward ? w_size(p) : y_size(p));
+        for (auto& v : src) v = u(rng);
+        for (auto& v : other) v = u(rng);
+        for (size_t e = 0; e < src.size(); ++e) x[e] = 0.5f * src[e] - 0.25f;
+        const int64_t image = p.c * p.h * p.w;
+        void* buffers[] = {src.data(), const_cast<int64_t*>(&image)};
+        const int64_t out = kind == kConvForward ? y_size(p) : w_size(p);
+        std::vector<float> with(out), without(out);
+        conv2d_f32(p, nullptr, other.data(), with.data(), {}, Prologue{affine_prologue, buffers});
+        conv2d_f32(p, x.data(), other.data(), without.data());
+        REQUIRE(with == without);
+      }
+  set_num_threads(saved);
+}
