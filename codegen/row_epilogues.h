@@ -12,12 +12,10 @@
 // while a GEMM that packs its own B splits the columns when that packs less (the MLP
 // step was 12% slower with every GEMM split by rows).
 //
-// A loop kernel joins when it has no reduction, its iteration space is [m, ...] (or a
-// flat [m * w], seen as [m, w]), and every buffer written by the GEMM or by an earlier
-// member is read, and its own output written, only at the row of the loop's axis 0
-// (proved with the index ranges the expression pool tracks). Its output must not be read
-// by the GEMM, nor by an earlier member before a member wrote it, nor overlap another
-// buffer the group uses (several members may write blocks of one buffer).
+// A loop kernel joins when it has no reduction and passes the rows proof of
+// codegen/row_locality.h with the GEMM's product as the group's first output; its output
+// must not be an operand of the GEMM. Loop kernels over the same rows without a GEMM are
+// grouped by codegen/row_kernels.h.
 #pragma once
 
 #include "codegen/kernel_ir.h"
