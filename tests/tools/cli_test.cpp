@@ -326,7 +326,7 @@ TEST_CASE("kiln inspect mlp: softmax cross-entropy and its gradient in at most 3
   CHECK_THAT(kernels[2], Catch::Contains("reduce_max") && Catch::Contains("rows 256"));
 }
 
-TEST_CASE("--no-fusion trains to the same accuracy as the fused step", "[cli]") {
+TEST_CASE("training with --no-fusion reaches the same accuracy as the fused step", "[cli]") {
   nlohmann::json fused = last_json(run("train mlp --epochs 2 --limit 3000 --quiet --json"));
   nlohmann::json unfused =
       last_json(run("train mlp --epochs 2 --limit 3000 --quiet --json --no-fusion"));
