@@ -204,6 +204,21 @@ double run_case(ConvParams p, uint32_t seed, bool epi_on, std::vector<T>* out = 
   return err;
 }
 
+// Runs the f32 case on 1, 2 and 3 threads, requiring the same bits each time; returns them.
+std::vector<float> same_bits_on_1_2_3_threads(const ConvParams& p, uint32_t seed) {
+  int saved = num_threads();
+  std::vector<float> first, again;
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    INFO("threads " << threads);
+    REQUIRE(run_case<float>(p, seed, true, first.empty() ? &first : &again) < 1e-4);
+    if (!again.empty())
+      REQUIRE(std::memcmp(first.data(), again.data(), first.size() * sizeof(float)) == 0);
+  }
+  set_num_threads(saved);
+  return first;
+}
+
 // Odd shapes: strides 1-3, padding 0-2, dilation 1-2, groups 1-3, non-square images
 // and kernels, batch 1 and 3, channel counts that are not multiples of any GEMM tile.
 std::vector<Shape> odd_shapes() {
@@ -354,14 +369,7 @@ TEST_CASE("conv2d on small maps folds the batch into the GEMM", "[conv]") {
         p.alpha = acc ? -0.3 : 1.0;
         INFO(describe(p));
         ++seed;
-        std::vector<float> first, again;
-        for (int threads : {1, 2, 3}) {
-          set_num_threads(threads);
-          INFO("threads " << threads);
-          REQUIRE(run_case<float>(p, seed, true, first.empty() ? &first : &again) < 1e-4);
-          if (!again.empty())
-            REQUIRE(std::memcmp(first.data(), again.data(), first.size() * sizeof(float)) == 0);
-        }
+        same_bits_on_1_2_3_threads(p, seed);
         REQUIRE(run_case<double>(p, seed, acc == 1) < 1e-12);
       }
     }
@@ -521,16 +529,8 @@ namespace {
 // returns whether the default path's bits differ from those: a different summation order,
 // so a sign that the kernel under test ran.
 bool same_bits_on_any_thread_count(const ConvParams& p, uint32_t seed) {
-  int saved = num_threads();
-  std::vector<float> first, again, generic;
-  for (int threads : {1, 2, 3}) {
-    set_num_threads(threads);
-    INFO("threads " << threads);
-    REQUIRE(run_case<float>(p, seed, true, first.empty() ? &first : &again) < 1e-4);
-    if (!again.empty())
-      REQUIRE(std::memcmp(first.data(), again.data(), first.size() * sizeof(float)) == 0);
-  }
-  set_num_threads(saved);
+  const std::vector<float> first = same_bits_on_1_2_3_threads(p, seed);
+  std::vector<float> generic;
   REQUIRE(gemm_force_isa("generic"));
   REQUIRE(run_case<float>(p, seed, true, &generic) < 1e-4);
   gemm_force_isa("");
