@@ -9,7 +9,6 @@
 
 #include <functional>
 #include <memory>
-#include <random>
 
 #include "frontend/conv_layers.h"
 #include "frontend/losses.h"
@@ -19,19 +18,6 @@
 
 namespace kiln {
 namespace {
-
-void fill_inputs(Executable& exe, int64_t classes) {
-  std::mt19937 rng(0);
-  std::uniform_real_distribution<float> u(0.f, 1.f);
-  for (const char* name : {"x", "y"}) {
-    HostBuffer* in = exe.input(name);
-    if (!in) continue;
-    for (int64_t i = 0; i < in->type().shape.numel(); ++i) {
-      if (in->type().dtype == DType::f32) in->as<float>()[i] = u(rng);
-      else in->as<int32_t>()[i] = static_cast<int32_t>(rng() % classes);
-    }
-  }
-}
 
 void run_steps(benchmark::State& state, Expected<Graph> g, bool fused, int64_t classes) {
   if (!g.ok()) {
@@ -45,7 +31,7 @@ void run_steps(benchmark::State& state, Expected<Graph> g, bool fused, int64_t c
     state.SkipWithError(exe.error().message().c_str());
     return;
   }
-  fill_inputs(**exe, classes);
+  fill_random_inputs(**exe, classes);
   for (auto _ : state) (*exe)->run();
   double flops = 0, bytes = 0;
   for (const KernelLaunch& k : (*exe)->plan().launches) flops += k.flops, bytes += k.bytes;

@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
-#include <random>
 
 #include "models/language_model.h"
 
@@ -37,12 +36,7 @@ void char_step(benchmark::State& state, const char* model) {
     state.SkipWithError(exe.error().message().c_str());
     return;
   }
-  std::mt19937 rng(0);
-  for (const char* name : {"x", "y"}) {
-    HostBuffer* in = (*exe)->input(name);
-    for (int64_t i = 0; i < in->type().shape.numel(); ++i)
-      in->as<int32_t>()[i] = static_cast<int32_t>(rng() % kVocab);
-  }
+  fill_random_inputs(**exe, kVocab);
   for (auto _ : state) (*exe)->run();
   state.counters["kernels"] = (*exe)->stats().kernels;
   state.counters["tokens/s"] = benchmark::Counter(

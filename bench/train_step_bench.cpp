@@ -5,7 +5,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <random>
 
 #include "models/registry.h"
 
@@ -26,12 +25,7 @@ void step_benchmark(benchmark::State& state, const char* model_name, GraphKind k
   CompileOptions co;
   co.profile = std::getenv("KILN_PROFILE") != nullptr;
   auto exe = compile(g, std::make_shared<StateStore>(), co).value();
-  std::mt19937 rng(0);
-  std::uniform_real_distribution<float> u(0.f, 1.f);
-  HostBuffer* x = exe->input("x");
-  for (int64_t i = 0; i < x->type().shape.numel(); ++i) x->as<float>()[i] = u(rng);
-  HostBuffer* y = exe->input("y");
-  for (int64_t i = 0; i < 256; ++i) y->as<int32_t>()[i] = static_cast<int32_t>(rng() % 10);
+  fill_random_inputs(*exe, 10);
   for (auto _ : state) exe->run();
   state.SetItemsProcessed(state.iterations() * 256);
   state.counters["kernels"] = exe->stats().kernels;

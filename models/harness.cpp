@@ -1,6 +1,8 @@
 // Graph building and executable caching for supervised models.
 #include "models/harness.h"
 
+#include <algorithm>
+#include <random>
 
 #include "passes/simplify.h"
 
@@ -71,6 +73,25 @@ CompiledModel::CompiledModel(SupervisedSpec spec, uint64_t init_seed, bool fusio
 Expected<Executable*> CompiledModel::get(GraphKind kind, int64_t batch) {
   return cache_.get({static_cast<int>(kind), batch},
                     [&] { return build_graph(spec_, kind, batch); });
+}
+
+void fill_random_inputs(Executable& exe, int64_t int_range, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0, 1);
+  const uint64_t range = static_cast<uint64_t>(std::max<int64_t>(1, int_range));
+  for (const std::string& name : exe.input_names()) {
+    HostBuffer* b = exe.input(name);
+    const int64_t n = b->type().shape.numel();
+    for (int64_t i = 0; i < n; ++i) {
+      switch (b->type().dtype) {
+        case DType::f32: b->as<float>()[i] = static_cast<float>(u(rng)); break;
+        case DType::f64: b->as<double>()[i] = u(rng); break;
+        case DType::i32: b->as<int32_t>()[i] = static_cast<int32_t>(rng() % range); break;
+        case DType::i64: b->as<int64_t>()[i] = static_cast<int64_t>(rng() % range); break;
+        case DType::boolean: b->as<uint8_t>()[i] = static_cast<uint8_t>(rng() % 2); break;
+      }
+    }
+  }
 }
 
 }  // namespace kiln

@@ -47,6 +47,10 @@ Expected<Graph> build_graph(const SupervisedSpec& spec, GraphKind kind, int64_t 
 // output "loss" with `optimizer`, then simplify again.
 PassManager model_passes(bool train, const OptimizerConfig& optimizer);
 
+// Random inputs for benchmarks and `kiln bench`: floats uniform in [0, 1), integers
+// (labels, token ids, lengths) uniform in [0, int_range), booleans either way.
+void fill_random_inputs(Executable& exe, int64_t int_range, uint64_t seed = 0);
+
 // Executables of one model compiled against one shared StateStore (so they share the
 // weights), cached by Key, with the seconds spent building and compiling them.
 template <class Key>

@@ -11,7 +11,6 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
-#include <random>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -38,25 +37,6 @@ struct BenchArgs {
   bool json = false;
   std::string data;
 };
-
-// Random inputs: floats in [0, 1), integers (labels, token ids, lengths) in [0, 10).
-void fill_inputs(Executable& exe) {
-  std::mt19937_64 rng(0);
-  std::uniform_real_distribution<double> u(0, 1);
-  for (const std::string& name : exe.input_names()) {
-    HostBuffer* b = exe.input(name);
-    const int64_t n = b->type().shape.numel();
-    for (int64_t i = 0; i < n; ++i) {
-      switch (b->type().dtype) {
-        case DType::f32: b->as<float>()[i] = static_cast<float>(u(rng)); break;
-        case DType::f64: b->as<double>()[i] = u(rng); break;
-        case DType::i32: b->as<int32_t>()[i] = static_cast<int32_t>(rng() % 10); break;
-        case DType::i64: b->as<int64_t>()[i] = static_cast<int64_t>(rng() % 10); break;
-        case DType::boolean: b->as<uint8_t>()[i] = static_cast<uint8_t>(rng() % 2); break;
-      }
-    }
-  }
-}
 
 struct KernelRow {
   std::string name;
@@ -85,7 +65,7 @@ int run_bench(const BenchArgs& a) {
   Expected<std::unique_ptr<Executable>> compiled = compile(*g, std::make_shared<StateStore>(), co);
   if (!compiled.ok()) return report_error(compiled.error());
   Executable& exe = **compiled;
-  fill_inputs(exe);
+  fill_random_inputs(exe, 10);  // 10: a valid label, token id or length for every model
 
   const MachinePeaks peaks = measure_machine_peaks();
   for (int i = 0; i < 3; ++i) exe.run();  // warm-up: page faults, caches, thread wake-up
