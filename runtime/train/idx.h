@@ -57,9 +57,14 @@ ImageExpectation fashion_mnist_expectation();
 struct ImageDataset {
   int64_t count = 0;
   int64_t channels = 1;
-  int64_t stored_height = 0, stored_width = 0;  // size of the images held in `images`
-  std::vector<float> images;                    // [count, channels, stored_h, stored_w], in [0,1]
-  std::vector<int32_t> labels;                  // [count]
+  int64_t stored_height = 0, stored_width = 0;  // size of the images held
+  // The images, [count, channels, stored_h, stored_w] with values in [0, 1], held one of
+  // two ways: as the file's bytes (pixels, value = byte / 255, converted when gathered:
+  // a minibatch then reads a quarter of the memory, and the MLP's gather is that much
+  // shorter), or as floats (images) once resized.
+  std::vector<uint8_t> pixels;
+  std::vector<float> images;
+  std::vector<int32_t> labels;  // [count]
 
   int64_t size() const { return count; }
   int64_t height() const { return stored_height; }
@@ -68,8 +73,12 @@ struct ImageDataset {
   int64_t example_numel() const { return channels * height() * width(); }
   // [batch, C, H, W] of a batch as produced by gather.
   Shape batch_shape(int64_t batch) const { return Shape{batch, channels, height(), width()}; }
-  // Pixels of example i.
-  const float* stored_image(int64_t i) const { return images.data() + i * example_numel(); }
+  // Values held: count * example_numel(); value(i) is element i of the whole set.
+  int64_t numel() const { return count * example_numel(); }
+  float value(int64_t i) const { return pixels.empty() ? images[i] : byte_value(pixels[i]); }
+  // Every value as floats (a copy).
+  std::vector<float> values() const;
+  static float byte_value(uint8_t b) { return b * (1.0f / 255.0f); }
 
   // Writes examples idx[0..n) to dst ([n, C, height(), width()]) and, when labels_out
   // is not null, their labels. Indices must be in [0, count), and

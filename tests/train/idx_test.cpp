@@ -75,10 +75,12 @@ TEST_CASE("IDX round trip through gzip", "[runtime][idx]") {
   CHECK(ds->width() == 4);
   CHECK(ds->batch_shape(3) == Shape{3, 1, 2, 4});
   CHECK(ds->labels == std::vector<int32_t>{7, 0, 9});
-  REQUIRE(ds->images.size() == 24);
-  CHECK(ds->images[0] == 0.0f);
-  CHECK(ds->images[9] == Approx(90.0 / 255.0));
-  CHECK(ds->images[23] == Approx(230.0 / 255.0));
+  REQUIRE(ds->numel() == 24);
+  CHECK(ds->pixels.size() == 24);  // held as the file's bytes until resized
+  CHECK(ds->images.empty());
+  CHECK(ds->value(0) == 0.0f);
+  CHECK(ds->value(9) == Approx(90.0 / 255.0));
+  CHECK(ds->value(23) == Approx(230.0 / 255.0));
 
   // gather picks examples in the given order.
   std::vector<float> batch(2 * 8);
@@ -86,12 +88,16 @@ TEST_CASE("IDX round trip through gzip", "[runtime][idx]") {
   int64_t idx[] = {2, 0};
   ds->gather(idx, 2, batch.data(), labels.data());
   CHECK(labels == std::vector<int32_t>{9, 7});
-  CHECK(batch[0] == ds->images[16]);
-  CHECK(batch[8] == ds->images[0]);
+  CHECK(batch[0] == ds->value(16));
+  CHECK(batch[8] == ds->value(0));
+  CHECK(batch[9] == ds->value(1));
+  CHECK(batch[9] == 10.0f / 255.0f);  // the same float the whole-set conversion gave
 
   auto sub = ds->subset(2);
   CHECK(sub.count == 2);
-  CHECK(sub.images.size() == 16);
+  CHECK(sub.numel() == 16);
+  const std::vector<float> all = ds->values();
+  CHECK(sub.values() == std::vector<float>(all.begin(), all.begin() + 16));
   CHECK(sub.labels == std::vector<int32_t>{7, 0});
   CHECK(ds->subset(100).count == 3);
 }
@@ -198,10 +204,11 @@ TEST_CASE("load_fashion_mnist resizes once, at load", "[runtime][idx]") {
   CHECK(ds->example_numel() == 64);
   CHECK(ds->batch_shape(5) == Shape{5, 1, 8, 8});
   CHECK(ds->images.size() == 3 * 64);
+  CHECK(ds->pixels.empty());
   CHECK(ds->labels == plain->labels);
   // The held images are resize_bilinear of the stored ones, and gather copies them.
   std::vector<float> want(3 * 64);
-  resize_bilinear(plain->images.data(), 3, 2, 4, want.data(), 8, 8);
+  resize_bilinear(plain->values().data(), 3, 2, 4, want.data(), 8, 8);
   CHECK(ds->images == want);
   std::vector<float> batch(2 * 64);
   int64_t idx[] = {2, 0};
@@ -223,7 +230,7 @@ TEST_CASE("real Fashion-MNIST when installed", "[runtime][idx][data]") {
     CHECK(ds->count == (train ? 60000 : 10000));
     CHECK(ds->height() == 28);
     CHECK(ds->width() == 28);
-    CHECK(ds->images.size() == size_t(ds->count) * 784);
+    CHECK(ds->numel() == ds->count * 784);
     int counts[10] = {};
     for (int32_t l : ds->labels) {
       REQUIRE(l >= 0);
@@ -232,7 +239,7 @@ TEST_CASE("real Fashion-MNIST when installed", "[runtime][idx][data]") {
     }
     for (int c : counts) CHECK(c == (train ? 6000 : 1000));  // Fashion-MNIST is balanced
     float lo = 1, hi = 0;
-    for (float v : ds->images) lo = std::min(lo, v), hi = std::max(hi, v);
+    for (float v : ds->values()) lo = std::min(lo, v), hi = std::max(hi, v);
     CHECK(lo == 0.0f);
     CHECK(hi == 1.0f);
   }
@@ -449,7 +456,7 @@ TEST_CASE("resizing to the stored size keeps the images", "[runtime][idx]") {
   REQUIRE(plain.ok());
   REQUIRE(same.ok());
   CHECK(same->height() == 5);
-  CHECK(same->images == plain->images);
+  CHECK(same->values() == plain->values());
 }
 
 TEST_CASE("a resize larger than the buffer limit is refused with its size", "[runtime][idx][hardening]") {

@@ -150,7 +150,8 @@ TEST_CASE("fuzz: IDX data sets through files", "[fuzz][idx]") {
     REQUIRE(ds->stored_width == 28);
     REQUIRE(ds->channels == 1);
     REQUIRE(ds->count > 0);
-    REQUIRE(static_cast<int64_t>(ds->images.size()) == ds->count * 784);
+    REQUIRE(ds->numel() == ds->count * 784);
+    REQUIRE(static_cast<int64_t>(ds->pixels.size()) == ds->numel());
     REQUIRE(static_cast<int64_t>(ds->labels.size()) == ds->count);
     for (int32_t l : ds->labels) REQUIRE((l >= 0 && l <= 9));
   }
