@@ -70,6 +70,8 @@ BENCHMARK(BM_GemmF32)
     ->Args({256, 256, 784, 0, 0, 1})   // ... + b1, ReLU
     ->Args({256, 784, 256, 0, 0, 0})   // 256x784x256
     ->Args({784, 256, 256, 1, 0, 0})   // dW1 = x^T @ dh
+    ->Args({256, 10, 256, 0, 0, 0})    // logits = h @ W2
+    ->Args({256, 10, 256, 0, 0, 1})    // ... + b2 (the epilogue)
     ->Args({256, 256, 10, 0, 1, 0})    // dh = dlogits @ W2^T
     ->Args({256, 256, 10, 0, 1, 1})    // ... with the ReLU-backward slot used
     ->Args({256, 10, 256, 1, 0, 0})    // dW2 = h^T @ dlogits

@@ -180,6 +180,11 @@ std::vector<double> Executable::kernel_seconds(int64_t* runs) const {
   return profile_data_ ? profile_data_->seconds() : std::vector<double>{};
 }
 
+std::vector<double> Executable::kernel_least_seconds() const {
+  std::lock_guard<std::mutex> lock(run_mu_);
+  return profile_data_ ? profile_data_->least_seconds() : std::vector<double>{};
+}
+
 void Executable::reset_profile() {
   std::lock_guard<std::mutex> lock(run_mu_);
   if (profile_data_) profile_data_->reset(static_cast<int>(plan_.launches.size()));

@@ -104,6 +104,8 @@ class Executable {
   // over the runs since bind or reset_profile(), and that number of runs in *runs;
   // empty (and 0 runs) when not profiling.
   std::vector<double> kernel_seconds(int64_t* runs) const;
+  // The least seconds of one call of each kernel over those runs (empty when not profiling).
+  std::vector<double> kernel_least_seconds() const;
   void reset_profile();
   CodeModule& code() { return *code_; }
   // Plans compiled with arena guards: an error naming the first buffer whose guard bytes

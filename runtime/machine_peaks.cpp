@@ -14,16 +14,21 @@ namespace {
 
 constexpr int64_t kGemmN = 1024;
 constexpr int64_t kCopyBytes = int64_t{256} << 20;  // 8x a large L3
-constexpr int kRuns = 5;
+// Each rate is the best of at least kMinRuns runs and of about kBudgetSeconds: on a
+// noisy virtual machine a handful of runs can all be slowed, and a peak read too low
+// would make every fraction of it look better than it is.
+constexpr int kMinRuns = 10;
+constexpr double kBudgetSeconds = 0.3;
 
 template <typename F>
 double best_seconds(F&& f) {
-  double best = 1e30;
-  for (int r = 0; r <= kRuns; ++r) {  // run 0 warms up (page faults, caches)
+  double best = 1e30, spent = 0;
+  for (int r = 0; r <= kMinRuns || spent < kBudgetSeconds; ++r) {  // run 0 warms up
     auto t0 = std::chrono::steady_clock::now();
     f();
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (r > 0) best = std::min(best, s);
+    spent += s;
   }
   return best;
 }

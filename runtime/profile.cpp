@@ -18,6 +18,7 @@ KernelProfile& fallback() {
 
 void KernelProfile::reset(int kernels) {
   seconds_.assign(static_cast<size_t>(kernels > 0 ? kernels : 0), 0.0);
+  least_.assign(seconds_.size(), 0.0);
   runs_ = 0;
   last_ = std::chrono::steady_clock::now();
 }
@@ -27,7 +28,10 @@ void KernelProfile::tick(int64_t kernel) {
   if (kernel < 0) {
     runs_++;
   } else if (static_cast<size_t>(kernel) < seconds_.size()) {
-    seconds_[static_cast<size_t>(kernel)] += std::chrono::duration<double>(now - last_).count();
+    const size_t k = static_cast<size_t>(kernel);
+    const double s = std::chrono::duration<double>(now - last_).count();
+    seconds_[k] += s;
+    if (least_[k] == 0 || s < least_[k]) least_[k] = s;
   }
   last_ = std::chrono::steady_clock::now();
 }

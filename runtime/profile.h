@@ -1,6 +1,7 @@
 // Per-kernel wall-clock profile for compiled executables (CompileOptions::profile):
 // the entry function calls kiln_profile_tick(i) after kernel i (and with -1 at its
-// start), which adds the time since the previous tick to slot i.
+// start), which adds the time since the previous tick to slot i and keeps the least
+// such time per kernel (its cost undisturbed; the sum's mean includes the machine's noise).
 //
 // Each profiling Executable owns a KernelProfile; Executable::run makes it the calling
 // thread's current profile (a thread_local pointer, ProfileScope) for the duration of the
@@ -25,12 +26,14 @@ class KernelProfile {
   void reset(int kernels);
   // Accumulated seconds per kernel and the number of entry calls since the reset.
   const std::vector<double>& seconds() const { return seconds_; }
+  // The least seconds of one call of each kernel (0 before its first call).
+  const std::vector<double>& least_seconds() const { return least_; }
   int64_t runs() const { return runs_; }
   // One tick (what kiln_profile_tick does): -1 starts a run, i >= 0 ends kernel i.
   void tick(int64_t kernel);
 
  private:
-  std::vector<double> seconds_;
+  std::vector<double> seconds_, least_;
   int64_t runs_ = 0;
   std::chrono::steady_clock::time_point last_{};
 };

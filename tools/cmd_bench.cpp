@@ -40,7 +40,7 @@ struct BenchArgs {
 
 struct KernelRow {
   std::string name;
-  double seconds = 0, flops = 0, bytes = 0, bound = 0;
+  double seconds = 0, least = 0, flops = 0, bytes = 0, bound = 0;  // seconds: the mean
   bool contraction = false;
 };
 
@@ -87,6 +87,7 @@ int run_bench(const BenchArgs& a) {
 
   int64_t runs = 0;
   const std::vector<double> seconds = exe.kernel_seconds(&runs);
+  const std::vector<double> least_seconds = exe.kernel_least_seconds();
   const std::vector<KernelLaunch>& launches = exe.plan().launches;
   std::vector<KernelRow> rows;
   double total = 0, flops = 0, bytes = 0, gemm_flops = 0, limit = 0, memory_bound = 0;
@@ -94,6 +95,7 @@ int run_bench(const BenchArgs& a) {
     KernelRow r;
     r.name = launches[i].name;
     r.seconds = seconds[i] / static_cast<double>(std::max<int64_t>(1, runs));
+    r.least = i < least_seconds.size() ? least_seconds[i] : 0;
     r.flops = launches[i].flops;
     r.bytes = launches[i].bytes;
     r.contraction = launches[i].contraction;
@@ -132,7 +134,8 @@ int run_bench(const BenchArgs& a) {
     j["fraction_of_gemm_bound"] = gemm_bound / least;
     nlohmann::ordered_json ks = nlohmann::ordered_json::array();
     for (const KernelRow& r : rows)
-      ks.push_back({{"name", r.name}, {"us", r.seconds * 1e6}, {"flops", r.flops},
+      ks.push_back({{"name", r.name}, {"us", r.seconds * 1e6}, {"us_least", r.least * 1e6},
+                    {"flops", r.flops},
                     {"bytes", r.bytes}, {"bound_us", r.bound * 1e6}});
     j["profile"] = ks;
     std::printf("%s\n", json_line(j).c_str());
@@ -146,8 +149,8 @@ int run_bench(const BenchArgs& a) {
               peaks.copy_bytes_per_s * 1e-9, (long long)(peaks.copy_bytes >> 20));
   std::printf("step: %.3f ms least, %.3f ms median of %zu runs\n", least * 1e3, median * 1e3,
               step_seconds.size());
-  std::printf("%-44s %9s %6s %9s %8s %8s\n", "kernel", "us/step", "share", "GFLOP/s", "GB/s",
-              "of peak");
+  std::printf("%-44s %9s %9s %6s %9s %8s %8s\n", "kernel", "us/step", "least us", "share",
+              "GFLOP/s", "GB/s", "of peak");
   for (size_t i = 0; i < rows.size(); ++i) {
     const KernelRow& r = rows[i];
     std::string name = "k" + std::to_string(i) + " " + r.name;
@@ -155,8 +158,8 @@ int run_bench(const BenchArgs& a) {
     const double s = std::max(r.seconds, 1e-12);
     const double of_peak = r.contraction ? r.flops / s / peaks.gemm_flops_per_s
                                          : r.bytes / s / peaks.copy_bytes_per_s;
-    std::printf("%-44s %9.1f %5.1f%% %9.1f %8.2f %6.0f%% %s\n", name.c_str(), r.seconds * 1e6,
-                100 * r.seconds / std::max(total, 1e-12), r.flops / s * 1e-9, r.bytes / s * 1e-9,
+    std::printf("%-44s %9.1f %9.1f %5.1f%% %9.1f %8.2f %6.0f%% %s\n", name.c_str(),
+                r.seconds * 1e6, r.least * 1e6, 100 * r.seconds / std::max(total, 1e-12), r.flops / s * 1e-9, r.bytes / s * 1e-9,
                 100 * of_peak, r.contraction ? "gemm" : "copy");
   }
   std::printf("step: %.1f MFLOP (%.1f in contractions), %.2f MB moved\n", flops * 1e-6,

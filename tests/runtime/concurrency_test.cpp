@@ -246,6 +246,15 @@ TEST_CASE("profiles are per executable, also when run concurrently", "[concurren
   CHECK(db.find("profile over " + std::to_string(runs_b) + " runs (us per run):") !=
         std::string::npos);
   CHECK(da.find("  total: ") != std::string::npos);
+  // Each kernel's least time is one call's, so at most its mean over the runs.
+  int64_t runs = 0;
+  const std::vector<double> sum = a->kernel_seconds(&runs), least = a->kernel_least_seconds();
+  REQUIRE(runs == runs_a);
+  REQUIRE(least.size() == a->plan().launches.size());
+  for (size_t i = 0; i < least.size(); ++i) {
+    CHECK(least[i] > 0);
+    CHECK(least[i] <= sum[i] / double(runs) * (1 + 1e-12));
+  }
   // A third executable that never ran reports no runs.
   auto c = bind_fresh(plan, /*profile=*/true);
   CHECK(c->describe().find("profile over 0 runs") != std::string::npos);

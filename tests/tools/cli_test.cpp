@@ -244,12 +244,15 @@ TEST_CASE("the json flag prints one object with the documented fields last", "[c
   std::string last = last_line(r.out);
   CHECK(last.front() == '{');
   for (const char* field : {"\"model\":\"linreg\"", "\"epochs\":2", "\"train_loss\":",
-                            "\"seconds_per_epoch\":", "\"examples_per_second\":",
+                            "\"seconds_per_epoch\":", "\"fastest_epoch_seconds\":",
+                            "\"examples_per_second\":",
                             "\"compile_seconds\":"})
     CHECK_THAT(last, Catch::Contains(field));
   nlohmann::json j = last_json(r);
   CHECK(j["model"] == "linreg");
   CHECK(j["epochs"].is_number_integer());
+  CHECK(j["fastest_epoch_seconds"].get<double>() > 0);
+  CHECK(j["fastest_epoch_seconds"].get<double>() <= j["seconds_per_epoch"].get<double>());
   CHECK(j["train_loss"].is_number_float());
   // Full precision: the number's text round-trips and carries more than printf's %.6g.
   std::smatch m;
