@@ -91,6 +91,7 @@ Expected<SupervisedSpec> conv_spec(const ConvModel& m, const RunOptions& opts) {
   s.classification = true;
   s.net = [net](nn::Context& ctx, const Tensor& x) { return (*net)(ctx, x); };
   s.layers = net;
+  s.metadata = fashion_mnist_metadata(side);
   s.optimizer.kind = OptimizerConfig::SGD;
   s.optimizer.lr = resolve_lr(opts, m.defaults);
   s.optimizer.weight_decay = std::isnan(opts.wd) ? 0.0 : opts.wd;

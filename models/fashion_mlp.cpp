@@ -18,6 +18,7 @@ SupervisedSpec make_spec(const std::string& name, std::shared_ptr<nn::Sequential
   s.classification = true;
   s.net = [net](nn::Context& ctx, const Tensor& x) { return (*net)(ctx, x); };
   s.layers = net;
+  s.metadata = fashion_mnist_metadata(28);
   s.optimizer.kind = OptimizerConfig::SGD;
   s.optimizer.lr = lr;
   s.optimizer.weight_decay = std::isnan(opts.wd) ? 0.0 : opts.wd;

@@ -9,6 +9,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "codegen/compile.h"
 #include "frontend/losses.h"
@@ -32,6 +34,9 @@ struct SupervisedSpec {
   OptimizerConfig optimizer;
   int64_t seed = 0;
   std::shared_ptr<void> layers;  // keeps the layer objects `net` refers to alive
+  // How to feed the model, recorded in exported model files (models/export.h): input
+  // preprocessing, class names, ... ("input.scale" -> "0.00392156862745098").
+  std::vector<std::pair<std::string, std::string>> metadata;
 };
 
 enum class GraphKind { Train, Eval, Predict };

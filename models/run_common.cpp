@@ -2,6 +2,7 @@
 #include "models/run_common.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <cstdlib>
 
@@ -15,6 +16,18 @@
 #endif
 
 namespace kiln {
+
+std::vector<std::pair<std::string, std::string>> fashion_mnist_metadata(int64_t side) {
+  std::string labels;
+  for (const std::string& l : fashion_mnist_labels()) labels += (labels.empty() ? "" : ",") + l;
+  char scale[32];
+  std::snprintf(scale, sizeof scale, "%.17g", double(ImageDataset::byte_value(1)));
+  return {{"input", "Fashion-MNIST image: x = pixel * input.scale, f32 [batch, 1, side, side]"},
+          {"input.scale", scale},
+          {"input.side", std::to_string(side)},
+          {"input.resize", side == 28 ? "none" : "bilinear from 28x28, align_corners=False"},
+          {"labels", labels}};
+}
 
 std::string default_data_dir() {
   if (const char* env = std::getenv("KILN_DATA_DIR"); env && *env) return env;

@@ -23,6 +23,10 @@ class ImageSource : public DataSource {
   const ImageDataset& data_;
 };
 
+// The metadata of a model that reads Fashion-MNIST images at side x side
+// (SupervisedSpec::metadata): the input layout and scaling, the resize, the class names.
+std::vector<std::pair<std::string, std::string>> fashion_mnist_metadata(int64_t side);
+
 // What a diverged run's error suggests.
 inline constexpr const char* kDivergenceHint =
     "try a smaller --lr, or --allow-nan to keep going";

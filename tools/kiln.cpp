@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
                                      add_eval_command(app), add_inspect_command(app),
                                      add_bench_command(app),
                                      add_checkpoint_command(app), add_generate_command(app),
-                                     add_translate_command(app)};
+                                     add_translate_command(app), add_export_command(app)};
     for (const Command& c : commands) c.app->footer("");  // not inherited
     // `kiln help [COMMAND]` is `kiln [COMMAND] --help`.
     std::vector<const char*> args(argv, argv + argc);
