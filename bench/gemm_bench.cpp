@@ -97,4 +97,38 @@ BENCHMARK(BM_GemmPlain)
     ->Args({32, 768, 284})
     ->UseRealTime();
 
+// Batched products as attention computes them, [batch] x (M x K) @ (K x N): the
+// scores Q @ K^T (B stored [N, K], transposed) and the weighted values P @ V, over
+// batch x heads products. Named Batch/M/N/K/TransB.
+void BM_GemmBatched(benchmark::State& state) {
+  kiln::GemmParams p;
+  p.batch = state.range(0);
+  p.m = state.range(1);
+  p.n = state.range(2);
+  p.k = state.range(3);
+  p.trans_b = state.range(4);
+  p.lda = p.k;
+  p.ldb = p.trans_b ? p.k : p.n;
+  p.ldc = p.n;
+  p.stride_a = p.m * p.k;
+  p.stride_b = p.k * p.n;
+  p.stride_c = p.m * p.n;
+  std::vector<float> a(p.batch * p.stride_a, 0.5f), b(p.batch * p.stride_b, 0.25f),
+      c(p.batch * p.stride_c);
+  for (auto _ : state) {
+    kiln::gemm_f32(p, a.data(), b.data(), c.data());
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * p.batch * p.m * p.n * p.k,
+                                                 benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_GemmBatched)
+    ->ArgNames({"Batch", "M", "N", "K", "TransB"})
+    ->Args({256, 10, 10, 8, 1})    // d2l's Transformer: batch 64 x 4 heads, 10 steps, d 8
+    ->Args({256, 10, 8, 10, 0})    // ... attention weights @ values
+    ->Args({128, 64, 64, 32, 1})   // a longer sequence: 32 x 4 heads, 64 steps, d 32
+    ->Args({128, 64, 32, 64, 0})
+    ->UseRealTime();
+
 }  // namespace

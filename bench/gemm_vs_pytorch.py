@@ -13,7 +13,9 @@ describes it, "batch 32 x 284 x 768 for a GRU's gates" = [32, 284] @ [284, 768]
 (M 32, K 284, N 768), printed as 32x768x284 (gru). Both carry the 100% target.
 
 Targets (issue 13): kiln >= 95% of PyTorch on 256x784x256, 784x256x256 and 1024^3;
->= 100% on 256x256x10 and 32x284x768.
+>= 100% on 256x256x10 and 32x284x768. Then batched small products as attention computes
+them (kiln's BM_GemmBatched vs torch.bmm), reported without a target: BxMxNxK, ^T when
+B is stored transposed (the scores Q @ K^T).
 
 usage: bench/gemm_vs_pytorch.py [--kiln-bench build/kiln_bench] [--reps 12]
 """
@@ -36,6 +38,14 @@ SHAPES = [
     (32, 768, 284, 1.00, "gru: [32,284]@[284,768]"),
 ]
 
+# Batched products as attention computes them (issue 13, "batched small matmuls"):
+# (batch, M, N, K, B transposed, note); measured and reported, no target.
+BATCHED = [
+    (256, 10, 10, 8, 1, "Transformer scores Q @ K^T (64 x 4 heads)"),
+    (256, 10, 8, 10, 0, "... weights @ V"),
+    (128, 64, 64, 32, 1, "longer: 64 steps, d 32"),
+    (128, 64, 32, 64, 0, "... weights @ V"),
+]
 
 UNIT = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
@@ -45,20 +55,29 @@ def gflops(m, n, k, seconds):
 
 
 def kiln_run(bench, reps):
-    """{(M, N, K): best GFLOP/s} from kiln_bench's BM_GemmPlain cases."""
+    """{(M, N, K) or (batch, M, N, K, transB): best GFLOP/s} from kiln_bench's
+    BM_GemmPlain and BM_GemmBatched cases."""
     out = subprocess.run(
-        [bench, "--benchmark_filter=BM_GemmPlain", "--benchmark_format=json",
+        [bench, "--benchmark_filter=BM_GemmPlain|BM_GemmBatched", "--benchmark_format=json",
          f"--benchmark_repetitions={reps}", "--benchmark_min_time=0.05"],
         check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
     best = {}
     for b in json.loads(out)["benchmarks"]:
         if b.get("run_type") != "iteration":
             continue
-        # run_name: BM_GemmPlain/M:256/N:784/K:256/real_time
-        dims = dict(part.split(":") for part in b["run_name"].split("/")[1:4])
-        key = (int(dims["M"]), int(dims["N"]), int(dims["K"]))
+        # run_name: BM_GemmPlain/M:256/N:784/K:256/real_time, or
+        # BM_GemmBatched/Batch:256/M:10/N:10/K:8/TransB:1/real_time
+        parts = b["run_name"].split("/")
+        dims = dict(part.split(":") for part in parts[1:-1])
         seconds = b["real_time"] * UNIT[b["time_unit"]]  # the GFLOP/s counter is per CPU second
-        best[key] = max(best.get(key, 0.0), gflops(*key, seconds))
+        m, n, k = int(dims["M"]), int(dims["N"]), int(dims["K"])
+        if parts[0] == "BM_GemmBatched":
+            key = (int(dims["Batch"]), m, n, k, int(dims["TransB"]))
+            g = gflops(m, n, k, seconds) * key[0]
+        else:
+            key = (m, n, k)
+            g = gflops(m, n, k, seconds)
+        best[key] = max(best.get(key, 0.0), g)
     return best
 
 
@@ -84,6 +103,23 @@ def torch_child(threads, reps):
                 a @ b
             best = min(best, (time.perf_counter() - t0) / iters)
         res[f"{m},{n},{k}"] = gflops(m, n, k, best)
+    for batch, m, n, k, trans_b, _ in BATCHED:
+        a = torch.randn(batch, m, k, dtype=torch.float32)
+        b = (torch.randn(batch, n, k, dtype=torch.float32).transpose(1, 2) if trans_b
+             else torch.randn(batch, k, n, dtype=torch.float32))
+        for _ in range(3):
+            torch.bmm(a, b)
+        t0 = time.perf_counter()
+        torch.bmm(a, b)
+        once = max(time.perf_counter() - t0, 1e-6)
+        iters = max(1, int(0.05 / once))
+        best = float("inf")
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            for _ in range(iters):
+                torch.bmm(a, b)
+            best = min(best, (time.perf_counter() - t0) / iters)
+        res[f"{batch},{m},{n},{k},{trans_b}"] = gflops(m, n, k, best) * batch
     a @ b
     res["blas"] = torch_blas()
     print(json.dumps(res))
@@ -135,6 +171,13 @@ def main():
         print(f"{f'{m}x{n}x{k}':<16} {kg:>10.1f} {tg:>8.1f} ({tt}) {ratio:>6.2f} "
               f"{target:>6.2f}  {'yes' if met else 'NO ':<4} {note}")
     print("all targets met" if all_met else "some targets missed")
+    print(f"\n{'batched (attention)':<24} {'kiln GF/s':>10} {'torch GF/s':>11} {'ratio':>6}  note")
+    for batch, m, n, k, trans_b, note in BATCHED:
+        key = (batch, m, n, k, trans_b)
+        kg = kiln[key]
+        tg, tt = torch[key]
+        name = f"{batch}x[{m}x{n}x{k}]" + ("^T" if trans_b else "")
+        print(f"{name:<24} {kg:>10.1f} {tg:>8.1f} ({tt}) {kg / tg:>6.2f}  {note}")
 
 
 if __name__ == "__main__":
