@@ -16,6 +16,7 @@
 #include "ir/tensor_ops.h"
 #include "kiln/c_api.h"
 #include "module_generated.h"
+#include "runtime/aot_module.h"
 #include "runtime/atomic_file.h"
 #include "runtime/module_format.h"
 #include "temp_dir.h"
@@ -284,4 +285,40 @@ TEST_CASE("C API: weights from a model file replace the embedded ones", "[c_api]
   model_bytes.resize(model_bytes.size() / 2);
   REQUIRE(write_file_atomic(path, model_bytes.data(), model_bytes.size()).ok());
   CHECK(kiln_model_load_weights(m.get(), path.c_str()) == KILN_FORMAT);
+}
+
+TEST_CASE("C API: a shared library opened by path and prefix", "[c_api]") {
+  // tests/aot_fixture: y = x * {1,2,3,4} + {10,20,30,40}, through kiln_parallel_for.
+  kiln_model* raw = nullptr;
+  REQUIRE(kiln_model_open_library(KILN_AOT_FIXTURE, "fixture", &raw) == KILN_OK);
+  ModelPtr m(raw);
+  const float x[4] = {1, 1, 2, -1};
+  REQUIRE(kiln_model_set_input(m.get(), 0, x, sizeof x) == KILN_OK);
+  REQUIRE(kiln_model_run(m.get()) == KILN_OK);
+  const void* y = nullptr;
+  REQUIRE(kiln_model_output_data(m.get(), 0, &y, nullptr) == KILN_OK);
+  CHECK(std::vector<float>(static_cast<const float*>(y), static_cast<const float*>(y) + 4) ==
+        std::vector<float>{11, 22, 36, 36});
+  const char* value = nullptr;
+  REQUIRE(kiln_model_metadata(m.get(), "image_size", &value) == KILN_OK);
+  CHECK(std::string(value) == "2x2");
+
+  // The same library through AotModule: the manifest and the resolved entry.
+  ModuleError why = ModuleError::Format;
+  auto module = AotModule::open_library(KILN_AOT_FIXTURE, "fixture", &why);
+  REQUIRE(module.ok());
+  CHECK((*module)->manifest().plan.entry_symbol == "fixture_entry");
+  CHECK((*module)->lookup("fixture_entry") != nullptr);
+  CHECK((*module)->lookup("fixture_kernel") == nullptr);  // kernels are internal
+
+  kiln_model* none = nullptr;
+  CHECK(kiln_model_open_library(KILN_AOT_FIXTURE, "other", &none) == KILN_NOT_FOUND);
+  CHECK_THAT(kiln_last_error(), Catch::StartsWith(std::string(KILN_AOT_FIXTURE) + ": ") &&
+                                    Catch::Contains("other_module"));
+  testing::TempDir dir;
+  std::string text = dir.file("not_a_library.so");
+  REQUIRE(write_file_atomic(text, "just text").ok());
+  CHECK(kiln_model_open_library(text.c_str(), "fixture", &none) == KILN_IO);
+  CHECK_THAT(kiln_last_error(), Catch::StartsWith(text + ": "));
+  CHECK(none == nullptr);
 }
