@@ -48,8 +48,10 @@ Expected<std::shared_ptr<AotModule>> AotModule::open_library(const std::string& 
   if (!is_identifier(prefix))
     return refuse(why, ModuleError::Symbol,
                   Error(path + ": symbol prefix '" + prefix + "' is not a C identifier"));
+  // A bare file name means the file, not a search of the library path.
+  std::string file = path.find('/') == std::string::npos ? "./" + path : path;
   dlerror();
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  void* handle = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle) return refuse(why, ModuleError::Io, Error(path + ": " + dl_error("dlopen failed")));
   // Closes the library on every early return; released once the module owns it.
   std::unique_ptr<void, int (*)(void*)> guard(handle, dlclose);

@@ -34,7 +34,8 @@ namespace kiln {
 
 class AotModule : public CodeModule {
  public:
-  // (a) `prefix`: a C identifier. `why`, when given, is set on failure.
+  // (a) `path` is a file path (a bare name is in the current folder; the library search
+  // path is not used); `prefix`: a C identifier. `why`, when given, is set on failure.
   static Expected<std::shared_ptr<AotModule>> open_library(const std::string& path,
                                                            const std::string& prefix,
                                                            ModuleError* why = nullptr);

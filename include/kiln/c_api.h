@@ -71,7 +71,8 @@ int kiln_abi_version(void);
 kiln_status kiln_set_num_threads(int n);
 
 /* Opens a shared library compiled by `kiln compile --emit so --prefix PREFIX`: it exports
- * PREFIX_module, PREFIX_module_size and the entry function its manifest names. The
+ * PREFIX_module, PREFIX_module_size and the entry function its manifest names. `path` is
+ * a file path (a bare name means the current folder, not the library search path). The
  * model's state starts from the weights embedded in the module. */
 kiln_status kiln_model_open_library(const char* path, const char* prefix, kiln_model** out);
 /* Opens code linked into the program: its manifest bytes (copied) and entry function, as
@@ -97,7 +98,7 @@ kiln_status kiln_model_set_input(kiln_model* model, int index, const void* data,
 /* The input's own buffer (64-byte aligned), to fill in place. */
 kiln_status kiln_model_input_data(kiln_model* model, int index, void** data);
 kiln_status kiln_model_run(kiln_model* model);
-/* The output's buffer and its size; overwritten by the next run. */
+/* The output's buffer and its size (`bytes` may be NULL); overwritten by the next run. */
 kiln_status kiln_model_output_data(const kiln_model* model, int index, const void** data,
                                    size_t* bytes);
 

@@ -315,6 +315,9 @@ TEST_CASE("C API: a shared library opened by path and prefix", "[c_api]") {
   CHECK(kiln_model_open_library(KILN_AOT_FIXTURE, "other", &none) == KILN_NOT_FOUND);
   CHECK_THAT(kiln_last_error(), Catch::StartsWith(std::string(KILN_AOT_FIXTURE) + ": ") &&
                                     Catch::Contains("other_module"));
+  // A bare name is a file in the current folder, not a library search.
+  CHECK(kiln_model_open_library("libc.so.6", "fixture", &none) == KILN_IO);
+  CHECK_THAT(kiln_last_error(), Catch::StartsWith("libc.so.6: ./libc.so.6: "));
   testing::TempDir dir;
   std::string text = dir.file("not_a_library.so");
   REQUIRE(write_file_atomic(text, "just text").ok());
