@@ -39,14 +39,21 @@ static_assert(KILN_F32 == static_cast<int>(DType::f32) && KILN_F64 == static_cas
 thread_local std::string t_last_error;
 thread_local bool t_error_lost = false;  // the message itself could not be stored
 
-kiln_status fail(kiln_status status, const std::string& message) noexcept {
+// Stores prefix + message as this thread's last error; allocates nothing before its try
+// block, so it is safe inside a catch handler.
+kiln_status fail(kiln_status status, const char* prefix, const char* message) noexcept {
   try {
-    t_last_error = message;
+    t_last_error.assign(prefix);
+    t_last_error.append(message);
     t_error_lost = false;
   } catch (...) {
     t_error_lost = true;
   }
   return status;
+}
+
+kiln_status fail(kiln_status status, const std::string& message) noexcept {
+  return fail(status, "", message.c_str());
 }
 
 kiln_status fail(kiln_status status, const Error& e) noexcept { return fail(status, e.message()); }
@@ -58,11 +65,11 @@ kiln_status guarded(const char* function, F&& body) noexcept {
   try {
     return body(function);
   } catch (const std::bad_alloc&) {
-    return fail(KILN_OUT_OF_MEMORY, "out of memory");
+    return fail(KILN_OUT_OF_MEMORY, function, ": out of memory");
   } catch (const std::exception& e) {
-    return fail(KILN_INTERNAL, std::string("internal error: ") + e.what());
+    return fail(KILN_INTERNAL, "internal error: ", e.what());
   } catch (...) {
-    return fail(KILN_INTERNAL, "internal error: unknown exception");
+    return fail(KILN_INTERNAL, function, ": internal error: unknown exception");
   }
 }
 

@@ -18,6 +18,7 @@
 #include "module_generated.h"
 #include "runtime/aot_module.h"
 #include "runtime/atomic_file.h"
+#include "runtime/host_buffer.h"
 #include "runtime/module_format.h"
 #include "temp_dir.h"
 
@@ -249,6 +250,14 @@ TEST_CASE("C API: refuses bad modules with the status of the problem", "[c_api]"
   CHECK(kiln_model_open_linked(cpu_bytes.data(), cpu_bytes.size(), c.entry, &out) ==
         KILN_CPU_UNSUPPORTED);
   CHECK_THAT(kiln_last_error(), Catch::Contains("avx512fp16x"));
+
+  // A checked manifest fails to bind only for lack of memory.
+  set_host_buffer_limit(16);
+  kiln_status st = kiln_model_open_linked(bytes.data(), bytes.size(), c.entry, &out);
+  set_host_buffer_limit(0);
+  CHECK(st == KILN_OUT_OF_MEMORY);
+  CHECK_THAT(kiln_last_error(), Catch::StartsWith("linked module: ") &&
+                                    Catch::Contains("more than the limit of 16"));
 
   CHECK(kiln_model_open_library("/nonexistent/model.so", "model", &out) == KILN_IO);
   CHECK_THAT(kiln_last_error(), Catch::StartsWith("/nonexistent/model.so: ") &&
