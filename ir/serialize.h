@@ -18,12 +18,9 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "ir/schema/format_versions.h"  // kGraphFormatVersion, kModelFormatVersion
 
 namespace kiln {
-
-// Format versions this kiln writes and reads; a file with another version is refused.
-inline constexpr uint32_t kGraphFormatVersion = 1;
-inline constexpr uint32_t kModelFormatVersion = 1;
 
 // Bounds on what a loaded graph may declare (far beyond any real model, far below
 // int64 overflow): element count of any type, rank, and inputs of one node.

@@ -1,7 +1,9 @@
 // ExecutablePlan helpers: names and the consistency check run before binding.
 #include "runtime/plan.h"
 
+#include <map>
 #include <set>
+#include <utility>
 
 namespace kiln {
 
@@ -47,6 +49,25 @@ Status validate_plan(const ExecutablePlan& plan) {
                        b.type.to_string() + " needs " + std::to_string(bytes));
         break;
     }
+  }
+  // Buffers of one name share storage: they must agree on what it holds.
+  auto holds = [](const PlanBuffer& b) {
+    std::string s = b.type.to_string();
+    if (b.kind == PlanBufferKind::State)
+      s += std::string(" ") + state_kind_name(b.state_kind) + " (" + state_scope_name(b.scope) +
+           " scope)";
+    return s;
+  };
+  std::map<std::pair<PlanBufferKind, std::string>, size_t> first;
+  for (size_t i = 0; i < plan.buffers.size(); ++i) {
+    const PlanBuffer& b = plan.buffers[i];
+    if (b.kind != PlanBufferKind::Input && b.kind != PlanBufferKind::State) continue;
+    auto [it, fresh] = first.emplace(std::make_pair(b.kind, b.name), i);
+    if (!fresh && holds(b) != holds(plan.buffers[it->second]))
+      return Error("plan '" + plan.name + "': buffer " + std::to_string(i) + " (" +
+                   plan_buffer_kind_name(b.kind) + " '" + b.name + "') is " + holds(b) +
+                   ", buffer " + std::to_string(it->second) + " of that name is " +
+                   holds(plan.buffers[it->second]));
   }
   for (const std::string& n : plan.inputs)
     if (!inputs.count(n)) return Error("plan '" + plan.name + "': input '" + n + "' has no buffer");

@@ -298,7 +298,8 @@ struct FileKind {
 // "a kiln graph" for kiln's identifiers, else "identifier 'AB\x01C'".
 inline std::string describe_identifier(const uint8_t* id) {
   static const std::pair<const char*, const char*> kKnown[] = {
-      {"KGRF", "a kiln graph"}, {"KMDL", "a kiln model"}, {"KCKP", "a kiln checkpoint"}};
+      {"KGRF", "a kiln graph"}, {"KMDL", "a kiln model"}, {"KCKP", "a kiln checkpoint"},
+      {"KMOD", "a kiln module"}};
   for (const auto& [ident, name] : kKnown)
     if (std::memcmp(id, ident, 4) == 0) return name;
   std::string s = "identifier '";

@@ -1,6 +1,7 @@
-// libFuzzer target for kiln's file loaders: every input goes to the graph, model and
-// checkpoint readers (each checks its identifier first, so the fuzzer learns all three
-// from the seed corpus written by kiln_fuzz_seeds). A loader may refuse an input but must
+// libFuzzer target for kiln's file loaders: every input goes to the graph, model,
+// checkpoint and module-manifest readers and to the runtime's model-weights reader (each
+// checks its identifier first, so the fuzzer learns every kind from the seed corpus
+// written by kiln_fuzz_seeds). A loader may refuse an input but must
 // never crash, leak or hit undefined behaviour (built with ASan + UBSan); whatever it
 // accepts must verify, print, and survive another write/read round trip. Built only with
 // -DKILN_FUZZ=ON and clang (see the fuzz block at the end of CMakeLists.txt).
@@ -12,6 +13,8 @@
 #include "ir/serialize.h"
 #include "ir/verifier.h"
 #include "runtime/checkpoint_format.h"
+#include "runtime/model_weights.h"
+#include "runtime/module_format.h"
 
 namespace {
 
@@ -39,6 +42,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)content_hash(t);
     }
     require(parse_checkpoint(serialize_checkpoint(*c), "again").ok());
+  }
+  if (Expected<CompiledModuleFile> m = deserialize_module(bytes, "fuzz.kmod"); m.ok()) {
+    require(validate_plan(m->plan).ok());
+    require(check_weights(m->plan, m->weights, "").ok());
+    require(deserialize_module(serialize_module(*m), "again").ok());
+  }
+  if (Expected<std::vector<ModuleWeight>> w = read_model_weights(bytes, "fuzz.kmodel"); w.ok()) {
+    for (const ModuleWeight& t : *w) require(t.bytes.size() == t.type.bytes());
   }
   return 0;
 }

@@ -1,4 +1,4 @@
-// Writes the seed corpus for kiln_fuzz_loaders: valid graph, model and checkpoint files
+// Writes the seed corpus for kiln_fuzz_loaders: valid graph, model, checkpoint and module files
 // (tests/fuzz/samples.h) into the directory given as the only argument.
 #include <cstdio>
 #include <filesystem>
@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
       {"sample.kmodel", serialize_model(fuzz::sample_model())},
       {"sample.kckpt", serialize_checkpoint(fuzz::sample_checkpoint())},
       {"empty.kckpt", serialize_checkpoint(CheckpointData{})},
+      {"sample.kmod", serialize_module(fuzz::sample_module())},
   };
   for (const auto& [name, bytes] : files) {
     Status st = write_file_atomic(dir + "/" + name, bytes.data(), bytes.size());

@@ -2,8 +2,9 @@
 // attribute kind (int, float, ints, floats, string, dtype; -0.0, denormals, int64
 // extremes), leaves of every kind, source locations in several files, outputs and a state
 // update; a graph using the indexing and reduction ops, written as text; a model file
-// (graph + parameter values + metadata) and a checkpoint with every state kind, both
-// scopes and every dtype.
+// (graph + parameter values + metadata), a checkpoint with every state kind, both
+// scopes and every dtype, and a compiled-module manifest with every buffer kind, every
+// initializer kind, launches, guards, weights, metadata and object bytes.
 #pragma once
 
 #include <cstring>
@@ -15,6 +16,7 @@
 #include "ir/serialize.h"
 #include "ir/verifier.h"
 #include "runtime/checkpoint_format.h"
+#include "runtime/module_format.h"
 
 namespace kiln::fuzz {
 
@@ -144,6 +146,60 @@ inline CheckpointData sample_checkpoint() {
                sample_tensor("mask", K::Carried, S::Executable, DType::boolean, {3}, 0),
                sample_tensor("ids", K::Carried, S::Executable, DType::i32, {2}, 0)};
   return d;
+}
+
+// A manifest whose plan has every buffer kind and initializer kind (buffer ids: 0 input
+// x, 1 output y, 2 constant, 3 parameter w, 4 step counter, 5 carried h (executable
+// scope), 6 arena tmp, 7 running mean, 8 parameter b, 9 xavier, 10 kaiming, 11 lr), with
+// weights for w and mean.
+inline CompiledModuleFile sample_module() {
+  TensorType f3 = tt(DType::f32, {3});
+  CompiledModuleFile m;
+  m.target = {"x86_64-pc-linux-gnu", "x86-64-v3", {"avx2", "fma"}};
+  ExecutablePlan& p = m.plan;
+  p.name = "mlp.infer";
+  p.entry_symbol = "mlp_entry";
+  p.arena_bytes = 256;
+  p.init_seed = 0x123456789abcdefull;
+  p.description = "fusion: 2 kernels\n";
+  p.stats = {12, 2, 256, 0.25};
+  auto state = [&](std::string name, TensorType type, StateKind kind, InitSpec init,
+                   StateScope scope = StateScope::Model) {
+    PlanBuffer b{PlanBufferKind::State, std::move(name), std::move(type)};
+    b.state_kind = kind;
+    b.scope = scope;
+    b.init = init;
+    return b;
+  };
+  PlanBuffer c{PlanBufferKind::Constant, "", f3};
+  c.data = le_floats({1.5f, -0.0f, 3.0f});
+  PlanBuffer tmp{PlanBufferKind::Arena, "tmp", tt(DType::f32, {4})};
+  tmp.offset = 64;
+  p.buffers = {{PlanBufferKind::Input, "x", f3},
+               {PlanBufferKind::Output, "y", f3},
+               c,
+               state("w", f3, StateKind::Parameter, InitSpec::normal(0, 0.01)),
+               state("step", tt(DType::i64, {}), StateKind::StepCounter, InitSpec::zeros()),
+               state("h", tt(DType::f32, {2, 0}), StateKind::Carried, InitSpec::uniform(-1, 1),
+                     StateScope::Executable),
+               tmp,
+               state("mean", tt(DType::f64, {3}), StateKind::RunningStat, InitSpec::constant(0.5)),
+               state("b", f3, StateKind::Parameter, InitSpec::constant(-2)),
+               state("xw", tt(DType::f32, {2, 3}), StateKind::Parameter,
+                     InitSpec::xavier_uniform()),
+               state("kw", tt(DType::f32, {3, 2, 1, 1}), StateKind::Parameter,
+                     InitSpec::kaiming_normal()),
+               state("lr", tt(DType::f32, {}), StateKind::Hyperparameter, InitSpec::constant(0.1))};
+  p.launches = {{"fused_add_0", "k0", {0, 2, 3}, 6, 6.0, 24.0, false},
+                {"gemm_1", "k1", {6, 8, 9, 10, 11}, 1, 1e9, 2e6, true}};
+  p.guards = {{6, 80, 48}};
+  p.inputs = {"x"};
+  p.outputs = {"y"};
+  m.weights = {{"w", f3, le_floats({0.25f, -1.0f, 2.0f})},
+               {"mean", tt(DType::f64, {3}), std::vector<uint8_t>(24, 0x3f)}};
+  m.metadata = {{"image_size", "28x28"}, {"empty", ""}};
+  m.object = {0x7f, 'E', 'L', 'F', 2, 1, 1, 0};
+  return m;
 }
 
 }  // namespace kiln::fuzz
