@@ -123,7 +123,7 @@ Expected<NativeCode> native_code(const kir::KernelProgram& prog,
   std::vector<char> object = KILN_TRY(llvmgen::emit_object(*module, target, oo));
   if (cache) cache->store(key, object);
   std::unique_ptr<CodeModule> program =
-      KILN_TRY(llvmgen::load_object(object, target, ropts.entry_symbol, optimized_ir));
+      KILN_TRY(llvmgen::load_object(object, target, ropts.entry_symbol));
   if (keep_ir) options.after_stage("llvm", optimized_ir);
   return NativeCode{std::move(program), false};
 }

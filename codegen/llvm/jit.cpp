@@ -23,8 +23,7 @@ std::string to_string(llvm::Error e) {
 
 class JitProgram : public Program {
  public:
-  JitProgram(std::unique_ptr<llvm::orc::LLJIT> jit, std::string text)
-      : jit_(std::move(jit)), text_(std::move(text)) {}
+  explicit JitProgram(std::unique_ptr<llvm::orc::LLJIT> jit) : jit_(std::move(jit)) {}
   void* lookup(const std::string& name) override {
     auto sym = jit_->lookup(name);
     if (!sym) {
@@ -33,19 +32,16 @@ class JitProgram : public Program {
     }
     return sym->toPtr<void*>();
   }
-  std::string text() const override { return text_; }
 
  private:
   std::unique_ptr<llvm::orc::LLJIT> jit_;
-  std::string text_;
 };
 
 }  // namespace
 
 Expected<std::unique_ptr<Program>> load_object(const std::vector<char>& object,
                                                const TargetSpec& target,
-                                               const std::string& entry_symbol,
-                                               std::string text) {
+                                               const std::string& entry_symbol) {
   initialize_llvm();
   std::vector<std::string> missing = missing_host_features(target);
   if (!missing.empty()) {
@@ -80,7 +76,7 @@ Expected<std::unique_ptr<Program>> load_object(const std::vector<char>& object,
                  to_string(std::move(err)));
   auto sym = (*jit)->lookup(entry_symbol);
   if (!sym) return Error("LLVM: cannot link " + entry_symbol + ": " + to_string(sym.takeError()));
-  return std::unique_ptr<Program>(std::make_unique<JitProgram>(std::move(*jit), std::move(text)));
+  return std::unique_ptr<Program>(std::make_unique<JitProgram>(std::move(*jit)));
 }
 
 }  // namespace kiln::llvmgen

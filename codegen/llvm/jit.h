@@ -14,8 +14,7 @@
 
 namespace kiln::llvmgen {
 
-// A loaded native program; owns the JIT (and with it the code). text() is the text
-// given to load_object (the optimized IR when the caller kept it).
+// A loaded native program; owns the JIT (and with it the code).
 using Program = CodeModule;
 
 // Loads `object` (built for `target`) and links it now by looking up `entry_symbol`, so
@@ -23,7 +22,6 @@ using Program = CodeModule;
 // whose features this CPU lacks is refused, naming them.
 Expected<std::unique_ptr<Program>> load_object(const std::vector<char>& object,
                                                const TargetSpec& target,
-                                               const std::string& entry_symbol,
-                                               std::string text = {});
+                                               const std::string& entry_symbol);
 
 }  // namespace kiln::llvmgen

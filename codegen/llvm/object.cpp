@@ -12,13 +12,12 @@
 
 namespace kiln::llvmgen {
 
-Status optimize_module(llvm::Module& m, llvm::TargetMachine& tm, bool optimize) {
+Status optimize_module(llvm::Module& m, llvm::TargetMachine& tm) {
   m.setDataLayout(tm.createDataLayout());
   m.setTargetTriple(tm.getTargetTriple().str());
   std::string verr;
   llvm::raw_string_ostream vos(verr);
   if (llvm::verifyModule(m, &vos)) return Error("LLVM module verification failed: " + vos.str());
-  if (!optimize) return Status();
 
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
@@ -42,7 +41,7 @@ Status optimize_module(llvm::Module& m, llvm::TargetMachine& tm, bool optimize) 
 Expected<std::vector<char>> emit_object(llvm::Module& m, const TargetSpec& target,
                                         const ObjectOptions& options) {
   std::unique_ptr<llvm::TargetMachine> tm = KILN_TRY(create_target_machine(target));
-  KILN_RETURN_IF_ERROR(optimize_module(m, *tm, options.optimize));
+  KILN_RETURN_IF_ERROR(optimize_module(m, *tm));
   if (options.optimized_ir) {
     llvm::raw_string_ostream os(*options.optimized_ir);
     m.print(os, nullptr);

@@ -19,13 +19,12 @@ class TargetMachine;
 namespace kiln::llvmgen {
 
 struct ObjectOptions {
-  bool optimize = true;                  // false: verify only, no O3 (tests)
-  std::string* optimized_ir = nullptr;   // when set, receives the IR after optimization
+  std::string* optimized_ir = nullptr;  // when set, receives the IR after optimization
 };
 
 // Sets the module's data layout and triple for `tm`, verifies it (errors carry the
-// verifier's message) and, with `optimize`, runs LLVM's O3 pipeline on it.
-Status optimize_module(llvm::Module& m, llvm::TargetMachine& tm, bool optimize);
+// verifier's message) and runs LLVM's O3 pipeline on it.
+Status optimize_module(llvm::Module& m, llvm::TargetMachine& tm);
 
 // optimize_module, then machine code for `target` as a relocatable object file.
 Expected<std::vector<char>> emit_object(llvm::Module& m, const TargetSpec& target,
