@@ -2,22 +2,31 @@
 // (passes/split_reductions.h), plan fusion, lower
 // to kernel IR (with buffer binding, in-place state updates and the arena plan), turn
 // the kernel program's buffer table into the plan's plain-data buffer table, render to
-// LLVM IR with a unique entry symbol, JIT at O3 for the host, and let the runtime bind.
+// LLVM IR with a unique entry symbol, compile it at O3 for the target into an object (or
+// take the object from the compile cache), load that into the JIT, and let the runtime
+// bind.
 #include "codegen/compile.h"
 
 #include <chrono>
 #include <cstdio>
 #include <sstream>
 
+#include "codegen/compile_cache.h"
 #include "codegen/kernel_cost.h"
+#include "codegen/llvm/jit.h"
+#include "codegen/llvm/object.h"
 #include "codegen/llvm/renderer.h"
+#include "codegen/llvm/target.h"
 #include "codegen/lower.h"
 #include "ir/leaf_state.h"
 #include "ir/verifier.h"
 #include "passes/split_reductions.h"
+#include "runtime/abi.h"
 #include "runtime/profile.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
+#include "llvm/Support/raw_ostream.h"
 
 namespace kiln {
 
@@ -72,6 +81,51 @@ Expected<PlanBuffer> plan_buffer(const Graph& g, const kir::Buffer& b) {
     }
   }
   return pb;
+}
+
+// Code-generation settings that change the object but not the IR (object.h, target.h).
+constexpr const char* kCodegenOptions = "O3 pic small-code-model";
+
+struct NativeCode {
+  std::unique_ptr<CodeModule> code;
+  bool cache_hit = false;
+};
+
+// Renders `prog` and returns its code: the cached object when the compile cache holds
+// one for this IR and target that loads, else a freshly compiled object (then cached).
+// With `keep_ir` the cache is not read (it holds no IR) and the optimized IR is passed
+// to after_stage("llvm").
+Expected<NativeCode> native_code(const kir::KernelProgram& prog,
+                                 const llvmgen::RenderOptions& ropts,
+                                 const llvmgen::TargetSpec& target, const CompileOptions& options) {
+  llvm::LLVMContext ctx;
+  std::unique_ptr<llvm::Module> module = llvmgen::render(prog, ctx, ropts);
+  const bool keep_ir = options.want_llvm && options.after_stage;
+  std::optional<CompileCache> cache =
+      CompileCache::open(options.cache ? *options.cache : default_compile_cache());
+  CacheKey key;
+  if (cache) {
+    std::string ir;
+    llvm::raw_string_ostream os(ir);
+    module->print(os, nullptr);
+    key = make_cache_key({ir, target.triple, target.cpu, target.features, LLVM_VERSION_STRING,
+                          std::to_string(KILN_ABI_VERSION), kCodegenOptions});
+    if (!keep_ir)
+      if (std::optional<std::vector<char>> object = cache->load(key)) {
+        // An entry that does not load is a miss: compiled again and overwritten below.
+        auto program = llvmgen::load_object(*object, target, ropts.entry_symbol);
+        if (program.ok()) return NativeCode{std::move(*program), true};
+      }
+  }
+  std::string optimized_ir;
+  llvmgen::ObjectOptions oo;
+  if (keep_ir) oo.optimized_ir = &optimized_ir;
+  std::vector<char> object = KILN_TRY(llvmgen::emit_object(*module, target, oo));
+  if (cache) cache->store(key, object);
+  std::unique_ptr<CodeModule> program =
+      KILN_TRY(llvmgen::load_object(object, target, ropts.entry_symbol));
+  if (keep_ir) options.after_stage("llvm", optimized_ir);
+  return NativeCode{std::move(program), false};
 }
 
 }  // namespace
@@ -131,17 +185,17 @@ Expected<CompiledPlan> compile_plan(const Graph& source, const CompileOptions& o
                               k.contraction() != nullptr});
   }
 
-  auto ctx = std::make_unique<llvm::LLVMContext>();
+  Expected<llvmgen::TargetSpec> target = options.target_cpu == "native"
+                                              ? llvmgen::host_target()
+                                              : llvmgen::parse_target(options.target_cpu);
+  if (!target.ok()) return target.error().wrap("compile");
   llvmgen::RenderOptions ropts;
   ropts.profile = options.profile;
   ropts.entry_symbol = plan.entry_symbol;
-  std::unique_ptr<llvm::Module> module = llvmgen::render(prog, *ctx, ropts);
-  llvmgen::CompilerOptions copts;
-  copts.keep_ir = options.want_llvm && options.after_stage;
-  auto program = llvmgen::compile_module(std::move(module), std::move(ctx), copts);
-  if (!program.ok()) return program.error().wrap("compile");
-  if (copts.keep_ir) options.after_stage("llvm", (*program)->text());
-  out.code = std::move(*program);
+  Expected<NativeCode> native = native_code(prog, ropts, *target, options);
+  if (!native.ok()) return native.error().wrap("compile");
+  out.code = std::move(native->code);
+  plan.stats.cache_hit = native->cache_hit;
 
   plan.stats.graph_nodes = g.size();
   plan.stats.kernels = static_cast<int>(prog.kernels.size());

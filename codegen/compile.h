@@ -1,12 +1,15 @@
 // Graph -> ExecutablePlan + native code: fusion, memory planning, lowering to kernel IR,
-// and code generation with the LLVM backend (ORC LLJIT, O3, host CPU features). The
-// runtime binds the two into an Executable (runtime/executable.h); compile() does both.
+// and code generation with the LLVM backend (O3 for the host CPU or a chosen one, an
+// object file loaded by ORC LLJIT, or taken from the compile cache). The runtime binds
+// the two into an Executable (runtime/executable.h); compile() does both.
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "codegen/compile_cache.h"
 #include "ir/graph.h"
 #include "runtime/executable.h"
 
@@ -25,6 +28,11 @@ struct CompileOptions {
   // > 0 (tests): leave this many guard bytes after every arena buffer, filled with a
   // pattern that Executable::check_guards() verifies. Disables memory reuse.
   size_t arena_guard_bytes = 0;
+  // The CPU the code is for (codegen/llvm/target.h): "native", "x86-64-v3", an LLVM CPU
+  // name. compile() refuses a target whose features this CPU lacks.
+  std::string target_cpu = "native";
+  // The on-disk compile cache (codegen/compile_cache.h); unset: default_compile_cache().
+  std::optional<CompileCacheConfig> cache;
 };
 
 // A plan and the code implementing it, not yet bound to memory.

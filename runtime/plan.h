@@ -64,6 +64,7 @@ struct ExecutableStats {
   int kernels = 0;         // kernels called by the entry function
   size_t arena_bytes = 0;  // peak bytes of the intermediate arena
   double compile_seconds = 0;
+  bool cache_hit = false;  // the code came from the compile cache (codegen/compile_cache.h)
 };
 
 struct ExecutablePlan {

@@ -116,8 +116,8 @@ int run_inspect(const InspectArgs& a) {
   if (!exe.ok()) return report_error(exe.error());
   const ExecutableStats& s = (*exe)->stats();
   std::printf("%s", (*exe)->describe().c_str());
-  std::printf("graph nodes %d -> kernels %d, arena %zu bytes, compile %.3f s\n", s.graph_nodes,
-              s.kernels, s.arena_bytes, s.compile_seconds);
+  std::printf("graph nodes %d -> kernels %d, arena %zu bytes, compile %.3f s%s\n", s.graph_nodes,
+              s.kernels, s.arena_bytes, s.compile_seconds, s.cache_hit ? " (compile cache hit)" : "");
   return 0;
 }
 

@@ -1,6 +1,7 @@
 // The `kiln` command-line tool (CLI11): `kiln models`, `kiln train MODEL`, `kiln eval
 // MODEL`, `kiln inspect MODEL`, `kiln bench MODEL`, `kiln checkpoint FILE`, `kiln generate MODEL`, each with
-// --help. Errors print "kiln: error: ..." on stderr and exit 1; usage errors (unknown
+// --help; the commands that compile share the compile-cache flags (tools/cache_flags.h).
+// Errors print "kiln: error: ..." on stderr and exit 1; usage errors (unknown
 // command or flag, missing argument) exit 2; no exception leaves main (tools/args.h).
 #include <string>
 #include <vector>
@@ -8,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "tools/args.h"
+#include "tools/cache_flags.h"
 #include "tools/commands.h"
 
 int main(int argc, char** argv) {
@@ -26,6 +28,10 @@ int main(int argc, char** argv) {
                                      add_checkpoint_command(app), add_generate_command(app),
                                      add_translate_command(app), add_export_command(app)};
     for (const Command& c : commands) c.app->footer("");  // not inherited
+    CacheFlags cache;  // one set of variables: only one command runs
+    for (const Command& c : commands)
+      if (c.app->get_name() != "models" && c.app->get_name() != "checkpoint")
+        add_cache_flags(*c.app, cache);
     // `kiln help [COMMAND]` is `kiln [COMMAND] --help`.
     std::vector<const char*> args(argv, argv + argc);
     if (args.size() >= 2 && std::string(args[1]) == "help") {
@@ -34,6 +40,7 @@ int main(int argc, char** argv) {
     }
     int code = parse_command_line(app, static_cast<int>(args.size()), args.data(), "kiln");
     if (code >= 0) return code;
+    apply_cache_flags(cache);
     for (const Command& c : commands)
       if (c.app->parsed()) return c.run();
     return report_usage_error("kiln", "no command given", "kiln");

@@ -140,7 +140,7 @@ class KernelRenderer {
 
  private:
   // The kernel's body function (buffer pointers as noalias arguments, then `extra`
-  // scalar arguments, returned in *args) and its external wrapper taking (ptr bufs,
+  // scalar arguments, returned in *args) and its internal wrapper taking (ptr bufs,
   // extra...), which loads the pointers. The body is left open at its entry block.
   Function* begin_function(const std::string& name, const std::vector<Type*>& extra,
                            std::vector<Value*>* args) {
@@ -166,7 +166,7 @@ class KernelRenderer {
     std::vector<Type*> wparams{ptr};
     wparams.insert(wparams.end(), extra.begin(), extra.end());
     auto* wty = llvm::FunctionType::get(b_.getVoidTy(), wparams, false);
-    Function* w = Function::Create(wty, Function::ExternalLinkage, name, M_);
+    Function* w = Function::Create(wty, Function::InternalLinkage, name, M_);
     w->addFnAttr(llvm::Attribute::NoUnwind);
     // Never inlined into the entry function: with thousands of kernels it would become
     // one giant function, and optimizing and compiling it is superlinear in its size.

@@ -1,7 +1,9 @@
-// Internal to the LLVM backend: Renderer (kernel IR -> LLVM IR module) and Compiler
-// (verify, O3 for the host CPU, ORC LLJIT) producing a Program (DESIGN.md convention 8).
+// Internal to the LLVM backend: the Renderer, kernel IR -> LLVM IR module (DESIGN.md
+// convention 8; object.h compiles the module, jit.h loads the code).
 //
-// Rendered module layout:
+// Rendered module layout (only the entry function is exported: every other function and
+// global has internal or private linkage, so the objects of several executables or
+// models can be linked into one binary; the JIT looks up only the entry):
 //   void k<i>(ptr bufs, i64 begin, i64 end)   one per Loop/Scatter kernel: loads its buffer
 //       pointers from `bufs` and calls k<i>.body(ptr noalias b.., begin, end) (inlined, so
 //       the noalias facts survive as scoped alias metadata); k<i> itself is noinline, so
@@ -15,8 +17,6 @@
 #include <string>
 
 #include "codegen/kernel_ir.h"
-#include "ir/status.h"
-#include "runtime/executable.h"
 
 namespace llvm {
 class LLVMContext;
@@ -35,19 +35,5 @@ struct RenderOptions {
 
 std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMContext& ctx,
                                      const RenderOptions& opts = {});
-
-// A loaded native program; owns the JIT (and with it the code). text() is the optimized
-// IR when CompilerOptions::keep_ir was set.
-using Program = CodeModule;
-
-struct CompilerOptions {
-  bool optimize = true;
-  bool keep_ir = false;
-};
-
-// Verifies, optimizes (O3, host CPU name + features) and JIT-links `m`.
-Expected<std::unique_ptr<Program>> compile_module(std::unique_ptr<llvm::Module> m,
-                                                  std::unique_ptr<llvm::LLVMContext> ctx,
-                                                  const CompilerOptions& opts = {});
 
 }  // namespace kiln::llvmgen
