@@ -29,6 +29,7 @@ const Feature kFeatures[] = {
     KILN_FEATURE("avx512bitalg"), KILN_FEATURE("avx512bf16"), KILN_FEATURE("avx512vp2intersect"),
 #if !defined(__clang__)
     KILN_FEATURE("f16c"), KILN_FEATURE("lzcnt"), KILN_FEATURE("movbe"), KILN_FEATURE("xsave"),
+    KILN_FEATURE("cmpxchg16b"), KILN_FEATURE("sha"),
     KILN_FEATURE("adx"), KILN_FEATURE("avxvnni"), KILN_FEATURE("avx512fp16"),
     KILN_FEATURE("x86-64"), KILN_FEATURE("x86-64-v2"), KILN_FEATURE("x86-64-v3"),
     KILN_FEATURE("x86-64-v4"),

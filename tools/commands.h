@@ -25,6 +25,7 @@ Command add_checkpoint_command(CLI::App& kiln);  // kiln checkpoint FILE
 Command add_generate_command(CLI::App& kiln);    // kiln generate MODEL --checkpoint FILE
 Command add_translate_command(CLI::App& kiln);   // kiln translate MODEL --checkpoint FILE S...
 Command add_export_command(CLI::App& kiln);      // kiln export MODEL --checkpoint FILE -o F
+Command add_compile_command(CLI::App& kiln);     // kiln compile MODEL.kiln --emit K -o OUT
 
 // --size S (train, eval, inspect): the side of the square input images.
 void add_size_flag(CLI::App& command, int& size);

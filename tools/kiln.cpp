@@ -26,12 +26,13 @@ int main(int argc, char** argv) {
                                      add_eval_command(app), add_inspect_command(app),
                                      add_bench_command(app),
                                      add_checkpoint_command(app), add_generate_command(app),
-                                     add_translate_command(app), add_export_command(app)};
+                                     add_translate_command(app), add_export_command(app),
+                                     add_compile_command(app)};
     for (const Command& c : commands) c.app->footer("");  // not inherited
     CacheFlags cache;  // one set of variables: only one command runs
-    for (const Command& c : commands)
-      if (c.app->get_name() != "models" && c.app->get_name() != "checkpoint")
-        add_cache_flags(*c.app, cache);
+    for (const Command& c : commands)  // the commands that JIT-compile
+      for (const char* jit : {"train", "eval", "inspect", "bench", "generate", "translate"})
+        if (c.app->get_name() == jit) add_cache_flags(*c.app, cache);
     // `kiln help [COMMAND]` is `kiln [COMMAND] --help`.
     std::vector<const char*> args(argv, argv + argc);
     if (args.size() >= 2 && std::string(args[1]) == "help") {
