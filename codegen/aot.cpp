@@ -65,7 +65,7 @@ void add_manifest(llvm::Module& m, const std::string& prefix, const std::vector<
 
 }  // namespace
 
-Expected<AotModule> compile_aot(const ModelFile& model, const AotOptions& options) {
+Expected<AotOutput> compile_aot(const ModelFile& model, const AotOptions& options) {
   if (!is_c_identifier(options.prefix))
     return Error("--prefix '" + options.prefix +
                  "' is not a C identifier (letters, digits and '_', not starting with a digit)");
@@ -76,7 +76,7 @@ Expected<AotModule> compile_aot(const ModelFile& model, const AotOptions& option
   p.plan.entry_symbol = options.prefix + "_entry";
   describe_plan(p);
 
-  AotModule out;
+  AotOutput out;
   CompiledModuleFile& mf = out.manifest;
   mf.target = {target.triple, target.cpu, target.required_features};
   mf.plan = p.plan;

@@ -26,13 +26,13 @@ struct AotOptions {
   std::string source = "model";      // names the model file in messages and the header
 };
 
-struct AotModule {
+struct AotOutput {
   CompiledModuleFile manifest;  // what PREFIX_module holds (no object bytes)
   std::vector<char> object;     // the ELF relocatable object
   std::string header;           // the C header
 };
 
-Expected<AotModule> compile_aot(const ModelFile& model, const AotOptions& options);
+Expected<AotOutput> compile_aot(const ModelFile& model, const AotOptions& options);
 
 // Links `object_path` into the shared library `so_path` with the system C compiler
 // driver ($CC, else cc): `cc -shared`. Its runtime symbols stay undefined and resolve

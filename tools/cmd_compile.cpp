@@ -63,7 +63,7 @@ int run_compile(const CompileArgs& a) {
     if (!p.empty())
       if (Status w = check_writable(p); !w.ok()) return report_error(w.error());
 
-  Expected<AotModule> m = compile_aot(*model, o);
+  Expected<AotOutput> m = compile_aot(*model, o);
   if (!m.ok()) return report_error(m.error().wrap("compiling " + a.model));
   if (!object_path.empty())
     if (Status s = write(object_path, m->object.data(), m->object.size()); !s.ok())
