@@ -52,3 +52,47 @@ TEST_CASE("kiln export writes a model file and refuses bad input", "[cli][export
   CHECK_THAT(unwritable.out, Catch::Contains("cannot write"));
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("kiln compile writes objects, headers, libraries and bundles and refuses bad input",
+          "[cli][compile]") {
+  const std::string dir = kiln::testing::temp_dir("kiln_compile_cli");
+  const std::string ck = dir + "/softmax.ckpt", model = dir + "/softmax.kiln";
+  REQUIRE(run_kiln("train softmax --epochs 1 --limit 256 --quiet --save " + ck).code == 0);
+  REQUIRE(run_kiln("export softmax --checkpoint " + ck + " -o " + model).code == 0);
+
+  Result obj = run_kiln("compile " + model + " --emit obj -o " + dir + "/s.o --target-cpu x86-64-v3");
+  INFO(obj.out);
+  REQUIRE(obj.code == 0);
+  CHECK_THAT(obj.out, Catch::Contains("entry softmax_entry") && Catch::Contains("avx2") &&
+                          Catch::Contains("weights embedded"));
+  CHECK(std::filesystem::file_size(dir + "/s.o") > 784 * 10 * 4);
+
+  Result header = run_kiln("compile " + model + " --emit header --name clf -o " + dir + "/clf.h");
+  REQUIRE(header.code == 0);
+  Result bundle = run_kiln("compile " + model + " --emit bundle --weights external -o " + dir + "/b");
+  REQUIRE(bundle.code == 0);
+  CHECK_THAT(bundle.out, Catch::Contains("weights external"));
+  CHECK(std::filesystem::exists(dir + "/b/softmax.o"));
+  CHECK(std::filesystem::exists(dir + "/b/softmax.h"));
+  CHECK(std::filesystem::file_size(dir + "/b/softmax.o") < 784 * 10 * 4);  // no weights inside
+  Result so = run_kiln("compile " + model + " --emit so -o " + dir + "/s.so");
+  INFO(so.out);
+  CHECK(so.code == 0);
+  CHECK(std::filesystem::exists(dir + "/s.so"));
+  CHECK_FALSE(std::filesystem::exists(dir + "/s.so.o.tmp"));
+
+  auto refused = [&](const std::string& args, const std::string& says, int code = 1) {
+    Result r = run_kiln(args);
+    INFO(args << "\n" << r.out);
+    CHECK(r.code == code);
+    CHECK_THAT(r.out, Catch::Contains(says));
+  };
+  refused("compile " + dir + "/none.kiln -o " + dir + "/x.o", "none.kiln");
+  refused("compile " + ck + " -o " + dir + "/x.o", "softmax.ckpt");  // a checkpoint, not a model
+  refused("compile " + model + " -o " + dir + "/x.o --target-cpu pentium9", "unknown target CPU 'pentium9'");
+  refused("compile " + model + " -o " + dir + "/x.o --name 9x", "not a C identifier");
+  refused("compile " + model + " -o " + dir + "/x.o --emit exe", "--emit");
+  refused("compile " + model + " -o " + dir + "/no/such/x.o", "cannot write");
+  CHECK_FALSE(std::filesystem::exists(dir + "/x.o"));
+  std::filesystem::remove_all(dir);
+}
