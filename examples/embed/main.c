@@ -3,9 +3,10 @@
  * and a header with `kiln compile --emit bundle --prefix classifier`, and is linked into
  * this C program, which needs only libkiln_rt (no LLVM, no C++ on its side). It reads the
  * Fashion-MNIST test set (IDX files, gzip), classifies every image one at a time, and
- * prints the accuracy and the per-image latency.
+ * prints the accuracy and the per-image latency. With --library it runs a shared library
+ * from `kiln compile --emit so --name PREFIX` instead of the linked-in object.
  *
- *   embed_example [--data DIR] [--limit N] [--threads T]
+ *   embed_example [--data DIR] [--limit N] [--threads T] [--library M.so --prefix PREFIX]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,19 +73,30 @@ int main(int argc, char** argv) {
   const char* dir = kDefaultDir;
   long limit = -1;
   int threads = 0;
+  const char* library = NULL;
+  const char* prefix = NULL;
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--data") && i + 1 < argc) dir = argv[++i];
+    else if (!strcmp(argv[i], "--library") && i + 1 < argc) library = argv[++i];
+    else if (!strcmp(argv[i], "--prefix") && i + 1 < argc) prefix = argv[++i];
     else if (!strcmp(argv[i], "--limit") && i + 1 < argc) limit = atol(argv[++i]);
     else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
     else {
-      fprintf(stderr, "usage: embed_example [--data DIR] [--limit N] [--threads T]\n");
+      fprintf(stderr, "usage: embed_example [--data DIR] [--limit N] [--threads T] "
+              "[--library M.so --prefix PREFIX]\n");
       return 2;
     }
+  }
+  if ((library == NULL) != (prefix == NULL)) {
+    fprintf(stderr, "embed_example: error: --library and --prefix go together\n");
+    return 2;
   }
   if (kiln_set_num_threads(threads) != KILN_OK) return fail_model("--threads");
 
   kiln_model* model;
-  if (classifier_open(&model) != KILN_OK) return fail_model("opening the classifier");
+  if (library ? kiln_model_open_library(library, prefix, &model) != KILN_OK
+              : classifier_open(&model) != KILN_OK)
+    return fail_model("opening the classifier");
   kiln_tensor_info in, out;
   if (kiln_model_input_info(model, 0, &in) != KILN_OK ||
       kiln_model_output_info(model, 0, &out) != KILN_OK)
