@@ -26,6 +26,7 @@ Command add_generate_command(CLI::App& kiln);    // kiln generate MODEL --checkp
 Command add_translate_command(CLI::App& kiln);   // kiln translate MODEL --checkpoint FILE S...
 Command add_export_command(CLI::App& kiln);      // kiln export MODEL --checkpoint FILE -o F
 Command add_compile_command(CLI::App& kiln);     // kiln compile MODEL.kiln --emit K -o OUT
+Command add_run_command(CLI::App& kiln);         // kiln run MODEL.kiln
 
 // --size S (train, eval, inspect): the side of the square input images.
 void add_size_flag(CLI::App& command, int& size);

@@ -27,11 +27,11 @@ int main(int argc, char** argv) {
                                      add_bench_command(app),
                                      add_checkpoint_command(app), add_generate_command(app),
                                      add_translate_command(app), add_export_command(app),
-                                     add_compile_command(app)};
+                                     add_compile_command(app), add_run_command(app)};
     for (const Command& c : commands) c.app->footer("");  // not inherited
     CacheFlags cache;  // one set of variables: only one command runs
     for (const Command& c : commands)  // the commands that JIT-compile
-      for (const char* jit : {"train", "eval", "inspect", "bench", "generate", "translate"})
+      for (const char* jit : {"train", "eval", "inspect", "bench", "generate", "translate", "run"})
         if (c.app->get_name() == jit) add_cache_flags(*c.app, cache);
     // `kiln help [COMMAND]` is `kiln [COMMAND] --help`.
     std::vector<const char*> args(argv, argv + argc);
