@@ -81,12 +81,20 @@ TEST_CASE("kiln compile writes objects, headers, libraries and bundles and refus
   CHECK(std::filesystem::exists(dir + "/s.so"));
   CHECK_FALSE(std::filesystem::exists(dir + "/s.so.o.tmp"));
 
+  // kiln run: the same model file JIT-compiled and timed.
+  Result ran = run_kiln("run " + model + " --repeat 5 --json");
+  INFO(ran.out);
+  REQUIRE(ran.code == 0);
+  CHECK_THAT(ran.out, Catch::Contains("\"graph\":\"softmax.predict\"") &&
+                          Catch::Contains("\"runs\":5") && Catch::Contains("first_result_seconds"));
+
   auto refused = [&](const std::string& args, const std::string& says, int code = 1) {
     Result r = run_kiln(args);
     INFO(args << "\n" << r.out);
     CHECK(r.code == code);
     CHECK_THAT(r.out, Catch::Contains(says));
   };
+  refused("run " + ck, "softmax.ckpt");
   refused("compile " + dir + "/none.kiln -o " + dir + "/x.o", "none.kiln");
   refused("compile " + ck + " -o " + dir + "/x.o", "softmax.ckpt");  // a checkpoint, not a model
   refused("compile " + model + " -o " + dir + "/x.o --target-cpu pentium9", "unknown target CPU 'pentium9'");
