@@ -97,7 +97,8 @@ std::string aot_header(const ExecutablePlan& plan, const AotHeaderInfo& info) {
     << "#define " << P << "_ABI_VERSION " << KILN_ABI_VERSION << "\n"
     << "#define " << P << "_ARENA_BYTES " << plan.arena_bytes << "ull\n"
     << "#define " << P << "_NUM_INPUTS " << ins.size() << "\n"
-    << "#define " << P << "_NUM_OUTPUTS " << outs.size() << "\n\n";
+    << "#define " << P << "_NUM_OUTPUTS " << outs.size() << "\n"
+    << "#define " << P << "_SIGNATURE \"" << plan_signature(plan) << "\"\n\n";
   auto describe = [&](const char* what, const std::vector<Port>& v) {
     for (size_t i = 0; i < v.size(); ++i) {
       const Port& q = v[i];
@@ -115,11 +116,16 @@ std::string aot_header(const ExecutablePlan& plan, const AotHeaderInfo& info) {
     << "extern const unsigned char " << p << "_module[];\n"
     << "extern const unsigned long " << p << "_module_size;\n"
     << "void " << p << "_entry(void** buffers);\n\n"
-    << "/* Opens the linked-in model (its weights are embedded unless it was compiled with\n"
-    << " * --weights external: then call kiln_model_load_weights with the model file). */\n"
+    << "/* Opens the linked-in model and checks it has the signature this header was made\n"
+    << " * for (its weights are embedded unless it was compiled with --weights external:\n"
+    << " * then call kiln_model_load_weights with the model file). */\n"
     << "static inline kiln_status " << p << "_open(kiln_model** out) {\n"
-    << "  return kiln_model_open_linked(" << p << "_module, (size_t)" << p << "_module_size, "
-    << p << "_entry, out);\n"
+    << "  kiln_status s = kiln_model_open_linked(" << p << "_module, (size_t)" << p
+    << "_module_size, " << p << "_entry, out);\n"
+    << "  if (s != KILN_OK) return s;\n"
+    << "  s = kiln_model_expect_signature(*out, " << P << "_SIGNATURE);\n"
+    << "  if (s != KILN_OK) {\n    kiln_model_close(*out);\n    *out = NULL;\n  }\n"
+    << "  return s;\n"
     << "}\n\n"
     << "/* One call: copies the inputs in, runs, copies the outputs out. */\n"
     << "static inline kiln_status " << p << "_run(kiln_model* model";

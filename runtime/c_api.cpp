@@ -26,6 +26,7 @@ struct kiln_model {
   std::shared_ptr<AotModule> module;
   std::unique_ptr<Executable> exe;
   std::vector<Port> inputs, outputs;
+  std::string signature;  // plan_signature
 };
 
 namespace {
@@ -111,6 +112,7 @@ kiln_status finish_open(Expected<std::shared_ptr<AotModule>> opened, ModuleError
     const HostBuffer* b = model->exe->output(name);
     model->outputs.push_back({name, b->type(), const_cast<void*>(b->data())});
   }
+  model->signature = plan_signature(model->exe->plan());
   *out = model.release();
   return KILN_OK;
 }
@@ -314,6 +316,27 @@ kiln_status kiln_model_output_data(const kiln_model* model, int index, const voi
     *data = p->data;
     if (bytes) *bytes = p->type.bytes();
     return KILN_OK;
+  });
+}
+
+kiln_status kiln_model_signature(const kiln_model* model, const char** signature) {
+  return guarded(__func__, [&](const char* fn) {
+    KILN_REQUIRE_ARG(model);
+    KILN_REQUIRE_ARG(signature);
+    *signature = model->signature.c_str();
+    return KILN_OK;
+  });
+}
+
+kiln_status kiln_model_expect_signature(const kiln_model* model, const char* expected) {
+  return guarded(__func__, [&](const char* fn) {
+    KILN_REQUIRE_ARG(model);
+    KILN_REQUIRE_ARG(expected);
+    if (model->signature == expected) return KILN_OK;
+    return fail(KILN_SIGNATURE_MISMATCH,
+                model->module->source() + ": the module's signature is \"" + model->signature +
+                    "\", but \"" + expected +
+                    "\" was expected (a header generated for another model? recompile both)");
   });
 }
 

@@ -88,4 +88,22 @@ Status validate_plan(const ExecutablePlan& plan) {
   return Status::Ok();
 }
 
+std::string plan_signature(const ExecutablePlan& plan) {
+  auto side = [&](const std::vector<std::string>& names, PlanBufferKind kind) {
+    std::string s;
+    for (const std::string& name : names) {
+      std::string type = "?";
+      for (const PlanBuffer& b : plan.buffers)
+        if (b.kind == kind && b.name == name) {
+          type = b.type.to_string();
+          break;
+        }
+      s += (s.empty() ? "" : ", ") + name + ": " + type;
+    }
+    return s;
+  };
+  return side(plan.inputs, PlanBufferKind::Input) + " -> " +
+         side(plan.outputs, PlanBufferKind::Output);
+}
+
 }  // namespace kiln

@@ -84,4 +84,9 @@ struct ExecutablePlan {
 // aligned, constant sizes match, signature names exist); errors name the buffer.
 Status validate_plan(const ExecutablePlan& plan);
 
+// The plan's interface as one line, inputs then outputs in signature order:
+// "x: f32[1,1,28,28] -> pred: f32[1,10]". Generated headers record it, and the C API
+// refuses a module whose signature is not the one its header was generated for.
+std::string plan_signature(const ExecutablePlan& plan);
+
 }  // namespace kiln

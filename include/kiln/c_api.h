@@ -40,7 +40,8 @@ typedef enum kiln_status {
   KILN_ABI_MISMATCH = 5,     /* code generated for another kiln ABI version */
   KILN_CPU_UNSUPPORTED = 6,  /* this CPU lacks a feature the code needs */
   KILN_OUT_OF_MEMORY = 7,
-  KILN_INTERNAL = 8          /* a bug in kiln */
+  KILN_INTERNAL = 8,         /* a bug in kiln */
+  KILN_SIGNATURE_MISMATCH = 9 /* the module's inputs/outputs are not the ones expected */
 } kiln_status;
 
 /* Element types (the values of ir/dtype.h's DType). */
@@ -101,6 +102,13 @@ kiln_status kiln_model_run(kiln_model* model);
 /* The output's buffer and its size (`bytes` may be NULL); overwritten by the next run. */
 kiln_status kiln_model_output_data(const kiln_model* model, int index, const void** data,
                                    size_t* bytes);
+
+/* The model's inputs and outputs as one line, "x: f32[1,1,28,28] -> pred: f32[1,10]". */
+kiln_status kiln_model_signature(const kiln_model* model, const char** signature);
+/* KILN_SIGNATURE_MISMATCH, naming both, unless the model's signature is `expected` (what
+ * a generated header's PREFIX_open checks, so an object and a header of different models
+ * are refused instead of misread). */
+kiln_status kiln_model_expect_signature(const kiln_model* model, const char* expected);
 
 /* A metadata value of the module (preprocessing settings such as image size);
  * KILN_NOT_FOUND when the key is absent. */

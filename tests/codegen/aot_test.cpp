@@ -141,6 +141,17 @@ TEST_CASE("an AOT object runs through the C API as the JIT does", "[aot]") {
   CHECK(std::string(scale) == "1");
   CHECK(kiln_model_metadata(model_handle, "kiln.weights", &scale) == KILN_OK);
   CHECK(std::string(scale) == "embedded");
+  // The signature the header records is the module's; another is refused.
+  const char* sig = nullptr;
+  REQUIRE(kiln_model_signature(model_handle, &sig) == KILN_OK);
+  CHECK(std::string(sig) == "x: f32[4,12] -> pred: f32[4,5]");
+  CHECK_THAT(m->header, Catch::Contains("#define SMALL_SIGNATURE \"x: f32[4,12] -> pred: f32[4,5]\""));
+  CHECK(kiln_model_expect_signature(model_handle, sig) == KILN_OK);
+  CHECK(kiln_model_expect_signature(model_handle, "x: f32[1,12] -> pred: f32[1,5]") ==
+        KILN_SIGNATURE_MISMATCH);
+  CHECK_THAT(kiln_last_error(), Catch::Contains("x: f32[1,12] -> pred: f32[1,5]") &&
+                                    Catch::Contains("another model"));
+  CHECK(kiln_model_expect_signature(model_handle, nullptr) == KILN_INVALID_ARGUMENT);
   kiln_model_close(model_handle);
 
   // The header declares what the object defines and the signature.
