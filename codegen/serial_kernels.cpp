@@ -1,3 +1,4 @@
+// Serial groups (see serial_kernels.h).
 #include "codegen/serial_kernels.h"
 
 #include <set>
