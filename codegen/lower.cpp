@@ -9,6 +9,7 @@
 #include "codegen/packed_operands.h"
 #include "codegen/row_epilogues.h"
 #include "codegen/row_kernels.h"
+#include "codegen/serial_kernels.h"
 
 #include <algorithm>
 #include <functional>
@@ -477,6 +478,7 @@ Expected<LoweredProgram> lower_graph(const Graph& g, const LowerOptions& opts) {
   if (opts.fusion) {
     merge_row_epilogues(prog);  // on GEMMs with a shared packed B
     merge_row_kernels(prog);
+    if (opts.serial_groups) merge_serial_kernels(prog);  // what runs on one thread anyway
   }
 
   // Lifetimes of arena buffers over the schedule, then the plan.

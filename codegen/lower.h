@@ -37,6 +37,7 @@ struct LowerOptions {
   bool in_place_updates = true;
   bool epilogues = true;  // fuse elementwise chains into contractions (passes/fusion.h)
   bool fusion = true;     // false: one kernel per op (FusionOptions::fuse)
+  bool serial_groups = true;  // with fusion: serial kernels grouped (codegen/serial_kernels.h)
   size_t arena_guard_bytes = 0;  // see plan_memory (tests: canaries between buffers)
 };
 

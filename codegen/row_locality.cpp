@@ -95,6 +95,33 @@ bool as_rows(ExprPool& P, kir::LoopKernel& l, int64_t m, bool allow_reductions) 
   return true;
 }
 
+bool as_one_row(ExprPool& P, kir::LoopKernel& l) {
+  if (l.dims.empty()) return false;
+  if (l.dims[0] == 1 && !l.reduced[0]) return true;
+  const int n = static_cast<int>(l.dims.size());
+  // Every loop index must be the one of its axis (an index built with another extent
+  // would be missed by the substitution below).
+  bool ok = true;
+  for (ExprId root : {l.value, l.out_offset})
+    P.for_each_reachable(root, [&](ExprId, const kir::Expr& e) {
+      if (e.op == EOp::LoopIndex) ok &= e.i >= 0 && e.i < n && e.i2 == l.dims[static_cast<size_t>(e.i)];
+    });
+  if (!ok) return false;
+  ExprId value = l.value, offset = l.out_offset;
+  // Highest axis first: axis d moves to d + 1 only after the old d + 1 has moved on.
+  for (int d = n - 1; d >= 0; --d) {
+    const ExprId from = P.loop_index(d, l.dims[d]), to = P.loop_index(d + 1, l.dims[d]);
+    if (P[from].op != EOp::LoopIndex) continue;  // extent 1: the constant 0
+    value = substitute(P, value, from, to);
+    offset = substitute(P, offset, from, to);
+  }
+  l.value = value;
+  l.out_offset = offset;
+  l.dims.insert(l.dims.begin(), 1);
+  l.reduced.insert(l.reduced.begin(), false);
+  return true;
+}
+
 bool row_local(const ExprPool& P, ExprId offset, int64_t m, int64_t numel) {
   if (m <= 0 || numel % m != 0) return false;
   const int64_t stride = numel / m;

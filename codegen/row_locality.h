@@ -22,6 +22,12 @@ namespace kiln {
 // when neither; reductions (over axes other than 0) only with allow_reductions.
 bool as_rows(kir::ExprPool& P, kir::LoopKernel& l, int64_t m, bool allow_reductions);
 
+// `l` rewritten as a loop over [1, dims...]: one row holding its whole index space (the
+// axes shift up by one), reductions included (codegen/serial_kernels.h). Unchanged when
+// axis 0 is already a kept axis of extent 1. False (and `l` unchanged) when some loop
+// index of `l` does not match its dims.
+bool as_one_row(kir::ExprPool& P, kir::LoopKernel& l);
+
 // Whether `offset` addresses only row i0 (loop axis 0) of a buffer of m rows and
 // `numel` elements.
 bool row_local(const kir::ExprPool& P, kir::ExprId offset, int64_t m, int64_t numel);

@@ -11,9 +11,12 @@ using namespace kiln;
 
 namespace {
 
-// The names of the lowered kernels of g.
+// The names of the lowered kernels of g, each block its own kernel: these small blocks
+// would otherwise join one serial group (codegen/serial_kernels.h).
 std::vector<std::string> kernel_names(const Graph& g) {
-  Expected<LoweredProgram> lp = lower_graph(g);
+  LowerOptions blocks;
+  blocks.serial_groups = false;
+  Expected<LoweredProgram> lp = lower_graph(g, blocks);
   REQUIRE(lp.ok());
   std::vector<std::string> names;
   for (const kir::Kernel& k : lp->prog.kernels) names.push_back(k.name);

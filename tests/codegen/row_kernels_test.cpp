@@ -17,17 +17,24 @@ namespace {
 
 constexpr int64_t kRows = 40, kFeatures = 12, kClasses = 10;
 
+// Row kernels over more than one row (a one-row kernel is a serial group,
+// codegen/serial_kernels.h).
+const kir::RowKernel* rows_of(const kir::Kernel& k) {
+  const kir::RowKernel* r = k.row_kernel();
+  return r && r->rows > 1 ? r : nullptr;
+}
+
 const kir::RowKernel* only_row_kernel(const LoweredProgram& lp) {
   const kir::RowKernel* found = nullptr;
   int n = 0;
   for (const kir::Kernel& k : lp.prog.kernels)
-    if (const kir::RowKernel* r = k.row_kernel()) found = r, ++n;
+    if (const kir::RowKernel* r = rows_of(k)) found = r, ++n;
   return n == 1 ? found : nullptr;
 }
 
 int row_kernels(const LoweredProgram& lp) {
   int n = 0;
-  for (const kir::Kernel& k : lp.prog.kernels) n += k.row_kernel() != nullptr;
+  for (const kir::Kernel& k : lp.prog.kernels) n += rows_of(k) != nullptr;
   return n;
 }
 
@@ -140,7 +147,7 @@ TEST_CASE("a loop reading other rows, or a value it cannot run ahead of, stays o
   REQUIRE(lp.ok());
   INFO(kir::print_program(lp->prog));
   for (const kir::Kernel& k : lp->prog.kernels) {
-    const kir::RowKernel* r = k.row_kernel();
+    const kir::RowKernel* r = rows_of(k);
     if (!r) continue;
     for (const kir::LoopKernel& l : r->loops) {
       CHECK(lp->prog.buffers[l.out_buffer].name != "shifted");
