@@ -41,7 +41,7 @@ Status check_run_options(const ModelEntry& m, const RunOptions& o) {
       {!o.data.empty(), kOptData, "--data"},
       {!o.output.empty(), kOptOutput, "--output"},
       {!o.plot.empty(), kOptPlot, "--plot"},
-      {!o.save.empty(), kOptCheckpoint, "--save"},
+      {!o.save.empty(), kOptCheckpoint | kOptSave, "--save"},
       {!o.resume.empty(), kOptCheckpoint, "--resume"},
       {o.limit > 0, kOptLimit, "--limit"},
       {!std::isnan(o.wd), kOptOptimizer, "--wd"},

@@ -91,6 +91,7 @@ enum ModelOption : uint32_t {
   kOptSize = 1u << 6,       // --size
   kOptText = 1u << 7,       // --corpus, --max-tokens, --random-sampling, --hidden
   kOptTranslation = 1u << 8,  // --min-freq, --reverse
+  kOptSave = 1u << 9,       // --save alone: the trained weights (no --resume)
 };
 
 // One row of `kiln inspect --summary`: a top-level layer (or block) of the network, the

@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <map>
 
 #include "runtime/atomic_file.h"
@@ -119,6 +120,7 @@ Expected<TabularData> preprocess_tabular(const CsvTable& train, const CsvTable& 
       if (!std::isnan(v)) ss += (v - mean) * (v - mean);
     }
     double sd = n > 1 ? std::sqrt(ss / (n - 1)) : NAN;
+    out.columns.push_back({numeric_cols[out.columns.size()]->name, true, mean, sd, {}});
     for (double& v : values) {
       v = (std::isnan(v) || !(sd > 0)) ? 0.0 : (v - mean) / sd;
     }
@@ -140,6 +142,9 @@ Expected<TabularData> preprocess_tabular(const CsvTable& train, const CsvTable& 
     }
     nan_index.push_back(static_cast<int64_t>(out.feature_names.size()));
     out.feature_names.push_back(col->name + "_nan");
+    TabularColumn tc{col->name, false, 0, 0, {}};
+    for (const auto& [value, index] : cats) tc.categories.push_back(value);
+    out.columns.push_back(std::move(tc));
     categories.push_back(std::move(cats));
   }
   const int64_t F = out.num_features = static_cast<int64_t>(out.feature_names.size());
@@ -163,6 +168,27 @@ Expected<TabularData> preprocess_tabular(const CsvTable& train, const CsvTable& 
     }
   }
   return out;
+}
+
+std::vector<std::pair<std::string, std::string>> tabular_metadata(const TabularData& data) {
+  auto number = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return std::string(buf);
+  };
+  std::string lines;
+  for (const TabularColumn& c : data.columns) {
+    lines += c.name + (c.numeric ? " numeric " + number(c.mean) + " " + number(c.std) : " onehot ");
+    if (!c.numeric)
+      for (size_t i = 0; i < c.categories.size(); ++i) lines += (i ? "|" : "") + c.categories[i];
+    lines += "\n";
+  }
+  return {{"input",
+           "a table row as " + std::to_string(data.num_features) +
+               " features: per input.columns line, a numeric column (x - mean) / std (0 if "
+               "missing or std <= 0), a string column one-hot over its categories then a "
+               "missing-value feature"},
+          {"input.columns", lines}};
 }
 
 Expected<TabularData> load_tabular(const std::string& train_csv, const std::string& test_csv,

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ir/status.h"
@@ -24,7 +25,19 @@ struct TabularOptions {
   std::string label_column = "SalePrice";
 };
 
+// How one input column became features, so that an application can preprocess a new row
+// the same way: a numeric column is one feature, (x - mean) / std (0 when missing, or when
+// std is not positive); a string column is one feature per category, in this order, then
+// one for a missing value.
+struct TabularColumn {
+  std::string name;
+  bool numeric = true;
+  double mean = 0, std = 0;             // numeric columns
+  std::vector<std::string> categories;  // string columns, sorted
+};
+
 struct TabularData {
+  std::vector<TabularColumn> columns;      // the feature columns, in feature order
   std::vector<std::string> feature_names;  // e.g. "LotArea", "MSZoning_RL", "MSZoning_nan"
   int64_t num_features = 0;
   int64_t num_train = 0, num_test = 0;
@@ -43,6 +56,11 @@ inline constexpr int64_t kMaxTabularElements = int64_t{1} << 28;
 // minus the label, in the same order. Errors name file:line for bad ids or labels.
 Expected<TabularData> preprocess_tabular(const CsvTable& train, const CsvTable& test,
                                          const TabularOptions& options = {});
+
+// The preprocessing as model-file metadata (models/export.h): "input" says what a row
+// becomes; "input.columns" has one line per column in feature order, "NAME numeric MEAN
+// STD" (shortest round-trip numbers) or "NAME onehot CAT1|CAT2|..." (then NAME_nan).
+std::vector<std::pair<std::string, std::string>> tabular_metadata(const TabularData& data);
 
 // Reads two CSV files and preprocesses them.
 Expected<TabularData> load_tabular(const std::string& train_csv, const std::string& test_csv,

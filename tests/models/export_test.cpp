@@ -10,6 +10,7 @@
 #include "models/export.h"
 #include "models/run_common.h"
 #include "runtime/checkpoint.h"
+#include "shared_data.h"
 #include "temp_dir.h"
 
 using namespace kiln;
@@ -167,4 +168,36 @@ TEST_CASE("export refuses checkpoints that do not fit, naming the file", "[expor
   CHECK_THAT(message("softmax"), Catch::Contains("reshaped.ckpt") && Catch::Contains(dropped));
   eo.checkpoint = dir.file("absent.ckpt");
   CHECK_THAT(message("softmax"), Catch::Contains("absent.ckpt"));
+}
+
+TEST_CASE("house_prices exports with the preprocessing of its feature columns", "[export]") {
+  testing::TempDir dir;
+  const ModelEntry* m = find_model("house_prices");
+  REQUIRE(m != nullptr);
+  RunOptions o;
+  o.epochs = 2;
+  o.progress = false;
+  o.data = testing::shared_data_dir();
+  o.output = dir.file("submission.csv");
+  o.save = dir.file("hp.ckpt");
+  Expected<RunReport> r = m->run(o);
+  INFO((r.ok() ? "" : r.error().message()));
+  REQUIRE(r.ok());
+  ExportOptions eo;
+  eo.checkpoint = o.save;
+  Expected<ModelFile> file = export_model(*m, eo);
+  INFO((file.ok() ? "" : file.error().message()));
+  REQUIRE(file.ok());
+  std::string columns;
+  for (const auto& [k, v] : file->metadata)
+    if (k == "input.columns") columns = v;
+  CHECK_THAT(columns, Catch::StartsWith("MSSubClass numeric ") &&
+                          Catch::Contains("\nMSZoning onehot C (all)|FV|RH|RL|RM\n"));
+  CHECK(std::count(columns.begin(), columns.end(), '\n') == 79);  // the CSV's feature columns
+  // --resume makes no sense for a cross-validated run, and is refused.
+  RunOptions resume = o;
+  resume.save.clear();
+  resume.resume = o.save;
+  CHECK_THAT(check_run_options(*m, resume).error().message(),
+             Catch::Contains("does not use --resume"));
 }

@@ -60,6 +60,30 @@ TEST_CASE("preprocess_tabular on a tiny table", "[runtime][tabular]") {
   CHECK(std::vector<float>(row1.begin() + 1, row1.end()) == std::vector<float>{0, 0, 1, 0, 0, 0, 1});
   std::vector<float> t(d->test_features.begin() + 1, d->test_features.end());
   CHECK(t == std::vector<float>{1, 0, 0, 0, 0, 1, 0});
+
+  // The recorded preprocessing: applied to the raw test row, it gives its features.
+  REQUIRE(d->columns.size() == 3);
+  CHECK(d->columns[0].name == "Area");
+  CHECK(d->columns[0].numeric);
+  CHECK(d->columns[0].mean == Approx(m));
+  CHECK(d->columns[0].std == Approx(sd));
+  CHECK(d->columns[1].categories == std::vector<std::string>{"C (all)", "RL", "RM"});
+  CHECK_FALSE(d->columns[2].numeric);
+  std::vector<float> again = {static_cast<float>((40 - d->columns[0].mean) / d->columns[0].std)};
+  for (size_t c = 1; c < 3; ++c) {
+    const std::string value = c == 1 ? "C (all)" : "Pave";
+    for (const std::string& cat : d->columns[c].categories) again.push_back(cat == value ? 1.0f : 0.0f);
+    again.push_back(0.0f);  // not missing
+  }
+  CHECK(again == d->test_features);
+  const auto meta = tabular_metadata(*d);
+  REQUIRE(meta.size() == 2);
+  CHECK(meta[0].first == "input");
+  CHECK_THAT(meta[0].second, Catch::Contains("8 features"));
+  CHECK(meta[1].first == "input.columns");
+  CHECK_THAT(meta[1].second, Catch::StartsWith("Area numeric 26.666666666666668 ") &&
+                                 Catch::Contains("\nZone onehot C (all)|RL|RM\n") &&
+                                 Catch::EndsWith("Street onehot Grvl|Pave\n"));
 }
 
 TEST_CASE("preprocess_tabular: constant column and errors", "[runtime][tabular]") {
