@@ -13,7 +13,6 @@ namespace {
 // only, while a loop kernel of the same elements may split its inner axes too.
 constexpr int64_t kMinRows = 16;
 constexpr size_t kWindow = 32;
-constexpr size_t kNamedMembers = 4;  // a row kernel is named after its first members
 
 // The rows of a loop kernel that can start a group: its axis 0, when not reduced.
 int64_t rows_of(const kir::LoopKernel& l) {
@@ -70,12 +69,7 @@ int merge_row_kernels(kir::KernelProgram& prog) {
     merged += static_cast<int>(members.size());
     kir::Kernel grouped;
     grouped.root = prog.kernels[i].root;
-    for (size_t n = 0; n < members.size() && n < kNamedMembers; ++n) {
-      if (n) grouped.name += '+';
-      grouped.name += prog.kernels[members[n]].name;
-    }
-    if (members.size() > kNamedMembers)
-      grouped.name.append("+").append(std::to_string(members.size() - kNamedMembers)).append("more");
+    grouped.name = group_name(prog, members);
     grouped.body = std::move(rk);
     std::vector<kir::Kernel> rest;
     rest.reserve(prog.kernels.size() - members.size() + 1);

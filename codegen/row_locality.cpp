@@ -188,4 +188,16 @@ bool RowGroup::try_add(const kir::LoopKernel& l) {
   return true;
 }
 
+std::string group_name(const kir::KernelProgram& prog, const std::vector<size_t>& members) {
+  constexpr size_t kNamedMembers = 4;
+  std::string name;
+  for (size_t n = 0; n < members.size() && n < kNamedMembers; ++n) {
+    if (n) name += '+';
+    name += prog.kernels[members[n]].name;
+  }
+  if (members.size() > kNamedMembers)
+    name.append("+").append(std::to_string(members.size() - kNamedMembers)).append("more");
+  return name;
+}
+
 }  // namespace kiln

@@ -12,6 +12,8 @@
 #pragma once
 
 #include <set>
+#include <string>
+#include <vector>
 
 #include "codegen/kernel_ir.h"
 
@@ -35,6 +37,10 @@ bool row_local(const kir::ExprPool& P, kir::ExprId offset, int64_t m, int64_t nu
 // Whether buffers x and y may overlap without being the same buffer (a stacked buffer
 // and one of its pieces; two distinct pieces never overlap).
 bool overlaps(const kir::KernelProgram& prog, int x, int y);
+
+// The name of a kernel made of `members` (kernel indices): its first four members' names
+// joined by '+', then "+<n>more" for the rest ("reduce_max_14+exp_18+...+3more").
+std::string group_name(const kir::KernelProgram& prog, const std::vector<size_t>& members);
 
 class RowGroup {
  public:

@@ -13,7 +13,6 @@ namespace {
 
 constexpr size_t kWindow = 32;
 constexpr size_t kMaxMembers = 64;   // bounds the size of one kernel's code
-constexpr size_t kNamedMembers = 4;  // a group is named after its first members
 
 struct Access {
   std::vector<int> reads, writes;
@@ -102,12 +101,7 @@ int merge_serial_kernels(kir::KernelProgram& prog) {
     merged += static_cast<int>(members.size());
     kir::Kernel grouped;
     grouped.root = prog.kernels[i].root;
-    for (size_t n = 0; n < members.size() && n < kNamedMembers; ++n) {
-      if (n) grouped.name += '+';
-      grouped.name += prog.kernels[members[n]].name;
-    }
-    if (members.size() > kNamedMembers)
-      grouped.name.append("+").append(std::to_string(members.size() - kNamedMembers)).append("more");
+    grouped.name = group_name(prog, members);
     grouped.body = std::move(rk);
     // [0, i) | skipped before | the group | skipped after | the rest after the last member.
     const size_t last = members.back();
