@@ -27,10 +27,6 @@ std::string default_prefix(const std::string& path) {
   return s;
 }
 
-Status write(const std::string& path, const void* data, size_t size) {
-  return write_file_atomic(path, data, size);
-}
-
 int run_compile(const CompileArgs& a) {
   Expected<std::string> bytes = read_file(a.model);
   if (!bytes.ok()) return report_error(bytes.error());
@@ -66,10 +62,10 @@ int run_compile(const CompileArgs& a) {
   Expected<AotOutput> m = compile_aot(*model, o);
   if (!m.ok()) return report_error(m.error().wrap("compiling " + a.model));
   if (!object_path.empty())
-    if (Status s = write(object_path, m->object.data(), m->object.size()); !s.ok())
+    if (Status s = write_file_atomic(object_path, m->object.data(), m->object.size()); !s.ok())
       return report_error(s.error());
   if (!header_path.empty())
-    if (Status s = write(header_path, m->header.data(), m->header.size()); !s.ok())
+    if (Status s = write_file_atomic(header_path, m->header.data(), m->header.size()); !s.ok())
       return report_error(s.error());
   if (!so_path.empty()) {
     Status linked = link_shared_library(object_path, so_path);
