@@ -68,9 +68,13 @@ Expected<ModelFile> export_model(const ModelEntry& model, const ExportOptions& o
                    {"kiln.example_shape", spec.example_shape.to_string()},
                    {"kiln.trained_epochs", std::to_string(ck.epoch)}};
   for (const auto& kv : spec.metadata) file.metadata.push_back(kv);
-  // Preprocessing the training run recorded (house_prices: its feature columns).
-  for (const auto& [key, value] : ck.metadata)
-    if (key == "input" || key.rfind("input.", 0) == 0) file.metadata.push_back({key, value});
+  // What the training run recorded: house_prices' feature columns, the language and
+  // translation models' vocabularies and sequence lengths, the run's settings.
+  for (const auto& [key, value] : ck.metadata) {
+    bool present = false;
+    for (const auto& kv : file.metadata) present = present || kv.first == key;
+    if (!present) file.metadata.push_back({key, value});
+  }
   return file;
 }
 

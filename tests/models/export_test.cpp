@@ -87,6 +87,7 @@ TEST_CASE("an exported model predicts what the trained model predicts", "[export
   CHECK(meta("input.side") == "28");
   CHECK(std::stod(meta("input.scale")) == double(1.0f / 255.0f));
   CHECK(meta("labels").rfind("t-shirt,trouser,", 0) == 0);
+  CHECK(meta("example_shape") == "[1,28,28]");  // the checkpoint's own metadata travels
 
   // The trained model's own predictor, restored from the same checkpoint.
   SupervisedSpec spec = *m->spec(RunOptions{});
