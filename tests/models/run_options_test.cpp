@@ -39,7 +39,11 @@ TEST_CASE("options a model does not read are refused, naming the model", "[optio
   CHECK_THAT(refusal("house_prices", plot), Catch::Contains("does not use --plot"));
   RunOptions save;
   save.save = "/tmp/kiln-x.ckpt";
-  CHECK_THAT(refusal("house_prices", save), Catch::Contains("does not use --save"));
+  CHECK_THAT(refusal("nw_regression", save), Catch::Contains("does not use --save"));
+  CHECK(refusal("house_prices", save).empty());  // its final fit, for export
+  RunOptions resume;
+  resume.resume = "/tmp/kiln-x.ckpt";
+  CHECK_THAT(refusal("house_prices", resume), Catch::Contains("does not use --resume"));
   CHECK_THAT(refusal("polyfit", save), Catch::Contains("(it takes --wd, --optimizer, --momentum)"));
   RunOptions limit;
   limit.limit = 10;
