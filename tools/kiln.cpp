@@ -11,6 +11,7 @@
 #include "tools/args.h"
 #include "tools/cache_flags.h"
 #include "tools/commands.h"
+#include "tools/device_flag.h"
 
 int main(int argc, char** argv) {
   using namespace kiln::cli;
@@ -30,6 +31,11 @@ int main(int argc, char** argv) {
                                      add_compile_command(app), add_run_command(app)};
     for (const Command& c : commands) c.app->footer("");  // not inherited
     CacheFlags cache;  // one set of variables: only one command runs
+    std::string device = "cpu";
+    for (const Command& c : commands)  // the commands that compute or compile
+      for (const char* on : {"train", "eval", "inspect", "bench", "generate", "translate", "run",
+                             "compile"})
+        if (c.app->get_name() == on) add_device_flag(*c.app, device);
     for (const Command& c : commands)  // the commands that JIT-compile
       for (const char* jit : {"train", "eval", "inspect", "bench", "generate", "translate", "run"})
         if (c.app->get_name() == jit) add_cache_flags(*c.app, cache);
@@ -42,6 +48,7 @@ int main(int argc, char** argv) {
     int code = parse_command_line(app, static_cast<int>(args.size()), args.data(), "kiln");
     if (code >= 0) return code;
     apply_cache_flags(cache);
+    if (kiln::Status d = check_device(device); !d.ok()) return report_error(d.error());
     for (const Command& c : commands)
       if (c.app->parsed()) return c.run();
     return report_usage_error("kiln", "no command given", "kiln");

@@ -3,6 +3,7 @@
 // take) exits non-zero with one clear line and leaves no file behind.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 
@@ -103,4 +104,20 @@ TEST_CASE("kiln compile writes objects, headers, libraries and bundles and refus
   refused("compile " + model + " -o " + dir + "/no/such/x.o", "cannot write");
   CHECK_FALSE(std::filesystem::exists(dir + "/x.o"));
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("--device cuda without a usable GPU exits non-zero with one clear line", "[cli][cuda]") {
+  for (const char* cmd : {"train mlp --epochs 1", "eval mlp --checkpoint x.ckpt",
+                          "inspect lenet", "compile x.kiln -o x.o"}) {
+    Result r = run_kiln(std::string(cmd) + " --device cuda");
+    INFO(cmd << "\n" << r.out);
+    CHECK(r.code == 1);
+    CHECK_THAT(r.out, Catch::StartsWith("kiln: error: --device cuda: "));
+    CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+  }
+  Result cpu = run_kiln("train linreg --epochs 1 --quiet --device cpu");
+  CHECK(cpu.code == 0);
+  Result bad = run_kiln("train linreg --device tpu");
+  CHECK(bad.code != 0);
+  CHECK_THAT(bad.out, Catch::Contains("unknown device 'tpu'"));
 }
