@@ -106,7 +106,7 @@ TEST_CASE("kiln compile writes objects, headers, libraries and bundles and refus
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("--device cuda without a usable GPU exits non-zero with one clear line", "[cli][cuda]") {
+TEST_CASE("device cuda without a usable GPU exits non-zero with one clear line", "[cli][cuda]") {
   for (const char* cmd : {"train mlp --epochs 1", "eval mlp --checkpoint x.ckpt",
                           "inspect lenet", "compile x.kiln -o x.o"}) {
     Result r = run_kiln(std::string(cmd) + " --device cuda");
