@@ -8,7 +8,6 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 
 #include "codegen/aot_header.h"
 #include "codegen/llvm/object.h"
@@ -20,26 +19,11 @@
 #include "llvm/IR/GlobalVariable.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
+#include "runtime/model_weights.h"
 
 namespace kiln {
 
 namespace {
-
-// The model file's values of the plan's model-scoped state buffers.
-std::vector<ModuleWeight> plan_weights(const ExecutablePlan& plan,
-                                       const std::vector<NamedTensor>& parameters) {
-  std::map<std::string, const NamedTensor*> by_name;
-  for (const NamedTensor& t : parameters) by_name[t.name] = &t;
-  std::vector<ModuleWeight> out;
-  std::map<std::string, bool> seen;
-  for (const PlanBuffer& b : plan.buffers) {
-    if (b.kind != PlanBufferKind::State || b.scope != StateScope::Model || seen[b.name]) continue;
-    seen[b.name] = true;
-    auto it = by_name.find(b.name);
-    if (it != by_name.end()) out.push_back({b.name, it->second->type, it->second->bytes});
-  }
-  return out;
-}
 
 void set_metadata(std::vector<std::pair<std::string, std::string>>& meta, const std::string& key,
                   const std::string& value) {
@@ -81,7 +65,11 @@ Expected<AotOutput> compile_aot(const ModelFile& model, const AotOptions& option
   mf.target = {target.triple, target.cpu, target.required_features};
   mf.plan = p.plan;
   mf.plan.description.clear();  // inspection text: not needed to run, and large
-  if (options.embed_weights) mf.weights = plan_weights(mf.plan, model.parameters);
+  if (options.embed_weights) {
+    std::vector<ModuleWeight> all;
+    for (const NamedTensor& t : model.parameters) all.push_back({t.name, t.type, t.bytes});
+    mf.weights = KILN_TRY(weights_for_plan(mf.plan, std::move(all), options.source));
+  }
   mf.metadata = model.metadata;
   set_metadata(mf.metadata, "kiln.compiled_for", target.name);
   set_metadata(mf.metadata, "kiln.weights", options.embed_weights ? "embedded" : "external");

@@ -67,10 +67,7 @@ int merge_row_kernels(kir::KernelProgram& prog) {
     }
     if (members.size() < 2) continue;
     merged += static_cast<int>(members.size());
-    kir::Kernel grouped;
-    grouped.root = prog.kernels[i].root;
-    grouped.name = group_name(prog, members);
-    grouped.body = std::move(rk);
+    kir::Kernel grouped = group_kernel(prog, members, std::move(rk));
     std::vector<kir::Kernel> rest;
     rest.reserve(prog.kernels.size() - members.size() + 1);
     for (size_t j = 0, next = 0; j < prog.kernels.size(); ++j) {

@@ -188,16 +188,19 @@ bool RowGroup::try_add(const kir::LoopKernel& l) {
   return true;
 }
 
-std::string group_name(const kir::KernelProgram& prog, const std::vector<size_t>& members) {
+kir::Kernel group_kernel(const kir::KernelProgram& prog, const std::vector<size_t>& members,
+                         kir::RowKernel rows) {
   constexpr size_t kNamedMembers = 4;
-  std::string name;
+  kir::Kernel k;
+  k.root = prog.kernels[members.front()].root;
   for (size_t n = 0; n < members.size() && n < kNamedMembers; ++n) {
-    if (n) name += '+';
-    name += prog.kernels[members[n]].name;
+    if (n) k.name += '+';
+    k.name += prog.kernels[members[n]].name;
   }
   if (members.size() > kNamedMembers)
-    name.append("+").append(std::to_string(members.size() - kNamedMembers)).append("more");
-  return name;
+    k.name.append("+").append(std::to_string(members.size() - kNamedMembers)).append("more");
+  k.body = std::move(rows);
+  return k;
 }
 
 }  // namespace kiln

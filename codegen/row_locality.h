@@ -38,9 +38,10 @@ bool row_local(const kir::ExprPool& P, kir::ExprId offset, int64_t m, int64_t nu
 // and one of its pieces; two distinct pieces never overlap).
 bool overlaps(const kir::KernelProgram& prog, int x, int y);
 
-// The name of a kernel made of `members` (kernel indices): its first four members' names
-// joined by '+', then "+<n>more" for the rest ("reduce_max_14+exp_18+...+3more").
-std::string group_name(const kir::KernelProgram& prog, const std::vector<size_t>& members);
+// The kernel that runs `members` (kernel indices, the first one's root) as `rows`, named
+// after its first four members joined by '+', then "+<n>more" ("reduce_max_14+exp_18+...").
+kir::Kernel group_kernel(const kir::KernelProgram& prog, const std::vector<size_t>& members,
+                         kir::RowKernel rows);
 
 class RowGroup {
  public:

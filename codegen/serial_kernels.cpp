@@ -99,10 +99,7 @@ int merge_serial_kernels(kir::KernelProgram& prog) {
     }
     if (members.size() < 2) continue;
     merged += static_cast<int>(members.size());
-    kir::Kernel grouped;
-    grouped.root = prog.kernels[i].root;
-    grouped.name = group_name(prog, members);
-    grouped.body = std::move(rk);
+    kir::Kernel grouped = group_kernel(prog, members, std::move(rk));
     // [0, i) | skipped before | the group | skipped after | the rest after the last member.
     const size_t last = members.back();
     std::vector<kir::Kernel> order;

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "ir/leaf_state.h"
+#include "models/run_common.h"
 #include "runtime/checkpoint.h"
 
 namespace kiln {
@@ -52,11 +53,7 @@ Expected<ModelFile> export_model(const ModelEntry& model, const ExportOptions& o
   CheckpointData ck = KILN_TRY(load_checkpoint(opts.checkpoint));
   if (ck.model != spec.name)
     return Error(opts.checkpoint + ": checkpoint of model '" + ck.model + "', not '" + spec.name + "'");
-  for (const auto& [key, value] : ck.metadata)
-    if (key == "example_shape" && value != spec.example_shape.to_string())
-      return Error(opts.checkpoint + ": trained on examples of shape " + value +
-                   ", but the model now takes " + spec.example_shape.to_string() +
-                   " (give the training run's --size)");
+  KILN_RETURN_IF_ERROR(check_example_shape(ck, opts.checkpoint, spec.example_shape));
 
   ModelFile file;
   file.graph = KILN_TRY(build_graph(spec, opts.train ? GraphKind::Train : GraphKind::Predict,

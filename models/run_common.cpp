@@ -127,6 +127,10 @@ CheckpointData make_checkpoint(const SupervisedSpec& spec, const RunOptions& opt
   return ck;
 }
 
+
+
+}  // namespace
+
 // A checkpoint's weights fit the model only for the example shape they were trained on
 // (the conv models' first Linear layer depends on --size). Older checkpoints lack the
 // field; their tensors' shapes are still checked when restored.
@@ -137,9 +141,6 @@ Status check_example_shape(const CheckpointData& ck, const std::string& path, co
                    example.to_string() + " (give the training run's --size)");
   return Status::Ok();
 }
-
-
-}  // namespace
 
 Expected<std::vector<EpochMetrics>> resumable_epochs(const CheckpointData& ck, const std::string& path,
                                               const std::string& model, const RunOptions& opts,

@@ -73,6 +73,11 @@ Expected<std::vector<EpochMetrics>> resumable_epochs(const CheckpointData& ck,
                                                      const std::string& path,
                                                      const std::string& model,
                                                      const RunOptions& opts, int epochs);
+// A checkpoint's weights fit the model only for the example shape they were trained on
+// (the conv models' first Linear layer depends on --size): an error naming `path` when
+// the checkpoint records another.
+Status check_example_shape(const CheckpointData& ck, const std::string& path, const Shape& example);
+
 // Checks that the checkpoint's metadata holds each (key, value) of `want`.
 Status check_checkpoint_metadata(const CheckpointData& ck, const std::string& path,
                                  const std::vector<std::pair<std::string, std::string>>& want);
