@@ -46,13 +46,18 @@ LoopNest loop_nest(kir::ExprPool& P, const std::vector<int64_t>& dims,
                    const std::vector<bool>& reduced, bool coalesce) {
   LoopNest n;
   std::vector<std::pair<size_t, size_t>> groups;  // [first, last] original axes
+  // Axes of extent 1 get no loop (their index is 0) unless every axis has extent 1: a
+  // trailing one would otherwise become the innermost loop and leave the code scalar
+  // (a per-channel sum over [N, C, 1, 1] walking each channel image by image).
+  bool all_unit = std::all_of(dims.begin(), dims.end(), [](int64_t e) { return e == 1; });
+  n.index.assign(dims.size(), P.index(0));
   for (size_t d = 0; d < dims.size(); ++d) {
+    if (dims[d] == 1 && !all_unit) continue;
     if (coalesce && !groups.empty() && reduced[groups.back().second] == reduced[d])
       groups.back().second = d;
     else
       groups.push_back({d, d});
   }
-  n.index.resize(dims.size());
   for (const auto& [first, last] : groups) {
     int64_t extent = 1;
     for (size_t d = first; d <= last; ++d) extent *= dims[d];
@@ -177,7 +182,9 @@ kir::LoopKernel lower_reduction(const Graph& g, const FusionPlan& plan, const Fu
     LoopNest nest = loop_nest(P, dims, reduced, coalesce);
     k.dims = nest.dims;
     k.reduced = nest.reduced;
-    k.reduce = !any ? kir::ReduceOp::None
+    // Reducing only axes of extent 1 (which get no loop) copies.
+    const bool loops_reduce = std::find(k.reduced.begin(), k.reduced.end(), true) != k.reduced.end();
+    k.reduce = !any || !loops_reduce ? kir::ReduceOp::None
                : root.op == OpKind::ReduceSum ? kir::ReduceOp::Sum
                : root.op == OpKind::ReduceMax ? kir::ReduceOp::Max
                                               : kir::ReduceOp::Mean;
