@@ -61,7 +61,10 @@ KernelCost kernel_cost(const kir::KernelProgram& prog, const kir::Kernel& k) {
     for (const kir::LoopKernel& m : r->loops) cost.flops += loop_flops(prog.pool, m);
     cost.bytes = loops_bytes(prog, r->loops, {});
   } else if (const kir::ContractionKernel* c = k.contraction()) {
-    cost.flops = 2.0 * static_cast<double>(k.work());
+    // A pooling gradient adds once per window (work() counts the zeroing too).
+    cost.flops = c->op == kir::ContractionOp::MaxPool2dGrad
+                     ? static_cast<double>(c->conv.n * c->conv.c * c->conv.oh * c->conv.ow)
+                     : 2.0 * static_cast<double>(k.work());
     for (int b : {c->a, c->b})
       if (b >= 0) cost.bytes += buffer_bytes(prog, b);
     cost.bytes += buffer_bytes(prog, c->out) * (c->accumulate ? 2 : 1);

@@ -464,7 +464,8 @@ int KernelProgram::add_buffer(BufferKind kind, TensorType type, std::string name
 }
 
 const char* contraction_op_name(ContractionOp op) {
-  static const char* n[] = {"matmul", "conv2d", "conv2d_input_grad", "conv2d_weight_grad"};
+  static const char* n[] = {"matmul", "conv2d", "conv2d_input_grad", "conv2d_weight_grad",
+                             "max_pool2d_grad"};
   return n[static_cast<int>(op)];
 }
 
@@ -504,6 +505,7 @@ int64_t Kernel::work() const {
   if (const ContractionKernel* c = contraction()) {
     if (c->op == ContractionOp::Matmul) return c->batch * c->m * c->n * c->k;
     const ConvGeometry& g = c->conv;
+    if (c->op == ContractionOp::MaxPool2dGrad) return g.n * g.c * (g.h * g.w + g.oh * g.ow);
     return g.n * g.f * g.oh * g.ow * (g.c / std::max<int64_t>(1, g.groups)) * g.kh * g.kw;
   }
   return scatter()->count * scatter()->row_size;
@@ -573,7 +575,12 @@ void print_loop(std::ostringstream& os, const ExprPool& pool, const LoopKernel& 
 
 void print_contraction(std::ostringstream& os, const ExprPool& pool, const ContractionKernel& c) {
   os << " " << contraction_op_name(c.op) << " " << dtype_name(c.dtype);
-  if (c.op == ContractionOp::Matmul) {
+  if (c.op == ContractionOp::MaxPool2dGrad) {
+    const ConvGeometry& g = c.conv;
+    os << " dx=[" << g.n << "," << g.c << "," << g.h << "," << g.w << "] window=" << g.kh << "x"
+       << g.kw << " stride=" << g.stride_h << "x" << g.stride_w << " pad=" << g.pad_h << "x"
+       << g.pad_w << " indices=b" << c.a << " dy=b" << c.b;
+  } else if (c.op == ContractionOp::Matmul) {
     os << " batch=" << c.batch << " m=" << c.m << " n=" << c.n << " k=" << c.k << " a=b" << c.a
        << (c.trans_a ? "^T" : "") << " b=b" << c.b << (c.trans_b ? "^T" : "");
   } else {

@@ -179,7 +179,9 @@ struct LoopKernel {
   DType out_dtype = DType::f32;
 };
 
-enum class ContractionOp : uint8_t { Matmul, Conv2d, Conv2dInputGrad, Conv2dWeightGrad };
+// MaxPool2dGrad: a scatter of dy at the stored indices (runtime/pool.h) with the pool's
+// window in `conv` (f = c, groups 1) and the GEMM view [n, c, h*w] of dx for its epilogue.
+enum class ContractionOp : uint8_t { Matmul, Conv2d, Conv2dInputGrad, Conv2dWeightGrad, MaxPool2dGrad };
 const char* contraction_op_name(ContractionOp op);
 
 // NCHW convolution geometry: x [n, c, h, w], w [f, c/groups, kh, kw], y [n, f, oh, ow].

@@ -1,4 +1,5 @@
-// Contraction lowerings (codegen/lowerer.h): matmul and the three convolutions. Each
+// Contraction lowerings (codegen/lowerer.h): matmul, the three convolutions and max
+// pooling's gradient (a runtime scatter with an epilogue, runtime/pool.h). Each
 // fills the kernel's geometry and GEMM view (runtime/abi.h) and maps a view index back
 // to the output's NCHW (or [..., M, N]) multi-index for the epilogue.
 #include <map>
@@ -84,6 +85,23 @@ Idx conv_input_grad_index(kir::ExprPool& P, const kir::ContractionKernel& k, con
                           const ViewIndex& v) {
   return nchw_index(P, k.conv.groups, k.view[1], k.conv.w, v);
 }
+// max_pool2d_grad(indices, dy) -> dx [n, c, h, w]: the window's geometry, view [n, c, h*w].
+void max_pool_grad_geometry(const Graph& g, const Node& n, kir::ContractionKernel& k) {
+  const Shape& x = n.shape();
+  const Shape& y = g.type(n.inputs[1]).shape;
+  kir::ConvGeometry& c = k.conv;
+  c.n = x[0], c.c = x[1], c.h = x[2], c.w = x[3];
+  c.f = x[1], c.oh = y[2], c.ow = y[3];
+  const auto& w = n.attrs.ints("kernel");
+  const auto& s = n.attrs.ints("stride");
+  const auto& p = n.attrs.ints("padding");
+  c.kh = w[0], c.kw = w[1], c.stride_h = s[0], c.stride_w = s[1], c.pad_h = p[0], c.pad_w = p[1];
+  k.view = {c.n, c.c, c.h * c.w};
+}
+Idx max_pool_grad_index(kir::ExprPool& P, const kir::ContractionKernel& k, const Shape&,
+                        const ViewIndex& v) {
+  return nchw_index(P, 1, k.view[1], k.conv.w, v);
+}
 // [groups, f/groups, (c/groups)*kh*kw] -> [f, c/groups, kh, kw].
 Idx conv_weight_grad_index(kir::ExprPool& P, const kir::ContractionKernel& k, const Shape&,
                            const ViewIndex& v) {
@@ -121,6 +139,8 @@ const ContractionLowering* contraction_lowering(OpKind op) {
        {kir::ContractionOp::Conv2dInputGrad, conv_input_grad_geometry, conv_input_grad_index}},
       {OpKind::Conv2dWeightGrad,
        {kir::ContractionOp::Conv2dWeightGrad, conv_weight_grad_geometry, conv_weight_grad_index}},
+      {OpKind::MaxPool2dGrad,
+       {kir::ContractionOp::MaxPool2dGrad, max_pool_grad_geometry, max_pool_grad_index}},
   };
   auto it = table.find(op);
   return it == table.end() ? nullptr : &it->second;

@@ -119,8 +119,11 @@ Expected<PlannedProgram> plan_program(const Graph& source, const CompileOptions&
   for (size_t i = 0; i < prog.kernels.size(); ++i) {
     const kir::Kernel& k = prog.kernels[i];
     const KernelCost cost = kernel_cost(prog, k);
-    plan.launches.push_back({k.name, "k" + std::to_string(i), k.reads, k.output(), cost.flops, cost.bytes,
-                              k.contraction() != nullptr});
+    // GEMM-bound: the products, not max pooling's gradient (a scatter, memory-bound).
+    const kir::ContractionKernel* c = k.contraction();
+    const bool gemm = c && c->op != kir::ContractionOp::MaxPool2dGrad;
+    plan.launches.push_back({k.name, "k" + std::to_string(i), k.reads, k.output(), cost.flops,
+                             cost.bytes, gemm});
   }
 
   return out;

@@ -77,7 +77,14 @@ constexpr int64_t gemm_packed_b_floats(int64_t k, int64_t n) {
 //   forward      (a = x,  b = w)  -> y   [n*groups, f/groups, oh*ow]
 //   input grad   (a = dy, b = w)  -> dx  [n*groups, c/groups, h*w]
 //   weight grad  (a = x,  b = dy) -> dw  [groups, f/groups, (c/groups)*kh*kw]
-enum ConvKind : int64_t { kConvForward = 0, kConvInputGrad = 1, kConvWeightGrad = 2 };
+// Max pooling's gradient (runtime/pool.h) takes the same block: (a = i32 indices, b = dy)
+// -> dx [n, c, h, w], GEMM view [n, c, h*w], with f = c and groups = 1.
+enum ConvKind : int64_t {
+  kConvForward = 0,
+  kConvInputGrad = 1,
+  kConvWeightGrad = 2,
+  kMaxPoolGrad = 3
+};
 
 // Constant parameter block of a convolution call (eighteen i64 fields, then alpha).
 //   c = alpha * (*alpha_scale if given) * conv (+ c when accumulating), then the epilogue.
@@ -100,6 +107,8 @@ inline constexpr const char* kGemmF32 = "kiln_gemm_f32";
 inline constexpr const char* kGemmF64 = "kiln_gemm_f64";
 inline constexpr const char* kConv2dF32 = "kiln_conv2d_f32";
 inline constexpr const char* kConv2dF64 = "kiln_conv2d_f64";
+inline constexpr const char* kMaxPoolGradF32 = "kiln_max_pool2d_grad_f32";
+inline constexpr const char* kMaxPoolGradF64 = "kiln_max_pool2d_grad_f64";
 inline constexpr const char* kProfileTick = "kiln_profile_tick";
 
 struct RuntimeSymbol {
@@ -133,6 +142,14 @@ void kiln_conv2d_f32(const kiln::ConvParams* p, const float* a, const float* b, 
 void kiln_conv2d_f64(const kiln::ConvParams* p, const double* a, const double* b, double* c,
                      const double* alpha_scale, kiln::EpilogueFn epilogue,
                      kiln::PrologueFn prologue, void** buffers);
+// Max pooling's gradient (runtime/pool.h): p->kind is kMaxPoolGrad, indices are i32;
+// the prologue is unused.
+void kiln_max_pool2d_grad_f32(const kiln::ConvParams* p, const void* indices, const float* dy,
+                              float* dx, const float* alpha_scale, kiln::EpilogueFn epilogue,
+                              kiln::PrologueFn prologue, void** buffers);
+void kiln_max_pool2d_grad_f64(const kiln::ConvParams* p, const void* indices, const double* dy,
+                              double* dx, const double* alpha_scale, kiln::EpilogueFn epilogue,
+                              kiln::PrologueFn prologue, void** buffers);
 // Profiling hook (runtime/profile.h): called after kernel i, and with -1 at entry.
 void kiln_profile_tick(int64_t kernel);
 }

@@ -49,7 +49,7 @@ struct KernelLaunch {
   // What it computes and moves at the least (codegen/kernel_cost.h): profiles report
   // GFLOP/s and GB/s from these.
   double flops = 0, bytes = 0;
-  bool contraction = false;  // a GEMM or convolution (bound by the GEMM rate, not memory)
+  bool contraction = false;  // bound by the GEMM rate: a GEMM or convolution (not memory)
 };
 
 // Bytes of the arena no kernel may write (the padding after a buffer, in plans compiled

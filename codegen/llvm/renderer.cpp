@@ -635,9 +635,10 @@ llvm::GlobalVariable* contraction_params(llvm::Module& m, const kir::Contraction
                     sizeof(ConvParams) == 19 * sizeof(int64_t),
                 "ConvParams layout changed: update the renderer");
   const kir::ConvGeometry& g = c.conv;
-  int64_t kind = c.op == kir::ContractionOp::Conv2d            ? kConvForward
-                 : c.op == kir::ContractionOp::Conv2dInputGrad ? kConvInputGrad
-                                                               : kConvWeightGrad;
+  int64_t kind = c.op == kir::ContractionOp::Conv2d             ? kConvForward
+                 : c.op == kir::ContractionOp::Conv2dInputGrad  ? kConvInputGrad
+                 : c.op == kir::ContractionOp::Conv2dWeightGrad ? kConvWeightGrad
+                                                                : kMaxPoolGrad;
   return constant_params(m, {kind, g.n, g.c, g.h, g.w, g.f, g.kh, g.kw, g.oh, g.ow, g.stride_h,
                              g.stride_w, g.pad_h, g.pad_w, g.dil_h, g.dil_w, g.groups,
                              c.accumulate},
@@ -677,9 +678,11 @@ std::unique_ptr<llvm::Module> render(const kir::KernelProgram& prog, llvm::LLVMC
       if (!c->row_loops.empty()) rows = KernelRenderer(*m, prog, k).render_rows(name + ".rows");
       bool f32 = c->dtype == DType::f32;
       bool matmul = c->op == kir::ContractionOp::Matmul;
-      llvm::FunctionCallee fn = m->getOrInsertFunction(
-          matmul ? (f32 ? abi::kGemmF32 : abi::kGemmF64) : (f32 ? abi::kConv2dF32 : abi::kConv2dF64),
-          matmul ? gemm_ty : conv_ty);
+      const bool pool = c->op == kir::ContractionOp::MaxPool2dGrad;  // same signature as conv
+      const char* symbol = matmul ? (f32 ? abi::kGemmF32 : abi::kGemmF64)
+                           : pool ? (f32 ? abi::kMaxPoolGradF32 : abi::kMaxPoolGradF64)
+                                  : (f32 ? abi::kConv2dF32 : abi::kConv2dF64);
+      llvm::FunctionCallee fn = m->getOrInsertFunction(symbol, matmul ? gemm_ty : conv_ty);
       calls.push_back([=, &ctx](IRBuilder<>& eb, Value* bufs) {
         auto bp = [&](int id) -> Value* {
           if (id < 0) return llvm::ConstantPointerNull::get(llvm::PointerType::get(ctx, 0));

@@ -319,7 +319,7 @@ void register_pool_ops(std::vector<OpDef>& d) {
                "maximum in row-major order (NaN counts as a maximum; padding never wins).",
                infer_pool, ref_max_pool_indices, nullptr});
   d.push_back({OpKind::MaxPool2dGrad, "max_pool2d_grad", 2, 2, with(kMaxAttrs, {input_size}),
-               kPreservesZero,
+               kPreservesZero | kContraction,
                "(indices i32 [N, C, OH, OW], dy) -> [N, C, input_size]: each window's dy is "
                "added at its index (which must lie in the window: an error in the "
                "reference, ignored in the JIT).",
