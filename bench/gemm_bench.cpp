@@ -132,3 +132,50 @@ BENCHMARK(BM_GemmBatched)
     ->UseRealTime();
 
 }  // namespace
+
+namespace {
+
+// A recurrent step's GEMM: h [32, 256] @ W_hh^T with W_hh pre-packed once (the step's
+// other GEMMs share it) and a row epilogue (a stand-in for the gate arithmetic), which
+// makes the GEMM split its rows over the threads (runtime/gemm.cpp).
+void relu_rows(void** buffers, int64_t r0, int64_t r1) {
+  const auto* e = static_cast<const BiasRelu*>(buffers[0]);
+  for (int64_t r = r0; r < r1; ++r) {
+    float* row = e->c + r * e->ldc;
+    for (int64_t j = 0; j < e->ldc; ++j) row[j] = std::max(row[j] + e->bias[j], 0.f);
+  }
+}
+
+void BM_GemmRecurrentStep(benchmark::State& state) {
+  kiln::GemmParams p;
+  p.m = state.range(0);
+  p.n = state.range(1);
+  p.k = state.range(2);
+  p.trans_b = 1;  // W_hh is [n, k]
+  p.lda = p.k;
+  p.ldb = p.k;
+  p.ldc = p.n;
+  std::vector<float> a(p.m * p.k, 0.5f), b(p.k * p.n, 0.25f), c(p.m * p.n), bias(p.n, -1.f);
+  std::vector<float> packed(kiln::gemm_packed_b_floats(p.k, p.n));
+  BiasRelu ctx{c.data(), bias.data(), p.ldc};
+  void* buffers[] = {&ctx};
+  p.packed_b = kiln::kPackB;
+  kiln::gemm_f32(p, a.data(), b.data(), c.data(), {}, packed.data(), {relu_rows, buffers});
+  p.packed_b = kiln::kPackedB;
+  for (auto _ : state) {
+    kiln::gemm_f32(p, a.data(), b.data(), c.data(), {}, packed.data(), {relu_rows, buffers});
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * p.m * p.n * p.k, benchmark::Counter::kIsIterationInvariantRate,
+                         benchmark::Counter::kIs1000);
+}
+
+BENCHMARK(BM_GemmRecurrentStep)
+    ->Args({32, 768, 256})   // GRU, 256 hidden
+    ->Args({32, 1024, 256})  // LSTM
+    ->Args({32, 256, 256})   // RNN
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+}  // namespace

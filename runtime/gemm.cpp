@@ -39,7 +39,6 @@
 #include "runtime/gemm.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 
 #include "ir/status.h"
@@ -230,6 +229,9 @@ struct F32Job {
   bool direct_b;                      // read row-major B in place (but a partial last panel)
   int64_t m_tiles, n_panels, mt, nt;  // task grid mt x nt over tiles / panels, per product
   int64_t kstep;                      // K slice
+  // Split rows into equal even counts rather than whole tiles: with a few tiles per task
+  // (a recurrent step's 32 rows), whole tiles leave one thread a tile more than the other.
+  bool even_rows;
 };
 
 // Task `task` of product bi (bi = task / (mt*nt)).
@@ -246,7 +248,11 @@ void run_f32_task(const F32Job& job, int64_t task) {
   int64_t mt0 = job.m_tiles * tm / job.mt, mt1 = job.m_tiles * (tm + 1) / job.mt;
   int64_t jp0 = job.n_panels * tn / job.nt, jp1 = job.n_panels * (tn + 1) / job.nt;
   if (mt0 >= mt1 || jp0 >= jp1) return;
-  const int64_t row0 = mt0 * mr, row1 = std::min(p.m, mt1 * mr);
+  int64_t row0 = mt0 * mr, row1 = std::min(p.m, mt1 * mr);
+  if (job.even_rows) {  // equal even row counts: 32 rows on 2 threads = 16 + 16, not 18 + 14
+    row0 = p.m * tm / job.mt / 2 * 2;
+    row1 = tm + 1 == job.mt ? p.m : p.m * (tm + 1) / job.mt / 2 * 2;
+  }
   const int64_t col0 = jp0 * nr, col1 = std::min(p.n, jp1 * nr);
   const float alpha = static_cast<float>(p.alpha);
 
@@ -361,6 +367,9 @@ F32Job plan_f32(const GemmParams& p, const Isa& isa, int64_t threads, bool whole
   if (whole_rows) {  // a row epilogue needs every column of a row in one task
     job.mt = std::min(job.m_tiles, threads);
     job.nt = 1;
+    // A ragged last tile and few tiles per task: equal even row counts instead
+    // (bench BM_GemmRecurrentStep, GRU 32x768x256: 72.5 -> 63.3 us, least of 12).
+    job.even_rows = p.m != job.m_tiles * isa.mr && job.m_tiles <= 4 * job.mt && p.m >= 2 * job.mt;
     return job;
   }
   double best = 0;
