@@ -5,7 +5,8 @@
 // shuffles. Shared memory is a function-local static, so one copy serves the block that
 // is running. Between barriers the scheduler runs the threads in ascending order, then
 // descending at the next phase, so a thread that reads what another writes without a
-// barrier in between reads a stale value in one of the two orders.
+// barrier in between reads a stale value in one of the two orders; blocks (and the
+// threads of kernels without barriers) alternate their order the same way.
 #include "codegen/cuda/emulate.h"
 
 namespace kiln::cudagen {
@@ -154,11 +155,20 @@ static void launch(void (*k)(void* const*), void* const* b, int64_t grid, int64_
   bufs = b;
   nbid = grid;
   ntid = block;
-  for (bid = 0; bid < grid && error.empty(); ++bid) {
+  // Every other launch runs its blocks in descending order, and (without barriers) every
+  // other block its threads: a kernel whose blocks or threads depend on each other's
+  // writes then gives different results, which the comparison catches.
+  static int64_t launches = 0;
+  const bool descending = launches++ % 2;
+  for (int64_t i = 0; i < grid && error.empty(); ++i) {
+    bid = descending ? grid - 1 - i : i;
     if (barriers) {
       run_block_fibers();
     } else {
-      for (tid = 0; tid < block && error.empty(); ++tid) k(b);
+      for (int64_t j = 0; j < block && error.empty(); ++j) {
+        tid = i % 2 ? block - 1 - j : j;
+        k(b);
+      }
     }
   }
   if (!error.empty()) error = std::string(name) + ": " + error;

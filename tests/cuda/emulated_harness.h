@@ -3,7 +3,8 @@
 // case of a family shares one host compile of the emulation source; the Executable is
 // bound to the emulated module, so buffers are laid out per the plan exactly as on the
 // CPU. Leaves get the harness's deterministic data; outputs and updated states are
-// compared element by element with the reference interpreter at the harness tolerances.
+// compared element by element with the reference interpreter at the harness tolerances,
+// and arena guards and output padding must be intact (no kernel wrote past a buffer).
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -89,6 +90,11 @@ inline std::string emulated_mismatch(const ParityCase& c, const CudaPlan& p,
     for (const Output& out : g.outputs()) {
       const HostBuffer* b = (*exe)->output(out.name);
       if (!b) return "no output " + out.name;
+      // Sentinel: the zeroed padding of the 64-byte-aligned allocation stays zero.
+      const size_t padded = (std::max<size_t>(b->bytes(), 1) + 63) / 64 * 64;
+      const unsigned char* raw = static_cast<const unsigned char*>(b->data());
+      for (size_t i = b->bytes(); i < padded; ++i)
+        if (raw[i] != 0) return "output " + out.name + ": written past its end";
       if (std::string m = compare("output " + out.name, *b, ref->outputs.at(out.name)); !m.empty()) return m;
     }
     for (auto& [name, t] : ref->states) {
