@@ -29,6 +29,9 @@ namespace {
 
 // GEMM tiling of contraction kernels (a 16x16 thread grid, 4x4 outputs per thread).
 constexpr int kTile = 64, kTileK = 16, kGemmThreads = 256;
+// Contractions with fewer tiles than an H100 has multiprocessors, a depth of at least
+// kLongDepth and at most kNarrowOutputs outputs run one block per output (render_dot).
+constexpr int64_t kFewTiles = 132, kLongDepth = 1024, kNarrowOutputs = 16384;
 
 const char* ctype(DType t) {
   switch (t) {
@@ -600,9 +603,15 @@ class KernelRenderer {
       return error("GEMM view does not match the contraction's shape");
     out += wa.finish(sigA) + wb.finish(sigB);
     const std::string epi = c.epilogue >= 0 ? render_epilogue(c, out) : "";
-    render_gemm(c, sh, A, B, epi, out);
     const int64_t tiles = sh.batch * ((sh.rows + kTile - 1) / kTile) * ((sh.cols + kTile - 1) / kTile);
-    add_launch(launches, name_, std::clamp<int64_t>(tiles, 1, o_.max_grid), kGemmThreads, true);
+    const int64_t outputs = sh.batch * sh.rows * sh.cols;
+    if (long_and_narrow(tiles, outputs, sh.depth)) {
+      render_dot(c, sh, A, B, epi, out);
+      add_launch(launches, name_, std::clamp<int64_t>(outputs, 1, o_.max_grid), o_.block, true);
+    } else {
+      render_gemm(c, sh, A, B, epi, out);
+      add_launch(launches, name_, std::clamp<int64_t>(tiles, 1, o_.max_grid), kGemmThreads, true);
+    }
     if (!c.row_loops.empty()) {
       if (c.op != kir::ContractionOp::Matmul || c.batch != 1) return error("row epilogue on a batched GEMM");
       out += "// " + name_ + "_rows: the row epilogue of " + name_ + "\n";
@@ -638,6 +647,38 @@ class KernelRenderer {
     w.store(c.out, c.dtype, w.emit(c.epilogue_offset, s), v);
     out += w.finish("KILN_DEVICE void " + name + "(void* const* bufs, int64_t i0, int64_t i1, int64_t i2)");
     return name;
+  }
+
+  // A contraction with too few output tiles to fill a GPU and a long depth (LeNet's
+  // weight gradients: 6x25 outputs, depth batch*28*28) would leave all but a few
+  // multiprocessors idle in the tiled GEMM; one block per output element, its threads
+  // striding over the depth and reducing in a fixed order, spreads it instead.
+  static bool long_and_narrow(int64_t tiles, int64_t outputs, int64_t depth) {
+    return tiles < kFewTiles && depth >= kLongDepth && outputs <= kNarrowOutputs;
+  }
+  void render_dot(const kir::ContractionKernel& c, const GemmShape& sh, const std::string& A,
+                  const std::string& B, const std::string& epi, std::string& out) {
+    const std::string T = ctype(c.dtype);
+    auto S = [](int64_t v) { return std::to_string(v); };
+    FunctionWriter w(prog_, used_);
+    const std::string o = w.buf(c.out);
+    w.line("KILN_SHARED " + T + " red[32];");
+    std::string alpha = float_lit(c.dtype, c.alpha);
+    if (c.alpha_scale >= 0) alpha = "(" + alpha + " * (" + T + ")" + w.buf(c.alpha_scale) + "[0])";
+    w.line("const " + T + " alpha = " + alpha + ";");
+    w.open("for (int64_t at = KILN_BID; at < " + S(sh.batch * sh.rows * sh.cols) + "; at += KILN_NBID)");
+    w.line("const int64_t bi = at / " + S(sh.rows * sh.cols) + ", r = (at / " + S(sh.cols) + ") % " +
+           S(sh.rows) + ", col = at % " + S(sh.cols) + ";");
+    w.line(T + " acc = 0;");
+    w.line("for (int64_t kk = KILN_TID; kk < " + S(sh.depth) + "; kk += KILN_NTID) acc += " + A +
+           "(bufs, bi, r, kk) * " + B + "(bufs, bi, kk, col);");
+    w.line("acc = kiln_block_reduce<kiln_op_sum>(acc, red, (" + T + ")0);");
+    w.open("if (KILN_TID == 0)");
+    w.line(o + "[at] = alpha * acc" + (c.accumulate ? " + " + o + "[at]" : "") + ";");
+    if (!epi.empty()) w.line(epi + "(bufs, bi, r, col);");
+    w.close();
+    w.close();
+    out += w.finish(signature(name_));
   }
 
   // The tiled GEMM: each block computes 64x64 tiles (grid-stride over batch x tiles);

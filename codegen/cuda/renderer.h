@@ -21,7 +21,9 @@
 //                           view of runtime/abi.h; the prologue computes x on the fly,
 //                           the epilogue is applied by the thread that finishes an
 //                           element. A GEMM's row epilogue is a second launch
-//                           (<name>_rows) once every column is final.
+//                           (<name>_rows) once every column is final. Contractions with
+//                           few outputs and a long depth (weight gradients) instead run
+//                           one block per output with a block reduction over the depth.
 // Philox draws are indexed by the logical element (ir/philox.h), so masks equal the CPU's.
 #pragma once
 

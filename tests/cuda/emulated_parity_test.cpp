@@ -97,6 +97,15 @@ Cases gemm_and_reduction_cases() {
     Tensor w = b.input("w", {DType::f32, Shape{50, 30}});
     b.output("c", matmul(a, w));
   }));
+  cs.push_back(make_case("long narrow gemm", [](Builder& b) {  // one block per output
+    Tensor a = b.input("a", {DType::f32, Shape{3, 3000}});
+    Tensor w = b.input("w", {DType::f32, Shape{3000, 5}});
+    b.output("c", relu(matmul(a, w)));
+  }, [] {
+    ParityOptions o;
+    o.rtol = 1e-4;  // 3000-term f32 sums in another order than the reference's
+    return o;
+  }()));
   cs.push_back(make_case("row sums", [](Builder& b) {
     Tensor x = b.input("x", {DType::f32, Shape{6, 300}});
     b.output("s", sum(x, {1}));
@@ -133,8 +142,9 @@ TEST_CASE("emulated CUDA: a barrier skipped by some threads is caught", "[cuda][
 TEST_CASE("emulated CUDA: a wrong index is caught", "[cuda][emulated]") {
   Cases cs = gemm_and_reduction_cases();
   int edits = 0;
-  // The block reduction's threads stride by one element too many: terms are skipped.
-  EmulatedCases e = emulate_cases(cs, replace_all("r += KILN_NTID)", "r += KILN_NTID + 1)", &edits));
+  // The block reductions' threads stride by one element too many: terms are skipped.
+  EmulatedCases e = emulate_cases(cs, replace_all("+= KILN_NTID)", "+= KILN_NTID + 1)", &edits));
   REQUIRE(edits >= 1);
-  CHECK_THAT(emulated_mismatch(cs[1], e.plans[1], e.module), Catch::Contains("output s"));
+  CHECK_THAT(emulated_mismatch(cs[2], e.plans[2], e.module), Catch::Contains("output s"));
+  CHECK_THAT(emulated_mismatch(cs[1], e.plans[1], e.module), Catch::Contains("output c"));
 }
