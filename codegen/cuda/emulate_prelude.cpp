@@ -28,6 +28,7 @@ const char* emulation_prelude() {
 #define KILN_SHARED static
 #define KILN_EXPORT extern "C" __attribute__((visibility("default")))
 #define KILN_SYNC() kiln_emu_sync()
+#define KILN_AT(p, n, i) (*kiln_emu::at((p), (int64_t)(i), (int64_t)(n), #p))
 #define KILN_SHFL_DOWN(v, o) kiln_emu_shfl_down(v, o)
 #define KILN_TID kiln_emu::tid
 #define KILN_BID kiln_emu::bid
@@ -72,6 +73,16 @@ static std::string error;
 
 static void fail(const std::string& what) {
   if (error.empty()) error = what;
+}
+
+// Buffer accesses are bounds-checked: an index outside the buffer is a launch failure
+// (the access goes to element 0 so the run can finish and report it).
+template <class T>
+static inline T* at(T* p, int64_t i, int64_t n, const char* name) {
+  if (i >= 0 && i < n) return p + i;
+  fail(std::string(name) + "[" + std::to_string(i) + "] is outside its " + std::to_string(n) +
+       " elements (block " + std::to_string(bid) + ", thread " + std::to_string(tid) + ")");
+  return p;
 }
 
 // Each fiber starts here (the return address planted on its new stack).

@@ -15,6 +15,7 @@ typedef unsigned char uint8_t;
 #define KILN_DEVICE static __device__ __forceinline__
 #define KILN_SHARED __shared__
 #define KILN_SYNC() __syncthreads()
+#define KILN_AT(p, n, i) (p)[i]
 #define KILN_TID ((int64_t)threadIdx.x)
 #define KILN_BID ((int64_t)blockIdx.x)
 #define KILN_NTID ((int64_t)blockDim.x)

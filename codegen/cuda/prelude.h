@@ -9,6 +9,8 @@
 //   KILN_DEVICE          a helper function callable from kernels (inlined)
 //   KILN_SHARED          a per-block shared array declared inside a kernel
 //   KILN_SYNC()          block barrier (__syncthreads)
+//   KILN_AT(p, n, i)     element i of buffer pointer p of n elements, as an lvalue (the
+//                        emulator checks 0 <= i < n; on a GPU it is p[i])
 //   KILN_SHFL_DOWN(v, o) warp shuffle down by o lanes over the full warp
 //   KILN_TID, KILN_BID, KILN_NTID, KILN_NBID   thread/block index and dims (1-D, int64)
 //   kiln_f32_from_bits(u), kiln_f64_from_bits(u)   bit casts (for inf/nan constants)

@@ -1,7 +1,8 @@
 // Renderer: kernel IR -> CUDA C++ (see renderer.h for the thread mapping). Expressions
 // become `const T vN = ...;` statements in the innermost scope that needs them, each
 // emitted once per scope (the pool is hash-consed, so shared subexpressions are shared
-// variables). The semantics of every operation follow the CPU backend
+// variables); a select whose sides read buffers becomes an if/else that evaluates only
+// the chosen side. The semantics of every operation follow the CPU backend
 // (codegen/llvm/renderer.cpp) through the helpers of the common prelude.
 #include "codegen/cuda/renderer.h"
 
@@ -129,12 +130,17 @@ class FunctionWriter {
     return signature + " {\n" + decls() + body.str() + "}\n";
   }
 
+  // Element `off` of buffer `id`: KILN_AT, which the emulator bounds-checks against
+  // the buffer's element count.
+  std::string at(int id, const std::string& off) {
+    return "KILN_AT(" + buf(id) + ", " + std::to_string(prog_.buffers[id].type.shape.numel()) + ", " + off + ")";
+  }
   std::string load(int buffer, DType t, const std::string& off) {
-    std::string v = buf(buffer) + "[" + off + "]";
+    std::string v = at(buffer, off);
     return t == DType::boolean ? "(" + v + " != 0)" : v;
   }
   void store(int buffer, DType t, const std::string& off, const std::string& v) {
-    line(buf(buffer) + "[" + off + "] = " + (t == DType::boolean ? "(uint8_t)(" + v + ")" : v) + ";");
+    line(at(buffer, off) + " = " + (t == DType::boolean ? "(uint8_t)(" + v + ")" : v) + ";");
   }
 
   // Emits `id` (and what it needs) into the current scope; returns a C++ expression.
@@ -186,8 +192,25 @@ class FunctionWriter {
         return def(DType::boolean, "(" + emit(e.a, s) + " " + ops[e.sub] + " " + emit(e.b, s) + ")");
       }
       case EOp::Select: {
-        std::string c = emit(e.a, s), a = emit(e.b, s), b = emit(e.c, s);
-        return def(e.dtype, "(" + c + " ? " + a + " : " + b + ")");
+        std::string c = emit(e.a, s);
+        if (!loads(e.b) && !loads(e.c)) {
+          std::string a = emit(e.b, s), b = emit(e.c, s);
+          return def(e.dtype, "(" + c + " ? " + a + " : " + b + ")");
+        }
+        // Only the chosen side is evaluated: concat's chain of selects (one load per
+        // input) then reads one input per element, and the other side's index, which may
+        // be outside its buffer, is never used to read.
+        std::string v = "v" + std::to_string(next_var_++);
+        line(std::string(ctype(e.dtype)) + " " + v + ";");
+        open("if (" + c + ")");
+        Scope sb = s;
+        line(v + " = " + emit(e.b, sb) + ";");
+        close();
+        open("else");
+        Scope sc = s;
+        line(v + " = " + emit(e.c, sc) + ";");
+        close();
+        return v;
       }
       case EOp::Cast: return def(e.dtype, cast(emit(e.a, s), P_[e.a].dtype, e.dtype));
       case EOp::Rng: {
@@ -206,6 +229,16 @@ class FunctionWriter {
     }
     KILN_CHECK(false, "CUDA renderer: unhandled kernel IR node");
     return {};
+  }
+
+  // Whether `id`'s expression reads a buffer.
+  bool loads(ExprId id) {
+    if (id < 0) return false;
+    auto it = loads_.find(id);
+    if (it != loads_.end()) return it->second;
+    const kir::Expr& e = P_[id];
+    const bool any = e.op == EOp::Load || loads(e.a) || loads(e.b) || loads(e.c);
+    return loads_[id] = any;
   }
 
   static std::string unary(UOp op, DType t, const std::string& a) {
@@ -296,6 +329,7 @@ class FunctionWriter {
   const kir::ExprPool& P_;
   std::set<int>& used_;
   std::set<int> mine_;
+  std::unordered_map<ExprId, bool> loads_;
   int next_var_ = 0;
 };
 
@@ -495,15 +529,15 @@ class KernelRenderer {
   void render_scatter(const kir::ScatterAddKernel& s, std::string& out, std::vector<CudaLaunch>& launches) {
     FunctionWriter w(prog_, used_);
     const std::string rs = std::to_string(s.row_size), rows = std::to_string(s.rows);
-    const std::string o = w.buf(s.out), u = w.buf(s.updates), ix = w.buf(s.indices);
+    const std::string o = w.at(s.out, "r * " + rs + " + d"), u = w.at(s.updates, "i * " + rs + " + d");
     w.open("for (int64_t d = KILN_BID * KILN_NTID + KILN_TID; d < " + rs + "; d += KILN_NBID * KILN_NTID)");
-    w.line("for (int64_t r = 0; r < " + rows + "; ++r) " + o + "[r * " + rs + " + d] = " +
+    w.line("for (int64_t r = 0; r < " + rows + "; ++r) " + o + " = " +
            identity_lit(kir::ReduceOp::Sum, s.dtype) + ";");
     w.open("for (int64_t i = 0; i < " + std::to_string(s.count) + "; ++i)");
-    w.line("int64_t r = (int64_t)" + ix + "[i];");
+    w.line("int64_t r = (int64_t)" + w.at(s.indices, "i") + ";");
     w.line("r = r < 0 ? 0 : r > " + std::to_string(std::max<int64_t>(0, s.rows - 1)) + " ? " +
            std::to_string(std::max<int64_t>(0, s.rows - 1)) + " : r;");
-    w.line(o + "[r * " + rs + " + d] = kiln_acc_sum(" + o + "[r * " + rs + " + d], " + u + "[i * " + rs + " + d]);");
+    w.line(o + " = kiln_acc_sum(" + o + ", " + u + ");");
     w.close();
     w.close();
     out += w.finish(signature(name_));
@@ -547,17 +581,15 @@ class KernelRenderer {
     switch (c.op) {
       case kir::ContractionOp::Matmul: {
         sh = {c.batch, c.m, c.n, c.k};
-        const std::string a = wa.buf(c.a), b = wb.buf(c.b);
         const std::string ai = c.trans_a ? "kk * " + S(c.m) + " + row" : "row * " + S(c.k) + " + kk";
         const std::string bi = c.trans_b ? "col * " + S(c.k) + " + kk" : "kk * " + S(c.n) + " + col";
-        wa.line("return " + a + "[bi * " + S(c.m * c.k) + " + " + ai + "];");
-        wb.line("return " + b + "[bi * " + S(c.k * c.n) + " + " + bi + "];");
+        wa.line("return " + wa.at(c.a, "bi * " + S(c.m * c.k) + " + " + ai) + ";");
+        wb.line("return " + wb.at(c.b, "bi * " + S(c.k * c.n) + " + " + bi) + ";");
         break;
       }
       case kir::ContractionOp::Conv2d: {  // y[n, f, oy, ox] = sum_{c, ky, kx} w[f, c, ky, kx] x[n, c, iy, ix]
         sh = {g.n * G, FG, OHW, CG * KHW};
-        const std::string w = wa.buf(c.b);
-        wa.line("return " + w + "[((bi % " + S(G) + ") * " + S(FG) + " + row) * " + S(CG * KHW) + " + kk];");
+        wa.line("return " + wa.at(c.b, "((bi % " + S(G) + ") * " + S(FG) + " + row) * " + S(CG * KHW) + " + kk") + ";");
         wb.line("const int64_t cl = kk / " + S(KHW) + ", ky = (kk / " + S(g.kw) + ") % " + S(g.kh) +
                 ", kx = kk % " + S(g.kw) + ";");
         wb.line("const int64_t oy = col / " + S(g.ow) + ", ox = col % " + S(g.ow) + ";");
@@ -568,10 +600,9 @@ class KernelRenderer {
       }
       case kir::ContractionOp::Conv2dInputGrad: {  // dx[n, c, iy, ix] = sum_{f, ky, kx} w[f, c, ky, kx] dy[n, f, oy, ox]
         sh = {g.n * G, CG, HW, FG * KHW};
-        const std::string w = wa.buf(c.b), dy = wb.buf(c.a);
         wa.line("const int64_t fl = kk / " + S(KHW) + ", tap = kk % " + S(KHW) + ";");
-        wa.line("return " + w + "[(((bi % " + S(G) + ") * " + S(FG) + " + fl) * " + S(CG) + " + row) * " +
-                S(KHW) + " + tap];");
+        wa.line("return " + wa.at(c.b, "(((bi % " + S(G) + ") * " + S(FG) + " + fl) * " + S(CG) + " + row) * " +
+                S(KHW) + " + tap") + ";");
         wb.line("const int64_t fl = kk / " + S(KHW) + ", ky = (kk / " + S(g.kw) + ") % " + S(g.kh) +
                 ", kx = kk % " + S(g.kw) + ";");
         wb.line("const int64_t iy = col / " + S(g.w) + ", ix = col % " + S(g.w) + ";");
@@ -581,15 +612,14 @@ class KernelRenderer {
                 " != 0) return (" + T + ")0;");
         wb.line("const int64_t oy = ty / " + S(g.stride_h) + ", ox = tx / " + S(g.stride_w) + ";");
         wb.line("if (oy >= " + S(g.oh) + " || ox >= " + S(g.ow) + ") return (" + T + ")0;");
-        wb.line("return " + dy + "[(((bi / " + S(G) + ") * " + S(g.f) + " + (bi % " + S(G) + ") * " + S(FG) +
-                " + fl) * " + S(g.oh) + " + oy) * " + S(g.ow) + " + ox];");
+        wb.line("return " + wb.at(c.a, "(((bi / " + S(G) + ") * " + S(g.f) + " + (bi % " + S(G) + ") * " + S(FG) +
+                " + fl) * " + S(g.oh) + " + oy) * " + S(g.ow) + " + ox") + ";");
         break;
       }
       case kir::ContractionOp::Conv2dWeightGrad: {  // dw[f, c, ky, kx] = sum_{n, oy, ox} dy[n, f, oy, ox] x[n, c, iy, ix]
         sh = {G, FG, CG * KHW, g.n * OHW};
-        const std::string dy = wa.buf(c.b);
         wa.line("const int64_t n = kk / " + S(OHW) + ", p = kk % " + S(OHW) + ";");
-        wa.line("return " + dy + "[(n * " + S(g.f) + " + bi * " + S(FG) + " + row) * " + S(OHW) + " + p];");
+        wa.line("return " + wa.at(c.b, "(n * " + S(g.f) + " + bi * " + S(FG) + " + row) * " + S(OHW) + " + p") + ";");
         wb.line("const int64_t n = kk / " + S(OHW) + ", oy = (kk / " + S(g.ow) + ") % " + S(g.oh) +
                 ", ox = kk % " + S(g.ow) + ";");
         wb.line("const int64_t cl = col / " + S(KHW) + ", ky = (col / " + S(g.kw) + ") % " + S(g.kh) +
@@ -630,8 +660,7 @@ class KernelRenderer {
       w.line("return " + w.emit(c.prologue, s) + ";");
     } else {
       const kir::ConvGeometry& g = c.conv;
-      w.line("return " + w.buf(c.a) + "[(n * " + std::to_string(g.c) + " + ch) * " +
-             std::to_string(g.h * g.w) + " + q];");
+      w.line("return " + w.at(c.a, "(n * " + std::to_string(g.c) + " + ch) * " + std::to_string(g.h * g.w) + " + q") + ";");
     }
     out += w.finish("KILN_DEVICE " + T + " " + name + "(void* const* bufs, int64_t n, int64_t ch, int64_t q)");
     return name;
@@ -661,10 +690,10 @@ class KernelRenderer {
     const std::string T = ctype(c.dtype);
     auto S = [](int64_t v) { return std::to_string(v); };
     FunctionWriter w(prog_, used_);
-    const std::string o = w.buf(c.out);
+    const std::string o = w.at(c.out, "at");
     w.line("KILN_SHARED " + T + " red[32];");
     std::string alpha = float_lit(c.dtype, c.alpha);
-    if (c.alpha_scale >= 0) alpha = "(" + alpha + " * (" + T + ")" + w.buf(c.alpha_scale) + "[0])";
+    if (c.alpha_scale >= 0) alpha = "(" + alpha + " * (" + T + ")" + w.at(c.alpha_scale, "0") + ")";
     w.line("const " + T + " alpha = " + alpha + ";");
     w.open("for (int64_t at = KILN_BID; at < " + S(sh.batch * sh.rows * sh.cols) + "; at += KILN_NBID)");
     w.line("const int64_t bi = at / " + S(sh.rows * sh.cols) + ", r = (at / " + S(sh.cols) + ") % " +
@@ -674,7 +703,7 @@ class KernelRenderer {
            "(bufs, bi, r, kk) * " + B + "(bufs, bi, kk, col);");
     w.line("acc = kiln_block_reduce<kiln_op_sum>(acc, red, (" + T + ")0);");
     w.open("if (KILN_TID == 0)");
-    w.line(o + "[at] = alpha * acc" + (c.accumulate ? " + " + o + "[at]" : "") + ";");
+    w.line(o + " = alpha * acc" + (c.accumulate ? " + " + o : "") + ";");
     if (!epi.empty()) w.line(epi + "(bufs, bi, r, col);");
     w.close();
     w.close();
@@ -689,12 +718,12 @@ class KernelRenderer {
     auto S = [](int64_t v) { return std::to_string(v); };
     const int64_t tm = (sh.rows + kTile - 1) / kTile, tn = (sh.cols + kTile - 1) / kTile;
     FunctionWriter w(prog_, used_);
-    const std::string o = w.buf(c.out);
+    const std::string o = w.at(c.out, "at");
     w.line("KILN_SHARED " + T + " As[" + S(kTileK) + "][" + S(kTile) + "];");
     w.line("KILN_SHARED " + T + " Bs[" + S(kTileK) + "][" + S(kTile) + "];");
     std::string alpha = float_lit(c.dtype, c.alpha);
     if (c.alpha_scale >= 0)
-      alpha = "(" + alpha + " * (" + T + ")" + w.buf(c.alpha_scale) + "[0])";
+      alpha = "(" + alpha + " * (" + T + ")" + w.at(c.alpha_scale, "0") + ")";
     w.line("const " + T + " alpha = " + alpha + ";");
     w.line("const int64_t tx = KILN_TID % 16, ty = KILN_TID / 16;");
     w.open("for (int64_t tile = KILN_BID; tile < " + S(sh.batch * tm * tn) + "; tile += KILN_NBID)");
@@ -722,7 +751,7 @@ class KernelRenderer {
     w.line("const int64_t r = r0 + ty + 16 * i, col = c0 + tx + 16 * j;");
     w.line("if (r >= " + S(sh.rows) + " || col >= " + S(sh.cols) + ") continue;");
     w.line("const int64_t at = (bi * " + S(sh.rows) + " + r) * " + S(sh.cols) + " + col;");
-    w.line(o + "[at] = alpha * acc[i][j]" + (c.accumulate ? " + " + o + "[at]" : "") + ";");
+    w.line(o + " = alpha * acc[i][j]" + (c.accumulate ? " + " + o : "") + ";");
     if (!epi.empty()) w.line(epi + "(bufs, bi, r, col);");
     w.close();
     w.close();

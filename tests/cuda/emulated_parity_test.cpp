@@ -148,3 +148,14 @@ TEST_CASE("emulated CUDA: a wrong index is caught", "[cuda][emulated]") {
   CHECK_THAT(emulated_mismatch(cs[2], e.plans[2], e.module), Catch::Contains("output s"));
   CHECK_THAT(emulated_mismatch(cs[1], e.plans[1], e.module), Catch::Contains("output c"));
 }
+
+TEST_CASE("emulated CUDA: an access outside a buffer is caught", "[cuda][emulated]") {
+  Cases cs = gemm_and_reduction_cases();
+  int edits = 0;
+  // One row too many: row 6 of the [6, 300] input is read (and element 6 of s written).
+  EmulatedCases e = emulate_cases(cs, replace_all("g < 6;", "g < 7;", &edits));
+  REQUIRE(edits >= 1);
+  const std::string m = emulated_mismatch(cs[2], e.plans[2], e.module);
+  CHECK_THAT(m, Catch::Contains("emulator:"));
+  CHECK_THAT(m, Catch::Contains("is outside its 1800 elements"));
+}
