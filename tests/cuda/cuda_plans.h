@@ -24,7 +24,7 @@ struct CudaPlan {
 
 // Plans `g` as compile() would (with arena guards) and renders it with `prefix`.
 inline CudaPlan cuda_plan(const std::string& name, const Graph& g, const std::string& prefix,
-                          const CompileOptions& base = {}) {
+                          const CompileOptions& base = {}, cudagen::CudaRenderOptions ro = {}) {
   INFO("plan " << name);
   CompileOptions co = base;
   co.arena_guard_bytes = 64;
@@ -34,7 +34,6 @@ inline CudaPlan cuda_plan(const std::string& name, const Graph& g, const std::st
   CudaPlan cp;
   cp.name = name;
   cp.planned = std::make_unique<PlannedProgram>(std::move(*p));
-  cudagen::CudaRenderOptions ro;
   ro.prefix = prefix;
   Expected<cudagen::CudaProgram> r = cudagen::render_cuda(cp.planned->lowered.prog, ro);
   INFO((r.ok() ? std::string() : r.error().message()));

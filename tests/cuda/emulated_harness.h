@@ -28,14 +28,15 @@ struct EmulatedCases {
 // Plans and renders every case; `edit` may change the kernel source before the host
 // compile (the tests that break a barrier or an index on purpose).
 inline EmulatedCases emulate_cases(const Cases& cases,
-                                   const std::function<void(std::string&)>& edit = nullptr) {
+                                   const std::function<void(std::string&)>& edit = nullptr,
+                                   const cudagen::CudaRenderOptions& render = {}) {
   EmulatedCases e;
   std::vector<cudagen::EmulationUnit> units;
   for (size_t i = 0; i < cases.size(); ++i) {
     CompileOptions co;
     co.fusion = cases[i].opts.fusion;
     const std::string prefix = "e" + std::to_string(i) + "_";
-    e.plans.push_back(cuda_plan(cases[i].name, cases[i].graph, prefix, co));
+    e.plans.push_back(cuda_plan(cases[i].name, cases[i].graph, prefix, co, render));
     e.plans.back().planned->plan.entry_symbol = prefix + "entry";
   }
   for (CudaPlan& p : e.plans) {
@@ -108,8 +109,8 @@ inline std::string emulated_mismatch(const ParityCase& c, const CudaPlan& p,
 }
 
 // Every case of `cases` matches the reference on the emulator.
-inline void check_emulated(const Cases& cases) {
-  EmulatedCases e = emulate_cases(cases);
+inline void check_emulated(const Cases& cases, const cudagen::CudaRenderOptions& render = {}) {
+  EmulatedCases e = emulate_cases(cases, nullptr, render);
   for (size_t i = 0; i < cases.size(); ++i) {
     INFO("case " << cases[i].name << "\nkernels:\n" << e.plans[i].planned->program_text.substr(0, 6000));
     CHECK(emulated_mismatch(cases[i], e.plans[i], e.module) == "");

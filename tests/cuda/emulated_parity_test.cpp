@@ -51,6 +51,20 @@ TEST_CASE("emulated CUDA: convolutions and pooling with epilogues and prologues"
   check_emulated(cs);
 }
 
+TEST_CASE("emulated CUDA: small blocks and grids take every grid-stride path", "[cuda][emulated]") {
+  // Two blocks of 64 threads: elementwise and reduction kernels loop over their index
+  // spaces, row kernels over their rows, GEMMs over their tiles, several times each.
+  cudagen::CudaRenderOptions small;
+  small.block = 64;
+  small.max_grid = 2;
+  Cases cs = reduction_cases();
+  for (ParityCase& c : chain_cases()) cs.push_back(std::move(c));
+  for (ParityCase& c : matmul_cases()) cs.push_back(std::move(c));
+  for (ParityCase& c : leaf_and_indexing_cases()) cs.push_back(std::move(c));
+  for (ParityCase& c : conv_epilogue_cases()) cs.push_back(std::move(c));
+  check_emulated(cs, small);
+}
+
 TEST_CASE("emulated CUDA: rng draws are bit-exact with the reference", "[cuda][emulated]") {
   Cases cs = rng_cases();
   EmulatedCases e = emulate_cases(cs);
