@@ -162,11 +162,18 @@ class FunctionWriter {
   // each axis i<d> (or with `prefix`) in scope `s`.
   void decompose(const std::string& flat, const std::vector<int>& axes,
                  const std::vector<int64_t>& dims, Scope& s, const std::string& prefix = "i") {
+    // 64-bit division is slow on a GPU: index spaces under 2^32 divide in 32 bits.
+    int64_t total = 1;
+    for (int d : axes) total *= dims[d];
+    const bool narrow = total <= static_cast<int64_t>(UINT32_MAX);
+    const std::string f = narrow && axes.size() > 1 ? "(uint32_t)" + flat : flat;
+    const char* u = narrow ? "u" : "";
     int64_t stride = 1;
     for (int j = static_cast<int>(axes.size()) - 1; j >= 0; --j) {
       const int d = axes[j];
-      std::string e = stride == 1 ? flat : "(" + flat + " / " + std::to_string(stride) + ")";
-      if (j > 0) e = "(" + e + " % " + std::to_string(dims[d]) + ")";
+      std::string e = stride == 1 ? f : "(" + f + " / " + std::to_string(stride) + u + ")";
+      if (j > 0) e = "(" + e + " % " + std::to_string(dims[d]) + u + ")";
+      if (narrow && axes.size() > 1) e = "(int64_t)" + e;
       std::string name = prefix + std::to_string(d);
       line("const int64_t " + name + " = " + e + ";");
       if (static_cast<int>(s.axes.size()) <= d) s.axes.resize(d + 1);
@@ -381,6 +388,14 @@ class KernelRenderer {
     return Error("CUDA renderer: kernel " + std::to_string(index_) + " (" + k_.name + "): " + what);
   }
 
+  // Threads for a block whose threads share `work` items: the next power of two, at
+  // least a warp and at most the configured block (a softmax row of 10 classes gets 32).
+  int block_for(int64_t work) const {
+    int b = 32;
+    while (b < o_.block && b < work) b *= 2;
+    return std::min(b, o_.block);
+  }
+
   static int64_t product(const std::vector<int64_t>& dims, const std::vector<int>& axes) {
     int64_t n = 1;
     for (int d : axes) n *= dims[d];
@@ -447,12 +462,14 @@ class KernelRenderer {
     scratch_types_.clear();
     return s;
   }
-  static bool serial(const kir::LoopKernel& l) {
+  // Terms of one output element of a reduction.
+  static int64_t row_terms(const kir::LoopKernel& l) {
     int64_t r = 1;
     for (size_t d = 0; d < l.dims.size(); ++d)
       if (l.reduced[d]) r *= l.dims[d];
-    return r <= kSerialReduction;
+    return r;
   }
+  static bool serial(const kir::LoopKernel& l) { return row_terms(l) <= kSerialReduction; }
   static std::vector<int> kept_axes(const kir::LoopKernel& l, int from = 0) {
     std::vector<int> kept;
     for (int d = from; d < static_cast<int>(l.dims.size()); ++d)
@@ -480,8 +497,11 @@ class KernelRenderer {
     std::string fn = w.finish(signature(name_));
     if (!decl.empty()) fn.insert(fn.find("{\n") + 2, decl);
     out += fn;
-    add_launch(launches, name_, per_block ? std::clamp<int64_t>(G, 1, o_.max_grid) : grid_for(G, o_.block),
-               o_.block, per_block);
+    if (per_block) {
+      add_launch(launches, name_, std::clamp<int64_t>(G, 1, o_.max_grid), block_for(row_terms(l)), true);
+    } else {
+      add_launch(launches, name_, grid_for(G, o_.block), o_.block, false);
+    }
     return Status::Ok();
   }
 
@@ -490,6 +510,7 @@ class KernelRenderer {
                      std::string& out, std::vector<CudaLaunch>& launches) {
     FunctionWriter w(prog_, used_);
     w.open("for (int64_t row = KILN_BID; row < " + std::to_string(rows) + "; row += KILN_NBID)");
+    int64_t width = 1;  // the most a member's threads share in one row
     for (size_t m = 0; m < loops.size(); ++m) {
       const kir::LoopKernel& l = loops[m];
       if (l.dims.empty() || l.dims[0] != rows || l.reduced[0])
@@ -502,6 +523,7 @@ class KernelRenderer {
       const std::vector<int> kept = kept_axes(l, 1);
       const int64_t G = product(l.dims, kept);
       const bool reduces = l.reduce != kir::ReduceOp::None && kept.size() + 1 < l.dims.size();
+      width = std::max(width, reduces && !serial(l) ? row_terms(l) : G);
       if (reduces && !serial(l)) {
         w.open("for (int64_t g = 0; g < " + std::to_string(G) + "; ++g)");
         w.decompose("g", kept, l.dims, s);
@@ -520,7 +542,7 @@ class KernelRenderer {
     std::string fn = w.finish(signature(name));
     if (!decl.empty()) fn.insert(fn.find("{\n") + 2, decl);
     out += fn;
-    add_launch(launches, name, std::clamp<int64_t>(rows, 1, o_.max_grid), o_.block, true);
+    add_launch(launches, name, std::clamp<int64_t>(rows, 1, o_.max_grid), block_for(width), true);
     return Status::Ok();
   }
 

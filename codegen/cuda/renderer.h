@@ -6,7 +6,9 @@
 // Kernel ABI: every kernel takes one argument, `void* const* bufs`, the device array of
 // buffer addresses indexed by kernel-IR buffer id (the same table the CPU entry function
 // gets, runtime/abi.h); a kernel reads only the ids its launch lists. Grids and blocks
-// are 1-D and every kernel is correct for any grid size (grid-stride loops).
+// are 1-D and every kernel is correct for any grid size (grid-stride loops) and, but for
+// the GEMM's 256, any block size that is a multiple of 32. Index spaces under 2^32
+// are decomposed with 32-bit division.
 //
 // How each kernel kind maps to threads:
 //   elementwise LoopKernel  grid-stride loop over the flattened index space.
@@ -15,6 +17,8 @@
 //                           strided partial sums, then a fixed-order shuffle + shared
 //                           memory tree (kiln_block_reduce). Deterministic, no atomics.
 //   RowKernel               one block per row; members in order with KILN_SYNC() between.
+//                           Blocks of reductions and row kernels have as many threads as
+//                           their row needs, rounded up to a power of two (>= one warp).
 //   ScatterAddKernel        one thread per column of a row, walking the indices in order.
 //   ContractionKernel       kiln's tiled GEMM (64x64 tiles, 16-deep, 256 threads with 4x4
 //                           outputs each); convolutions as implicit GEMMs over the GEMM
