@@ -27,7 +27,7 @@ const char* emulation_prelude() {
 #define KILN_DEVICE static inline
 #define KILN_SHARED static
 #define KILN_EXPORT extern "C" __attribute__((visibility("default")))
-#define KILN_SYNC() kiln_emu_sync()
+#define KILN_SYNC() kiln_emu_sync(__LINE__)
 #define KILN_AT(p, n, i) (*kiln_emu::at((p), (int64_t)(i), (int64_t)(n), #p))
 #define KILN_SHFL_DOWN(v, o) kiln_emu_shfl_down(v, o)
 #define KILN_TID kiln_emu::tid
@@ -59,6 +59,7 @@ enum State { kReady, kAtSync, kAtWarpSync, kDone };
 struct Fiber {
   void* sp = nullptr;
   State state = kDone;
+  int site = 0;  // the source line of the KILN_SYNC() it waits at
 };
 constexpr size_t kStackBytes = 128 * 1024;
 static int64_t tid, bid, ntid, nbid;
@@ -137,6 +138,14 @@ static bool run_block_fibers() {
              " threads exited while others wait at KILN_SYNC()");
         return false;
       }
+      // As on a GPU, every thread must wait at the same __syncthreads.
+      for (int64_t t = 1; t < n; ++t) {
+        if (fibers[t].site == fibers[0].site) continue;
+        fail("block " + std::to_string(bid) + ": threads 0 and " + std::to_string(t) +
+             " wait at different KILN_SYNC() (source lines " + std::to_string(fibers[0].site) + " and " +
+             std::to_string(fibers[t].site) + ")");
+        return false;
+      }
       for (int64_t t = 0; t < n; ++t) fibers[t].state = kReady;
       released = true;
     }
@@ -186,8 +195,9 @@ static void launch(void (*k)(void* const*), void* const* b, int64_t grid, int64_
 }
 }  // namespace kiln_emu
 
-static inline void kiln_emu_sync() {
+static inline void kiln_emu_sync(int line) {
   if (kiln_emu::current < 0) return kiln_emu::fail("KILN_SYNC() in a kernel launched without barriers");
+  kiln_emu::fibers[kiln_emu::current].site = line;
   kiln_emu::yield(kiln_emu::kAtSync);
 }
 static inline void kiln_emu_warp_sync() {
