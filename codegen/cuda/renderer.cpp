@@ -576,6 +576,7 @@ class KernelRenderer {
   Status render_contraction(const kir::ContractionKernel& c, std::string& out,
                             std::vector<CudaLaunch>& launches) {
     if (c.dtype != DType::f32 && c.dtype != DType::f64) return error("contraction dtype");
+    if (c.op == kir::ContractionOp::MaxPool2dGrad) return render_max_pool_grad(c, out, launches);
     const std::string T = ctype(c.dtype);
     const kir::ConvGeometry& g = c.conv;
     GemmShape sh;
@@ -638,6 +639,8 @@ class KernelRenderer {
                 " + fl) * " + S(g.oh) + " + oy) * " + S(g.ow) + " + ox") + ";");
         break;
       }
+      case kir::ContractionOp::MaxPool2dGrad:
+        return error("max_pool2d_grad is not a GEMM (render_max_pool_grad)");
       case kir::ContractionOp::Conv2dWeightGrad: {  // dw[f, c, ky, kx] = sum_{n, oy, ox} dy[n, f, oy, ox] x[n, c, iy, ix]
         sh = {G, FG, CG * KHW, g.n * OHW};
         wa.line("const int64_t n = kk / " + S(OHW) + ", p = kk % " + S(OHW) + ";");
@@ -669,6 +672,52 @@ class KernelRenderer {
       out += "// " + name_ + "_rows: the row epilogue of " + name_ + "\n";
       KILN_RETURN_IF_ERROR(render_rows(c.row_loops, c.m, name_ + "_rows", out, launches));
     }
+    return Status::Ok();
+  }
+
+  // max_pool2d_grad (runtime/pool.h): each dx element adds the dy of the windows that
+  // cover it and whose stored index names it, in the windows' row-major order -- the
+  // order in which the CPU's scatter adds them -- then the epilogue. A gather per
+  // element: no atomics, and the sums do not depend on the launch.
+  Status render_max_pool_grad(const kir::ContractionKernel& c, std::string& out,
+                              std::vector<CudaLaunch>& launches) {
+    const std::string T = ctype(c.dtype);
+    const kir::ConvGeometry& g = c.conv;
+    auto S = [](int64_t v) { return std::to_string(v); };
+    const std::string epi = c.epilogue >= 0 ? render_epilogue(c, out) : "";
+    const int64_t hw = g.h * g.w, ohw = g.oh * g.ow, total = g.n * g.c * hw;
+    FunctionWriter w(prog_, used_);
+    std::string alpha = float_lit(c.dtype, c.alpha);
+    if (c.alpha_scale >= 0) alpha = "(" + alpha + " * (" + T + ")" + w.at(c.alpha_scale, "0") + ")";
+    w.line("const " + T + " alpha = " + alpha + ";");
+    w.open("for (int64_t at = KILN_BID * KILN_NTID + KILN_TID; at < " + S(total) +
+           "; at += KILN_NBID * KILN_NTID)");
+    w.line("const int64_t q = at / " + S(hw) + ", p = at % " + S(hw) + ";");
+    w.line("const int64_t iy = p / " + S(g.w) + ", ix = p % " + S(g.w) + ";");
+    // Windows o along an axis with o*s - pad <= i < o*s - pad + k.
+    auto range = [&](const std::string& o, const std::string& i, int64_t s, int64_t pad, int64_t k,
+                     int64_t extent) {
+      w.line("const int64_t " + o + "lo = " + i + " + " + S(pad - k + 1) + ";");
+      w.line("const int64_t " + o + "0 = " + o + "lo <= 0 ? 0 : (" + o + "lo + " + S(s - 1) + ") / " +
+             S(s) + ";");
+      w.line("const int64_t " + o + "1 = (" + i + " + " + S(pad) + ") / " + S(s) + " < " + S(extent) +
+             " ? (" + i + " + " + S(pad) + ") / " + S(s) + " : " + S(extent - 1) + ";");
+    };
+    range("oy", "iy", g.stride_h, g.pad_h, g.kh, g.oh);
+    range("ox", "ix", g.stride_w, g.pad_w, g.kw, g.ow);
+    const std::string dx = w.at(c.out, "at");
+    w.line(T + " acc = " + (c.accumulate ? dx : "(" + T + ")0") + ";");
+    w.open("for (int64_t oy = oy0; oy <= oy1; ++oy)");
+    w.open("for (int64_t ox = ox0; ox <= ox1; ++ox)");
+    w.line("const int64_t o = q * " + S(ohw) + " + oy * " + S(g.ow) + " + ox;");
+    w.line("if (" + w.at(c.a, "o") + " == p) acc += alpha * " + w.at(c.b, "o") + ";");
+    w.close();
+    w.close();
+    w.line(dx + " = acc;");
+    if (!epi.empty()) w.line(epi + "(bufs, q / " + S(g.c) + ", q % " + S(g.c) + ", p);");
+    w.close();
+    out += w.finish(signature(name_));
+    add_launch(launches, name_, grid_for(total, o_.block), o_.block, false);
     return Status::Ok();
   }
 
