@@ -154,6 +154,18 @@ inline double default_gen(DType t, std::mt19937_64& rng) {
 }
 
 // Returns the worst per-element relative error over outputs and updated states.
+// A leaf's data: the case's generator for it, else the dtype's default, rounded to the
+// dtype (the JIT and the reference read the same values).
+inline RefTensor leaf_data(const Node& n, const ParityOptions& o, std::mt19937_64& rng) {
+  RefTensor t{n.type, {}};
+  auto it = o.gens.find(n.name);
+  for (int64_t i = 0; i < n.type.shape.numel(); ++i) {
+    double v = it != o.gens.end() ? it->second(rng, i) : default_gen(n.dtype(), rng);
+    t.data.push_back(round_to_dtype(n.dtype(), v));
+  }
+  return t;
+}
+
 inline double check_parity(const Graph& g, const ParityOptions& o = {}) {
   INFO("graph:\n" << print_graph(g));
   auto st = std::make_shared<StateStore>();
@@ -168,12 +180,7 @@ inline double check_parity(const Graph& g, const ParityOptions& o = {}) {
   std::map<std::string, RefTensor> feeds;
   for (const Node& n : g.nodes()) {
     if (!n.def().has(kBound)) continue;
-    RefTensor t{n.type, {}};
-    auto it = o.gens.find(n.name);
-    for (int64_t i = 0; i < n.type.shape.numel(); ++i) {
-      double v = it != o.gens.end() ? it->second(rng, i) : default_gen(n.dtype(), rng);
-      t.data.push_back(round_to_dtype(n.dtype(), v));
-    }
+    RefTensor t = leaf_data(n, o, rng);
     HostBuffer* b = n.op == OpKind::Input ? (*exe)->input(n.name) : (*exe)->state_buffer(n.name);
     REQUIRE(b != nullptr);
     write_buffer(*b, t.data);

@@ -63,12 +63,7 @@ inline std::string emulated_mismatch(const ParityCase& c, const CudaPlan& p,
   std::map<std::string, RefTensor> feeds;
   for (const Node& n : g.nodes()) {
     if (!n.def().has(kBound)) continue;
-    RefTensor t{n.type, {}};
-    auto it = o.gens.find(n.name);
-    for (int64_t i = 0; i < n.type.shape.numel(); ++i) {
-      double v = it != o.gens.end() ? it->second(rng, i) : default_gen(n.dtype(), rng);
-      t.data.push_back(round_to_dtype(n.dtype(), v));
-    }
+    RefTensor t = leaf_data(n, o, rng);
     HostBuffer* b = n.op == OpKind::Input ? (*exe)->input(n.name) : (*exe)->state_buffer(n.name);
     if (!b) return "no buffer for leaf " + n.name;
     write_buffer(*b, t.data);
