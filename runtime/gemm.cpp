@@ -39,6 +39,7 @@
 #include "runtime/gemm.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "ir/status.h"
