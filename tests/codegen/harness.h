@@ -153,7 +153,6 @@ inline double default_gen(DType t, std::mt19937_64& rng) {
   }
 }
 
-// Returns the worst per-element relative error over outputs and updated states.
 // A leaf's data: the case's generator for it, else the dtype's default, rounded to the
 // dtype (the JIT and the reference read the same values).
 inline RefTensor leaf_data(const Node& n, const ParityOptions& o, std::mt19937_64& rng) {
@@ -166,6 +165,23 @@ inline RefTensor leaf_data(const Node& n, const ParityOptions& o, std::mt19937_6
   return t;
 }
 
+// Writes every leaf's data (leaf_data, in node order from o.seed) into exe's input and
+// state buffers and into feeds; returns the name of a leaf exe has no buffer for, or "".
+inline std::string feed_leaves(const Graph& g, const ParityOptions& o, Executable& exe,
+                               std::map<std::string, RefTensor>& feeds) {
+  std::mt19937_64 rng(o.seed);
+  for (const Node& n : g.nodes()) {
+    if (!n.def().has(kBound)) continue;
+    RefTensor t = leaf_data(n, o, rng);
+    HostBuffer* b = n.op == OpKind::Input ? exe.input(n.name) : exe.state_buffer(n.name);
+    if (!b) return n.name;
+    write_buffer(*b, t.data);
+    feeds[n.name] = std::move(t);
+  }
+  return "";
+}
+
+// Returns the worst per-element relative error over outputs and updated states.
 inline double check_parity(const Graph& g, const ParityOptions& o = {}) {
   INFO("graph:\n" << print_graph(g));
   auto st = std::make_shared<StateStore>();
@@ -176,16 +192,10 @@ inline double check_parity(const Graph& g, const ParityOptions& o = {}) {
   INFO((exe.ok() ? std::string() : exe.error().message()));
   REQUIRE(exe.ok());
   INFO("kernels:\n" << (*exe)->describe());
-  std::mt19937_64 rng(o.seed);
   std::map<std::string, RefTensor> feeds;
-  for (const Node& n : g.nodes()) {
-    if (!n.def().has(kBound)) continue;
-    RefTensor t = leaf_data(n, o, rng);
-    HostBuffer* b = n.op == OpKind::Input ? (*exe)->input(n.name) : (*exe)->state_buffer(n.name);
-    REQUIRE(b != nullptr);
-    write_buffer(*b, t.data);
-    feeds[n.name] = t;
-  }
+  const std::string missing = feed_leaves(g, o, **exe, feeds);
+  INFO("no buffer for leaf " << missing);
+  REQUIRE(missing.empty());
   double worst = 0;
   for (int r = 0; r < o.runs; ++r) {
     Expected<InterpreterResult> ref = interpret(g, feeds);

@@ -59,16 +59,9 @@ inline std::string emulated_mismatch(const ParityCase& c, const CudaPlan& p,
   auto st = std::make_shared<StateStore>();
   Expected<std::unique_ptr<Executable>> exe = Executable::bind(p.planned->plan, module, st);
   if (!exe.ok()) return "bind: " + exe.error().message();
-  std::mt19937_64 rng(o.seed);
   std::map<std::string, RefTensor> feeds;
-  for (const Node& n : g.nodes()) {
-    if (!n.def().has(kBound)) continue;
-    RefTensor t = leaf_data(n, o, rng);
-    HostBuffer* b = n.op == OpKind::Input ? (*exe)->input(n.name) : (*exe)->state_buffer(n.name);
-    if (!b) return "no buffer for leaf " + n.name;
-    write_buffer(*b, t.data);
-    feeds[n.name] = t;
-  }
+  if (std::string missing = feed_leaves(g, o, **exe, feeds); !missing.empty())
+    return "no buffer for leaf " + missing;
   for (int r = 0; r < o.runs; ++r) {
     Expected<InterpreterResult> ref = interpret(g, feeds);
     if (!ref.ok()) return "reference: " + ref.error().message();
