@@ -52,6 +52,12 @@ const ZooConv kZoo[] = {
     {"wino_64_16x16", 256, 64, 16, 64, 3, 1, 1},
     {"dense_256_64_1x1_4x4", 256, 256, 4, 64, 1, 1, 0},         // DenseNet transition-like
     {"googlenet_480_192_1x1_6x6", 128, 480, 6, 192, 1, 1, 0},  // batch 128
+    // NiN at --size 68, batch 64: the 11x11 stride-4 stem, its 1x1 layers on 15x15 and
+    // the 5x5 layer on 7x7 (the step's largest convolution).
+    {"nin_1_96_11x11s4", 64, 1, 68, 96, 11, 4, 0},
+    {"nin_96_96_1x1_15x15", 64, 96, 15, 96, 1, 1, 0},
+    {"nin_96_256_5x5_7x7", 64, 96, 7, 256, 5, 1, 2},
+    {"nin_256_384_3x3_3x3", 64, 256, 3, 384, 3, 1, 1},
 };
 
 kiln::ConvParams params(const ZooConv& z, kiln::ConvKind kind) {

@@ -56,6 +56,7 @@ namespace {
 
 constexpr int64_t kKC = 320;  // max K slice (784 -> 3 x 262): B micro-panel kc*NR stays in L1
 constexpr int64_t kMC = 144;  // rows of A per block (L2 resident)
+constexpr int64_t kGroupBytes = 128 << 10;  // B panels packed at a time with one row block
 constexpr int64_t kEpiCols = 64;  // columns per epilogue call (a few NR panels)
 constexpr double kMinParallelFlops = 2e5;  // smaller GEMMs (all products) run on one thread
 constexpr int64_t kDirectBMaxRows = 48;     // at most this many rows: B read in place
@@ -92,6 +93,18 @@ thread_local Scratch t_packed_a;
 template <int NR>
 void pack_b_rows(const float* src, int64_t ldb, int64_t kc, float* d) {
   for (int64_t k = 0; k < kc; ++k) std::memcpy(d + k * NR, src + k * ldb, NR * sizeof(float));
+}
+
+// `panels` full panels of row-major B, row by row (see pack_b).
+template <int NR>
+void pack_b_row_major(const float* src, int64_t ldb, int64_t kc, int64_t panels, float* d) {
+  constexpr int64_t kAhead = 24;  // rows prefetched ahead: many misses in flight at once
+  for (int64_t k = 0; k < kc; ++k) {
+    if (k + kAhead < kc)
+      for (int64_t q = 0; q < panels * NR; q += 16) __builtin_prefetch(src + (k + kAhead) * ldb + q, 0, 3);
+    for (int64_t q = 0; q < panels; ++q)
+      std::memcpy(d + (q * kc + k) * NR, src + k * ldb + q * NR, NR * sizeof(float));
+  }
 }
 
 // Writes `valid` rows of a matrix (row i at src + i*ld, contiguous in k) as the first
@@ -132,6 +145,19 @@ void pack_transposed(const float* src, int64_t ld, int64_t valid, int64_t width,
 // panel q at dst + q*kc*nr, row k at +k*nr.
 void pack_b(const float* b, int64_t ldb, bool trans, int64_t k0, int64_t kc, int64_t j0,
             int64_t nj, int64_t nr, float* dst) {
+  // Row-major B, several full panels: row by row, so that each row's stretch is read in
+  // one go. Panel by panel, a row's next cache line is needed only kc rows later, and
+  // with rows a power of two apart (ldb = 4096) they all fall in a few cache sets and
+  // are evicted by then: each line came from memory twice (VGG's 64x4096x4096).
+  if (!trans && nj >= 2 * nr && (nr == 8 || nr == 16 || nr == 32)) {
+    const int64_t full = nj / nr;
+    if (nr == 8) pack_b_row_major<8>(b + k0 * ldb + j0, ldb, kc, full, dst);
+    else if (nr == 16) pack_b_row_major<16>(b + k0 * ldb + j0, ldb, kc, full, dst);
+    else pack_b_row_major<32>(b + k0 * ldb + j0, ldb, kc, full, dst);
+    if (full * nr < nj)
+      pack_b(b, ldb, trans, k0, kc, j0 + full * nr, nj - full * nr, nr, dst + full * kc * nr);
+    return;
+  }
   for (int64_t q = 0; q * nr < nj; ++q) {
     float* d = dst + q * kc * nr;
     int64_t jb = j0 + q * nr, w = std::min(nr, nj - q * nr);
@@ -272,7 +298,19 @@ void run_f32_task(const F32Job& job, int64_t task) {
   const int64_t kstep = job.kstep;
   const int64_t epi_panels = std::max<int64_t>(1, kEpiCols / nr);
   const int64_t padded_n = job.n_panels * nr;
-  const int64_t packed_panels = job.direct_b ? 1 : jp1 - jp0;
+  // With one block of rows per task each packed panel is used once per K slice, so when
+  // the task's slice would not stay in L2 a group of panels (kGroupBytes) is packed
+  // right before its tiles and read back from L2, instead of the whole slice first
+  // (VGG's FC layer, 64x4096x4096: a 2.6 MB slice per thread went out to L3 and back).
+  // A group rather than one panel: each row of B is then read several cache lines at a
+  // time. BM_GemmF32 64x4096x4096, least of 12 in 3 interleaved rounds: 16.2 -> 14.5 ms,
+  // with B transposed (its input gradient) 16.0 -> 14.9 ms.
+  const bool one_row_block = row1 - row0 < mc_max + mr;
+  const bool big_slice = (jp1 - jp0) * nr * kstep * int64_t(sizeof(float)) > 4 * kGroupBytes;
+  const int64_t group = !job.packed_b && !job.direct_b && one_row_block && big_slice
+                            ? std::max<int64_t>(1, kGroupBytes / (kstep * nr * 4))
+                            : 0;
+  const int64_t packed_panels = job.direct_b ? 1 : group ? group : jp1 - jp0;
   float* bp = job.packed_b ? nullptr
                            : t_packed_b.get(static_cast<size_t>(kstep * packed_panels * nr) + 16);
   // Packed A block: at most mc_max + mr - 1 rows (below), in tiles of at most mr.
@@ -285,7 +323,8 @@ void run_f32_task(const F32Job& job, int64_t task) {
     const int64_t kc = std::min(kstep, p.k - pc);
     const bool last = pc + kc >= p.k;
     if (job.packed_b) bp = const_cast<float*>(job.packed_b) + pc * padded_n + jp0 * kc * nr;
-    else if (!job.direct_b) pack_b(b, p.ldb, p.trans_b, pc, kc, col0, col1 - col0, nr, bp);
+    else if (group) {  // packed a group at a time below
+    } else if (!job.direct_b) pack_b(b, p.ldb, p.trans_b, pc, kc, col0, col1 - col0, nr, bp);
     else if (col1 < jp1 * nr)  // B in place: only the partial last panel is packed
       pack_b(b, p.ldb, false, pc, kc, (jp1 - 1) * nr, col1 - (jp1 - 1) * nr, nr, bp);
     const Epi e{alpha, p.accumulate || pc > 0};
@@ -296,8 +335,11 @@ void run_f32_task(const F32Job& job, int64_t task) {
       for (int64_t jp = jp0; jp < jp1; ++jp) {
         const int64_t j0 = jp * nr, nj = std::min(nr, p.n - j0);
         const bool in_place = job.direct_b && nj == nr;
+        if (group && (jp - jp0) % group == 0)
+          pack_b(b, p.ldb, p.trans_b, pc, kc, j0, std::min(col1 - j0, group * nr), nr, bp);
         const float* bpanel = in_place       ? b + pc * p.ldb + j0
                               : job.direct_b ? bp
+                              : group        ? bp + (jp - jp0) % group * kc * nr
                                              : bp + (jp - jp0) * kc * nr;
         const int64_t ldbk = in_place ? p.ldb : nr;
         for (int64_t ir = 0, t = 0, ni; ir < mc; ir += ni, ++t) {

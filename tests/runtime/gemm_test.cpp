@@ -201,6 +201,26 @@ TEST_CASE("gemm f32 small-shape paths match naive", "[gemm]") {
   set_num_threads(saved);
 }
 
+// Few rows and a wide, deep B (VGG's 4096-wide FC layers): each task packs its B panels
+// a group at a time right before their tiles instead of the whole K slice (runtime/
+// gemm.cpp, kGroupBytes), with a ragged last group and a partial last panel.
+TEST_CASE("gemm f32 streaming a wide B through panel groups matches naive", "[gemm]") {
+  int saved = num_threads();
+  for (const char* isa : {"avx512", "avx2", "generic"}) {
+    if (!gemm_force_isa(isa)) continue;
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      for (int t = 0; t < 4; ++t) {
+        INFO("isa " << isa << " threads " << threads << " t=" << t);
+        REQUIRE(run_case<float>(1, 64, 2101, 640, t & 1, t & 2, t & 1, true, 40 + t, 0.5) < 1e-5);
+        REQUIRE(run_case<float>(1, 100, 1500, 700, t & 1, t & 2, false, true, 44 + t) < 1e-5);
+      }
+    }
+  }
+  gemm_force_isa("");
+  set_num_threads(saved);
+}
+
 namespace {
 
 // C = op(A1) op(B) packing B into scratch, then C = op(A2) op(B) from the scratch alone
