@@ -7,8 +7,11 @@
 // older commit, copy this file into its bench/, and run both (README, "Benchmarking
 // fused kernels"). So it uses only what that commit has: the registry's spec and
 // build_graph (not models/harness.h's fill_random_inputs, which came later).
+// KILN_PROFILE=1 prints each step's per-kernel profile (also in that commit's build).
 #include <benchmark/benchmark.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <random>
 
 #include "models/registry.h"
@@ -41,7 +44,9 @@ void zoo_train_step(benchmark::State& state, const char* model_name, int64_t siz
   }
   constexpr int64_t kBatch = 64;
   Expected<Graph> g = build_graph(*spec, GraphKind::Train, kBatch);
-  auto exe = g.ok() ? compile(*g, std::make_shared<StateStore>())
+  CompileOptions co;
+  co.profile = std::getenv("KILN_PROFILE") != nullptr;
+  auto exe = g.ok() ? compile(*g, std::make_shared<StateStore>(), co)
                     : Expected<std::unique_ptr<Executable>>(g.error());
   if (!exe.ok()) {
     state.SkipWithError(exe.error().message().c_str());
@@ -50,6 +55,7 @@ void zoo_train_step(benchmark::State& state, const char* model_name, int64_t siz
   fill_inputs(**exe);
   for (auto _ : state) (*exe)->run();
   state.SetItemsProcessed(state.iterations() * kBatch);
+  if (co.profile) std::printf("%s\n", (*exe)->describe().c_str());
 }
 
 BENCHMARK_CAPTURE(zoo_train_step, alexnet_68, "alexnet", 68)->Unit(benchmark::kMillisecond)->UseRealTime();
