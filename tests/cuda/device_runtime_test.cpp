@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "device_fixture.h"
+#include "runtime/checkpoint.h"
 #include "runtime/cuda_state_mirror.h"
 
 using namespace kiln;
