@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -316,6 +317,16 @@ int emu_launch(void* fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, uns
   CudaDevicePtr bufs = 0;
   std::memcpy(&bufs, params[0], sizeof bufs);
   if (!inside(bufs, sizeof(void*))) return violation("cuLaunchKernel: the buffer table is not device memory");
+  // Every address in the table is device memory: the table runs to the end of its
+  // allocation, and what follows it there must be zero (unused) or device addresses too.
+  auto table = std::prev(d.allocations.upper_bound(bufs));
+  for (CudaDevicePtr p = bufs; p + sizeof(CudaDevicePtr) <= table->first + table->second; p += sizeof(CudaDevicePtr)) {
+    CudaDevicePtr entry = 0;
+    std::memcpy(&entry, reinterpret_cast<const void*>(p), sizeof entry);
+    if (entry != 0 && !inside(entry, 1))
+      return violation("cuLaunchKernel: buffer table entry " + std::to_string((p - bufs) / 8) +
+                       " is not device memory");
+  }
   Launch l{static_cast<Function*>(fn), gx, bx, shared, bufs};
   Stream* s = static_cast<Stream*>(stream);
   if (s->capturing) {
