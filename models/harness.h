@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "codegen/compile.h"
+#include "codegen/cuda/compile_device.h"
 #include "frontend/losses.h"
 #include "frontend/nn.h"
 #include "passes/training.h"
@@ -74,7 +75,8 @@ class ExecutableCache {
     CompileOptions opts;
     opts.init_seed = init_seed_;
     opts.fusion = fusion_;
-    std::unique_ptr<Executable> exe = KILN_TRY(compile(g, state_, opts));
+    // On the device `--device cuda` selected, if any (codegen/cuda/compile_device.h).
+    std::unique_ptr<Executable> exe = KILN_TRY(cudagen::compile_on_default_device(g, state_, opts));
     const auto t1 = std::chrono::steady_clock::now();
     compile_seconds_ += std::chrono::duration<double>(t1 - t0).count();
     Executable* raw = exe.get();

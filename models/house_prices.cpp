@@ -144,7 +144,7 @@ Expected<RunReport> run_house(const RunOptions& o) {
   Executable* predict = KILN_TRY(final_model.get(GraphKind::Predict, data.num_test));
   std::copy(data.test_features.begin(), data.test_features.end(),
             predict->input("x")->as<float>());
-  predict->run();
+  KILN_RETURN_IF_ERROR(predict->run_checked());
   const float* p = predict->output("pred")->as<float>();
   std::vector<float> preds(p, p + data.num_test);
   std::string out = o.output.empty() ? "submission.csv" : o.output;

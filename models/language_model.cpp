@@ -208,7 +208,7 @@ Expected<RunReport> run_language_model(const std::string& name, const LanguageMo
       // Random minibatches do not continue each other (d2l re-initialises the state).
       if (run.sampling == SeqSampling::Random && i > 0) step->reset_state(StateKind::Carried);
       sampler.fill(plan, i, x, y);
-      step->run();
+      KILN_RETURN_IF_ERROR(step->run_checked());  // a device run can fail
       const double loss = *loss_out->as<float>();
       if (!o.allow_nan && !std::isfinite(loss))
         return Error("training diverged: the loss is " + std::to_string(loss) + " at epoch " +

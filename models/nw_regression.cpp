@@ -157,7 +157,7 @@ Expected<std::vector<float>> predict(CompiledModel& m, const std::vector<float>&
   const int64_t n = static_cast<int64_t>(rows.size()) / kRowWidth;
   Executable* exe = KILN_TRY(m.get(GraphKind::Predict, n));
   std::copy(rows.begin(), rows.end(), exe->input("x")->as<float>());
-  exe->run();
+  KILN_RETURN_IF_ERROR(exe->run_checked());
   const float* p = exe->output("pred")->as<float>();
   return std::vector<float>(p, p + n);
 }

@@ -161,7 +161,7 @@ Expected<std::vector<Translation>> translate_rows(TranslationModel& model, const
     }
     std::vector<bool> done(static_cast<size_t>(rows), false);
     for (int64_t t = 0; t < T; ++t) {
-      exe->run();
+      KILN_RETURN_IF_ERROR(exe->run_checked());  // a device run can fail
       const float* logits = logits_out->as<float>();
       bool all_done = true;
       for (int64_t b = 0; b < rows; ++b) {

@@ -21,6 +21,12 @@ std::string error_name(const CudaDriverTable& t, int code) {
   return "CUDA error " + std::to_string(code);
 }
 
+// Fills `out` when the library exports `symbol`; the runtime reports what is missing.
+template <typename F>
+void resolve_optional(void* handle, const char* symbol, F*& out) {
+  if (void* p = dlsym(handle, symbol)) out = reinterpret_cast<F*>(p);
+}
+
 template <typename F>
 Status resolve(void* handle, const char* symbol, const std::string& library, F*& out) {
   dlerror();
@@ -51,7 +57,42 @@ Expected<CudaDriverTable> load_cuda_driver(const std::string& path_in) {
   KILN_RETURN_IF_ERROR(resolve(handle, "cuDeviceGetName", path, t.cuDeviceGetName));
   KILN_RETURN_IF_ERROR(resolve(handle, "cuDeviceGetAttribute", path, t.cuDeviceGetAttribute));
   KILN_RETURN_IF_ERROR(resolve(handle, "cuGetErrorName", path, t.cuGetErrorName));
+  resolve_optional(handle, "cuGetErrorString", t.cuGetErrorString);
+  resolve_optional(handle, "cuDevicePrimaryCtxRetain", t.cuDevicePrimaryCtxRetain);
+  resolve_optional(handle, "cuDevicePrimaryCtxRelease_v2", t.cuDevicePrimaryCtxRelease);
+  resolve_optional(handle, "cuCtxSetCurrent", t.cuCtxSetCurrent);
+  resolve_optional(handle, "cuModuleLoadData", t.cuModuleLoadData);
+  resolve_optional(handle, "cuModuleGetFunction", t.cuModuleGetFunction);
+  resolve_optional(handle, "cuModuleUnload", t.cuModuleUnload);
+  resolve_optional(handle, "cuMemAlloc_v2", t.cuMemAlloc);
+  resolve_optional(handle, "cuMemFree_v2", t.cuMemFree);
+  resolve_optional(handle, "cuMemcpyHtoDAsync_v2", t.cuMemcpyHtoDAsync);
+  resolve_optional(handle, "cuMemcpyDtoHAsync_v2", t.cuMemcpyDtoHAsync);
+  resolve_optional(handle, "cuMemsetD8Async", t.cuMemsetD8Async);
+  resolve_optional(handle, "cuStreamCreate", t.cuStreamCreate);
+  resolve_optional(handle, "cuStreamSynchronize", t.cuStreamSynchronize);
+  resolve_optional(handle, "cuStreamDestroy_v2", t.cuStreamDestroy);
+  resolve_optional(handle, "cuLaunchKernel", t.cuLaunchKernel);
+  resolve_optional(handle, "cuStreamBeginCapture_v2", t.cuStreamBeginCapture);
+  resolve_optional(handle, "cuStreamEndCapture", t.cuStreamEndCapture);
+  resolve_optional(handle, "cuGraphInstantiateWithFlags", t.cuGraphInstantiateWithFlags);
+  resolve_optional(handle, "cuGraphLaunch", t.cuGraphLaunch);
+  resolve_optional(handle, "cuGraphExecDestroy", t.cuGraphExecDestroy);
+  resolve_optional(handle, "cuGraphDestroy", t.cuGraphDestroy);
   return t;  // the handle stays open: the functions live in it
+}
+
+std::string cuda_error_text(const CudaDriverTable& t, const char* call, int rc) {
+  std::string s = std::string(call) + " failed: " + error_name(t, rc);
+  const char* text = nullptr;
+  if (t.cuGetErrorString && t.cuGetErrorString(rc, &text) == kCudaSuccess && text)
+    s += std::string(": ") + text;
+  return s;
+}
+
+Status cuda_check(const CudaDriverTable& t, const char* call, int rc) {
+  if (rc == kCudaSuccess) return Status::Ok();
+  return Error(cuda_error_text(t, call, rc));
 }
 
 Expected<CudaSystem> probe_cuda(const CudaDriverTable& t, const std::string& library) {
@@ -79,7 +120,7 @@ Expected<CudaSystem> probe_cuda(const CudaDriverTable& t, const std::string& lib
     CudaDevice d;
     int dev = 0;
     if (int rc = t.cuDeviceGet(&dev, i); rc != kCudaSuccess)
-      return Error("CUDA device " + std::to_string(i) + ": " + error_name(t, rc));
+      return Error("CUDA device " + std::to_string(i) + ": " + cuda_error_text(t, "cuDeviceGet", rc));
     d.ordinal = i;
     char name[256] = {};
     if (t.cuDeviceGetName && t.cuDeviceGetName(name, sizeof name - 1, dev) == kCudaSuccess)

@@ -12,6 +12,7 @@
 //   - CUDA_ERROR_NO_DEVICE (100), or a driver that lists no device.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,7 +21,12 @@
 
 namespace kiln {
 
-// libcuda's entry points, with CUresult as int and CUdevice as int (their ABI types).
+// A device address (CUdeviceptr: 64 bits on every platform kiln builds for).
+using CudaDevicePtr = unsigned long long;
+
+// libcuda's entry points, with CUresult as int and CUdevice as int (their ABI types) and
+// every handle (CUcontext, CUmodule, CUfunction, CUstream, CUgraph, CUgraphExec) an opaque
+// pointer, as the driver's own header declares them.
 struct CudaDriverTable {
   int (*cuInit)(unsigned flags) = nullptr;
   int (*cuDriverGetVersion)(int* version) = nullptr;
@@ -29,7 +35,52 @@ struct CudaDriverTable {
   int (*cuDeviceGetName)(char* name, int len, int device) = nullptr;
   int (*cuDeviceGetAttribute)(int* value, int attribute, int device) = nullptr;
   int (*cuGetErrorName)(int error, const char** name) = nullptr;
+
+  // What the device runtime (runtime/cuda_runtime.h) uses. load_cuda_driver fills the ones
+  // the library exports (the `_v2` symbol where there is one, i.e. the 64-bit-size ABI);
+  // the runtime names any that are missing, so an old driver still probes.
+  int (*cuGetErrorString)(int error, const char** text) = nullptr;
+  int (*cuDevicePrimaryCtxRetain)(void** ctx, int device) = nullptr;
+  int (*cuDevicePrimaryCtxRelease)(int device) = nullptr;  // _v2
+  int (*cuCtxSetCurrent)(void* ctx) = nullptr;
+  int (*cuModuleLoadData)(void** module, const void* image) = nullptr;
+  int (*cuModuleGetFunction)(void** function, void* module, const char* name) = nullptr;
+  int (*cuModuleUnload)(void* module) = nullptr;
+  int (*cuMemAlloc)(CudaDevicePtr* ptr, size_t bytes) = nullptr;  // _v2
+  int (*cuMemFree)(CudaDevicePtr ptr) = nullptr;                  // _v2
+  int (*cuMemcpyHtoDAsync)(CudaDevicePtr dst, const void* src, size_t bytes,
+                           void* stream) = nullptr;  // _v2
+  int (*cuMemcpyDtoHAsync)(void* dst, CudaDevicePtr src, size_t bytes,
+                           void* stream) = nullptr;  // _v2
+  int (*cuMemsetD8Async)(CudaDevicePtr dst, unsigned char value, size_t count,
+                         void* stream) = nullptr;
+  int (*cuStreamCreate)(void** stream, unsigned flags) = nullptr;
+  int (*cuStreamSynchronize)(void* stream) = nullptr;
+  int (*cuStreamDestroy)(void* stream) = nullptr;  // _v2
+  int (*cuLaunchKernel)(void* function, unsigned grid_x, unsigned grid_y, unsigned grid_z,
+                        unsigned block_x, unsigned block_y, unsigned block_z,
+                        unsigned shared_bytes, void* stream, void** params,
+                        void** extra) = nullptr;
+  int (*cuStreamBeginCapture)(void* stream, int mode) = nullptr;  // _v2
+  int (*cuStreamEndCapture)(void* stream, void** graph) = nullptr;
+  int (*cuGraphInstantiateWithFlags)(void** exec, void* graph,
+                                     unsigned long long flags) = nullptr;
+  int (*cuGraphLaunch)(void* exec, void* stream) = nullptr;
+  int (*cuGraphExecDestroy)(void* exec) = nullptr;
+  int (*cuGraphDestroy)(void* graph) = nullptr;
 };
+
+// The driver enums the runtime passes (values from cuda.h, stable since CUDA 10).
+inline constexpr unsigned kCudaStreamNonBlocking = 1;    // CU_STREAM_NON_BLOCKING
+inline constexpr int kCudaCaptureModeThreadLocal = 1;    // CU_STREAM_CAPTURE_MODE_THREAD_LOCAL
+inline constexpr int kCudaErrorInvalidValue = 1;
+inline constexpr int kCudaErrorOutOfMemory = 2;
+
+// "cuMemAlloc failed: CUDA_ERROR_OUT_OF_MEMORY (2): out of memory" for a failed call
+// (`rc` != 0), naming the call, the error's name and the driver's description.
+std::string cuda_error_text(const CudaDriverTable& t, const char* call, int rc);
+// Ok when rc is 0, else an Error carrying cuda_error_text.
+Status cuda_check(const CudaDriverTable& t, const char* call, int rc);
 
 inline constexpr int kCudaSuccess = 0;
 inline constexpr int kCudaErrorStubLibrary = 34;

@@ -62,19 +62,36 @@ Expected<std::unique_ptr<Executable>> Executable::bind(ExecutablePlan plan,
   if (options.profile)
     exe->profile_data_ = std::make_unique<KernelProfile>(static_cast<int>(plan.launches.size()));
   exe->allocator_ = options.allocator ? options.allocator : &host_allocator();
-  if (Status st = check_host_allocation(uint64_t{plan.arena_bytes}, "plan '" + plan.name + "': arena");
-      !st.ok())
-    return st.error();
-  exe->arena_ = exe->allocator_->allocate(plan.arena_bytes);
-  if (!exe->arena_)
-    return Error("plan '" + plan.name + "': cannot allocate an arena of " +
-                 std::to_string(plan.arena_bytes) + " bytes");
+  exe->device_ = options.device;
+  // Host code reads state buffers directly, so it cannot share a store whose current
+  // values may be on a device.
+  if (!exe->device_ && exe->shared_->mirror())
+    return Error("plan '" + plan.name + "': the model's state lives on a device; bind this executable to it too");
+  if (exe->device_ && options.profile)
+    return Error("plan '" + plan.name + "': profiling runs on the host only, not on " +
+                 exe->device_->name());
+  if (!exe->device_) {  // on a device, the device binds the arena
+    if (Status st = check_host_allocation(uint64_t{plan.arena_bytes}, "plan '" + plan.name + "': arena");
+        !st.ok())
+      return st.error();
+    exe->arena_ = exe->allocator_->allocate(plan.arena_bytes);
+    if (!exe->arena_)
+      return Error("plan '" + plan.name + "': cannot allocate an arena of " +
+                   std::to_string(plan.arena_bytes) + " bytes");
+  }
+  HostBinding host;
+  host.host.assign(plan.buffers.size(), nullptr);
+  host.states.assign(plan.buffers.size(), nullptr);
+  host.shared = exe->shared_.get();
+  host.own = &exe->own_;
   exe->ptrs_.assign(plan.buffers.size(), nullptr);
   for (size_t i = 0; i < plan.buffers.size(); ++i) {
     PlanBuffer& b = plan.buffers[i];
     void* p = nullptr;
     switch (b.kind) {
-      case PlanBufferKind::Arena: p = static_cast<char*>(exe->arena_) + b.offset; break;
+      case PlanBufferKind::Arena:
+        p = exe->arena_ ? static_cast<char*>(exe->arena_) + b.offset : nullptr;
+        break;
       case PlanBufferKind::Input:
       case PlanBufferKind::Output: {
         bool input = b.kind == PlanBufferKind::Input;
@@ -92,6 +109,7 @@ Expected<std::unique_ptr<Executable>> Executable::bind(ExecutablePlan plan,
         if (std::find(exe->bound_states_.begin(), exe->bound_states_.end(), *e) ==
             exe->bound_states_.end())
           exe->bound_states_.push_back(*e);
+        host.states[i] = *e;
         p = (*e)->buffer.data();
         break;
       }
@@ -106,6 +124,15 @@ Expected<std::unique_ptr<Executable>> Executable::bind(ExecutablePlan plan,
       }
     }
     exe->ptrs_[i] = p;
+    if (b.kind != PlanBufferKind::Arena && b.kind != PlanBufferKind::State) host.host[i] = p;
+  }
+  if (exe->device_) {
+    // The device copies constants at bind, so the plan keeps no second copy either way.
+    Expected<std::unique_ptr<DeviceProgram>> dp = exe->device_->bind(plan, *exe->code_, host);
+    if (!dp.ok()) return dp.error().wrap("plan '" + plan.name + "' on " + exe->device_->name());
+    exe->device_program_ = std::move(*dp);
+    exe->plan_ = std::move(plan);
+    return exe;
   }
   for (const ArenaGuard& gd : plan.guards)
     std::memset(static_cast<char*>(exe->arena_) + gd.offset, kGuardByte, gd.bytes);
@@ -118,17 +145,31 @@ Expected<std::unique_ptr<Executable>> Executable::bind(ExecutablePlan plan,
 }
 
 Executable::~Executable() {
+  device_program_.reset();  // device memory goes before the device
   if (arena_) allocator_->deallocate(arena_);
 }
 
-void Executable::run() {
+void Executable::run() { (void)run_checked(); }
+
+Status Executable::run_status() const {
   std::lock_guard<std::mutex> lock(run_mu_);
+  return device_status_;
+}
+
+Status Executable::run_checked() {
+  std::lock_guard<std::mutex> lock(run_mu_);
+  if (device_program_) {
+    // After a failure the device's memory may be half-updated: stop, and keep saying why.
+    if (device_status_.ok()) device_status_ = device_program_->run();
+    return device_status_;
+  }
   if (profile_data_) {
     ProfileScope scope(profile_data_.get());
     entry_(ptrs_.data());
   } else {
     entry_(ptrs_.data());
   }
+  return Status::Ok();
 }
 
 HostBuffer* Executable::input(const std::string& name) {
@@ -142,11 +183,16 @@ const HostBuffer* Executable::output(const std::string& name) const {
 }
 
 HostBuffer* Executable::state_buffer(const std::string& name) {
+  StateEntry* found = nullptr;
   for (StateEntry* e : bound_states_)
-    if (e->name == name && e->scope == StateScope::Executable) return &e->buffer;
+    if (e->name == name && e->scope == StateScope::Executable) found = e;
   for (StateEntry* e : bound_states_)
-    if (e->name == name) return &e->buffer;
-  return nullptr;
+    if (!found && e->name == name) found = e;
+  if (!found) return nullptr;
+  // A device's newer values come down first; the caller may write, so the device takes
+  // the host's values before its next run.
+  (found->scope == StateScope::Executable ? own_ : *shared_).host_access(*found, HostAccess::Write);
+  return &found->buffer;
 }
 
 int Executable::reset_state(StateKind kind) {
@@ -154,6 +200,7 @@ int Executable::reset_state(StateKind kind) {
   int n = 0;
   for (StateEntry* e : bound_states_)
     if (e->kind == kind) {
+      (e->scope == StateScope::Executable ? own_ : *shared_).host_access(*e, HostAccess::Overwrite);
       e->reinitialize();
       ++n;
     }
@@ -162,8 +209,14 @@ int Executable::reset_state(StateKind kind) {
 
 Status Executable::check_guards() const {
   std::lock_guard<std::mutex> lock(run_mu_);
+  std::vector<uint8_t> copy;
   for (const ArenaGuard& gd : plan_.guards) {
     const uint8_t* p = static_cast<const uint8_t*>(arena_) + gd.offset;
+    if (device_program_) {  // the guards live on the device
+      copy.resize(gd.bytes);
+      KILN_RETURN_IF_ERROR(device_program_->read_arena(gd.offset, copy.data(), gd.bytes));
+      p = copy.data();
+    }
     for (uint64_t i = 0; i < gd.bytes; ++i)
       if (p[i] != kGuardByte)
         return Error("plan '" + plan_.name + "': " + std::to_string(gd.bytes - i) +

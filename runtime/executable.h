@@ -21,8 +21,14 @@
 // of them updates it (a training step and an evaluation of the same model).
 // Profiling (BindOptions::profile) is per executable (runtime/profile.h).
 //
-// The runtime links no compiler: code comes from a CodeModule (the LLVM JIT, later an
-// ahead-of-time object or a CUDA module).
+// The runtime links no compiler: code comes from a CodeModule (the LLVM JIT, an
+// ahead-of-time object, or a CUDA module's cubin and launch table).
+//
+// Devices: with BindOptions::device set, the host side stays as above (input, output and
+// state HostBuffers, the StateStore) and the device binds its own copy of the plan's
+// memory (runtime/cuda_runtime.h); run() then delegates to the DeviceProgram, which moves
+// inputs up and outputs down around the launches. Callers (the Trainer, the CLI) see the
+// same Executable either way.
 #pragma once
 
 #include <cstdint>
@@ -51,7 +57,7 @@ class CodeModule {
   virtual std::string text() const { return {}; }
 };
 
-// Where an executable's arena lives. Host memory now; a device backend plugs in here.
+// Where a host executable's arena lives (a device binds its own: BindOptions::device).
 class Allocator {
  public:
   virtual ~Allocator() = default;
@@ -62,9 +68,43 @@ class Allocator {
 };
 Allocator& host_allocator();
 
+// One executable's half on a device: its device memory, loaded code and captured step.
+class DeviceProgram {
+ public:
+  virtual ~DeviceProgram() = default;
+  // One step: the host input buffers up, the plan's launches, the outputs down into the
+  // host output buffers (state stays on the device; see StateMirror).
+  virtual Status run() = 0;
+  // Copies `bytes` of the device arena at `offset` to `dst` (arena guard checks).
+  virtual Status read_arena(uint64_t offset, void* dst, uint64_t bytes) = 0;
+};
+
+// The host side of a binding that a device mirrors: per plan buffer, the host storage of
+// inputs, outputs and constants (else nullptr) and the entry of state buffers (else
+// nullptr), and the stores those entries live in.
+struct HostBinding {
+  std::vector<void*> host;
+  std::vector<StateEntry*> states;
+  StateStore* shared = nullptr;
+  StateStore* own = nullptr;
+};
+
+// Where plans run when not on the host CPU (runtime/cuda_runtime.h's CudaRuntime).
+class ExecutionDevice {
+ public:
+  virtual ~ExecutionDevice() = default;
+  virtual std::string name() const = 0;  // e.g. "cuda:0 (NVIDIA H100, sm_90)"
+  // Binds `plan` with `code` (the device's own CodeModule type) to device memory.
+  virtual Expected<std::unique_ptr<DeviceProgram>> bind(const ExecutablePlan& plan,
+                                                        CodeModule& code,
+                                                        const HostBinding& host) = 0;
+};
+
 struct BindOptions {
   Allocator* allocator = nullptr;  // default: host_allocator()
   bool profile = false;            // the code calls kiln_profile_tick (runtime/profile.h)
+  // Run on this device instead of the host (no host arena; profiling is host-only).
+  std::shared_ptr<ExecutionDevice> device;
 };
 
 class Executable {
@@ -86,11 +126,21 @@ class Executable {
   const std::vector<std::string>& input_names() const { return plan_.inputs; }
   const std::vector<std::string>& output_names() const { return plan_.outputs; }
   // Calls the entry once; concurrent calls on this executable run one after another.
+  // On a device, a failed run is remembered: run_status() returns the first failure and
+  // later runs do nothing (host runs cannot fail).
   void run();
+  // run(), returning its outcome (the first device failure, then the same again).
+  Status run_checked();
+  // Ok, or the first device failure.
+  Status run_status() const;
+  // The device this executable runs on (nullptr: the host).
+  ExecutionDevice* device() const { return device_.get(); }
 
   StateStore& state() { return *shared_; }    // the model's shared state
   StateStore& own_state() { return own_; }    // executable-scoped state
-  // A state buffer this executable binds, executable-scoped first (nullptr if none).
+  // A state buffer this executable binds, executable-scoped first (nullptr if none). On
+  // a device the buffer holds the device's current values (the caller may write it: the
+  // device takes the host's values before the next run).
   HostBuffer* state_buffer(const std::string& name);
   // Re-initialises every state buffer of `kind` this executable binds (e.g. the carried
   // hidden state before a random minibatch); returns how many.
@@ -128,6 +178,9 @@ class Executable {
   std::vector<void*> ptrs_;
   bool profile_ = false;
   std::unique_ptr<KernelProfile> profile_data_;  // when profile_: this executable's ticks
+  std::shared_ptr<ExecutionDevice> device_;      // null: the host
+  std::unique_ptr<DeviceProgram> device_program_;
+  Status device_status_;                          // the first device failure
   mutable std::mutex run_mu_;                    // serialises run() (see Threads above)
 };
 

@@ -42,16 +42,41 @@ Expected<StateEntry*> StateStore::get_or_create(const std::string& name, const T
   return raw;
 }
 
+// The mirror is called outside mu_: it takes the device's lock, never this one.
 StateEntry* StateStore::entry(const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.find(name);
-  return it == entries_.end() ? nullptr : it->second.get();
+  StateEntry* e = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(name);
+    if (it != entries_.end()) e = it->second.get();
+  }
+  if (e) host_access(*e, HostAccess::Write);
+  return e;
 }
 
 const StateEntry* StateStore::entry(const std::string& name) const {
+  StateEntry* e = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(name);
+    if (it != entries_.end()) e = it->second.get();
+  }
+  if (e) host_access(*e, HostAccess::Read);
+  return e;
+}
+
+std::shared_ptr<StateMirror> StateStore::mirror() const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.find(name);
-  return it == entries_.end() ? nullptr : it->second.get();
+  return mirror_;
+}
+
+void StateStore::set_mirror(std::shared_ptr<StateMirror> mirror) {
+  std::lock_guard<std::mutex> lock(mu_);
+  mirror_ = std::move(mirror);
+}
+
+void StateStore::host_access(StateEntry& e, HostAccess access) const {
+  if (std::shared_ptr<StateMirror> m = mirror()) m->host_access(e, access);
 }
 
 HostBuffer* StateStore::find(const std::string& name) {
@@ -72,16 +97,22 @@ std::vector<std::string> StateStore::names() const {
 }
 
 std::vector<StateEntry*> StateStore::entries() {
-  std::lock_guard<std::mutex> lock(mu_);
   std::vector<StateEntry*> out;
-  for (auto& [k, v] : entries_) out.push_back(v.get());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [k, v] : entries_) out.push_back(v.get());
+  }
+  for (StateEntry* e : out) host_access(*e, HostAccess::Write);
   return out;
 }
 
 std::vector<const StateEntry*> StateStore::entries() const {
-  std::lock_guard<std::mutex> lock(mu_);
   std::vector<const StateEntry*> out;
-  for (auto& [k, v] : entries_) out.push_back(v.get());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [k, v] : entries_) out.push_back(v.get());
+  }
+  for (const StateEntry* e : out) host_access(const_cast<StateEntry&>(*e), HostAccess::Read);
   return out;
 }
 
@@ -94,19 +125,23 @@ std::vector<std::string> StateStore::parameters() const {
 }
 
 bool StateStore::trainable(const std::string& name) const {
-  const StateEntry* e = entry(name);
-  return e && e->kind == StateKind::Parameter;
+  std::lock_guard<std::mutex> lock(mu_);  // no buffer handed out: no mirror access
+  auto it = entries_.find(name);
+  return it != entries_.end() && it->second->kind == StateKind::Parameter;
 }
 
 int StateStore::reset(StateKind kind) {
-  std::lock_guard<std::mutex> lock(mu_);
-  int n = 0;
-  for (auto& [k, v] : entries_)
-    if (v->kind == kind) {
-      v->reinitialize();
-      ++n;
-    }
-  return n;
+  std::vector<StateEntry*> of_kind;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [k, v] : entries_)
+      if (v->kind == kind) of_kind.push_back(v.get());
+  }
+  for (StateEntry* e : of_kind) {
+    host_access(*e, HostAccess::Overwrite);
+    e->reinitialize();
+  }
+  return static_cast<int>(of_kind.size());
 }
 
 }  // namespace kiln

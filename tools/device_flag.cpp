@@ -3,7 +3,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdlib>
+
+#include "codegen/cuda/compile_device.h"
+#include "codegen/cuda/emulated_driver.h"
 #include "runtime/cuda_driver.h"
+#include "runtime/cuda_runtime.h"
 #include "tools/args.h"
 
 namespace kiln::cli {
@@ -13,15 +18,34 @@ void add_device_flag(CLI::App& command, std::string& device) {
              "cpu (default), or cuda (an NVIDIA GPU through the CUDA driver)");
 }
 
-Status check_device(const std::string& device) {
+Status check_device(const std::string& device, const std::string& command) {
   if (device != "cuda") return Status::Ok();
-  Expected<CudaSystem> sys = probe_cuda_system();
-  if (!sys.ok()) return Error("--device cuda: " + sys.error().message());
-  std::string found;
-  for (const CudaDevice& d : sys->devices)
-    found += (found.empty() ? "" : ", ") + d.name + " (" + d.arch() + ")";
-  return Error("--device cuda: found " + found +
-               ", but kiln's CUDA backend is not built yet; use --device cpu");
+  const char* env = std::getenv("KILN_CUDA_DRIVER");
+  const bool emulated = env && std::string(env) == cudagen::kEmulatedDriverName;
+  std::shared_ptr<CudaRuntime> runtime;
+  if (emulated) {
+    Expected<std::shared_ptr<CudaRuntime>> rt =
+        CudaRuntime::create(cudagen::emulated_driver_table(), cudagen::kEmulatedDriverName);
+    if (!rt.ok()) return Error("--device cuda: " + rt.error().message());
+    runtime = *rt;
+  } else {
+    // The probe first: its refusals are the one line a machine without a GPU gets.
+    Expected<CudaSystem> sys = probe_cuda_system();
+    if (!sys.ok()) return Error("--device cuda: " + sys.error().message());
+    Expected<CudaDriverTable> table = load_cuda_driver();
+    if (!table.ok()) return Error("--device cuda: " + table.error().message());
+    Expected<std::shared_ptr<CudaRuntime>> rt = CudaRuntime::create(*table, sys->library);
+    if (!rt.ok()) return Error("--device cuda: " + rt.error().message());
+    runtime = *rt;
+  }
+  if (command != "train" && command != "eval")
+    return Error("--device cuda: found " + runtime->name() + ", but `kiln " + command +
+                 "` runs on the CPU only for now (train and eval run on cuda); use --device cpu");
+  cudagen::CudaTarget target;
+  target.runtime = runtime;
+  target.build = emulated ? cudagen::emulated_image_builder() : cudagen::nvrtc_image_builder();
+  cudagen::set_default_cuda_target(std::move(target));
+  return Status::Ok();
 }
 
 }  // namespace kiln::cli

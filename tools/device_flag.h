@@ -1,8 +1,13 @@
 // --device cpu|cuda: the device a `kiln` command computes on (train, eval, inspect, bench,
 // run, generate, translate, compile). cpu is the default. cuda first asks the driver
 // (runtime/cuda_driver.h) whether this machine has a GPU, so that a machine without one
-// gets one line naming why; the CUDA backend itself is issue 11's work in progress, so on
-// a machine with a GPU the command also stops, naming the devices it found.
+// gets one line naming why; with one, it starts the device runtime
+// (runtime/cuda_runtime.h) and makes it the default compile target
+// (codegen/cuda/compile_device.h), so `train` and `eval` run their executables on it.
+// The other commands still stop with one line: their CUDA paths are not built yet.
+//
+// `$KILN_CUDA_DRIVER=kiln-emulator` selects the emulated driver
+// (codegen/cuda/emulated_driver.h): kernels run on the host emulator, a test hook.
 #pragma once
 
 #include <string>
@@ -17,7 +22,8 @@ namespace kiln::cli {
 
 void add_device_flag(CLI::App& command, std::string& device);
 
-// Ok for "cpu"; for "cuda", the driver probe's error, or the backend's absence.
-Status check_device(const std::string& device);
+// Ok for "cpu"; for "cuda", the driver's or runtime's error, or the refusal of a
+// `command` with no CUDA path; on success the CUDA target is the default.
+Status check_device(const std::string& device, const std::string& command);
 
 }  // namespace kiln::cli

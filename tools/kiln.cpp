@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "codegen/cuda/compile_device.h"
 #include "tools/args.h"
 #include "tools/cache_flags.h"
 #include "tools/commands.h"
@@ -48,9 +49,14 @@ int main(int argc, char** argv) {
     int code = parse_command_line(app, static_cast<int>(args.size()), args.data(), "kiln");
     if (code >= 0) return code;
     apply_cache_flags(cache);
-    if (kiln::Status d = check_device(device); !d.ok()) return report_error(d.error());
     for (const Command& c : commands)
-      if (c.app->parsed()) return c.run();
+      if (c.app->parsed()) {
+        if (kiln::Status d = check_device(device, c.app->get_name()); !d.ok())
+          return report_error(d.error());
+        const int rc = c.run();
+        kiln::cudagen::set_default_cuda_target(std::nullopt);  // the device goes before exit
+        return rc;
+      }
     return report_usage_error("kiln", "no command given", "kiln");
   });
 }

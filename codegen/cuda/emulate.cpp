@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "codegen/cuda/prelude.h"
@@ -62,6 +63,17 @@ std::string emulation_source(const std::vector<EmulationUnit>& units) {
     }
     s += "}\n";
   }
+  // One launcher per kernel, for a device runtime on the emulated driver
+  // (codegen/cuda/emulated_driver.h): the grid and block come from its launch.
+  s += "// ---- per-kernel launchers: " + std::string(kEmulatedLaunchPrefix) + "<kernel>(bufs, grid, block) ----\n";
+  std::set<std::string> seen;
+  for (const EmulationUnit& u : units)
+    for (const CudaLaunch& l : u.program->launches) {
+      if (!seen.insert(l.kernel).second) continue;
+      s += "KILN_EXPORT void " + std::string(kEmulatedLaunchPrefix) + l.kernel +
+           "(void* const* bufs, int64_t grid, int64_t block) {\n  kiln_emu::launch(" + l.kernel +
+           ", bufs, grid, block, " + (l.barriers ? "true" : "false") + ", \"" + l.kernel + "\");\n}\n";
+    }
   return s;
 }
 

@@ -6,6 +6,9 @@
 // program's kernels in order with their grids and blocks. An Executable bound to that
 // module runs the plan on host buffers laid out exactly as on the CPU, so the op harness
 // compares the CUDA kernels' numerics with the reference interpreter without a GPU.
+// Each kernel is also exported alone as `kiln_emu_launch_<kernel>(bufs, grid, block)`
+// (EmulatedLaunchFn), which the emulated driver (emulated_driver.h) calls for
+// cuLaunchKernel, so the device runtime's own launches run on the emulator.
 //
 // Launch failures inside the emulator (a thread that exits while others wait at a
 // barrier, threads waiting at different barriers, a barrier in a kernel launched without
@@ -28,6 +31,10 @@ struct EmulationUnit {
   const CudaProgram* program = nullptr;
   std::string entry_symbol;
 };
+
+// The per-kernel launcher: `kiln_emu_launch_<kernel>`.
+inline constexpr const char* kEmulatedLaunchPrefix = "kiln_emu_launch_";
+using EmulatedLaunchFn = void (*)(void* const* bufs, int64_t grid, int64_t block);
 
 struct EmulateOptions {
   std::string compiler;               // "" = $KILN_CXX or "c++"

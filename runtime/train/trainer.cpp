@@ -148,7 +148,7 @@ Expected<EvalMetrics> Trainer::evaluate(const DataSource& data) {
     int64_t b = std::min(opts_.batch_size, n - start);
     Executable* exe = KILN_TRY(executable_for(eval_, b, data));
     KILN_RETURN_IF_ERROR(feed(*exe, data, idx.data() + start, b));
-    exe->run();
+    KILN_RETURN_IF_ERROR(exe->run_checked());  // a device run can fail
     double bl, bc;
     accumulate(s, opts_, *exe, b, &bl, &bc);
   }
@@ -182,7 +182,7 @@ Expected<std::vector<EpochMetrics>> Trainer::fit(const DataSource& train, const 
       if (b < opts_.batch_size && opts_.drop_last) break;
       Executable* exe = KILN_TRY(executable_for(train_, b, train));
       KILN_RETURN_IF_ERROR(feed(*exe, train, order.data() + start, b));
-      exe->run();
+      KILN_RETURN_IF_ERROR(exe->run_checked());  // a device run can fail
       StepInfo info;
       accumulate(s, opts_, *exe, b, &info.batch_loss, &info.batch_correct);
       if (!opts_.allow_nan && !std::isfinite(info.batch_loss))
