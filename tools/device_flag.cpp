@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "codegen/compile.h"
 #include "runtime/cuda_driver.h"
 #include "tools/args.h"
 
@@ -14,6 +15,9 @@ void add_device_flag(CLI::App& command, std::string& device) {
 }
 
 Status check_device(const std::string& device) {
+  // A -DKILN_LLVM=OFF build has no CPU code generator (codegen/no_llvm.cpp).
+  if (device == "cpu" && !llvm_backend_built())
+    return Error("--device cpu: " + no_llvm_backend_error().message());
   if (device != "cuda") return Status::Ok();
   Expected<CudaSystem> sys = probe_cuda_system();
   if (!sys.ok()) return Error("--device cuda: " + sys.error().message());
