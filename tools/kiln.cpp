@@ -48,9 +48,12 @@ int main(int argc, char** argv) {
     int code = parse_command_line(app, static_cast<int>(args.size()), args.data(), "kiln");
     if (code >= 0) return code;
     apply_cache_flags(cache);
-    if (kiln::Status d = check_device(device); !d.ok()) return report_error(d.error());
-    for (const Command& c : commands)
-      if (c.app->parsed()) return c.run();
+    for (const Command& c : commands) {
+      if (!c.app->parsed()) continue;
+      if (c.app->get_option_no_throw("--device"))  // the computing commands (device_flag.h)
+        if (kiln::Status d = check_device(device); !d.ok()) return report_error(d.error());
+      return c.run();
+    }
     return report_usage_error("kiln", "no command given", "kiln");
   });
 }
