@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: setup build demo test sanitize fuzz bench clean
+.PHONY: setup build demo test sanitize fuzz bench clean gpu-build-check
 
 setup:
 	@bash scripts/setup.sh
@@ -37,6 +37,12 @@ fuzz:
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DKILN_FUZZ=ON \
 	  -DKILN_BUILD_TESTS=OFF -DKILN_FUZZ_SECONDS=$(FUZZ_SECONDS)
 	cmake --build build-fuzz --target fuzz
+
+# The GPU machines' build here (README "Building without LLVM"): -DKILN_LLVM=OFF with the
+# bundle in build-gpu/, then its tests. A second full build: not part of `make test`.
+gpu-build-check: setup
+	@test -d .gpu-bundle || bash scripts/gpu_bundle.sh --no-cpu
+	bash scripts/gpu_check.sh --no-gpu --jobs $(JOBS)
 
 bench: build
 	python3 bench/mlp_vs_pytorch.py

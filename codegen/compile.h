@@ -1,5 +1,5 @@
 // Graph -> ExecutablePlan + native code: fusion, memory planning, lowering to kernel IR,
-// and code generation with the LLVM backend (O3 for the host CPU or a chosen one, an
+// and code generation with the LLVM backend (codegen/native_code.h) (O3 for the host CPU or a chosen one, an
 // object file loaded by ORC LLJIT, or taken from the compile cache). The runtime binds
 // the two into an Executable (runtime/executable.h); compile() does both.
 #pragma once
@@ -49,5 +49,12 @@ Expected<CompiledPlan> compile_plan(const Graph& g, const CompileOptions& option
 // same store share weights.
 Expected<std::unique_ptr<Executable>> compile(const Graph& g, std::shared_ptr<StateStore> state,
                                               const CompileOptions& options = {});
+
+// Whether this kiln has the LLVM backend (the CPU's code generator). A build with
+// -DKILN_LLVM=OFF (the GPU machines: no LLVM there) has not: compile(), compile_plan()
+// and compile_aot() then return the error no_llvm_backend_error() names, and the CPU
+// runs graphs only through the reference interpreter (ir/interpreter.h).
+bool llvm_backend_built();
+Error no_llvm_backend_error();
 
 }  // namespace kiln

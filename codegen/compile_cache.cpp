@@ -1,4 +1,5 @@
-// The compile cache (compile_cache.h): directory resolution, keys (LLVM's xxh3), and the
+// The compile cache (compile_cache.h): directory resolution, keys (kiln's own XXH64,
+// codegen/xxh64.h, so that builds without LLVM key entries the same way), and the
 // .kobj entry format. Whether a directory is usable is checked once per process and
 // directory (create it, then create and remove a probe file in it).
 #include "codegen/compile_cache.h"
@@ -10,7 +11,7 @@
 #include <map>
 #include <mutex>
 
-#include "llvm/Support/xxhash.h"
+#include "codegen/xxh64.h"
 #include "runtime/atomic_file.h"
 
 namespace kiln {
@@ -18,8 +19,12 @@ namespace kiln {
 namespace {
 
 constexpr char kMagic[4] = {'K', 'O', 'B', 'J'};
-constexpr uint32_t kFormatVersion = 1;
-constexpr size_t kHeaderBytes = 40;  // magic, version, key hi, key lo, size, checksum
+// 2: keys and checksums by XXH64 (1 used LLVM's xxh3; its entries are misses now).
+constexpr uint32_t kFormatVersion = 2;
+constexpr size_t kHeaderBytes = 40;
+// A key's two halves: XXH64 of the same bytes under two seeds.
+constexpr uint64_t kKeySeedHi = 0x6b696c6e2d6b6579ull;  // "kiln-key"
+constexpr uint64_t kKeySeedLo = 1;  // magic, version, key hi, key lo, size, checksum
 
 std::mutex& cache_mutex() {
   static std::mutex m;
@@ -51,9 +56,7 @@ uint64_t get(const std::string& in, size_t at, int bytes) {
   return v;
 }
 
-uint64_t checksum(const char* data, size_t size) {
-  return llvm::xxh3_64bits(llvm::ArrayRef(reinterpret_cast<const uint8_t*>(data), size));
-}
+uint64_t checksum(const char* data, size_t size) { return xxh64(data, size); }
 
 // Creates `dir` and checks a file can be written in it; "" or the reason it cannot.
 std::string prepare_dir(const std::string& dir) {
@@ -97,9 +100,7 @@ CacheKey make_cache_key(std::initializer_list<std::string_view> parts) {
     bytes += std::to_string(p.size()) + ":";
     bytes += p;
   }
-  llvm::XXH128_hash_t h = llvm::xxh3_128bits(
-      llvm::ArrayRef(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
-  return {h.high64, h.low64};
+  return {xxh64(bytes, kKeySeedHi), xxh64(bytes, kKeySeedLo)};
 }
 
 std::optional<CompileCache> CompileCache::open(const CompileCacheConfig& config) {

@@ -5,7 +5,7 @@
 // the code-generation options; this file knows nothing of LLVM and stores bytes.
 //
 // An entry is <dir>/<32 hex digits of the key>.kobj: a 40-byte header (magic "KOBJ",
-// format version, the key, payload size, xxh3-64 checksum of the payload) and the
+// format version, the key, payload size, XXH64 checksum of the payload) and the
 // object bytes. It is written to a temporary file in the same directory and renamed
 // (runtime/atomic_file.h), so concurrent compiles never see a torn entry. A missing or
 // corrupt entry is a miss, and the caller overwrites it; a cache that cannot be written
@@ -43,7 +43,8 @@ struct CacheKey {
   bool operator==(const CacheKey&) const = default;
 };
 
-// xxh3-128 of the parts, each preceded by its length, so ("ab", "c") != ("a", "bc").
+// 128 bits of the parts, each preceded by its length, so ("ab", "c") != ("a", "bc"):
+// XXH64 (codegen/xxh64.h) of those bytes under two seeds, the same with or without LLVM.
 CacheKey make_cache_key(std::initializer_list<std::string_view> parts);
 
 class CompileCache {

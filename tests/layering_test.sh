@@ -48,6 +48,17 @@ if [ -n "$hits" ]; then
   echo "$hits" | sed "s#$src/##"
   fail=1
 fi
+# LLVM stays inside the LLVM backend (codegen/llvm/), which a -DKILN_LLVM=OFF build leaves
+# out: anything else that included LLVM would break that build (README "Building without
+# LLVM"). The LLVM-only tests are listed in cmake/no_llvm_tests.cmake.
+hits=$(grep -rnE '#include [<"]llvm/' "$src"/ir "$src"/frontend "$src"/passes "$src"/codegen \
+         "$src"/runtime "$src"/models "$src"/tools --include='*.h' --include='*.cpp' |
+       grep -v "^$src/codegen/llvm/" || true)
+if [ -n "$hits" ]; then
+  echo "layering: only codegen/llvm/ includes LLVM's headers:"
+  echo "$hits" | sed "s#$src/##"
+  fail=1
+fi
 # Public runtime headers expose no third-party types.
 hits=$(grep -nE '#include <(flatbuffers|fmt|llvm|nlohmann|CLI)' "$src"/runtime/*.h "$src"/include/kiln/*.h 2>/dev/null || true)
 if [ -n "$hits" ]; then

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 
+#include "codegen/compile.h"
 #include "codegen/cuda/compile_device.h"
 #include "codegen/cuda/emulated_driver.h"
 #include "runtime/cuda_driver.h"
@@ -19,6 +20,9 @@ void add_device_flag(CLI::App& command, std::string& device) {
 }
 
 Status check_device(const std::string& device, const std::string& command) {
+  // A -DKILN_LLVM=OFF build has no CPU code generator (codegen/no_llvm.cpp).
+  if (device == "cpu" && !llvm_backend_built())
+    return Error("--device cpu: " + no_llvm_backend_error().message());
   if (device != "cuda") return Status::Ok();
   const char* env = std::getenv("KILN_CUDA_DRIVER");
   const bool emulated = env && std::string(env) == cudagen::kEmulatedDriverName;

@@ -49,14 +49,15 @@ int main(int argc, char** argv) {
     int code = parse_command_line(app, static_cast<int>(args.size()), args.data(), "kiln");
     if (code >= 0) return code;
     apply_cache_flags(cache);
-    for (const Command& c : commands)
-      if (c.app->parsed()) {
+    for (const Command& c : commands) {
+      if (!c.app->parsed()) continue;
+      if (c.app->get_option_no_throw("--device"))  // the computing commands (device_flag.h)
         if (kiln::Status d = check_device(device, c.app->get_name()); !d.ok())
           return report_error(d.error());
-        const int rc = c.run();
-        kiln::cudagen::set_default_cuda_target(std::nullopt);  // the device goes before exit
-        return rc;
-      }
+      const int rc = c.run();
+      kiln::cudagen::set_default_cuda_target(std::nullopt);  // the device goes before exit
+      return rc;
+    }
     return report_usage_error("kiln", "no command given", "kiln");
   });
 }
