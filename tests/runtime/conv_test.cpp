@@ -236,6 +236,9 @@ std::vector<Shape> odd_shapes() {
       {3, 9, 8, 6, 3, 4, 1, 1, 3, 0, 2, 1, 2, 3},     // kernel taller than wide
       {3, 8, 7, 5, 4, 3, 3, 3, 3, 2, 2, 1, 1, 2},     // pad-heavy: padding-only taps
       {2, 3, 4, 4, 2, 5, 5, 1, 1, 2, 2, 1, 1, 1},     // kernel larger than stride*out
+      // Folded small maps whose col is built straight into the GEMM's B panels:
+      {6, 40, 7, 7, 20, 5, 5, 1, 1, 2, 2, 1, 1, 1},   // NiN-like: 1000 col rows, K slices
+      {3, 4, 3, 3, 330, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // input gradient's K = 330: 2 slices
   };
   // More, random ones.
   std::mt19937 rng(42);
