@@ -37,6 +37,10 @@ Expected<std::shared_ptr<AotModule>> AotModule::from_manifest(std::span<const ui
   std::shared_ptr<AotModule> m(new AotModule());
   m->source_ = source;
   m->manifest_ = KILN_TRY(deserialize_module(manifest, source, why));
+  if (m->manifest_.cuda)
+    return refuse(why, ModuleError::Format,
+                  Error(source + ": the module holds CUDA code for " + m->manifest_.cuda->arch +
+                        ", not CPU code (open it with the CUDA runtime)"));
   if (Status st = check_cpu_features(m->manifest_.target.features, source); !st.ok())
     return refuse(why, ModuleError::CpuFeatures, st.error());
   return m;

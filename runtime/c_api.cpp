@@ -1,4 +1,5 @@
-// The C API (include/kiln/c_api.h) over AotModule and Executable (runtime/aot_module.h).
+// The C API (include/kiln/c_api.h) over AotModule and Executable (runtime/aot_module.h),
+// and CUDA module files (runtime/cuda_module.h).
 // Every entry point runs its body through `guarded`, which turns any C++ exception into a
 // status and a message, so none crosses into C; refusals carry the Error message of the
 // layer below (naming the file) in the thread's last-error string.
@@ -12,6 +13,7 @@
 
 #include "runtime/aot_module.h"
 #include "runtime/atomic_file.h"
+#include "runtime/cuda_module.h"
 #include "runtime/model_weights.h"
 #include "runtime/thread_pool.h"
 
@@ -23,8 +25,9 @@ struct kiln_model {
     TensorType type;
     void* data = nullptr;
   };
-  std::shared_ptr<AotModule> module;
-  std::unique_ptr<Executable> exe;
+  std::unique_ptr<Executable> exe;  // holds its code (and device) alive
+  std::string source;               // names the module in errors
+  std::vector<std::pair<std::string, std::string>> metadata;
   std::vector<Port> inputs, outputs;
   std::string signature;  // plan_signature
 };
@@ -89,21 +92,14 @@ kiln_status status_of(ModuleError e) {
     case ModuleError::Format: return KILN_FORMAT;
     case ModuleError::AbiVersion: return KILN_ABI_MISMATCH;
     case ModuleError::CpuFeatures: return KILN_CPU_UNSUPPORTED;
+    case ModuleError::Device: return KILN_DEVICE_ERROR;
+    case ModuleError::DeviceArch: return KILN_DEVICE_UNSUPPORTED;
   }
   return KILN_INTERNAL;
 }
 
-// Binds an opened module and hands the model to the caller.
-kiln_status finish_open(Expected<std::shared_ptr<AotModule>> opened, ModuleError why,
-                        kiln_model** out) {
-  if (!opened.ok()) return fail(status_of(why), opened.error());
-  auto model = std::make_unique<kiln_model>();
-  model->module = std::move(*opened);
-  // The manifest is checked, so binding fails only when memory is short.
-  Expected<std::unique_ptr<Executable>> exe = bind_module(model->module);
-  if (!exe.ok()) return fail(KILN_OUT_OF_MEMORY, exe.error());
-  model->exe = std::move(*exe);
-  model->module->drop_weights();  // copied into the model's state
+// Hands a bound model to the caller.
+kiln_status finish_open(std::unique_ptr<kiln_model> model, kiln_model** out) {
   for (const std::string& name : model->exe->input_names()) {
     HostBuffer* b = model->exe->input(name);
     model->inputs.push_back({name, b->type(), b->data()});
@@ -115,6 +111,22 @@ kiln_status finish_open(Expected<std::shared_ptr<AotModule>> opened, ModuleError
   model->signature = plan_signature(model->exe->plan());
   *out = model.release();
   return KILN_OK;
+}
+
+// Binds an opened CPU module and hands the model to the caller.
+kiln_status finish_open(Expected<std::shared_ptr<AotModule>> opened, ModuleError why,
+                        kiln_model** out) {
+  if (!opened.ok()) return fail(status_of(why), opened.error());
+  std::shared_ptr<AotModule> module = std::move(*opened);
+  auto model = std::make_unique<kiln_model>();
+  // The manifest is checked, so binding fails only when memory is short.
+  Expected<std::unique_ptr<Executable>> exe = bind_module(module);
+  if (!exe.ok()) return fail(KILN_OUT_OF_MEMORY, exe.error());
+  model->exe = std::move(*exe);
+  module->drop_weights();  // copied into the model's state
+  model->source = module->source();
+  model->metadata = module->manifest().metadata;
+  return finish_open(std::move(model), out);
 }
 
 kiln_status port(const std::vector<kiln_model::Port>& ports, int index, const char* function,
@@ -192,6 +204,23 @@ kiln_status kiln_model_open_linked(const void* manifest, size_t size, void (*ent
     auto opened = AotModule::open_linked({static_cast<const uint8_t*>(manifest), size}, entry,
                                          "linked module", &why);
     return finish_open(std::move(opened), why, out);
+  });
+}
+
+kiln_status kiln_model_open_cuda(const char* path, int device, kiln_model** out) {
+  return guarded(__func__, [&](const char* fn) {
+    KILN_REQUIRE_ARG(out);
+    *out = nullptr;
+    KILN_REQUIRE_ARG(path);
+    ModuleError why = ModuleError::Format;
+    CompiledModuleFile manifest;
+    Expected<std::unique_ptr<Executable>> exe = open_cuda_module(path, device, &manifest, &why);
+    if (!exe.ok()) return fail(status_of(why), exe.error());
+    auto model = std::make_unique<kiln_model>();
+    model->exe = std::move(*exe);
+    model->source = path;
+    model->metadata = std::move(manifest.metadata);
+    return finish_open(std::move(model), out);
   });
 }
 
@@ -301,7 +330,7 @@ kiln_status kiln_model_input_data(kiln_model* model, int index, void** data) {
 kiln_status kiln_model_run(kiln_model* model) {
   return guarded(__func__, [&](const char* fn) {
     KILN_REQUIRE_ARG(model);
-    model->exe->run();
+    if (Status st = model->exe->run_checked(); !st.ok()) return fail(KILN_DEVICE_ERROR, st.error());
     return KILN_OK;
   });
 }
@@ -334,7 +363,7 @@ kiln_status kiln_model_expect_signature(const kiln_model* model, const char* exp
     KILN_REQUIRE_ARG(expected);
     if (model->signature == expected) return KILN_OK;
     return fail(KILN_SIGNATURE_MISMATCH,
-                model->module->source() + ": the module's signature is \"" + model->signature +
+                model->source + ": the module's signature is \"" + model->signature +
                     "\", but \"" + expected +
                     "\" was expected (a header generated for another model? recompile both)");
   });
@@ -345,7 +374,7 @@ kiln_status kiln_model_metadata(const kiln_model* model, const char* key, const 
     KILN_REQUIRE_ARG(model);
     KILN_REQUIRE_ARG(key);
     KILN_REQUIRE_ARG(value);
-    for (const auto& [k, v] : model->module->manifest().metadata)
+    for (const auto& [k, v] : model->metadata)
       if (k == key) {
         *value = v.c_str();
         return KILN_OK;

@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 
+#include "runtime/cuda_arch.h"
 #include "runtime/cuda_state_mirror.h"
 
 namespace kiln {
@@ -63,9 +64,8 @@ Status CudaProgramOnDevice::bind(const ExecutablePlan& plan, const CudaCodeModul
                                  const HostBinding& host) {
   const CudaDriverTable& d = rt_->driver();
   if (code.image().empty()) return Error("the CUDA module has no image to load");
-  if (!code.arch().empty() && code.arch() != rt_->device().arch())
-    return Error("the CUDA module was built for " + code.arch() + ", the device is " +
-                 rt_->device().arch());
+  if (!code.arch().empty())
+    KILN_RETURN_IF_ERROR(check_cuda_arch(code.arch(), rt_->device().major, rt_->device().minor));
   if (code.launches().empty() && !plan.launches.empty())
     return Error("the CUDA module has no launch table for the plan's " +
                  std::to_string(plan.launches.size()) + " kernels");

@@ -34,20 +34,14 @@
 #include <vector>
 
 #include "runtime/cuda_driver.h"
+#include "runtime/cuda_launch.h"
 #include "runtime/executable.h"
 
 namespace kiln {
 
-// One kernel launch of a plan on the device (from cudagen::CudaLaunch), in order.
-struct CudaKernelLaunch {
-  std::string kernel;  // the __global__ function's name in the module
-  int64_t grid = 1;    // blocks (1-D)
-  int block = 256;     // threads per block (1-D)
-  int shared_bytes = 0;  // dynamic shared memory
-};
-
 // A plan's device code: what cuModuleLoadData takes (a cubin, or PTX text with its
-// terminating NUL) and the launches of one step.
+// terminating NUL) and the launches of one step. `arch` is sm_XY for a cubin and
+// compute_XY for PTX (runtime/cuda_arch.h); bind refuses a device that cannot run it.
 class CudaCodeModule : public CodeModule {
  public:
   CudaCodeModule(std::vector<uint8_t> image, std::vector<CudaKernelLaunch> launches,
@@ -63,7 +57,7 @@ class CudaCodeModule : public CodeModule {
  private:
   std::vector<uint8_t> image_;
   std::vector<CudaKernelLaunch> launches_;
-  std::string arch_;    // sm_XX the image was built for
+  std::string arch_;    // what the image was built for: sm_XY, or compute_XY (PTX)
   std::string source_;  // the CUDA C++ (for `kiln inspect`), when kept
 };
 

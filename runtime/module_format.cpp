@@ -5,6 +5,8 @@
 // the weights against it.
 #include "runtime/module_format.h"
 
+#include <cctype>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -14,6 +16,7 @@
 #include "module_generated.h"
 #include "runtime/abi.h"
 #include "runtime/atomic_file.h"
+#include "runtime/cuda_arch.h"
 
 namespace kiln {
 namespace {
@@ -210,6 +213,30 @@ Expected<std::vector<ModuleWeight>> read_weights(
   return out;
 }
 
+Expected<ModuleCudaCode> read_cuda(const fb::CudaCode& c, const std::string& at, Budget& budget) {
+  KILN_RETURN_IF_ERROR(budget.take(64 + elems(c.arch()) + elems(c.image()) + elems(c.ptx()) +
+                                       elems(c.source()),
+                                   at));
+  ModuleCudaCode out;
+  out.arch = str(c.arch());
+  if (elems(c.image())) out.image.assign(c.image()->data(), c.image()->data() + c.image()->size());
+  out.ptx = str(c.ptx());
+  out.source = str(c.source());
+  for (flatbuffers::uoffset_t i = 0; i < elems(c.launches()); ++i) {
+    const fb::CudaLaunch* l = c.launches()->Get(i);
+    KILN_RETURN_IF_ERROR(budget.take(64 + elems(l->kernel()), at));
+    out.launches.push_back({str(l->kernel()), l->grid(), l->block(), l->shared_bytes(), l->plan_launch()});
+  }
+  return out;
+}
+
+bool is_identifier(const std::string& s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  return true;
+}
+
 // The state buffer a weight of `plan` fills (the first of that name), or nullptr.
 const PlanBuffer* state_buffer(const ExecutablePlan& plan, const std::string& name) {
   for (const PlanBuffer& b : plan.buffers)
@@ -248,6 +275,36 @@ Status check_weights(const ExecutablePlan& plan, const std::vector<ModuleWeight>
   return Status::Ok();
 }
 
+Status check_cuda_code(const ExecutablePlan& plan, const ModuleCudaCode& cuda, const std::string& at) {
+  const std::string where = at + "cuda ";
+  Expected<CudaArch> arch = parse_cuda_arch(cuda.arch);
+  if (!arch.ok() || arch->ptx) return Error(where + "arch: '" + cuda.arch + "' is not sm_NN (e.g. sm_90)");
+  if (cuda.image.empty()) return Error(where + "image: missing (no cubin for " + cuda.arch + ")");
+  constexpr int kMaxSharedBytes = 256 << 10;
+  int64_t next = 0;  // the plan launch that must come next, or the current one again
+  for (size_t i = 0; i < cuda.launches.size(); ++i) {
+    const CudaKernelLaunch& l = cuda.launches[i];
+    const std::string w = where + "launch " + std::to_string(i) + ": ";
+    if (!is_identifier(l.kernel)) return Error(w + "kernel name '" + l.kernel + "' is not a C identifier");
+    if (l.grid < 1 || l.grid > std::numeric_limits<int32_t>::max())
+      return Error(w + l.kernel + ": grid of " + std::to_string(l.grid) + " blocks (1 to 2^31-1)");
+    if (l.block < 1 || l.block > 1024)
+      return Error(w + l.kernel + ": block of " + std::to_string(l.block) + " threads (1 to 1024)");
+    if (l.shared_bytes < 0 || l.shared_bytes > kMaxSharedBytes)
+      return Error(w + l.kernel + ": " + std::to_string(l.shared_bytes) +
+                   " bytes of dynamic shared memory (0 to 256 KiB)");
+    if (l.plan_launch != next && (next == 0 || l.plan_launch != next - 1))
+      return Error(w + l.kernel + ": belongs to plan launch " + std::to_string(l.plan_launch) +
+                   ", expected " + (next > 0 ? std::to_string(next - 1) + " or " : "") +
+                   std::to_string(next) + " (launches follow the plan's order)");
+    if (l.plan_launch == next) ++next;
+  }
+  if (next != static_cast<int64_t>(plan.launches.size()))
+    return Error(where + "launches: cover " + std::to_string(next) + " of the plan's " +
+                 std::to_string(plan.launches.size()) + " kernels");
+  return Status::Ok();
+}
+
 std::vector<uint8_t> serialize_module(const CompiledModuleFile& m) {
   const ExecutablePlan& p = m.plan;
   size_t total = 4096 + m.object.size() + p.name.size() + p.entry_symbol.size() +
@@ -262,6 +319,10 @@ std::vector<uint8_t> serialize_module(const CompiledModuleFile& m) {
   for (const ModuleWeight& w : m.weights)
     total += tensor_size_estimate("serialize_module: weight", w.name, w.type, w.bytes);
   for (const auto& [k, v] : m.metadata) total += 32 + k.size() + v.size();
+  if (m.cuda) {
+    total += 256 + m.cuda->image.size() + m.cuda->ptx.size() + m.cuda->source.size();
+    for (const CudaKernelLaunch& l : m.cuda->launches) total += 64 + l.kernel.size();
+  }
   KILN_CHECK(total < kMaxFileBytes,
              "serialize_module: module '" + p.name + "' exceeds flatbuffers' 2 GiB limit");
 
@@ -310,8 +371,22 @@ std::vector<uint8_t> serialize_module(const CompiledModuleFile& m) {
   auto mv = b.CreateVector(write_key_values(b, m.metadata));
   b.ForceVectorAlignment(m.object.size(), 1, 64);
   auto object = b.CreateVector(m.object);
+  flatbuffers::Offset<fb::CudaCode> cuda;  // absent from CPU modules
+  if (m.cuda) {
+    std::vector<flatbuffers::Offset<fb::CudaLaunch>> ls;
+    for (const CudaKernelLaunch& l : m.cuda->launches)
+      ls.push_back(fb::CreateCudaLaunchDirect(b, l.kernel.c_str(), l.grid, l.block, l.shared_bytes,
+                                              l.plan_launch));
+    auto lv = b.CreateVector(ls);
+    auto arch = b.CreateString(m.cuda->arch);
+    b.ForceVectorAlignment(m.cuda->image.size(), 1, 64);
+    auto image = b.CreateVector(m.cuda->image);
+    auto ptx = b.CreateString(m.cuda->ptx);
+    auto source = b.CreateString(m.cuda->source);
+    cuda = fb::CreateCudaCode(b, arch, image, ptx, lv, source);
+  }
   b.Finish(fb::CreateModule(b, kModuleFormatVersion, KILN_ABI_VERSION, target, plan, wv, mv,
-                            object),
+                            object, cuda),
            fb::ModuleIdentifier());
   return finish(b);
 }
@@ -339,6 +414,12 @@ Expected<CompiledModuleFile> deserialize_module(std::span<const uint8_t> bytes,
     KILN_RETURN_IF_ERROR(budget.take(elems(fm.object()), at));
     if (elems(fm.object()))
       m.object.assign(fm.object()->data(), fm.object()->data() + fm.object()->size());
+    if (const fb::CudaCode* c = fm.cuda()) {
+      if (!m.object.empty() || !m.target.features.empty())
+        return Error(at + "cuda: a module holds CPU code (object, target features) or CUDA code, not both");
+      m.cuda = KILN_TRY(read_cuda(*c, at, budget));
+      KILN_RETURN_IF_ERROR(check_cuda_code(m.plan, *m.cuda, at));
+    }
     return m;
   };
   Expected<CompiledModuleFile> m = decode();

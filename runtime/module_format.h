@@ -6,11 +6,13 @@
 // here. deserialize_module trusts nothing: identifier, format version, ABI version,
 // flatbuffers Verifier, then known enum values, bounded shapes, validate_plan, unique
 // names (weights, signature, features) and every weight naming a model-scoped state
-// buffer of the same dtype and shape with numel * dtype size bytes. Every error starts
-// with `source` and names the field; no input makes it crash or abort.
+// buffer of the same dtype and shape with numel * dtype size bytes; for CUDA code,
+// check_cuda_code. Every error starts with `source` and names the field; no input makes
+// it crash or abort.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -18,6 +20,7 @@
 
 #include "ir/shape.h"
 #include "ir/status.h"
+#include "runtime/cuda_launch.h"
 #include "runtime/plan.h"
 
 namespace kiln {
@@ -39,12 +42,23 @@ struct ModuleWeight {
   std::vector<uint8_t> bytes;
 };
 
+// A plan compiled for NVIDIA GPUs (`kiln compile --device cuda`; runtime/cuda_module.h
+// loads it).
+struct ModuleCudaCode {
+  std::string arch;                        // "sm_90": what `image` was built for
+  std::vector<uint8_t> image;              // a cubin for `arch` (what cuModuleLoadData takes)
+  std::string ptx;                         // PTX for compute_XX of `arch`; may be empty
+  std::vector<CudaKernelLaunch> launches;  // one step, in order
+  std::string source;                      // the CUDA C++ compiled; may be empty
+};
+
 struct CompiledModuleFile {
-  ModuleTarget target;
+  ModuleTarget target;                // CPU code only
   ExecutablePlan plan;
   std::vector<ModuleWeight> weights;  // empty: initializers, or external weights
   std::vector<std::pair<std::string, std::string>> metadata;  // unique keys
-  std::vector<uint8_t> object;        // the code, when the manifest carries it
+  std::vector<uint8_t> object;        // the CPU code, when the manifest carries it
+  std::optional<ModuleCudaCode> cuda;  // CUDA code instead of CPU code
 };
 
 // Why a module was refused, for callers that map refusals to codes (the C API).
@@ -54,6 +68,8 @@ enum class ModuleError : uint8_t {
   Format,       // not a valid manifest
   AbiVersion,   // code generated against another KILN_ABI_VERSION
   CpuFeatures,  // this CPU lacks a feature the code needs
+  Device,       // no CUDA device, or a failed device call (runtime/cuda_module.h)
+  DeviceArch,   // the GPU cannot run the module's CUDA code
 };
 
 // Writes kModuleFormatVersion and KILN_ABI_VERSION. KILN_CHECKs that each weight and
@@ -70,6 +86,13 @@ Expected<CompiledModuleFile> deserialize_module(std::span<const uint8_t> bytes,
 // start with `at` ("m.kmod: ") and name the weight.
 Status check_weights(const ExecutablePlan& plan, const std::vector<ModuleWeight>& weights,
                      const std::string& at);
+
+// Checks CUDA code against `plan`: arch spelled sm_NN, a non-empty image, and a launch
+// table that covers the plan: each launch names a kernel (a C identifier), has a grid of
+// 1 to 2^31-1 blocks of 1 to 1024 threads and 0 to 256 KiB of dynamic shared memory, and
+// belongs to a plan launch, in the plan's order, every plan launch having at least one.
+// Errors start with `at` ("m.kmod: ") and name the field.
+Status check_cuda_code(const ExecutablePlan& plan, const ModuleCudaCode& cuda, const std::string& at);
 
 // Whole files, written atomically (runtime/atomic_file.h).
 Status save_module(const std::string& path, const CompiledModuleFile& m);

@@ -4,7 +4,8 @@
 // gets one line naming why; with one, it starts the device runtime
 // (runtime/cuda_runtime.h) and makes it the default compile target
 // (codegen/cuda/compile_device.h), so `train` and `eval` run their executables on it.
-// The other commands still stop with one line: their CUDA paths are not built yet.
+// The other commands still stop with one line: their CUDA paths are not built yet;
+// `compile` checks cuda itself (it needs the driver only to learn the GPU's arch).
 //
 // `$KILN_CUDA_DRIVER=kiln-emulator` selects the emulated driver
 // (codegen/cuda/emulated_driver.h): kernels run on the host emulator, a test hook.

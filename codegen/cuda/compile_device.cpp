@@ -11,14 +11,15 @@
 
 namespace kiln::cudagen {
 
-CudaImageBuilder nvrtc_image_builder(std::optional<CompileCacheConfig> cache) {
-  return [cache](const CudaProgram& program, const std::string& name,
-                 const std::string& arch) -> Expected<std::vector<uint8_t>> {
+CudaImageBuilder nvrtc_image_builder(std::optional<CompileCacheConfig> cache, std::string* ptx) {
+  return [cache, ptx](const CudaProgram& program, const std::string& name,
+                      const std::string& arch) -> Expected<std::vector<uint8_t>> {
     CudaCompileOptions o;
     o.arch = arch;
     o.cubin = true;
     CudaImage image = KILN_TRY(compile_cuda_cached(nvrtc_source({&program}), name, o, cache));
     if (image.compiled.cubin.empty()) return Error("NVRTC produced no cubin for " + name);
+    if (ptx) *ptx = std::move(image.compiled.ptx);
     return std::move(image.compiled.cubin);
   };
 }
@@ -46,7 +47,7 @@ Expected<CompiledPlan> compile_cuda_plan(const Graph& g, const std::string& arch
   if (!image.ok()) return image.error().wrap("compile for cuda");
   std::vector<CudaKernelLaunch> launches;
   for (const CudaLaunch& l : rendered->launches)
-    launches.push_back({l.kernel, l.grid, l.block, l.dynamic_shared_bytes});
+    launches.push_back({l.kernel, l.grid, l.block, l.dynamic_shared_bytes, l.kernel_index});
   describe_plan(p);
   CompiledPlan out{std::move(p.plan),
                    std::make_shared<CudaCodeModule>(std::move(*image), std::move(launches), arch,

@@ -27,7 +27,9 @@ using CudaImageBuilder = std::function<Expected<std::vector<uint8_t>>(
     const CudaProgram& program, const std::string& name, const std::string& arch)>;
 
 // NVRTC -> PTX -> cubin, cached (codegen/cuda/compile.h); unset cache: the default one.
-CudaImageBuilder nvrtc_image_builder(std::optional<CompileCacheConfig> cache = std::nullopt);
+// With `ptx`, each build also stores its PTX there (the caller keeps it alive).
+CudaImageBuilder nvrtc_image_builder(std::optional<CompileCacheConfig> cache = std::nullopt,
+                                     std::string* ptx = nullptr);
 // The host emulator's build (codegen/cuda/emulate.h), for the emulated driver only.
 CudaImageBuilder emulated_image_builder();
 

@@ -41,7 +41,9 @@ typedef enum kiln_status {
   KILN_CPU_UNSUPPORTED = 6,  /* this CPU lacks a feature the code needs */
   KILN_OUT_OF_MEMORY = 7,
   KILN_INTERNAL = 8,         /* a bug in kiln */
-  KILN_SIGNATURE_MISMATCH = 9 /* the module's inputs/outputs are not the ones expected */
+  KILN_SIGNATURE_MISMATCH = 9, /* the module's inputs/outputs are not the ones expected */
+  KILN_DEVICE_ERROR = 10,      /* no CUDA driver or GPU, or a device call failed */
+  KILN_DEVICE_UNSUPPORTED = 11 /* the GPU cannot run the module's CUDA code (its sm_XX) */
 } kiln_status;
 
 /* Element types (the values of ir/dtype.h's DType). */
@@ -80,6 +82,11 @@ kiln_status kiln_model_open_library(const char* path, const char* prefix, kiln_m
  * the header `kiln compile --emit header` generates declares them. */
 kiln_status kiln_model_open_linked(const void* manifest, size_t size, void (*entry)(void**),
                                    kiln_model** out);
+/* Opens a CUDA module file written by `kiln compile --device cuda` on GPU `device` (0:
+ * the first) through the CUDA driver (libcuda.so.1, or $KILN_CUDA_DRIVER), which loads
+ * its cubin, or its PTX on a newer GPU; no CUDA toolkit is needed. Inputs and outputs
+ * stay host buffers: kiln_model_run copies inputs up and outputs down. */
+kiln_status kiln_model_open_cuda(const char* path, int device, kiln_model** out);
 /* Replaces the model's weights with the parameters of a kiln model file (modules compiled
  * with `--weights external`). Every parameter the module uses must have a value. */
 kiln_status kiln_model_load_weights(kiln_model* model, const char* model_file);
