@@ -28,7 +28,7 @@ struct CudaCompileOptions {
   bool cubin = true;                // also assemble PTX -> cubin with nvJitLink
   std::vector<std::string> extra;   // more NVRTC options
   // nvJitLink -verbose: ptxas's per-kernel registers, stack and spills in the log
-  // (codegen/cuda/kernel_resources.h reads them).
+  // (codegen/cuda/kernel_resources.h reads them). compile_cuda_cached does not keep logs.
   bool resource_usage = false;
 };
 

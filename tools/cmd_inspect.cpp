@@ -82,9 +82,8 @@ int print_cuda(const Graph& g, const std::string& arch, const CompileOptions& co
   const ExecutablePlan& plan = in->compiled.plan;
   const auto& code = dynamic_cast<const CudaCodeModule&>(*in->compiled.code);
   std::printf("%s", plan.description.c_str());
-  std::printf("cuda %s (NVRTC %s): %zu launches for %zu plan kernels, cubin %zu bytes%s\n", arch.c_str(),
-              in->nvrtc_version.c_str(), code.launches().size(), plan.launches.size(), in->cubin_bytes,
-              in->cache_hit ? " (compile cache hit)" : "");
+  std::printf("cuda %s (NVRTC %s): %zu launches for %zu plan kernels, cubin %zu bytes\n", arch.c_str(),
+              in->nvrtc_version.c_str(), code.launches().size(), plan.launches.size(), in->cubin_bytes);
   std::printf("%-6s %-28s %-16s %7s %6s %7s %6s %5s %12s\n", "launch", "plan kernel", "cuda kernel", "grid",
               "block", "dyn smem", "smem", "regs", "spills st/ld");
   for (size_t i = 0; i < code.launches().size(); ++i) {

@@ -49,7 +49,6 @@ Expected<CudaImage> compile_cuda_cached(const std::string& source, const std::st
   const std::string version = KILN_TRY(nvrtc_version());
   std::optional<CompileCache> store = CompileCache::open(cache ? *cache : default_compile_cache());
   std::string opts = options.arch + (options.cubin ? " cubin" : " ptx");
-  if (options.resource_usage) opts += " resource-usage";
   for (const std::string& o : options.extra) opts += " " + o;
   const CacheKey key = make_cache_key({"kiln-cuda-1", version, opts, name, source});
   if (store) {

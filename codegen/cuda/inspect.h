@@ -16,12 +16,12 @@ struct CudaInspection {
   CompiledPlan compiled;  // compiled.code is a CudaCodeModule
   std::string nvrtc_version;
   size_t cubin_bytes = 0;
-  bool cache_hit = false;  // the cubin came from the compile cache
   std::map<std::string, KernelResources> resources;  // by kernel name
 };
 
-// compile_cuda_plan for `arch` through NVRTC (and the compile cache of options.cache)
-// with ptxas's resource report. Errors: a malformed arch, NVRTC's or nvJitLink's.
+// compile_cuda_plan for `arch` through NVRTC (always compiled: the compile cache keeps
+// no resource report) with ptxas's report. Errors: a malformed arch, NVRTC's or
+// nvJitLink's.
 Expected<CudaInspection> inspect_cuda(const Graph& g, const std::string& arch,
                                       const CompileOptions& options = {});
 
