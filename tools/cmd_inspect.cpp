@@ -122,8 +122,6 @@ int run_inspect(const InspectArgs& a) {
   if (a.no_fusion && (!a.attention.empty() || a.summary))
     return report_error(Error("--no-fusion shows the kernels of a step: not with --attention or "
                               "--summary"));
-  if (!a.attention.empty()) return write_attention(*model, a, opts);
-  if (a.summary) return print_summary(*model, opts);
   // --arch, or --device cuda with a device (check_device made it the default target).
   const std::optional<cudagen::CudaTarget> target = cudagen::default_cuda_target();
   const bool cuda = !a.arch.empty() || target.has_value();
@@ -131,6 +129,8 @@ int run_inspect(const InspectArgs& a) {
     return report_error(Error("--device cuda shows the kernels of a step: not with --attention or --summary"));
   if (!cuda && a.print_after == "cuda") return report_error(Error("--print-after cuda goes with --device cuda"));
   if (cuda && a.print_after == "llvm") return report_error(Error("--print-after llvm goes with --device cpu"));
+  if (!a.attention.empty()) return write_attention(*model, a, opts);
+  if (a.summary) return print_summary(*model, opts);
   Expected<SupervisedSpec> spec = model->spec(opts);
   if (!spec.ok()) return report_error(spec.error());
   GraphKind kind = a.eval ? GraphKind::Eval : GraphKind::Train;

@@ -67,6 +67,7 @@ TEST_CASE("kiln inspect --device cuda --arch compiles with NVRTC and no driver",
   refused("--arch sm_90", 1, "--arch sm_90 goes with --device cuda");
   refused("--device cuda --arch sm_99", 1, "sm_99");  // well-formed, unknown to NVRTC
   refused("--device cuda --arch sm_90 --print-after llvm", 1, "--print-after llvm goes with --device cpu");
+  refused("--device cuda --arch sm_90 --summary", 1, "--device cuda shows the kernels of a step");
 }
 
 TEST_CASE("kiln COMMAND --device cuda without a GPU is one line for every command", "[cuda][cli]") {
