@@ -41,6 +41,8 @@ set(KILN_TESTS_NEED_LLVM
   models/run_options_test.cpp
   models/translation_model_test.cpp
   models/zoo_test.cpp
+  # cuda: device commands compared with the same commands on the CPU
+  cuda/device_commands_test.cpp
   # tools: the CLI on the CPU (tests/no_llvm_cli_test.sh checks its refusal instead)
   tools/cli_test.cpp
   tools/compile_cache_cli_test.cpp

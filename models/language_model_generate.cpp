@@ -106,7 +106,7 @@ Expected<GeneratedText> generate_text(LanguageModel& model, const Vocab& vocab,
     const int32_t id = vocab.index(std::string_view(prefix).substr(start, i - start));
     if (id == Vocab::kUnk) ++out.unknown;
     *x = id;
-    exe->run();
+    KILN_RETURN_IF_ERROR(exe->run_checked());  // a device run can fail
   }
   std::mt19937_64 rng(seed);
   for (int64_t k = 0; k < len; ++k) {
@@ -115,7 +115,7 @@ Expected<GeneratedText> generate_text(LanguageModel& model, const Vocab& vocab,
     out.text += vocab.token(next);
     if (k + 1 < len) {
       *x = next;
-      exe->run();
+      KILN_RETURN_IF_ERROR(exe->run_checked());
     }
   }
   return out;

@@ -79,6 +79,14 @@ Expected<CudaDriverTable> load_cuda_driver(const std::string& path_in) {
   resolve_optional(handle, "cuGraphLaunch", t.cuGraphLaunch);
   resolve_optional(handle, "cuGraphExecDestroy", t.cuGraphExecDestroy);
   resolve_optional(handle, "cuGraphDestroy", t.cuGraphDestroy);
+  resolve_optional(handle, "cuMemHostAlloc", t.cuMemHostAlloc);
+  resolve_optional(handle, "cuMemFreeHost", t.cuMemFreeHost);
+  resolve_optional(handle, "cuEventCreate", t.cuEventCreate);
+  resolve_optional(handle, "cuEventRecord", t.cuEventRecord);
+  // _v2 since CUDA 12.8 (cuda.h maps the name to it); older drivers export the first only.
+  resolve_optional(handle, "cuEventElapsedTime_v2", t.cuEventElapsedTime);
+  if (!t.cuEventElapsedTime) resolve_optional(handle, "cuEventElapsedTime", t.cuEventElapsedTime);
+  resolve_optional(handle, "cuEventDestroy_v2", t.cuEventDestroy);
   return t;  // the handle stays open: the functions live in it
 }
 

@@ -68,10 +68,20 @@ struct CudaDriverTable {
   int (*cuGraphLaunch)(void* exec, void* stream) = nullptr;
   int (*cuGraphExecDestroy)(void* exec) = nullptr;
   int (*cuGraphDestroy)(void* graph) = nullptr;
+  // Page-locked host memory: the per-step staging of inputs and outputs, so that the
+  // async copies on the non-blocking stream are truly asynchronous.
+  int (*cuMemHostAlloc)(void** ptr, size_t bytes, unsigned flags) = nullptr;
+  int (*cuMemFreeHost)(void* ptr) = nullptr;
+  // Events: the device profile (one pair around each launch).
+  int (*cuEventCreate)(void** event, unsigned flags) = nullptr;
+  int (*cuEventRecord)(void* event, void* stream) = nullptr;
+  int (*cuEventElapsedTime)(float* ms, void* start, void* end) = nullptr;  // _v2, else the first
+  int (*cuEventDestroy)(void* event) = nullptr;                            // _v2
 };
 
 // The driver enums the runtime passes (values from cuda.h, stable since CUDA 10).
 inline constexpr unsigned kCudaStreamNonBlocking = 1;    // CU_STREAM_NON_BLOCKING
+inline constexpr unsigned kCudaEventDefault = 0;         // CU_EVENT_DEFAULT (timed)
 inline constexpr int kCudaCaptureModeThreadLocal = 1;    // CU_STREAM_CAPTURE_MODE_THREAD_LOCAL
 inline constexpr int kCudaErrorInvalidValue = 1;
 inline constexpr int kCudaErrorOutOfMemory = 2;

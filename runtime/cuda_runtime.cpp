@@ -3,11 +3,13 @@
 #include "runtime/cuda_runtime.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <map>
 
 #include "runtime/cuda_arch.h"
 #include "runtime/cuda_state_mirror.h"
+#include "runtime/profile.h"
 
 namespace kiln {
 
@@ -28,12 +30,17 @@ class CudaProgramOnDevice : public DeviceProgram {
   Status read_arena(uint64_t offset, void* dst, uint64_t bytes) override;
 
  private:
+  // A host buffer's per-step copy, staged through the page-locked block.
   struct Copy {
     void* host;
     CudaDevicePtr device;
     size_t bytes;
+    char* stage = nullptr;
   };
+  Status stage_copies();
   Status capture();
+  Status launch_profiled();
+  Status record_profile();
   Status upload_states();
 
   std::shared_ptr<CudaRuntime> rt_;
@@ -44,6 +51,9 @@ class CudaProgramOnDevice : public DeviceProgram {
   uint64_t arena_bytes_ = 0;
   CudaDevicePtr table_ = 0;       // the kernels' `bufs` argument
   std::vector<Copy> inputs_, outputs_;
+  void* pinned_ = nullptr;  // cuMemHostAlloc'd: every input's and output's stage
+  KernelProfile* profile_ = nullptr;  // profiling: launch by launch, timed by events
+  std::vector<void*> events_;         // profiling: a start and an end event per launch
   std::shared_ptr<CudaStateMirror> shared_mirror_, own_mirror_;
   std::vector<StateEntry*> shared_states_, own_states_;
   void* graph_ = nullptr;
@@ -54,6 +64,8 @@ CudaProgramOnDevice::~CudaProgramOnDevice() {
   std::unique_lock<std::mutex> lock = rt_->enter();
   const CudaDriverTable& d = rt_->driver();
   // Teardown cannot report: the fake driver's tests check that every handle is released.
+  for (void* e : events_) d.cuEventDestroy(e);
+  if (pinned_) d.cuMemFreeHost(pinned_);
   if (exec_) d.cuGraphExecDestroy(exec_);
   if (graph_) d.cuGraphDestroy(graph_);
   if (module_) d.cuModuleUnload(module_);
@@ -75,6 +87,11 @@ Status CudaProgramOnDevice::bind(const ExecutablePlan& plan, const CudaCodeModul
       return Error("launch of " + l.kernel + ": grid " + std::to_string(l.grid) + ", block " +
                    std::to_string(l.block) + " is outside what a device launches");
   launches_ = code.launches();
+  profile_ = host.profile;
+  if (profile_)
+    for (const CudaKernelLaunch& l : launches_)
+      if (l.plan_launch < 0 || l.plan_launch >= static_cast<int>(plan.launches.size()))
+        return Error("launch of " + l.kernel + " names no kernel of the plan to profile");
   KILN_RETURN_IF_ERROR(rt_->check("cuModuleLoadData", d.cuModuleLoadData(&module_, code.image().data())));
   std::map<std::string, void*> by_name;
   for (const CudaKernelLaunch& l : launches_) {
@@ -146,8 +163,33 @@ Status CudaProgramOnDevice::bind(const ExecutablePlan& plan, const CudaCodeModul
     KILN_RETURN_IF_ERROR(rt_->check("cuMemcpyHtoDAsync",
                                     d.cuMemcpyHtoDAsync(table_, table.data(), n * sizeof(CudaDevicePtr),
                                                         rt_->stream())));
+  KILN_RETURN_IF_ERROR(stage_copies());
+  for (size_t i = 0; profile_ && i < 2 * launches_.size(); ++i) {
+    void* e = nullptr;
+    KILN_RETURN_IF_ERROR(rt_->check("cuEventCreate", d.cuEventCreate(&e, kCudaEventDefault)));
+    events_.push_back(e);
+  }
   // The host's table and constants are locals or may change: wait for the copies.
   return rt_->check("cuStreamSynchronize", d.cuStreamSynchronize(rt_->stream()));
+}
+
+// One page-locked block holds a stage per input and output: the async copies of a step
+// then read and write pinned memory only (from pageable memory a driver copies
+// synchronously, and a capture-safe, overlapped transfer needs pinned memory).
+Status CudaProgramOnDevice::stage_copies() {
+  size_t bytes = 0;
+  for (const std::vector<Copy>* list : {&inputs_, &outputs_})
+    for (const Copy& c : *list) bytes += align_up(c.bytes);
+  if (bytes == 0) return Status::Ok();
+  const CudaDriverTable& d = rt_->driver();
+  KILN_RETURN_IF_ERROR(rt_->check("cuMemHostAlloc", d.cuMemHostAlloc(&pinned_, bytes, 0)));
+  char* next = static_cast<char*>(pinned_);
+  for (std::vector<Copy>* list : {&inputs_, &outputs_})
+    for (Copy& c : *list) {
+      c.stage = next;
+      next += align_up(c.bytes);
+    }
+  return Status::Ok();
 }
 
 // Records the step's launches into a CUDA graph and instantiates it. A launch that fails
@@ -179,6 +221,39 @@ Status CudaProgramOnDevice::capture() {
   return Status::Ok();
 }
 
+// The profiled step: launch by launch (not the captured graph), each between its events.
+Status CudaProgramOnDevice::launch_profiled() {
+  const CudaDriverTable& d = rt_->driver();
+  void* stream = rt_->stream();
+  for (size_t i = 0; i < launches_.size(); ++i) {
+    const CudaKernelLaunch& l = launches_[i];
+    void* params[] = {&table_};
+    KILN_RETURN_IF_ERROR(rt_->check("cuEventRecord", d.cuEventRecord(events_[2 * i], stream)));
+    if (Status st = rt_->check("cuLaunchKernel",
+                               d.cuLaunchKernel(functions_[i], static_cast<unsigned>(l.grid), 1, 1,
+                                                static_cast<unsigned>(l.block), 1, 1,
+                                                static_cast<unsigned>(l.shared_bytes), stream, params, nullptr));
+        !st.ok())
+      return st.error().wrap("kernel " + l.kernel);
+    KILN_RETURN_IF_ERROR(rt_->check("cuEventRecord", d.cuEventRecord(events_[2 * i + 1], stream)));
+  }
+  return Status::Ok();
+}
+
+// After the step's synchronise: each launch's time goes to its plan kernel.
+Status CudaProgramOnDevice::record_profile() {
+  const CudaDriverTable& d = rt_->driver();
+  std::vector<double> seconds(profile_->seconds().size(), 0.0);
+  for (size_t i = 0; i < launches_.size(); ++i) {
+    float ms = 0;
+    KILN_RETURN_IF_ERROR(rt_->check("cuEventElapsedTime",
+                                    d.cuEventElapsedTime(&ms, events_[2 * i], events_[2 * i + 1])));
+    seconds[static_cast<size_t>(launches_[i].plan_launch)] += ms * 1e-3;
+  }
+  profile_->record_run(seconds);
+  return Status::Ok();
+}
+
 Status CudaProgramOnDevice::upload_states() {
   for (const auto& [mirror, states] : {std::pair{shared_mirror_.get(), &shared_states_},
                                        std::pair{own_mirror_.get(), &own_states_}}) {
@@ -196,18 +271,28 @@ Status CudaProgramOnDevice::run() {
   const CudaDriverTable& d = rt_->driver();
   void* stream = rt_->stream();
   KILN_RETURN_IF_ERROR(upload_states());
+  // The previous step synchronised, so its copies out of the stages are done.
   for (const Copy& c : inputs_)
-    if (c.bytes > 0)
-      KILN_RETURN_IF_ERROR(rt_->check("cuMemcpyHtoDAsync", d.cuMemcpyHtoDAsync(c.device, c.host, c.bytes, stream)));
-  if (!exec_) KILN_RETURN_IF_ERROR(capture());
-  KILN_RETURN_IF_ERROR(rt_->check("cuGraphLaunch", d.cuGraphLaunch(exec_, stream)));
+    if (c.bytes > 0) {
+      std::memcpy(c.stage, c.host, c.bytes);
+      KILN_RETURN_IF_ERROR(rt_->check("cuMemcpyHtoDAsync", d.cuMemcpyHtoDAsync(c.device, c.stage, c.bytes, stream)));
+    }
+  if (profile_) {
+    KILN_RETURN_IF_ERROR(launch_profiled());
+  } else {
+    if (!exec_) KILN_RETURN_IF_ERROR(capture());
+    KILN_RETURN_IF_ERROR(rt_->check("cuGraphLaunch", d.cuGraphLaunch(exec_, stream)));
+  }
   // From here the step may have written its states: the host copies are stale.
   if (shared_mirror_) shared_mirror_->mark_device_newer(shared_states_);
   if (own_mirror_) own_mirror_->mark_device_newer(own_states_);
   for (const Copy& c : outputs_)
     if (c.bytes > 0)
-      KILN_RETURN_IF_ERROR(rt_->check("cuMemcpyDtoHAsync", d.cuMemcpyDtoHAsync(c.host, c.device, c.bytes, stream)));
-  return rt_->check("cuStreamSynchronize", d.cuStreamSynchronize(stream));
+      KILN_RETURN_IF_ERROR(rt_->check("cuMemcpyDtoHAsync", d.cuMemcpyDtoHAsync(c.stage, c.device, c.bytes, stream)));
+  KILN_RETURN_IF_ERROR(rt_->check("cuStreamSynchronize", d.cuStreamSynchronize(stream)));
+  for (const Copy& c : outputs_)
+    if (c.bytes > 0) std::memcpy(c.host, c.stage, c.bytes);
+  return profile_ ? record_profile() : Status::Ok();
 }
 
 Status CudaProgramOnDevice::read_arena(uint64_t offset, void* dst, uint64_t bytes) {
@@ -252,6 +337,12 @@ std::string cuda_runtime_missing_entry(const CudaDriverTable& t) {
       {"cuGraphLaunch", reinterpret_cast<const void*>(t.cuGraphLaunch)},
       {"cuGraphExecDestroy", reinterpret_cast<const void*>(t.cuGraphExecDestroy)},
       {"cuGraphDestroy", reinterpret_cast<const void*>(t.cuGraphDestroy)},
+      {"cuMemHostAlloc", reinterpret_cast<const void*>(t.cuMemHostAlloc)},
+      {"cuMemFreeHost", reinterpret_cast<const void*>(t.cuMemFreeHost)},
+      {"cuEventCreate", reinterpret_cast<const void*>(t.cuEventCreate)},
+      {"cuEventRecord", reinterpret_cast<const void*>(t.cuEventRecord)},
+      {"cuEventElapsedTime", reinterpret_cast<const void*>(t.cuEventElapsedTime)},
+      {"cuEventDestroy_v2", reinterpret_cast<const void*>(t.cuEventDestroy)},
   };
   std::string missing;
   for (const auto& [name, fn] : entries)

@@ -21,7 +21,13 @@
 //   - run(): host-newer states up, inputs up, the step (the first run is captured as a
 //     CUDA graph, every run launches the instantiated graph), outputs down, one stream
 //     synchronise; every state the plan binds becomes DeviceNewer. Per step only the
-//     minibatch goes up and the outputs (loss, correct count) come down.
+//     minibatch goes up and the outputs (loss, correct count) come down, each through
+//     its stage in one page-locked block (cuMemHostAlloc): the host buffer is copied
+//     into its stage, the stage up asynchronously; outputs the other way.
+//   - Profiling (BindOptions::profile): the step is not captured; every launch is issued
+//     on its own between two events, and after the synchronise each launch's elapsed
+//     time goes to its plan kernel (CudaKernelLaunch::plan_launch) in the executable's
+//     KernelProfile (runtime/profile.h), the structure the CPU's ticks fill.
 //   - Every driver failure is an Error naming the call and the driver's error name; a
 //     failed capture ends the capture and frees what it made; teardown frees everything
 //     in reverse order (executables, then mirrors, then stream and context).

@@ -67,9 +67,6 @@ Expected<std::unique_ptr<Executable>> Executable::bind(ExecutablePlan plan,
   // values may be on a device.
   if (!exe->device_ && exe->shared_->mirror())
     return Error("plan '" + plan.name + "': the model's state lives on a device; bind this executable to it too");
-  if (exe->device_ && options.profile)
-    return Error("plan '" + plan.name + "': profiling runs on the host only, not on " +
-                 exe->device_->name());
   if (!exe->device_) {  // on a device, the device binds the arena
     if (Status st = check_host_allocation(uint64_t{plan.arena_bytes}, "plan '" + plan.name + "': arena");
         !st.ok())
@@ -84,6 +81,7 @@ Expected<std::unique_ptr<Executable>> Executable::bind(ExecutablePlan plan,
   host.states.assign(plan.buffers.size(), nullptr);
   host.shared = exe->shared_.get();
   host.own = &exe->own_;
+  host.profile = exe->profile_data_.get();
   exe->ptrs_.assign(plan.buffers.size(), nullptr);
   for (size_t i = 0; i < plan.buffers.size(); ++i) {
     PlanBuffer& b = plan.buffers[i];

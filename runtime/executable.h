@@ -87,6 +87,9 @@ struct HostBinding {
   std::vector<StateEntry*> states;
   StateStore* shared = nullptr;
   StateStore* own = nullptr;
+  // When profiling (BindOptions::profile): where each run's per-kernel times go (the
+  // executable's, written under its run lock). The device times its own launches.
+  KernelProfile* profile = nullptr;
 };
 
 // Where plans run when not on the host CPU (runtime/cuda_runtime.h's CudaRuntime).
@@ -102,8 +105,10 @@ class ExecutionDevice {
 
 struct BindOptions {
   Allocator* allocator = nullptr;  // default: host_allocator()
-  bool profile = false;            // the code calls kiln_profile_tick (runtime/profile.h)
-  // Run on this device instead of the host (no host arena; profiling is host-only).
+  // Time every kernel (runtime/profile.h): host code calls kiln_profile_tick, a device
+  // times its launches itself (HostBinding::profile).
+  bool profile = false;
+  // Run on this device instead of the host (no host arena).
   std::shared_ptr<ExecutionDevice> device;
 };
 

@@ -149,12 +149,12 @@ std::string jitlink_log(const JitLinkLibrary& j, void* h, bool error_log) {
   return s;
 }
 
-Status assemble(const std::string& ptx, const std::string& arch, CudaCompiled& out) {
+Status assemble(const std::string& ptx, const std::string& arch, bool verbose, CudaCompiled& out) {
   const JitLinkLibrary* j = KILN_TRY(load_jitlink());
   std::string arch_opt = "-arch=" + arch;
-  const char* opts[] = {arch_opt.c_str()};
+  const char* opts[] = {arch_opt.c_str(), "-verbose"};
   void* h = nullptr;
-  if (int r = j->Create(&h, 1, opts); r != 0)
+  if (int r = j->Create(&h, verbose ? 2 : 1, opts); r != 0)
     return Error("nvJitLink: cannot create a linker for " + arch + " (error " + std::to_string(r) + ")");
   Status st;
   if (int r = j->AddData(h, kNvJitLinkInputPtx, ptx.data(), ptx.size(), "kiln.ptx"); r != 0) {
@@ -251,7 +251,7 @@ Expected<CudaCompiled> compile_cuda(const std::string& source, const std::string
   lib->DestroyProgram(&prog);
   if (pr != 0) return Error("NVRTC: cannot read the PTX of " + file);
   out.ptx.resize(ptx_size - 1);  // the terminating NUL
-  if (options.cubin) KILN_RETURN_IF_ERROR(assemble(out.ptx, options.arch, out));
+  if (options.cubin) KILN_RETURN_IF_ERROR(assemble(out.ptx, options.arch, options.resource_usage, out));
   return out;
 }
 

@@ -27,6 +27,9 @@ struct CudaCompileOptions {
   std::string arch = "sm_80";       // the real architecture: sm_80, sm_90, ...
   bool cubin = true;                // also assemble PTX -> cubin with nvJitLink
   std::vector<std::string> extra;   // more NVRTC options
+  // nvJitLink -verbose: ptxas's per-kernel registers, stack and spills in the log
+  // (codegen/cuda/kernel_resources.h reads them). compile_cuda_cached does not keep logs.
+  bool resource_usage = false;
 };
 
 struct CudaCompiled {

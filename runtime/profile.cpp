@@ -36,6 +36,14 @@ void KernelProfile::tick(int64_t kernel) {
   last_ = std::chrono::steady_clock::now();
 }
 
+void KernelProfile::record_run(const std::vector<double>& seconds) {
+  runs_++;
+  for (size_t k = 0; k < seconds.size() && k < seconds_.size(); ++k) {
+    seconds_[k] += seconds[k];
+    if (least_[k] == 0 || seconds[k] < least_[k]) least_[k] = seconds[k];
+  }
+}
+
 ProfileScope::ProfileScope(KernelProfile* p) : saved_(t_current) { t_current = p; }
 ProfileScope::~ProfileScope() { t_current = saved_; }
 

@@ -9,6 +9,9 @@
 // profiled on different threads at once never touch each other's numbers, and one
 // executable's runs are serialised by its run() (runtime/executable.h).
 //
+// A device (runtime/cuda_runtime.h) times its launches with events and hands each run's
+// per-kernel seconds to record_run, so the same profile reports both.
+//
 // Code that calls a profiling entry directly, with no current profile on its thread,
 // ticks into one process-wide fallback profile (profile_reset / profile_seconds /
 // profile_runs), guarded by a mutex: correct but shared by every such caller.
@@ -31,6 +34,8 @@ class KernelProfile {
   int64_t runs() const { return runs_; }
   // One tick (what kiln_profile_tick does): -1 starts a run, i >= 0 ends kernel i.
   void tick(int64_t kernel);
+  // One run timed elsewhere (a device's events): `seconds` per kernel, in slot order.
+  void record_run(const std::vector<double>& seconds);
 
  private:
   std::vector<double> seconds_, least_;

@@ -7,14 +7,20 @@
 //   limit       the sum over kernels of max(FLOPs / GEMM peak for contractions,
 //               bytes / copy bandwidth): no kernel faster than its bound;
 // and the step's time as a fraction of the limit (100% = at the machine's limit).
+// With --device cuda the step runs on the GPU, launch by launch between CUDA events (not
+// the captured graph; runtime/cuda_runtime.h), and the table shows the device profile:
+// time, rate and bandwidth per kernel, without the host's peaks or roofline.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cmath>
 #include <memory>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "codegen/cuda/compile_device.h"
 #include "models/registry.h"
 #include "runtime/machine_peaks.h"
 #include "runtime/thread_pool.h"
@@ -62,19 +68,23 @@ int run_bench(const BenchArgs& a) {
   CompileOptions co;
   co.profile = true;
   co.fusion = !a.no_fusion;
-  Expected<std::unique_ptr<Executable>> compiled = compile(*g, std::make_shared<StateStore>(), co);
+  Expected<std::unique_ptr<Executable>> compiled =
+      cudagen::compile_on_default_device(*g, std::make_shared<StateStore>(), co);
   if (!compiled.ok()) return report_error(compiled.error());
   Executable& exe = **compiled;
   fill_random_inputs(exe, 10);  // 10: a valid label, token id or length for every model
 
-  const MachinePeaks peaks = measure_machine_peaks();
-  for (int i = 0; i < 3; ++i) exe.run();  // warm-up: page faults, caches, thread wake-up
+  // The host's limits mean nothing for a device's kernels.
+  const std::optional<MachinePeaks> peaks =
+      exe.device() ? std::nullopt : std::optional<MachinePeaks>(measure_machine_peaks());
+  for (int i = 0; i < 3; ++i)  // warm-up: page faults, caches, thread wake-up
+    if (Status st = exe.run_checked(); !st.ok()) return report_error(st.error());
   exe.reset_profile();
   std::vector<double> step_seconds;
   const auto start = std::chrono::steady_clock::now();
   for (;;) {
     const auto t0 = std::chrono::steady_clock::now();
-    exe.run();
+    if (Status st = exe.run_checked(); !st.ok()) return report_error(st.error());
     const auto t1 = std::chrono::steady_clock::now();
     step_seconds.push_back(std::chrono::duration<double>(t1 - t0).count());
     const double elapsed = std::chrono::duration<double>(t1 - start).count();
@@ -99,8 +109,8 @@ int run_bench(const BenchArgs& a) {
     r.flops = launches[i].flops;
     r.bytes = launches[i].bytes;
     r.contraction = launches[i].contraction;
-    const double memory = r.bytes / peaks.copy_bytes_per_s;
-    r.bound = std::max(r.contraction ? r.flops / peaks.gemm_flops_per_s : 0.0, memory);
+    const double memory = peaks ? r.bytes / peaks->copy_bytes_per_s : 0.0;
+    r.bound = std::max(r.contraction && peaks ? r.flops / peaks->gemm_flops_per_s : 0.0, memory);
     total += r.seconds;
     flops += r.flops;
     bytes += r.bytes;
@@ -109,44 +119,56 @@ int run_bench(const BenchArgs& a) {
     limit += r.bound;
     rows.push_back(r);
   }
-  const double gemm_bound = gemm_flops / peaks.gemm_flops_per_s;
+  const double gemm_bound = peaks ? gemm_flops / peaks->gemm_flops_per_s : 0.0;
+  const std::string device = exe.device() ? exe.device()->name() : "";
 
   if (a.json) {
     nlohmann::ordered_json j;
     j["model"] = a.model;
     j["graph"] = a.eval ? "eval" : "train";
     j["batch"] = a.batch;
-    j["threads"] = peaks.threads;
+    if (peaks) j["threads"] = peaks->threads;
+    else j["device"] = device;
     j["fusion"] = !a.no_fusion;
     j["kernels"] = launches.size();
-    j["gemm_peak_gflops"] = peaks.gemm_flops_per_s * 1e-9;
-    j["copy_gbps"] = peaks.copy_bytes_per_s * 1e-9;
+    if (peaks) {
+      j["gemm_peak_gflops"] = peaks->gemm_flops_per_s * 1e-9;
+      j["copy_gbps"] = peaks->copy_bytes_per_s * 1e-9;
+    }
     j["steps"] = step_seconds.size();
     j["step_ms_least"] = least * 1e3;
     j["step_ms_median"] = median * 1e3;
     j["flops"] = flops;
     j["bytes"] = bytes;
     j["gemm_flops"] = gemm_flops;
-    j["gemm_bound_ms"] = gemm_bound * 1e3;
-    j["memory_bound_ms"] = memory_bound * 1e3;
-    j["limit_ms"] = limit * 1e3;
-    j["fraction_of_limit"] = limit / least;
-    j["fraction_of_gemm_bound"] = gemm_bound / least;
+    if (peaks) {
+      j["gemm_bound_ms"] = gemm_bound * 1e3;
+      j["memory_bound_ms"] = memory_bound * 1e3;
+      j["limit_ms"] = limit * 1e3;
+      j["fraction_of_limit"] = limit / least;
+      j["fraction_of_gemm_bound"] = gemm_bound / least;
+    }
     nlohmann::ordered_json ks = nlohmann::ordered_json::array();
-    for (const KernelRow& r : rows)
+    for (const KernelRow& r : rows) {
       ks.push_back({{"name", r.name}, {"us", r.seconds * 1e6}, {"us_least", r.least * 1e6},
-                    {"flops", r.flops},
-                    {"bytes", r.bytes}, {"bound_us", r.bound * 1e6}});
+                    {"flops", r.flops}, {"bytes", r.bytes}});
+      if (peaks) ks.back()["bound_us"] = r.bound * 1e6;
+    }
     j["profile"] = ks;
     std::printf("%s\n", json_line(j).c_str());
     return 0;
   }
-  std::printf("kiln bench %s: %s step, batch %lld, %d threads, %zu kernels%s\n", a.model.c_str(),
-              a.eval ? "evaluation" : "training", (long long)a.batch, peaks.threads,
-              launches.size(), a.no_fusion ? ", unfused" : "");
-  std::printf("machine: GEMM %.1f GFLOP/s (f32 %lld^3, %s), copy %.1f GB/s (%lld MiB memcpy)\n",
-              peaks.gemm_flops_per_s * 1e-9, (long long)peaks.gemm_n, peaks.isa.c_str(),
-              peaks.copy_bytes_per_s * 1e-9, (long long)(peaks.copy_bytes >> 20));
+  const std::string where = peaks ? std::to_string(peaks->threads) + " threads" : device;
+  std::printf("kiln bench %s: %s step, batch %lld, %s, %zu kernels%s\n", a.model.c_str(),
+              a.eval ? "evaluation" : "training", (long long)a.batch, where.c_str(), launches.size(),
+              a.no_fusion ? ", unfused" : "");
+  if (peaks)
+    std::printf("machine: GEMM %.1f GFLOP/s (f32 %lld^3, %s), copy %.1f GB/s (%lld MiB memcpy)\n",
+                peaks->gemm_flops_per_s * 1e-9, (long long)peaks->gemm_n, peaks->isa.c_str(),
+                peaks->copy_bytes_per_s * 1e-9, (long long)(peaks->copy_bytes >> 20));
+  else
+    std::printf("device profile: each launch between CUDA events, launched one by one (not the "
+                "captured graph); a kernel's time sums its launches\n");
   std::printf("step: %.3f ms least, %.3f ms median of %zu runs\n", least * 1e3, median * 1e3,
               step_seconds.size());
   std::printf("%-44s %9s %9s %6s %9s %8s %8s\n", "kernel", "us/step", "least us", "share",
@@ -156,14 +178,18 @@ int run_bench(const BenchArgs& a) {
     std::string name = "k" + std::to_string(i) + " " + r.name;
     if (name.size() > 44) name = name.substr(0, 41) + "...";
     const double s = std::max(r.seconds, 1e-12);
-    const double of_peak = r.contraction ? r.flops / s / peaks.gemm_flops_per_s
-                                         : r.bytes / s / peaks.copy_bytes_per_s;
-    std::printf("%-44s %9.1f %9.1f %5.1f%% %9.1f %8.2f %6.0f%% %s\n", name.c_str(),
-                r.seconds * 1e6, r.least * 1e6, 100 * r.seconds / std::max(total, 1e-12), r.flops / s * 1e-9, r.bytes / s * 1e-9,
-                100 * of_peak, r.contraction ? "gemm" : "copy");
+    std::string of_peak = "-";
+    if (peaks)
+      of_peak = std::to_string(std::lround(100 * (r.contraction ? r.flops / s / peaks->gemm_flops_per_s
+                                                                 : r.bytes / s / peaks->copy_bytes_per_s))) +
+                "%";
+    std::printf("%-44s %9.1f %9.1f %5.1f%% %9.1f %8.2f %7s %s\n", name.c_str(), r.seconds * 1e6,
+                r.least * 1e6, 100 * r.seconds / std::max(total, 1e-12), r.flops / s * 1e-9,
+                r.bytes / s * 1e-9, of_peak.c_str(), r.contraction ? "gemm" : "copy");
   }
   std::printf("step: %.1f MFLOP (%.1f in contractions), %.2f MB moved\n", flops * 1e-6,
               gemm_flops * 1e-6, bytes * 1e-6);
+  if (!peaks) return 0;
   std::printf("roofline: GEMM-bound %.3f ms, memory-bound %.3f ms (the other kernels' bytes), "
               "limit %.3f ms\n",
               gemm_bound * 1e3, memory_bound * 1e3, limit * 1e3);

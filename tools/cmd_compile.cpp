@@ -15,6 +15,7 @@
 #include "runtime/cuda_driver.h"
 #include "tools/args.h"
 #include "tools/commands.h"
+#include "tools/device_flag.h"
 
 namespace kiln::cli {
 
@@ -164,9 +165,7 @@ Command add_compile_command(CLI::App& kiln) {
   add_choice(*sub, "--emit", a->emit, {"obj", "so", "header", "bundle", "kmod"}, "output kind",
              "obj (default), so, header, bundle (a folder with PREFIX.o and PREFIX.h), or kmod "
              "(a CUDA module file; the default with --device cuda)");
-  sub->add_option("--arch", a->arch,
-                  "--device cuda: the GPU architecture, sm_80, sm_90, ... (default: this GPU's)")
-      ->type_name("sm_NN");
+  add_arch_flag(*sub, a->arch);
   sub->add_option("--target-cpu", a->target_cpu,
                   "the CPU to compile for: native (default), x86-64-v2, x86-64-v3, x86-64-v4, "
                   "or an LLVM CPU name")

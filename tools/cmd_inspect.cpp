@@ -1,18 +1,25 @@
 // `kiln inspect MODEL`: the model's training-step graph through every pass (node
 // counts and timings; the IR after a chosen pass), then the compiled kernels and the
 // memory plan; or, with --summary, the network layer by layer (output shapes and
-// parameter counts, as d2l's walk-throughs print them).
+// parameter counts, as d2l's walk-throughs print them). With --device cuda the kernels
+// are compiled for the GPU's architecture (or --arch's, with no driver or GPU needed):
+// the launch table next to the plan's kernels and ptxas's registers and spills per
+// kernel; --print-after cuda shows the rendered CUDA C++.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 
+#include "codegen/cuda/compile_device.h"
+#include "codegen/cuda/inspect.h"
 #include "ir/printer.h"
 #include "models/registry.h"
 #include "runtime/atomic_file.h"
 #include "tools/args.h"
 #include "tools/commands.h"
+#include "tools/device_flag.h"
 
 namespace kiln::cli {
 
@@ -30,6 +37,7 @@ struct InspectArgs {
   std::string attention;   // SVG path for the attention heat maps ("" = none)
   std::string checkpoint;  // weights for --attention
   std::string data;
+  std::string arch;  // --arch: compile for CUDA without a driver
 };
 
 int write_attention(const ModelEntry& model, const InspectArgs& a, RunOptions opts) {
@@ -66,6 +74,40 @@ int print_summary(const ModelEntry& model, const RunOptions& opts) {
   return 0;
 }
 
+// The CUDA half of inspect: the plan's kernels and memory plan, then each launch of the
+// rendered program beside the plan kernel it computes, with ptxas's report.
+int print_cuda(const Graph& g, const std::string& arch, const CompileOptions& co) {
+  Expected<cudagen::CudaInspection> in = cudagen::inspect_cuda(g, arch, co);
+  if (!in.ok()) return report_error(in.error());
+  const ExecutablePlan& plan = in->compiled.plan;
+  const auto& code = dynamic_cast<const CudaCodeModule&>(*in->compiled.code);
+  std::printf("%s", plan.description.c_str());
+  std::printf("cuda %s (NVRTC %s): %zu launches for %zu plan kernels, cubin %zu bytes\n", arch.c_str(),
+              in->nvrtc_version.c_str(), code.launches().size(), plan.launches.size(), in->cubin_bytes);
+  std::printf("%-6s %-28s %-16s %7s %6s %7s %6s %5s %12s\n", "launch", "plan kernel", "cuda kernel", "grid",
+              "block", "dyn smem", "smem", "regs", "spills st/ld");
+  for (size_t i = 0; i < code.launches().size(); ++i) {
+    const CudaKernelLaunch& l = code.launches()[i];
+    std::string kernel = "-";
+    if (l.plan_launch >= 0 && l.plan_launch < static_cast<int>(plan.launches.size()))
+      kernel = "k" + std::to_string(l.plan_launch) + " " + plan.launches[l.plan_launch].name;
+    if (kernel.size() > 28) kernel = kernel.substr(0, 25) + "...";
+    auto r = in->resources.find(l.kernel);
+    const bool known = r != in->resources.end() && r->second.registers >= 0;
+    const std::string regs = known ? std::to_string(r->second.registers) : "?";
+    const std::string smem = known ? std::to_string(r->second.shared_bytes) : "?";
+    const std::string spills = known ? std::to_string(r->second.spill_store_bytes) + "/" +
+                                           std::to_string(r->second.spill_load_bytes)
+                                     : "?";
+    std::printf("%-6zu %-28s %-16s %7lld %6d %7d %6s %5s %12s\n", i, kernel.c_str(), l.kernel.c_str(),
+                (long long)l.grid, l.block, l.shared_bytes, smem.c_str(), regs.c_str(), spills.c_str());
+  }
+  const ExecutableStats& s = plan.stats;
+  std::printf("graph nodes %d -> kernels %d, arena %zu bytes, compile %.3f s\n", s.graph_nodes, s.kernels,
+              s.arena_bytes, s.compile_seconds);
+  return 0;
+}
+
 int run_inspect(const InspectArgs& a) {
   const ModelEntry* model = find_model(a.model);
   if (!model) return report_error(Error("unknown model '" + a.model + "' (see 'kiln models')"));
@@ -80,6 +122,13 @@ int run_inspect(const InspectArgs& a) {
   if (a.no_fusion && (!a.attention.empty() || a.summary))
     return report_error(Error("--no-fusion shows the kernels of a step: not with --attention or "
                               "--summary"));
+  // --arch, or --device cuda with a device (check_device made it the default target).
+  const std::optional<cudagen::CudaTarget> target = cudagen::default_cuda_target();
+  const bool cuda = !a.arch.empty() || target.has_value();
+  if (cuda && (!a.attention.empty() || a.summary))
+    return report_error(Error("--device cuda shows the kernels of a step: not with --attention or --summary"));
+  if (!cuda && a.print_after == "cuda") return report_error(Error("--print-after cuda goes with --device cuda"));
+  if (cuda && a.print_after == "llvm") return report_error(Error("--print-after llvm goes with --device cpu"));
   if (!a.attention.empty()) return write_attention(*model, a, opts);
   if (a.summary) return print_summary(*model, opts);
   Expected<SupervisedSpec> spec = model->spec(opts);
@@ -111,6 +160,7 @@ int run_inspect(const InspectArgs& a) {
     if (a.print_after == "all" ? stage != "llvm" : a.print_after == stage)
       std::printf("// %s\n%s\n", stage.c_str(), text.c_str());
   };
+  if (cuda) return print_cuda(*g, a.arch.empty() ? target->runtime->device().arch() : a.arch, co);
   auto state = std::make_shared<StateStore>();
   Expected<std::unique_ptr<Executable>> exe = compile(*g, state, co);
   if (!exe.ok()) return report_error(exe.error());
@@ -132,9 +182,9 @@ Command add_inspect_command(CLI::App& kiln) {
       ->required()
       ->type_name("");
   add_choice(*sub, "--print-after", a->print_after,
-             {"dsl", "simplify", "training", "fusion", "kernels", "llvm", "all"}, "pass",
+             {"dsl", "simplify", "training", "fusion", "kernels", "llvm", "cuda", "all"}, "pass",
              "print the IR after PASS (dsl = as built, simplify, training, fusion, kernels, "
-             "llvm, all)")
+             "llvm, cuda = the CUDA C++ with --device cuda, all)")
       ->type_name("PASS");
   sub->add_option("--dot", a->dot, "write the optimized graph as Graphviz to FILE")
       ->type_name("FILE");
@@ -152,6 +202,7 @@ Command add_inspect_command(CLI::App& kiln) {
   sub->add_option("--checkpoint", a->checkpoint, "with --attention: the trained weights")
       ->type_name("FILE");
   sub->add_option("--data", a->data, "data file or directory (model-specific)")->type_name("PATH");
+  add_arch_flag(*sub, a->arch);
   return {sub, [a] { return run_inspect(*a); }};
 }
 

@@ -2,16 +2,18 @@
 // timed: the seconds from the command's start to the first result (reading the file,
 // compiling, binding the weights, one run) and the latency of further runs. With the
 // compile cache warm the first result needs no LLVM work. bench/aot_latency.py compares
-// this with the same model compiled ahead of time.
+// this with the same model compiled ahead of time. Each output's sum and sum of absolute
+// values are printed, so runs on two devices (--device cuda) can be compared.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "codegen/compile.h"
+#include "codegen/cuda/compile_device.h"
 #include "ir/serialize.h"
 #include "runtime/atomic_file.h"
 #include "runtime/thread_pool.h"
@@ -30,6 +32,30 @@ struct RunArgs {
   bool json = false;
 };
 
+struct OutputSums {
+  std::string name;
+  double sum = 0, abs_sum = 0;  // abs_sum: a sum that cancellation cannot hide
+};
+
+// A buffer's element sums (booleans as 0/1).
+OutputSums sums_of(const std::string& name, const HostBuffer& b) {
+  OutputSums s{name};
+  const int64_t n = b.type().shape.numel();
+  for (int64_t i = 0; i < n; ++i) {
+    double x = 0;
+    switch (b.type().dtype) {
+      case DType::f32: x = b.as<float>()[i]; break;
+      case DType::f64: x = b.as<double>()[i]; break;
+      case DType::i32: x = b.as<int32_t>()[i]; break;
+      case DType::i64: x = static_cast<double>(b.as<int64_t>()[i]); break;
+      case DType::boolean: x = b.as<uint8_t>()[i] != 0; break;
+    }
+    s.sum += x;
+    s.abs_sum += std::fabs(x);
+  }
+  return s;
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -42,19 +68,23 @@ int run_model(const RunArgs& a, std::chrono::steady_clock::time_point start) {
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()),
       a.model);
   if (!file.ok()) return report_error(file.error());
-  Expected<std::unique_ptr<Executable>> exe = compile(file->graph, std::make_shared<StateStore>());
+  Expected<std::unique_ptr<Executable>> exe =
+      cudagen::compile_on_default_device(file->graph, std::make_shared<StateStore>());
   if (!exe.ok()) return report_error(exe.error().wrap("compiling " + a.model));
   for (const NamedTensor& t : file->parameters)
     if (HostBuffer* b = (*exe)->state_buffer(t.name); b && b->bytes() == t.bytes.size())
       std::memcpy(b->data(), t.bytes.data(), t.bytes.size());
-  (*exe)->run();
+  if (Status st = (*exe)->run_checked(); !st.ok()) return report_error(st.error().wrap("running " + a.model));
   const double first = seconds_since(start);
+  std::vector<OutputSums> sums;  // the first run's outputs
+  for (const std::string& name : (*exe)->output_names()) sums.push_back(sums_of(name, *(*exe)->output(name)));
   std::vector<double> runs;
   for (int i = 0; i < a.repeat; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     (*exe)->run();
     runs.push_back(seconds_since(t0));
   }
+  if (Status st = (*exe)->run_status(); !st.ok()) return report_error(st.error().wrap("running " + a.model));
   std::vector<double> sorted = runs;
   std::sort(sorted.begin(), sorted.end());
   double mean = 0;
@@ -75,6 +105,7 @@ int run_model(const RunArgs& a, std::chrono::steady_clock::time_point start) {
     j["run_us_least"] = least * 1e6;
     j["run_us_median"] = median * 1e6;
     j["run_us_mean"] = mean * 1e6;
+    for (const OutputSums& o : sums) j["outputs"][o.name] = {{"sum", o.sum}, {"abs_sum", o.abs_sum}};
     std::printf("%s\n", json_line(j).c_str());
     return 0;
   }
@@ -84,6 +115,8 @@ int run_model(const RunArgs& a, std::chrono::steady_clock::time_point start) {
   std::printf("first result %.4f s after start; %zu more runs: %.1f us least, %.1f us median, "
               "%.1f us mean\n",
               first, runs.size(), least * 1e6, median * 1e6, mean * 1e6);
+  for (const OutputSums& o : sums)
+    std::printf("output %s: sum %.9g, sum of |x| %.9g\n", o.name.c_str(), o.sum, o.abs_sum);
   return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdlib>
+#include <regex>
 
 #include "codegen/compile.h"
 #include "codegen/cuda/compile_device.h"
@@ -19,7 +20,28 @@ void add_device_flag(CLI::App& command, std::string& device) {
              "cpu (default), or cuda (an NVIDIA GPU through the CUDA driver)");
 }
 
-Status check_device(const std::string& device, const std::string& command) {
+void add_arch_flag(CLI::App& command, std::string& arch) {
+  command
+      .add_option("--arch", arch,
+                  "with --device cuda: compile for this architecture (sm_80, sm_90, ...) "
+                  "without a driver or GPU (default: the device's)")
+      ->type_name("SM")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            static const std::regex arch_re("sm_[0-9]{2,3}[af]?");
+            if (std::regex_match(text, arch_re)) return "";
+            return "'" + text + "' is not a CUDA architecture (sm_ and its number: sm_80, sm_90)";
+          },
+          "", "arch"));
+}
+
+Status check_offline_cuda(const std::string& device, const std::string& arch) {
+  if (device != "cuda") return Error("--arch " + arch + " goes with --device cuda");
+  return Status::Ok();
+}
+
+Status check_device(const std::string& device, const std::string& command, const std::string& arch) {
+  if (!arch.empty()) return check_offline_cuda(device, arch);
   // A -DKILN_LLVM=OFF build has no CPU code generator (codegen/no_llvm.cpp).
   if (device == "cpu" && !llvm_backend_built())
     return Error("--device cpu: " + no_llvm_backend_error().message());
@@ -45,9 +67,6 @@ Status check_device(const std::string& device, const std::string& command) {
     if (!rt.ok()) return Error("--device cuda: " + rt.error().message());
     runtime = *rt;
   }
-  if (command != "train" && command != "eval")
-    return Error("--device cuda: found " + runtime->name() + ", but `kiln " + command +
-                 "` runs on the CPU only for now (train and eval run on cuda); use --device cpu");
   cudagen::CudaTarget target;
   target.runtime = runtime;
   target.build = emulated ? cudagen::emulated_image_builder() : cudagen::nvrtc_image_builder();

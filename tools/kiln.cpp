@@ -51,9 +51,13 @@ int main(int argc, char** argv) {
     apply_cache_flags(cache);
     for (const Command& c : commands) {
       if (!c.app->parsed()) continue;
-      if (c.app->get_option_no_throw("--device"))  // the computing commands (device_flag.h)
-        if (kiln::Status d = check_device(device, c.app->get_name()); !d.ok())
+      if (c.app->get_option_no_throw("--device")) {  // the computing commands (device_flag.h)
+        // A command's own --arch (add_arch_flag) compiles for it: no driver needed.
+        const CLI::Option* arch = c.app->get_option_no_throw("--arch");
+        const std::string given = arch && arch->count() > 0 ? arch->as<std::string>() : "";
+        if (kiln::Status d = check_device(device, c.app->get_name(), given); !d.ok())
           return report_error(d.error());
+      }
       const int rc = c.run();
       kiln::cudagen::set_default_cuda_target(std::nullopt);  // the device goes before exit
       return rc;

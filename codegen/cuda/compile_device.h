@@ -40,7 +40,7 @@ struct CudaTarget {
 
 // The plan and its CUDA code module (not yet bound). Uses options.verify, fusion,
 // arena_guard_bytes, init_seed, after_stage ("fusion", "kernels", and "cuda": the
-// rendered source); refuses options.profile (host only).
+// rendered source); options.profile is a binding's (compile_cuda passes it on).
 Expected<CompiledPlan> compile_cuda_plan(const Graph& g, const std::string& arch,
                                          const CudaImageBuilder& build,
                                          const CompileOptions& options = {});

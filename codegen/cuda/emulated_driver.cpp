@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -46,6 +47,10 @@ struct Stream {
 struct Graph {
   std::vector<Launch> launches;
 };
+struct Event {
+  bool recorded = false;
+  std::chrono::steady_clock::time_point at{};  // when the stream reached it (host clock)
+};
 
 struct Driver {
   EmulatedDriverState state;
@@ -56,6 +61,8 @@ struct Driver {
   std::set<Function*> functions;
   std::set<Stream*> streams;
   std::set<Graph*> graphs, execs;
+  std::map<const char*, size_t> host_allocations;  // page-locked (cuMemHostAlloc)
+  std::set<Event*> events;
 };
 
 // Never destroyed: a runtime released during static destruction still finds it.
@@ -101,6 +108,20 @@ int check_transfer(const char* call, CudaDevicePtr p, size_t bytes, void* stream
     return violation(std::string(call) + ": " + std::to_string(bytes) + " bytes at " + std::to_string(p) +
                      " are not inside one live allocation");
   return kCudaSuccess;
+}
+
+// Counts an async copy whose host side is not inside one page-locked allocation.
+void note_host_side(const void* p, size_t bytes) {
+  auto& a = driver().host_allocations;
+  const char* c = static_cast<const char*>(p);
+  auto it = a.upper_bound(c);
+  if (it != a.begin()) {
+    --it;
+    if (c >= it->first && static_cast<size_t>(c - it->first) <= it->second &&
+        bytes <= it->second - static_cast<size_t>(c - it->first))
+      return;
+  }
+  ++driver().state.pageable_copies;
 }
 
 int run_launch(const Launch& l, bool from_graph) {
@@ -265,6 +286,7 @@ int emu_htod(CudaDevicePtr dst, const void* src, size_t bytes, void* stream) {
   if (int rc = enter("cuMemcpyHtoDAsync")) return rc;
   if (int rc = check_transfer("cuMemcpyHtoDAsync", dst, bytes, stream)) return rc;
   if (!src) return violation("cuMemcpyHtoDAsync from null");
+  note_host_side(src, bytes);
   std::memcpy(reinterpret_cast<void*>(dst), src, bytes);
   return kCudaSuccess;
 }
@@ -272,6 +294,7 @@ int emu_dtoh(void* dst, CudaDevicePtr src, size_t bytes, void* stream) {
   if (int rc = enter("cuMemcpyDtoHAsync")) return rc;
   if (int rc = check_transfer("cuMemcpyDtoHAsync", src, bytes, stream)) return rc;
   if (!dst) return violation("cuMemcpyDtoHAsync to null");
+  note_host_side(dst, bytes);
   std::memcpy(dst, reinterpret_cast<const void*>(src), bytes);
   return kCudaSuccess;
 }
@@ -401,6 +424,68 @@ int emu_graph_destroy(void* graph) {
   return kCudaSuccess;
 }
 
+int emu_host_alloc(void** p, size_t bytes, unsigned flags) {
+  if (int rc = enter("cuMemHostAlloc")) return rc;
+  if (bytes == 0) return violation("cuMemHostAlloc of 0 bytes");
+  if (flags > 7) return violation("cuMemHostAlloc: unknown flags");
+  void* h = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
+  if (!h) return kCudaErrorOutOfMemory;
+  std::memset(h, 0xCD, bytes);
+  *p = h;
+  driver().host_allocations[static_cast<const char*>(h)] = bytes;
+  ++driver().state.host_allocations;
+  return kCudaSuccess;
+}
+int emu_free_host(void* p) {
+  if (int rc = enter("cuMemFreeHost")) return rc;
+  if (!driver().host_allocations.erase(static_cast<const char*>(p)))
+    return violation("cuMemFreeHost of an address cuMemHostAlloc did not return");
+  std::free(p);
+  --driver().state.host_allocations;
+  return kCudaSuccess;
+}
+int emu_event_create(void** event, unsigned flags) {
+  if (int rc = enter("cuEventCreate")) return rc;
+  if (flags > 7) return violation("cuEventCreate: unknown flags");
+  auto* e = new Event();
+  driver().events.insert(e);
+  ++driver().state.events;
+  *event = e;
+  return kCudaSuccess;
+}
+// Launches run when issued, so the stream reaches an event when it is recorded.
+int emu_event_record(void* event, void* stream) {
+  if (int rc = enter("cuEventRecord")) return rc;
+  Driver& d = driver();
+  if (!live(d.events, event)) return violation("cuEventRecord: unknown event", kErrorInvalidHandle);
+  if (!live(d.streams, stream)) return violation("cuEventRecord: unknown stream", kErrorInvalidHandle);
+  if (static_cast<Stream*>(stream)->capturing)
+    return violation("cuEventRecord while the stream captures", kErrorCaptureUnsupported);
+  auto* e = static_cast<Event*>(event);
+  e->recorded = true;
+  e->at = std::chrono::steady_clock::now();
+  return kCudaSuccess;
+}
+int emu_event_elapsed(float* ms, void* start, void* end) {
+  if (int rc = enter("cuEventElapsedTime")) return rc;
+  Driver& d = driver();
+  if (!live(d.events, start) || !live(d.events, end))
+    return violation("cuEventElapsedTime: unknown event", kErrorInvalidHandle);
+  auto* a = static_cast<Event*>(start);
+  auto* b = static_cast<Event*>(end);
+  if (!a->recorded || !b->recorded) return violation("cuEventElapsedTime of an event never recorded");
+  *ms = std::chrono::duration<float, std::milli>(b->at - a->at).count();
+  return kCudaSuccess;
+}
+int emu_event_destroy(void* event) {
+  if (int rc = enter("cuEventDestroy")) return rc;
+  if (!live(driver().events, event)) return violation("cuEventDestroy: unknown event", kErrorInvalidHandle);
+  driver().events.erase(static_cast<Event*>(event));
+  delete static_cast<Event*>(event);
+  --driver().state.events;
+  return kCudaSuccess;
+}
+
 }  // namespace
 
 int EmulatedDriverState::count(const std::string& call) const {
@@ -418,6 +503,8 @@ void reset_emulated_driver() {
   d.streams.clear();
   d.graphs.clear();
   d.execs.clear();
+  d.host_allocations.clear();
+  d.events.clear();
 }
 
 CudaDriverTable emulated_driver_table() {
@@ -451,6 +538,12 @@ CudaDriverTable emulated_driver_table() {
   t.cuGraphLaunch = emu_graph_launch;
   t.cuGraphExecDestroy = emu_exec_destroy;
   t.cuGraphDestroy = emu_graph_destroy;
+  t.cuMemHostAlloc = emu_host_alloc;
+  t.cuMemFreeHost = emu_free_host;
+  t.cuEventCreate = emu_event_create;
+  t.cuEventRecord = emu_event_record;
+  t.cuEventElapsedTime = emu_event_elapsed;
+  t.cuEventDestroy = emu_event_destroy;
   return t;
 }
 

@@ -10,7 +10,9 @@
 // memsets must lie inside one live allocation, launches must be in range and must not
 // mix with copies while the stream captures; a violation is recorded and answered with
 // CUDA_ERROR_INVALID_VALUE. A test can make the n-th call of any entry point fail, and
-// read what is still alive at the end (allocations, modules, graphs, streams, context).
+// read what is still alive at the end (allocations, page-locked host allocations,
+// modules, graphs, events, streams, context). Events take the host clock when recorded
+// (launches run when issued), which is what the device profile reads on the emulator.
 //
 // One emulated driver per process (the table holds plain function pointers): tests
 // reset it with reset_emulated_driver(). `$KILN_CUDA_DRIVER=kiln-emulator` makes
@@ -44,6 +46,10 @@ struct EmulatedDriverState {
   int captures = 0, graph_launches = 0, instantiations = 0;
   // Live at this moment.
   int allocations = 0, modules = 0, streams = 0, graphs = 0, execs = 0, contexts = 0;
+  int host_allocations = 0, events = 0;  // cuMemHostAlloc, cuEventCreate
+  // Async copies whose host side is not page-locked (cuMemHostAlloc) memory: a real
+  // driver makes those synchronous.
+  int pageable_copies = 0;
   // Error injection: the `fail_at`-th call (0-based) of `fail_call` returns `fail_code`.
   std::string fail_call;
   int fail_at = 0;

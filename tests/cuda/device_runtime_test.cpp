@@ -2,9 +2,10 @@
 // a checking fake (codegen/cuda/emulated_driver.h; issue 11, testing item 5(c)): the
 // calls a step makes, that the arguments are valid (the fake records every violation),
 // that launches equal the launch table, that the step is captured once and replayed,
-// that only inputs go up and outputs come down per step, that everything is freed at
-// teardown, and that a failure of any driver call comes back as an error naming it,
-// without an abort or a leak.
+// that only inputs go up and outputs come down per step, through page-locked stages,
+// that a profiled executable times each launch into its plan kernel, that everything is
+// freed at teardown, and that a failure of any driver call comes back as an error naming
+// it, without an abort or a leak.
 #include <catch2/catch.hpp>
 
 #include <set>
@@ -32,6 +33,8 @@ void check_all_released() {
   CHECK(st.execs == 0);
   CHECK(st.streams == 0);
   CHECK(st.contexts == 0);
+  CHECK(st.host_allocations == 0);
+  CHECK(st.events == 0);
 }
 
 }  // namespace
@@ -64,6 +67,7 @@ TEST_CASE("device runtime: a training step is captured once, replayed, and freed
     CHECK(st.modules == 1);
     CHECK(st.count("cuModuleGetFunction") == static_cast<int>(kernels.size()));
     CHECK(st.allocations == 1 + static_cast<int>(states.size()));
+    CHECK(st.host_allocations == 1);  // one page-locked block stages inputs and outputs
     CHECK(st.kernel_runs.empty());
 
     fill_inputs(**exe, 1);
@@ -88,8 +92,10 @@ TEST_CASE("device runtime: a training step is captured once, replayed, and freed
 
     // Later steps: the graph replays; only the minibatch goes up and the outputs come down.
     const int up = st.count("cuMemcpyHtoDAsync"), down = st.count("cuMemcpyDtoHAsync");
+    const int pageable = st.pageable_copies;
     fill_inputs(**exe, 2);
     REQUIRE((*exe)->run_checked().ok());
+    CHECK(st.pageable_copies == pageable);  // every per-step copy is from or to pinned memory
     CHECK(st.captures == 1);
     CHECK(st.graph_launches == 2);
     CHECK(st.count("cuLaunchKernel") == static_cast<int>(code.launches().size()));
@@ -169,13 +175,70 @@ TEST_CASE("device runtime: bad code and launch tables are refused at bind", "[cu
     unknown[0].kernel = "no_such_kernel";
     refused(std::make_shared<CudaCodeModule>(code.image(), unknown, "sm_90"),
             "kernel no_such_kernel: cuModuleGetFunction failed: CUDA_ERROR_NOT_FOUND");
-    BindOptions profiled = bo;
-    profiled.profile = true;
-    auto exe = Executable::bind(cp.plan, cp.code, std::make_shared<StateStore>(), profiled);
-    REQUIRE_FALSE(exe.ok());
-    CHECK_THAT(exe.error().message(), Catch::Contains("profiling runs on the host only"));
+    // A profile needs each launch's plan kernel.
+    std::vector<CudaKernelLaunch> orphan = code.launches();
+    orphan[1].plan_launch = -1;
+    bo.profile = true;
+    refused(std::make_shared<CudaCodeModule>(code.image(), orphan, "sm_90"),
+            "launch of " + orphan[1].kernel + " names no kernel of the plan to profile");
   }
   CHECK(emulated_driver_state().violations.empty());
+  check_all_released();
+}
+
+TEST_CASE("device runtime: a profiled step times every launch into its plan kernel", "[cuda][device]") {
+  const CompiledPlan& cp = device_step_plan("mlp");
+  const CudaCodeModule& code = cuda_code(cp);
+  cudagen::reset_emulated_driver();
+  const cudagen::EmulatedDriverState& st = emulated_driver_state();
+  {
+    std::shared_ptr<CudaRuntime> rt = emulated_runtime();
+    BindOptions bo;
+    bo.device = rt;
+    auto graph_run = Executable::bind(cp.plan, cp.code, std::make_shared<StateStore>(), bo);
+    bo.profile = true;
+    auto profiled = Executable::bind(cp.plan, cp.code, std::make_shared<StateStore>(), bo);
+    REQUIRE(graph_run.ok());
+    REQUIRE(profiled.ok());
+    const int launches = static_cast<int>(code.launches().size());
+    CHECK(st.events == 2 * launches);
+    for (int step = 0; step < 2; ++step) {
+      fill_inputs(**graph_run, 5 + step);
+      fill_inputs(**profiled, 5 + step);
+      REQUIRE((*graph_run)->run_checked().ok());
+      const int before = st.count("cuLaunchKernel");
+      Status run = (*profiled)->run_checked();
+      INFO((run.ok() ? std::string() : run.error().message()));
+      REQUIRE(run.ok());
+      // Launched one by one between events, never captured.
+      CHECK(st.count("cuLaunchKernel") - before == launches);
+    }
+    CHECK(st.captures == 1);  // the unprofiled executable's only
+    CHECK(st.count("cuEventRecord") == 4 * launches);
+    CHECK(st.count("cuEventElapsedTime") == 2 * launches);
+    // The same numbers as the captured step.
+    for (const std::string& name : (*profiled)->output_names())
+      CHECK(float_mismatch(name, *(*profiled)->output(name), *(*graph_run)->output(name), 0, 0) == "");
+    // Every plan kernel that has a launch was timed on both runs.
+    int64_t runs = 0;
+    const std::vector<double> seconds = (*profiled)->kernel_seconds(&runs);
+    const std::vector<double> least = (*profiled)->kernel_least_seconds();
+    CHECK(runs == 2);
+    REQUIRE(seconds.size() == cp.plan.launches.size());
+    std::set<int> timed;
+    for (const CudaKernelLaunch& l : code.launches()) timed.insert(l.plan_launch);
+    CHECK(timed.size() == cp.plan.launches.size());
+    for (int k : timed) {
+      INFO("plan kernel " << k);
+      CHECK(seconds[static_cast<size_t>(k)] > 0);
+      CHECK(least[static_cast<size_t>(k)] > 0);
+      CHECK(least[static_cast<size_t>(k)] <= seconds[static_cast<size_t>(k)]);
+    }
+    (*profiled)->reset_profile();
+    CHECK((*profiled)->kernel_seconds(&runs)[0] == 0);
+    CHECK(runs == 0);
+  }
+  CHECK(st.violations.empty());
   check_all_released();
 }
 
@@ -192,13 +255,14 @@ namespace {
 
 // A device's whole life: start, bind, two steps, a host read of the state, a third step,
 // teardown. The first error ("" if none).
-std::string lifecycle(const CompiledPlan& cp) {
+std::string lifecycle(const CompiledPlan& cp, bool profile = false) {
   Expected<std::shared_ptr<CudaRuntime>> rt =
       CudaRuntime::create(cudagen::emulated_driver_table(), cudagen::kEmulatedDriverName);
   if (!rt.ok()) return rt.error().message();
   auto store = std::make_shared<StateStore>();
   BindOptions bo;
   bo.device = *rt;
+  bo.profile = profile;
   Expected<std::unique_ptr<Executable>> exe = Executable::bind(cp.plan, cp.code, store, bo);
   if (!exe.ok()) return exe.error().message();
   fill_inputs(**exe, 3);
@@ -240,6 +304,11 @@ TEST_CASE("device runtime: a failure of any driver call is an error naming it, w
       {"cuStreamEndCapture", "cuStreamEndCapture"},
       {"cuGraphInstantiateWithFlags", "cuGraphInstantiateWithFlags"},
       {"cuGraphLaunch", "cuGraphLaunch"},
+      {"cuMemHostAlloc", "cuMemHostAlloc"},
+      // The profiled lifecycle's own calls.
+      {"cuEventCreate", "cuEventCreate"},
+      {"cuEventRecord", "cuEventRecord"},
+      {"cuEventElapsedTime", "cuEventElapsedTime"},
   };
   int injected = 0;
   for (const auto& [call, name] : reported)
@@ -248,7 +317,7 @@ TEST_CASE("device runtime: a failure of any driver call is an error naming it, w
       cudagen::EmulatedDriverState& st = emulated_driver_state();
       st.fail_call = call;
       st.fail_at = at;
-      const std::string err = lifecycle(cp);
+      const std::string err = lifecycle(cp, call.rfind("cuEvent", 0) == 0);
       INFO(call << " #" << at << ": " << err);
       CHECK(st.violations.empty());
       check_all_released();
@@ -258,13 +327,14 @@ TEST_CASE("device runtime: a failure of any driver call is an error naming it, w
                                                                : " failed: CUDA_ERROR_OUT_OF_MEMORY (2): out of memory")));
       CHECK(err.find('\n') == std::string::npos);
     }
-  CHECK(injected >= 40);
+  CHECK(injected >= 52);
   // Teardown cannot report; a refused release must not crash or touch freed objects.
-  for (const char* call : {"cuMemFree", "cuModuleUnload", "cuGraphExecDestroy", "cuGraphDestroy",
-                           "cuStreamDestroy", "cuDevicePrimaryCtxRelease"}) {
+  for (const std::string call : {"cuMemFree", "cuModuleUnload", "cuGraphExecDestroy", "cuGraphDestroy",
+                                 "cuStreamDestroy", "cuDevicePrimaryCtxRelease", "cuMemFreeHost",
+                                 "cuEventDestroy"}) {
     cudagen::reset_emulated_driver();
     emulated_driver_state().fail_call = call;
-    CHECK(lifecycle(cp) == "");
+    CHECK(lifecycle(cp, call == "cuEventDestroy") == "");
     CHECK(emulated_driver_state().count(call) >= 1);
     CHECK(emulated_driver_state().violations.empty());
   }
