@@ -92,7 +92,6 @@ int run_compile_cuda(const CompileArgs& a) {
 
 int run_compile(const CompileArgs& a) {
   if (a.device == "cuda") return run_compile_cuda(a);
-  if (!a.arch.empty()) return report_error(Error("--arch is for --device cuda"));
   if (a.emit == "kmod") return report_error(Error("--emit kmod is for --device cuda (a CPU module is an obj, so or bundle)"));
   Expected<ModelFile> model = read_model(a.model);
   if (!model.ok()) return report_error(model.error());

@@ -113,11 +113,11 @@ TEST_CASE("kiln compile --device cuda refuses bad flags and a missing GPU in one
   const bool cpu = llvm_backend_built();
   const std::pair<std::string, std::string> cases[] = {
       {"--device cuda", "--device cuda: no --arch given, and no GPU to take it from ("},
-      {"--device cuda --arch sm_9", "--arch 'sm_9' is not sm_NN (e.g. sm_80, sm_90)"},
-      {"--device cuda --arch compute_90", "--arch 'compute_90' is not sm_NN"},
+      {"--device cuda --arch sm_9", "--arch: 'sm_9' is not a CUDA architecture (sm_ and its number: sm_80, sm_90)"},
+      {"--device cuda --arch compute_90", "--arch: 'compute_90' is not a CUDA architecture"},
       {"--device cuda --arch sm_90 --emit obj", "--device cuda writes a module file: use --emit kmod"},
       {"--device cuda --arch sm_90 --target-cpu x86-64-v3", "--target-cpu and --name are for CPU code"},
-      {"--arch sm_90", cpu ? "--arch is for --device cuda" : "--device cpu: this kiln was built without"},
+      {"--arch sm_90", "--arch sm_90 goes with --device cuda"},
       {"--emit kmod", cpu ? "--emit kmod is for --device cuda" : "--device cpu: this kiln was built without"},
   };
   for (const auto& [flags, why] : cases) {
