@@ -20,6 +20,7 @@ set(KILN_TESTS_NEED_LLVM
   codegen/row_epilogues_test.cpp
   codegen/row_kernels_test.cpp
   codegen/serial_kernels_test.cpp
+  codegen/serial_vector_axis_test.cpp
   codegen/unit_axes_test.cpp
   codegen/xxh64_llvm_test.cpp
   # frontend and runtime: layers and executables checked against JIT code
@@ -41,8 +42,10 @@ set(KILN_TESTS_NEED_LLVM
   models/run_options_test.cpp
   models/translation_model_test.cpp
   models/zoo_test.cpp
-  # cuda: device commands compared with the same commands on the CPU
+  # cuda: the device runtime and commands compared with the same work on the CPU
+  cuda/device_cli_test.cpp
   cuda/device_commands_test.cpp
+  cuda/device_training_test.cpp
   # tools: the CLI on the CPU (tests/no_llvm_cli_test.sh checks its refusal instead)
   tools/cli_test.cpp
   tools/compile_cache_cli_test.cpp
