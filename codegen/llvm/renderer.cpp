@@ -206,27 +206,24 @@ class KernelRenderer {
     return latch;
   }
 
-  // Asks the loop vectorizer to fold the remainder iterations into the vector loop with
-  // masked loads and stores instead of emitting a scalar copy of the body after it.
-  void fold_tail(llvm::BranchInst* latch) {
-    llvm::Metadata* hint[] = {
-        llvm::MDString::get(C_, "llvm.loop.vectorize.predicate.enable"),
-        llvm::ConstantAsMetadata::get(b_.getTrue())};
+  // Attaches one loop hint (llvm.loop.*: a name and a boolean) to the loop of `latch`.
+  void loop_hint(llvm::BranchInst* latch, const char* name, bool value) {
+    llvm::Metadata* hint[] = {llvm::MDString::get(C_, name),
+                              llvm::ConstantAsMetadata::get(value ? b_.getTrue() : b_.getFalse())};
     llvm::Metadata* ops[] = {nullptr, llvm::MDNode::get(C_, hint)};
     llvm::MDNode* md = llvm::MDNode::getDistinct(C_, ops);
     md->replaceOperandWith(0, md);
     latch->setMetadata(llvm::LLVMContext::MD_loop, md);
   }
 
-  // Keeps the loop vectorizer off a loop (its inner loop is the one to vectorize).
-  void no_vectorize(llvm::BranchInst* latch) {
-    llvm::Metadata* hint[] = {llvm::MDString::get(C_, "llvm.loop.vectorize.enable"),
-                              llvm::ConstantAsMetadata::get(b_.getFalse())};
-    llvm::Metadata* ops[] = {nullptr, llvm::MDNode::get(C_, hint)};
-    llvm::MDNode* md = llvm::MDNode::getDistinct(C_, ops);
-    md->replaceOperandWith(0, md);
-    latch->setMetadata(llvm::LLVMContext::MD_loop, md);
+  // Asks the loop vectorizer to fold the remainder iterations into the vector loop with
+  // masked loads and stores instead of emitting a scalar copy of the body after it.
+  void fold_tail(llvm::BranchInst* latch) {
+    loop_hint(latch, "llvm.loop.vectorize.predicate.enable", true);
   }
+
+  // Keeps the loop vectorizer off a loop (its inner loop is the one to vectorize).
+  void no_vectorize(llvm::BranchInst* latch) { loop_hint(latch, "llvm.loop.vectorize.enable", false); }
 
   // Rough size of the vectorized body of `root` in instructions: the polynomial
   // exp/log/tanh/sigmoid and the Philox rounds expand to dozens.

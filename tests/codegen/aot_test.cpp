@@ -18,43 +18,14 @@
 #include "kiln/c_api.h"
 #include "runtime/atomic_file.h"
 #include "runtime/cpu_features.h"
+#include "small_model.h"
 #include "temp_dir.h"
 
 using namespace kiln;
+using kiln::test::small_input;
+using kiln::test::small_model;
 
 namespace {
-
-// A small trained-looking classifier: x [4, 12] -> relu(x W1 + b1) W2 + b2 -> pred [4, 5],
-// with random weights standing in for trained ones.
-ModelFile small_model() {
-  ModelFile m;
-  m.graph = Graph("aot_small.predict");
-  Builder b(m.graph);
-  nn::Context ctx{b, /*training=*/false};
-  nn::Sequential net;
-  net.emplace<nn::Linear>(12, 16, nn::Init::normal(0.0, 0.1), true, "small.hidden");
-  net.emplace<nn::Activation>(nn::Activation::ReLU);
-  net.emplace<nn::Linear>(16, 5, nn::Init::normal(0.0, 0.1), true, "small.out");
-  b.output("pred", net(ctx, b.input("x", {DType::f32, Shape{4, 12}})));
-  REQUIRE(b.ok());
-  std::mt19937 rng(5);
-  std::normal_distribution<float> d(0, 1);
-  for (const Value v : m.graph.parameters()) {
-    const Node& n = m.graph.node(v.id);
-    std::vector<float> values(static_cast<size_t>(n.type.shape.numel()));
-    for (float& x : values) x = d(rng);
-    const auto* p = reinterpret_cast<const uint8_t*>(values.data());
-    m.parameters.push_back({n.name, n.type, std::vector<uint8_t>(p, p + values.size() * 4)});
-  }
-  m.metadata = {{"input.scale", "1"}};
-  return m;
-}
-
-std::vector<float> inputs() {
-  std::vector<float> x(48);
-  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.7f * float(i));
-  return x;
-}
 
 // The model through the JIT, with its weights.
 std::vector<float> jit_prediction(const ModelFile& m) {
@@ -62,7 +33,7 @@ std::vector<float> jit_prediction(const ModelFile& m) {
   REQUIRE(exe.ok());
   for (const NamedTensor& t : m.parameters)
     std::memcpy((*exe)->state_buffer(t.name)->data(), t.bytes.data(), t.bytes.size());
-  const std::vector<float> x = inputs();
+  const std::vector<float> x = small_input();
   std::memcpy((*exe)->input("x")->data(), x.data(), x.size() * 4);
   (*exe)->run();
   const float* p = (*exe)->output("pred")->as<float>();
@@ -97,7 +68,7 @@ LoadedObject load(const AotOutput& m, const std::string& prefix) {
 }
 
 std::vector<float> run_c_api(kiln_model* model) {
-  const std::vector<float> x = inputs();
+  const std::vector<float> x = small_input();
   std::vector<float> pred(20);
   int xi = -1, pi = -1;
   REQUIRE(kiln_model_input_index(model, "x", &xi) == KILN_OK);

@@ -1,4 +1,4 @@
-// A small exported-looking model file for the CUDA module tests: x [4, 12] ->
+// A small exported-looking model file for the AOT and CUDA module tests: x [4, 12] ->
 // relu(x W1 + b1) W2 + b2 -> pred [4, 5], random weights standing in for trained ones,
 // its input, and its prediction by the reference interpreter (the oracle in both builds).
 #pragma once
@@ -18,7 +18,7 @@ namespace kiln::test {
 
 inline ModelFile small_model() {
   ModelFile m;
-  m.graph = Graph("cuda_small.predict");
+  m.graph = Graph("small.predict");
   Builder b(m.graph);
   nn::Context ctx{b, /*training=*/false};
   nn::Sequential net;
