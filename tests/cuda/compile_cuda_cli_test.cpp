@@ -31,13 +31,18 @@ bool contains(const std::vector<uint8_t>& bytes, const std::string& text) {
   return std::search(bytes.begin(), bytes.end(), text.begin(), text.end()) != bytes.end();
 }
 
+// small_model() as the model file `path`.
+void write_small_model(const std::string& path) {
+  const std::vector<uint8_t> bytes = serialize_model(small_model());
+  REQUIRE(write_file_atomic(path, bytes.data(), bytes.size()).ok());
+}
+
 }  // namespace
 
 TEST_CASE("kiln compile --device cuda --arch sm_90 writes a module with a real cubin", "[cuda][module][cli]") {
   testing::TempDir dir;
   const std::string model = dir.file("small.kiln"), out = dir.file("small.kmod");
-  const std::vector<uint8_t> bytes = serialize_model(small_model());
-  REQUIRE(write_file_atomic(model, bytes.data(), bytes.size()).ok());
+  write_small_model(model);
   // No driver at all: --arch is all compile needs.
   ::setenv("KILN_CUDA_DRIVER", "/nonexistent/libcuda.so.1", 1);
   ToolResult r = run_tool("kiln", "compile " + model + " --device cuda --arch sm_90 -o " + out);
@@ -106,8 +111,7 @@ TEST_CASE("kiln compile --device cuda --arch sm_90 writes a module with a real c
 TEST_CASE("kiln compile --device cuda refuses bad flags and a missing GPU in one line", "[cuda][module][cli]") {
   testing::TempDir dir;
   const std::string model = dir.file("small.kiln"), out = dir.file("small.kmod");
-  const std::vector<uint8_t> bytes = serialize_model(small_model());
-  REQUIRE(write_file_atomic(model, bytes.data(), bytes.size()).ok());
+  write_small_model(model);
   ::setenv("KILN_CUDA_DRIVER", "/nonexistent/libcuda.so.1", 1);
   // Without the LLVM backend, --device cpu (the default) is refused before compile runs.
   const bool cpu = llvm_backend_built();
