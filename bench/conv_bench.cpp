@@ -8,12 +8,12 @@
 // included (conv.cpp skips them: on 1x1 maps the rate exceeds the GEMM's). Compare with
 // gemm_bench's 1024^3 peak.
 //
-// Winograd F(2x2, 3x3) (conv_winograd*.cpp) takes the 3x3 stride-1 pad-1 shapes it wins
-// on; those shapes also run with the suffix /no_winograd, on the old path
+// Winograd F(2x2, 3x3) and F(2x2, 5x5) (conv_winograd*.cpp) take the 3x3 pad-1 and 5x5
+// pad-2 stride-1 shapes they win on; those shapes also run with the suffix /no_winograd, on the old path
 // (conv_set_winograd_mode(kOff)), so one run compares the two (the FLOP count is the
 // direct convolution's for both). KILN_CONV_NO_WINOGRAD=1 turns Winograd off for the
 // whole process (and so for the plain names too). E.g.
-//   build/kiln_bench --benchmark_filter='wino|resnet_(64_8|128_4)' --benchmark_repetitions=5
+//   build/kiln_bench --benchmark_filter='wino|resnet_(64_8|128_4)|nin_96' --benchmark_repetitions=5
 #include <benchmark/benchmark.h>
 
 #include <string>
@@ -74,9 +74,11 @@ kiln::ConvParams params(const ZooConv& z, kiln::ConvKind kind) {
   return p;
 }
 
-// Whether Winograd could take the shape (3x3, stride 1, padding 1), so that the
-// /no_winograd variant is worth registering.
-bool winograd_shape(const ZooConv& z) { return z.k == 3 && z.stride == 1 && z.pad == 1; }
+// Whether Winograd could take the shape (3x3 with padding 1 or 5x5 with padding 2,
+// stride 1), so that the /no_winograd variant is worth registering.
+bool winograd_shape(const ZooConv& z) {
+  return (z.k == 3 || z.k == 5) && z.pad == (z.k - 1) / 2 && z.stride == 1;
+}
 
 void BM_Conv(benchmark::State& state, ZooConv z, kiln::ConvKind kind, bool no_winograd) {
   const kiln::ConvParams p = params(z, kind);

@@ -779,7 +779,7 @@ void conv2d(const ConvParams& p, const T* a, const T* b, T* c, const Epilogue& e
     case kConvForward:
       if (p.n <= 0 || d.fg <= 0 || d.ohw <= 0) return;
       if (d.ckk <= 0) return empty_sum(p, p.n * d.groups, d.fg, d.ohw, c, epi);
-      if constexpr (std::is_same_v<T, float>) {  // 3x3 pad 1 (conv_winograd.cpp)
+      if constexpr (std::is_same_v<T, float>) {  // 3x3 pad 1, 5x5 pad 2 (conv_winograd.cpp)
         if (use_winograd(p)) return forward_winograd(p, a, b, c, epi, pro);
       }
       if (fold_batch(d)) {
@@ -799,7 +799,7 @@ void conv2d(const ConvParams& p, const T* a, const T* b, T* c, const Epilogue& e
       if (p.n <= 0 || d.cg <= 0 || d.hw <= 0) return;
       if (d.fg <= 0 || d.ohw <= 0 || d.kk <= 0)
         return empty_sum(p, p.n * d.groups, d.cg, d.hw, c, epi);
-      if constexpr (std::is_same_v<T, float>) {  // 3x3 pad 1 (conv_winograd.cpp)
+      if constexpr (std::is_same_v<T, float>) {  // 3x3 pad 1, 5x5 pad 2 (conv_winograd.cpp)
         if (use_winograd(p)) return input_grad_winograd(p, a, b, c, epi);
       }
       if (fold_batch(d)) {
@@ -819,7 +819,7 @@ void conv2d(const ConvParams& p, const T* a, const T* b, T* c, const Epilogue& e
     case kConvWeightGrad:
       if (d.fg <= 0 || d.ckk <= 0) return;
       if (p.n <= 0 || d.ohw <= 0) return empty_sum(p, d.groups, d.fg, d.ckk, c, epi);
-      if constexpr (std::is_same_v<T, float>) {  // 3x3 pad 1 (conv_winograd_wgrad.cpp)
+      if constexpr (std::is_same_v<T, float>) {  // 3x3 pad 1, 5x5 pad 2 (conv_winograd_wgrad.cpp)
         if (use_winograd_wgrad(p)) return weight_grad_winograd(p, a, b, c, epi, pro);
       }
       if (fold_batch(d)) {

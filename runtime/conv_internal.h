@@ -245,9 +245,10 @@ template <typename T>
 void weight_grad_dense(const ConvParams& p, const Dims& d, const T* x, const T* dy, T* dw,
                        const Epilogue& epi);
 
-// ---- Winograd F(2x2, 3x3) (conv_winograd.cpp) ----------------------------------------
-// Whether an f32 forward or input-gradient convolution takes the Winograd path: 3x3,
-// stride 1, dilation 1, padding 1, one group, on the shapes where it measured faster
+// ---- Winograd F(2x2, 3x3) and F(2x2, 5x5) (conv_winograd.cpp) -------------------------
+// Whether an f32 forward or input-gradient convolution takes the Winograd path: 3x3 with
+// padding 1 or 5x5 with padding 2, stride 1, dilation 1, one group, on the shapes where
+// it measured faster
 // (and as conv_set_winograd_mode says, conv_winograd.h).
 bool use_winograd(const ConvParams& p);
 void forward_winograd(const ConvParams& p, const float* x, const float* w, float* y,

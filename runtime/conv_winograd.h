@@ -1,9 +1,8 @@
-// Winograd F(2x2, 3x3) for the runtime convolution (conv_winograd.cpp, and
-// conv_winograd_wgrad.cpp for the weight gradient): f32 3x3 convolutions with stride 1,
-// dilation 1, padding 1 and one group, every kind, on the shapes where it measured
-// faster than conv.cpp's paths. This header
-// only has the switch tests and benchmarks use to compare the two; conv2d_f32 (conv.h)
-// picks the path.
+// Winograd F(2x2, 3x3) and F(2x2, 5x5) for the runtime convolution (conv_winograd.cpp,
+// and conv_winograd_wgrad.cpp for the weight gradient): f32 3x3 convolutions with
+// padding 1 and 5x5 with padding 2, stride 1, dilation 1 and one group, every kind, on
+// the shapes where it measured faster than conv.cpp's paths. This header only has the
+// switch tests and benchmarks use to compare the two; conv2d_f32 (conv.h) picks the path.
 #pragma once
 
 namespace kiln {

@@ -425,8 +425,10 @@ struct WinogradScope {
   ~WinogradScope() { conv_set_winograd_mode(WinogradMode::kAuto); }
 };
 
-TEST_CASE("conv2d Winograd F(2x2, 3x3) matches the direct loop", "[conv][winograd]") {
-  // 3x3, stride 1, padding 1, one group: forward, input and weight gradient forced onto
+TEST_CASE("conv2d Winograd F(2x2, 3x3) and F(2x2, 5x5) match the direct loop",
+          "[conv][winograd]") {
+  // 3x3 with padding 1 and 5x5 with padding 2, stride 1, one group: forward, input and
+  // weight gradient forced onto
   // the Winograd paths (conv_winograd*.cpp) on odd maps (1x1, 2x2, 1x5, odd sizes whose last
   // tile row and column fall off the edge), channel counts that fill no GEMM tile, batch
   // 1, 3 and 37 (several image blocks), plain, scaled and accumulating, with the epilogue
@@ -444,6 +446,12 @@ TEST_CASE("conv2d Winograd F(2x2, 3x3) matches the direct loop", "[conv][winogra
       {37, 10, 8, 8, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1},  // 8 images per block: 5 or 6 blocks
       {9, 8, 64, 64, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1},  // weight gradient: 1-2 blocks a slice
       {3, 17, 16, 15, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+      {1, 5, 4, 4, 7, 5, 5, 1, 1, 2, 2, 1, 1, 1},
+      {3, 13, 7, 7, 9, 5, 5, 1, 1, 2, 2, 1, 1, 1},  // NiN's and AlexNet's 7x7 map
+      {3, 6, 1, 1, 4, 5, 5, 1, 1, 2, 2, 1, 1, 1},
+      {3, 3, 2, 5, 5, 5, 5, 1, 1, 2, 2, 1, 1, 1},
+      {37, 10, 6, 6, 11, 5, 5, 1, 1, 2, 2, 1, 1, 1},  // several image blocks
+      {9, 8, 33, 30, 8, 5, 5, 1, 1, 2, 2, 1, 1, 1},   // weight gradient: 1-2 blocks a slice
   };
   int saved = num_threads();
   uint32_t seed = 500;
@@ -483,12 +491,14 @@ TEST_CASE("conv2d Winograd F(2x2, 3x3) matches the direct loop", "[conv][winogra
   set_num_threads(saved);
 }
 
-TEST_CASE("conv2d takes Winograd on ResNet-like shapes by default", "[conv][winograd]") {
-  // The automatic choice on shapes it picks (64 channels on 8x8, 128 on 4x4): accurate,
-  // and not the old path's bits. Shapes it can never take (stride 2, padding 0, groups,
-  // 5x5) give the same bits forced or not.
+TEST_CASE("conv2d takes Winograd on ResNet- and NiN-like shapes by default", "[conv][winograd]") {
+  // The automatic choice on shapes it picks (64 channels on 8x8, 128 on 4x4, NiN's 5x5
+  // on 7x7 with fewer channels): accurate, and not the old path's bits. Shapes it can
+  // never take (stride 2, padding 0, groups, dilation, 5x5 with padding 1, 7x7) give the
+  // same bits forced or not.
   for (const Shape& s : {Shape{2, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1},
-                         Shape{3, 128, 4, 4, 128, 3, 3, 1, 1, 1, 1, 1, 1, 1}}) {
+                         Shape{3, 128, 4, 4, 128, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+                         Shape{2, 48, 7, 7, 64, 5, 5, 1, 1, 2, 2, 1, 1, 1}}) {
     for (ConvKind kind : {kConvForward, kConvInputGrad, kConvWeightGrad}) {
       ConvParams p = params(s, kind);
       p.alpha = 0.5;
@@ -507,7 +517,8 @@ TEST_CASE("conv2d takes Winograd on ResNet-like shapes by default", "[conv][wino
                          Shape{2, 8, 8, 8, 8, 3, 3, 1, 1, 0, 0, 1, 1, 1},
                          Shape{2, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2},
                          Shape{2, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, 2, 2, 1},
-                         Shape{2, 8, 8, 8, 8, 5, 5, 1, 1, 2, 2, 1, 1, 1}}) {
+                         Shape{2, 8, 8, 8, 8, 5, 5, 1, 1, 1, 1, 1, 1, 1},
+                         Shape{2, 8, 8, 8, 8, 7, 7, 1, 1, 3, 3, 1, 1, 1}}) {
     for (ConvKind kind : {kConvForward, kConvInputGrad, kConvWeightGrad}) {
       ConvParams p = params(s, kind);
       INFO(describe(p));
