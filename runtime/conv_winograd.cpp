@@ -115,15 +115,20 @@ template <int R>
 [[gnu::always_inline]] inline void weight_tile(const float g[R * R], float* u, int64_t ldu) {
   constexpr int A = F2<R>::kAlpha;
   float t[A * R];  // G g: A x R
+  #pragma GCC unroll 8
   for (int j = 0; j < R; ++j) {
     float col[R], out[A];
+    #pragma GCC unroll 8
     for (int k = 0; k < R; ++k) col[k] = g[R * k + j];
     F2<R>::g(col, out);
+    #pragma GCC unroll 8
     for (int i = 0; i < A; ++i) t[R * i + j] = out[i];
   }
+  #pragma GCC unroll 8
   for (int i = 0; i < A; ++i) {
     float out[A];
     F2<R>::g(t + R * i, out);
+    #pragma GCC unroll 8
     for (int j = 0; j < A; ++j) u[(A * i + j) * ldu] = out[j];
   }
 }
@@ -138,13 +143,16 @@ template <int W, int R>
   constexpr int A = F2<R>::kAlpha;
   for (int64_t t = 0; t < cols; t += W) {
     V s[2][A];
+    #pragma GCC unroll 8
     for (int j = 0; j < A; ++j) {  // A^T m
       V col[A], y[2];
+      #pragma GCC unroll 8
       for (int i = 0; i < A; ++i) load(col[i], m + (A * i + j) * ldm + t);
       F2<R>::at(col, y);
       s[0][j] = y[0];
       s[1][j] = y[1];
     }
+    #pragma GCC unroll 8
     for (int a = 0; a < 2; ++a) {  // (A^T m) A
       V y[2];
       F2<R>::at(s[a], y);

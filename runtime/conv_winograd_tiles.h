@@ -225,6 +225,7 @@ template <int R>
   const int64_t pw = tm.plane_w, w = tm.w;
   for (int64_t ty = 0; ty < tm.th; ++ty) {
     const float* in[A];
+    #pragma GCC unroll 8
     for (int64_t a = 0; a < A; ++a) {
       const int64_t r = 2 * ty - tm.pad + a;
       in[a] = r >= 0 && r < tm.h ? x + r * w : zeros;
@@ -232,9 +233,11 @@ template <int R>
     F2<R>::bt_rows(in, rows + tm.pad, pw, w);
     for (int64_t tx = 0; tx < tm.tw; ++tx) {
       float* vt = v + ty * tm.tw + tx;
+      #pragma GCC unroll 8
       for (int64_t i = 0; i < A; ++i) {
         float o[A];
         F2<R>::bt(rows + i * pw + 2 * tx, o);
+        #pragma GCC unroll 8
         for (int64_t j = 0; j < A; ++j) vt[(A * i + j) * ldv] = o[j];
       }
     }

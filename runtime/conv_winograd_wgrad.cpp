@@ -73,9 +73,11 @@ template <int R>
     F2<R>::a_rows(g0, g1, rows, pw, w);
     for (int64_t tx = 0; tx < tm.tw; ++tx) {  // (A g) A^T
       float* dt = d + ty * tm.tw + tx;
+      #pragma GCC unroll 8
       for (int64_t i = 0; i < A; ++i) {
         float o[A];
         F2<R>::a(rows + i * pw + 2 * tx, o);
+        #pragma GCC unroll 8
         for (int64_t j = 0; j < A; ++j) dt[(A * i + j) * ldd] = o[j];
       }
     }
@@ -134,16 +136,21 @@ void finish_rows(const ConvParams& p, const float* partial, int64_t slices, int6
     }
     for (int64_t c = 0; c < p.c; ++c) {
       float t[R * A];  // G^T M: R x A
+      #pragma GCC unroll 8
       for (int j = 0; j < A; ++j) {
         float col[A], out[R];
+        #pragma GCC unroll 8
         for (int i = 0; i < A; ++i) col[i] = sum[(A * i + j) * p.c + c];
         F2<R>::gt(col, out);
+        #pragma GCC unroll 8
         for (int i = 0; i < R; ++i) t[A * i + j] = out[i];
       }
       float* out = dw + (f * p.c + c) * R * R;
+      #pragma GCC unroll 8
       for (int i = 0; i < R; ++i) {  // (G^T M) G: R x R
         float v[R];
         F2<R>::gt(t + A * i, v);
+        #pragma GCC unroll 8
         for (int j = 0; j < R; ++j)
           out[R * i + j] = p.accumulate ? alpha * v[j] + out[R * i + j] : alpha * v[j];
       }
