@@ -46,6 +46,10 @@ const ZooConv kZoo[] = {
     {"resnet_256_2x2", 256, 256, 2, 256, 3, 1, 1},
     {"resnet_256_512_s2_2x2", 256, 256, 2, 512, 3, 2, 1},
     {"resnet_512_1x1", 256, 512, 1, 512, 3, 1, 1},
+    // ... at zoo_train_step's batch 64, where rebuilding the weights per call weighs more.
+    {"resnet_256_2x2_b64", 64, 256, 2, 256, 3, 1, 1},
+    {"resnet_256_512_s2_2x2_b64", 64, 256, 2, 512, 3, 2, 1},
+    {"resnet_512_1x1_b64", 64, 512, 1, 512, 3, 1, 1},
     // Larger channel counts on the same maps, and 64 on 16x16 (Winograd candidates).
     {"wino_128_8x8", 256, 128, 8, 128, 3, 1, 1},
     {"wino_256_4x4", 256, 256, 4, 256, 3, 1, 1},

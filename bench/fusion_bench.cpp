@@ -7,6 +7,7 @@
 // is what fusion buys on this machine.
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <functional>
 #include <memory>
 
@@ -26,6 +27,7 @@ void run_steps(benchmark::State& state, Expected<Graph> g, bool fused, int64_t c
   }
   CompileOptions co;
   co.fusion = fused;
+  co.profile = std::getenv("KILN_PROFILE") != nullptr;  // per-kernel profile, printed once
   auto exe = compile(*g, std::make_shared<StateStore>(), co);
   if (!exe.ok()) {
     state.SkipWithError(exe.error().message().c_str());
@@ -35,6 +37,7 @@ void run_steps(benchmark::State& state, Expected<Graph> g, bool fused, int64_t c
   for (auto _ : state) (*exe)->run();
   double flops = 0, bytes = 0;
   for (const KernelLaunch& k : (*exe)->plan().launches) flops += k.flops, bytes += k.bytes;
+  if (co.profile) std::printf("%s\n", (*exe)->describe().c_str());
   state.counters["kernels"] = (*exe)->stats().kernels;
   state.counters["arena_MB"] = double((*exe)->stats().arena_bytes) / 1e6;
   state.counters["moved_MB"] = bytes / 1e6;
@@ -93,6 +96,20 @@ void conv_bn_relu(benchmark::State& state, bool fused) {
             }), fused, 10);
 }
 
+// max_pool2d(relu(batch_norm(x)), 3x3, stride 2, pad 1): ResNet-18's stem after its
+// convolution (batch 64, 64 channels, 16x16 -> 8x8), forward and backward.
+void bn_relu_pool(benchmark::State& state, bool fused) {
+  auto bn = std::make_shared<nn::BatchNorm2d>(64);
+  run_steps(state, pattern("bn_relu_pool", true, [&](nn::Context& ctx, Builder& b) {
+              Tensor x = b.parameter("x", {DType::f32, Shape{64, 64, 16, 16}}, InitSpec::normal(0, 1));
+              Pool2dOptions o;
+              o.kernel = {3, 3};
+              o.stride = {2, 2};
+              o.padding = {1, 1};
+              return mean(max_pool2d(relu((*bn)(ctx, x)), o));
+            }), fused, 10);
+}
+
 // A classifier's training step at batch 256 (Fashion-MNIST shapes, 10 classes).
 void zoo_step(benchmark::State& state, const char* model, int64_t size, bool fused) {
   const ModelEntry* m = find_model(model);
@@ -129,6 +146,7 @@ KILN_PATTERN_PAIR(elementwise_chain);
 KILN_PATTERN_PAIR(softmax_xent);
 KILN_PATTERN_PAIR(layer_norm);
 KILN_PATTERN_PAIR(conv_bn_relu);
+KILN_PATTERN_PAIR(bn_relu_pool);
 
 }  // namespace
 }  // namespace kiln

@@ -516,12 +516,17 @@ const TapTable& tap_table(const ConvParams& p, const Dims& d) {
 }
 
 // The weights of the live taps, [groups*fg][cg*live] (w itself when every tap is live).
+// On all threads: the copy reads all of w (9.4 MB for 512->512 3x3, of which a 1x1 map
+// keeps the centre tap), which one thread streams at a third of the memory's rate.
 template <typename T>
 const T* live_weights(const Dims& d, const TapTable& t, const T* w) {
   if (t.live == d.kk) return w;
   T* out = scratch<T>().shared.get(d.groups * d.fg * d.cg * t.live);
-  for (int64_t rc = 0; rc < d.groups * d.fg * d.cg; ++rc)  // (filter, channel) pairs
-    for (int64_t l = 0; l < t.live; ++l) out[rc * t.live + l] = w[rc * d.kk + t.tap[l]];
+  const int64_t* tap = t.tap.data();
+  parallel_for(d.groups * d.fg * d.cg, 4096, [&](int64_t rc0, int64_t rc1) {
+    for (int64_t rc = rc0; rc < rc1; ++rc)  // (filter, channel) pairs
+      for (int64_t l = 0; l < t.live; ++l) out[rc * t.live + l] = w[rc * d.kk + tap[l]];
+  });
   return out;
 }
 
