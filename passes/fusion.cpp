@@ -61,6 +61,13 @@ bool is_pooling(OpKind op) {
          op == OpKind::AdaptiveAvgPool2d;
 }
 
+// Whether a pooling op's windows overlap (a kernel longer than its stride on some axis).
+bool overlapping_windows(const Node& n) {
+  const auto& k = n.attrs.ints("kernel");
+  const auto& st = n.attrs.ints("stride");
+  return k[0] > st[0] || k[1] > st[1];
+}
+
 // Inputs of a concat with more than this many inputs are materialized (see plan_fusion).
 constexpr size_t kWideConcat = 4;
 // A transposed f64 matrix used as the right operand of at least this many matmuls is
@@ -241,6 +248,11 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
         m = true;  // convolutions read dense NCHW operands
       }
       if (is_reduction(un.op)) used_by_reduction = true;
+      // Overlapping pooling windows read each element several times (2.25 for ResNet's
+      // 3x3 stride-2 stem pool): an inlined producer (its batch norm and ReLU) would be
+      // computed again for every read.
+      if (is_pooling(un.op) && un.attrs.has("kernel") && !cheap(nd) && overlapping_windows(un))
+        m = true;
       if (un.op == OpKind::Broadcast && un.type.shape.numel() > nd.type.shape.numel())
         expanded = true;
       if (un.op == OpKind::Gather && un.inputs[0].id == id && !cheap(nd)) expanded = true;
@@ -497,6 +509,8 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
         ++convs;
         continue;
       }
+      // Overlapping windows would compute v again for every read (see mat above).
+      if (is_pooling(un.op) && un.attrs.has("kernel") && overlapping_windows(un)) return false;
       pools += is_pooling(un.op) || is_reduction(un.op);
       // Other users inline v; those that need a buffer, or views that a contraction
       // might read in place, keep it materialized.
