@@ -90,8 +90,8 @@ const std::vector<int64_t>& tap_grid(const Dims& d, const std::vector<Link>& ls)
 // GEMM is 1.2 (least of 60 short runs, interleaved; a Wd built in filter blocks instead,
 // read untransposed by the GEMM, ran the same).
 template <typename T>
-const T* transposed_dense_weights(const ConvParams& p, const Dims& d, const std::vector<Link>& ls,
-                         const T* w) {
+const T* transposed_dense_weights(const ConvParams& p, const Dims& d,
+                                  const std::vector<Link>& ls, const T* w) {
   const std::vector<int64_t>& grid = tap_grid(d, ls);
   const int64_t cols = p.c * d.hw;
   T* wdt = scratch<T>().shared.get(p.f * d.ohw * cols);
@@ -169,7 +169,8 @@ void weight_grad_dense(const ConvParams& p, const Dims& d, const T* x, const T* 
         for (int64_t ch = 0; ch < p.c; ++ch) s[ch * d.kk] += v[ch * d.hw];
       }
       T* o = dw + fi * d.ckk;
-      for (int64_t i = 0; i < d.ckk; ++i) o[i] = p.accumulate ? alpha * sum[i] + o[i] : alpha * sum[i];
+      for (int64_t i = 0; i < d.ckk; ++i)
+        o[i] = p.accumulate ? alpha * sum[i] + o[i] : alpha * sum[i];
     }
   });
   if (epi)

@@ -505,3 +505,23 @@ TEST_CASE("fusion: a normalise + ReLU read by pooling is recomputed by its reade
   off.prologues = false;
   CHECK(plan_fusion(g, off).materialized[a.value().id]);
 }
+
+TEST_CASE("fusion: a costly value read by overlapping pooling windows is stored", "[fusion]") {
+  // ResNet's stem pool (3x3, stride 2) reads most elements of its input 2 or 4 times:
+  // inlined, the normalise + ReLU would be computed again for each read. Windows that do
+  // not overlap (2x2, stride 2) read each element once and keep inlining it.
+  for (const bool overlapping : {true, false}) {
+    Graph g;
+    Builder b(g);
+    Tensor x = b.input("x", {DType::f32, Shape{4, 8, 8, 8}});
+    Tensor gamma = b.parameter("gamma", {DType::f32, Shape{1, 8, 1, 1}}, InitSpec::normal(1, 0.1));
+    Tensor a = relu(exp(x) * gamma);
+    Pool2dOptions o;
+    if (overlapping) o = Pool2dOptions{.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}};
+    b.output("loss", sum(max_pool2d(a, o)));
+    REQUIRE(b.ok());
+    FusionPlan p = plan_fusion(g);
+    INFO(p.to_string(g));
+    CHECK(p.materialized[a.value().id] == overlapping);
+  }
+}
