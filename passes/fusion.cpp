@@ -61,8 +61,10 @@ bool is_pooling(OpKind op) {
          op == OpKind::AdaptiveAvgPool2d;
 }
 
-// Whether a pooling op's windows overlap (a kernel longer than its stride on some axis).
+// Whether n is pooling whose windows overlap (a kernel longer than its stride on some
+// axis), so that it reads most of its input more than once.
 bool overlapping_windows(const Node& n) {
+  if (!is_pooling(n.op) || !n.attrs.has("kernel")) return false;
   const auto& k = n.attrs.ints("kernel");
   const auto& st = n.attrs.ints("stride");
   return k[0] > st[0] || k[1] > st[1];
@@ -251,8 +253,7 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
       // Overlapping pooling windows read each element several times (2.25 for ResNet's
       // 3x3 stride-2 stem pool): an inlined producer (its batch norm and ReLU) would be
       // computed again for every read.
-      if (is_pooling(un.op) && un.attrs.has("kernel") && !cheap(nd) && overlapping_windows(un))
-        m = true;
+      if (overlapping_windows(un) && !cheap(nd)) m = true;
       if (un.op == OpKind::Broadcast && un.type.shape.numel() > nd.type.shape.numel())
         expanded = true;
       if (un.op == OpKind::Gather && un.inputs[0].id == id && !cheap(nd)) expanded = true;
@@ -510,7 +511,7 @@ FusionPlan build_plan(const Graph& g, const FusionOptions& opts, const std::set<
         continue;
       }
       // Overlapping windows would compute v again for every read (see mat above).
-      if (is_pooling(un.op) && un.attrs.has("kernel") && overlapping_windows(un)) return false;
+      if (overlapping_windows(un)) return false;
       pools += is_pooling(un.op) || is_reduction(un.op);
       // Other users inline v; those that need a buffer, or views that a contraction
       // might read in place, keep it materialized.

@@ -45,6 +45,9 @@ struct Link {
 struct LinkTable {
   std::vector<Link> links;
   int64_t live_taps = 0;
+  // The tap linking input pixel `in` to output pixel `out`, at [out * hw + in], or -1.
+  // Two links never share (in, out) (distinct taps read distinct pixels).
+  std::vector<int64_t> tap_of;
 };
 
 const LinkTable& link_table(const ConvParams& p, const Dims& d) {
@@ -66,20 +69,13 @@ const LinkTable& link_table(const ConvParams& p, const Dims& d) {
       }
     }
   t.live_taps = std::count(live.begin(), live.end(), true);
+  t.tap_of.assign(static_cast<size_t>(d.ohw * d.hw), -1);
+  for (const Link& l : t.links) t.tap_of[static_cast<size_t>(l.out * d.hw + l.in)] = l.tap;
   return t;
 }
 
 const std::vector<Link>& links(const ConvParams& p, const Dims& d) {
   return link_table(p, d).links;
-}
-
-// The tap linking input pixel `in` to output pixel `out`, at [out * hw + in], or -1.
-// Two links never share (in, out) (distinct taps read distinct pixels).
-const std::vector<int64_t>& tap_grid(const Dims& d, const std::vector<Link>& ls) {
-  thread_local std::vector<int64_t> grid;
-  grid.assign(static_cast<size_t>(d.ohw * d.hw), -1);
-  for (const Link& l : ls) grid[static_cast<size_t>(l.out * d.hw + l.in)] = l.tap;
-  return grid;
 }
 
 // WdT [f*ohw, c*hw], the transpose of Wd: WdT[(fi, out), (ch, in)] = w[fi, ch, tap] for
@@ -90,9 +86,8 @@ const std::vector<int64_t>& tap_grid(const Dims& d, const std::vector<Link>& ls)
 // GEMM is 1.2 (least of 60 short runs, interleaved; a Wd built in filter blocks instead,
 // read untransposed by the GEMM, ran the same).
 template <typename T>
-const T* transposed_dense_weights(const ConvParams& p, const Dims& d,
-                                  const std::vector<Link>& ls, const T* w) {
-  const std::vector<int64_t>& grid = tap_grid(d, ls);
+const T* transposed_dense_weights(const ConvParams& p, const Dims& d, const T* w) {
+  const std::vector<int64_t>& grid = link_table(p, d).tap_of;
   const int64_t cols = p.c * d.hw;
   T* wdt = scratch<T>().shared.get(p.f * d.ohw * cols);
   parallel_for(p.f * d.ohw, std::max<int64_t>(1, 8192 / cols), [&](int64_t r0, int64_t r1) {
@@ -129,7 +124,7 @@ bool use_dense_map(const ConvParams& p, const Dims& d) {
 template <typename T>
 void forward_dense(const ConvParams& p, const Dims& d, const T* x, const T* w, T* y,
                    const Epilogue& epi) {
-  const T* wdt = transposed_dense_weights(p, d, links(p, d), w);
+  const T* wdt = transposed_dense_weights(p, d, w);
   const int64_t k = p.c * d.hw, cols = p.f * d.ohw;
   gemm(gemm_params(p.n, cols, k, k, k, cols, false, true, p.accumulate, p.alpha), x, wdt, y,
        {}, true);
@@ -139,7 +134,7 @@ void forward_dense(const ConvParams& p, const Dims& d, const T* x, const T* w, T
 template <typename T>
 void input_grad_dense(const ConvParams& p, const Dims& d, const T* dy, const T* w, T* dx,
                       const Epilogue& epi) {
-  const T* wdt = transposed_dense_weights(p, d, links(p, d), w);
+  const T* wdt = transposed_dense_weights(p, d, w);
   const int64_t cols = p.c * d.hw, k = p.f * d.ohw;
   gemm(gemm_params(p.n, cols, k, k, cols, cols, false, false, p.accumulate, p.alpha), dy, wdt,
        dx, {}, true);
