@@ -210,13 +210,22 @@ void pack_a_mr(const float* a, int64_t lda, bool trans, int64_t i0, int64_t mc, 
   // is read once, left to right, and scattered into every panel (reading one panel at a
   // time would walk K rows at stride lda per panel, which thrashes L1 when lda*4 is a
   // multiple of 1 KB).
+  // The source rows are lda apart (3 KB for a GRU's 768 gates), which the hardware
+  // prefetcher follows poorly: rows kAhead ahead are prefetched, as in pack_b_row_major.
+  // Only the last two tiles can be short (tile_rows), so the rest copy MR at a time.
+  constexpr int64_t kAhead = 8;
+  int64_t full = 0;  // leading tiles of MR rows
+  while ((full + 1) * MR <= mc && tile_rows(full * MR, mc, MR) == MR) ++full;
   for (int64_t k = 0; k < kc; ++k) {
     const float* src = a + (k0 + k) * lda + i0;
-    for (int64_t ir = 0, t = 0, ni; ir < mc; ir += ni, ++t) {
+    if (k + kAhead < kc)
+      for (int64_t q = 0; q < mc; q += 16) __builtin_prefetch(src + kAhead * lda + q, 0, 3);
+    float* d = ap + k * MR;
+    for (int64_t t = 0; t < full; ++t)  // 16+8 bytes for MR = 6
+      std::memcpy(d + t * MR * kc, src + t * MR, MR * sizeof(float));
+    for (int64_t ir = full * MR, t = full, ni; ir < mc; ir += ni, ++t) {
       ni = tile_rows(ir, mc, MR);
-      float* d = ap + t * MR * kc + k * MR;
-      if (ni == MR) std::memcpy(d, src + ir, MR * sizeof(float));  // 16+8 bytes for MR = 6
-      else std::memcpy(d, src + ir, ni * sizeof(float));
+      std::memcpy(d + t * MR * kc, src + ir, ni * sizeof(float));
     }
   }
 }

@@ -131,6 +131,9 @@ TEST_CASE("gemm f32 matches naive for odd sizes on every supported ISA", "[gemm]
     }
     REQUIRE(run_case<float>(3, 255, 129, 784, false, true, true, true, 7) < 1e-5);
     REQUIRE(run_case<float>(2, 256, 10, 256, true, false, false, true, 8) < 1e-5);
+    // Transposed A packed over several row blocks (kMC), with short last tiles and K
+    // slices longer than the pack's prefetch distance.
+    REQUIRE(run_case<float>(1, 301, 50, 333, true, false, true, true, 10) < 1e-5);
     REQUIRE(run_case<float>(1, 256, 256, 10, false, true, true, false, 9) < 1e-5);
     // alpha, the epilogue and the in-place update form C += alpha*A*B, with A transposed
     // both packed (many B panels) and read in place (N <= 2 panels), K sliced or not,
