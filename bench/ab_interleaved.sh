@@ -51,9 +51,12 @@ done | awk -F, -v first="${bins[0]}" '
         if ((r SUBSEP k) in rmin && ref in rmin) ratio[++n] = rmin[r SUBSEP k] / rmin[ref]
       }
       for (i = 2; i <= n; i++)  # insertion sort (mawk has no asort)
-        for (j = i; j > 1 && ratio[j - 1] > ratio[j]; j--) { t = ratio[j]; ratio[j] = ratio[j - 1]; ratio[j - 1] = t }
+        for (j = i; j > 1 && ratio[j - 1] > ratio[j]; j--) {
+          t = ratio[j]; ratio[j] = ratio[j - 1]; ratio[j - 1] = t
+        }
       med = n % 2 ? ratio[(n + 1) / 2] : (ratio[n / 2] + ratio[n / 2 + 1]) / 2
-      printf "%s %s least %g  median ratio to first %.3f over %d rounds\n", bc[1], bc[2], least[k], med, n
+      printf "%s %s least %g  median ratio to first %.3f over %d rounds\n",
+             bc[1], bc[2], least[k], med, n
       delete ratio
     }
   }' | sort -k2,2 -k1,1

@@ -36,6 +36,8 @@ void fill_inputs(Executable& exe) {
   }
 }
 
+constexpr int64_t kBatch = 64;  // every case's batch
+
 // The step compiled once per process: Google Benchmark calls the case again for every
 // repetition, and many short repetitions are what separate two builds on a noisy host.
 Expected<Executable*> compiled_step(const char* model_name, int64_t size, bool profile) {
@@ -48,7 +50,6 @@ Expected<Executable*> compiled_step(const char* model_name, int64_t size, bool p
   opts.size = size;
   Expected<SupervisedSpec> spec = model->spec(opts);
   if (!spec.ok()) return spec.error();
-  constexpr int64_t kBatch = 64;
   Expected<Graph> g = build_graph(*spec, GraphKind::Train, kBatch);
   if (!g.ok()) return g.error();
   CompileOptions co;
@@ -60,7 +61,6 @@ Expected<Executable*> compiled_step(const char* model_name, int64_t size, bool p
 }
 
 void zoo_train_step(benchmark::State& state, const char* model_name, int64_t size) {
-  constexpr int64_t kBatch = 64;
   bool profile = std::getenv("KILN_PROFILE") != nullptr;
   Expected<Executable*> exe = compiled_step(model_name, size, profile);
   if (!exe.ok()) {
