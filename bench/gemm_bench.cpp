@@ -81,6 +81,7 @@ BENCHMARK(BM_GemmF32)
     ->Args({32, 256, 1024, 0, 0, 0})   // LSTM step backward dg @ W_hh
     ->Args({32, 768, 284, 0, 0, 0})    // d2l's from-scratch GRU gates [x, h] @ W
     ->Args({768, 256, 2240, 1, 0, 0})  // bi_gru: dW_ih = X^T @ dG over 35 steps x batch 64
+    ->Args({768, 256, 1120, 1, 0, 0})  // char_gru: dW_hh = dG^T @ H over 35 steps x batch 32
     ->Args({64, 4096, 4096, 0, 0, 0})  // VGG's 4096-wide FC layer, batch 64: h @ W
     ->Args({64, 4096, 4096, 0, 1, 0})  // ... its input gradient dh @ W^T
     ->Args({512, 512, 512, 0, 0, 0})
