@@ -26,13 +26,7 @@ struct Times {
 };
 
 Times run_shape(int threads, int reps, int m, int n, int k) {
-  kiln::GemmParams p;
-  p.m = m;
-  p.n = n;
-  p.k = k;
-  p.lda = k;
-  p.ldb = n;
-  p.ldc = n;
+  const kiln::GemmParams p{.m = m, .n = n, .k = k, .lda = k, .ldb = n, .ldc = n};  // row-major
   std::vector<float> a(size_t(m) * k, 0.5f), b(size_t(k) * n, 0.25f), c(size_t(m) * n);
   const float one = 1.f, zero = 0.f;
   Times t;
