@@ -5,7 +5,9 @@
 # (`ctest -L cuda`: NVRTC for sm_80/sm_90 and the emulated op harness), then train mlp and
 # lenet with --device cuda and print accuracy and seconds per epoch next to the CPU's
 # figures from the bundle (cpu-figures.txt, measured by the LLVM build on the machine
-# that made the bundle: this build has no CPU code generator). Exits non-zero on the
+# that made the bundle: this build has no CPU code generator) and PyTorch eager's on the
+# same GPU (bench/gpu_torch_epochs.py, when python3 there has a CUDA PyTorch; a baseline
+# that fails or is missing is reported, not counted against kiln). Exits non-zero on the
 # first failure: configure, build, a test, a training that fails or learns too little.
 #
 # usage: scripts/gpu_check.sh [options]
@@ -166,6 +168,27 @@ for m in "${models[@]}"; do
   read -r gpu_acc[$m] gpu_spe[$m] <<<"$result"
 done
 
+# ---- PyTorch eager on the same GPU: the baseline, when python3 there has a CUDA PyTorch ----
+declare -A torch_acc torch_spe
+if python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  say "PyTorch eager on this GPU: bench/gpu_torch_epochs.py --epochs $epochs"
+  torch_log=$(mktemp)
+  if timeout "${KILN_GPU_CHECK_TIMEOUT:-300}" python3 "$root/bench/gpu_torch_epochs.py" --data "$data" \
+       --epochs "$epochs" --models "$(IFS=,; echo "${models[*]}")" >"$torch_log" 2>&1; then
+    while read -r line; do
+      m=$(sed -n 's/.*"model":"\([a-z_0-9]*\)".*/\1/p' <<<"$line")
+      [ -n "$m" ] || continue
+      torch_acc[$m]=$(json_field test_acc "$line")
+      torch_spe[$m]=$(json_field seconds_per_epoch "$line")
+    done < <(grep '^{' "$torch_log")
+  else
+    say "PyTorch baseline failed (not counted against kiln): $(tail -n 1 "$torch_log")"
+  fi
+  rm -f "$torch_log"
+else
+  say "python3 here has no CUDA PyTorch: no same-GPU baseline"
+fi
+
 # ---- the table ---------------------------------------------------------------------------
 echo
 printf '%-6s %-5s %7s %9s %11s %s\n' model dev epochs test_acc "s/epoch" note
@@ -183,6 +206,11 @@ for m in "${models[@]}"; do
   meets=$(awk -v s="${gpu_spe[$m]}" -v t="$target" 'BEGIN { print (s <= t) ? "meets" : "misses" }')
   printf '%-6s %-5s %7s %9s %11s %s\n' "$m" cuda "$epochs" "${gpu_acc[$m]}" "${gpu_spe[$m]}" \
     "$meets <= $target s/epoch (1/4 of PyTorch eager on an H100: ${pytorch_h100[$m]})"
+  if [ -n "${torch_spe[$m]:-}" ]; then
+    ratio=$(awk -v t="${torch_spe[$m]}" -v k="${gpu_spe[$m]}" 'BEGIN { printf "%.2f", t / k }')
+    printf '%-6s %-5s %7s %9s %11s %s\n' "$m" torch "$epochs" "${torch_acc[$m]}" "${torch_spe[$m]}" \
+      "(PyTorch eager, same GPU, data preloaded: kiln is ${ratio}x its speed)"
+  fi
   floor=${min_acc[$m]}
   if [ -n "$cpu_acc" ]; then floor=$(awk -v a="$cpu_acc" -v s="$acc_slack" 'BEGIN { print a - s }'); fi
   if awk -v a="${gpu_acc[$m]}" -v f="$floor" 'BEGIN { exit !(a < f) }'; then
