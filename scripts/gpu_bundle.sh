@@ -14,6 +14,8 @@
 #   data/shared/               ../shared/data (the tests' d2l data files)
 #   cpu-figures.txt            the same trainings on this CPU (gpu_check.sh --measure-cpu),
 #                              unless --no-cpu or no LLVM build of kiln is found
+#   models/lenet.{ckpt,kiln}   lenet trained 3 epochs here and exported, for
+#                              scripts/gpu_zoo_check.sh's CUDA-module check (same condition)
 #   MANIFEST                   what was bundled, from where, and when
 #
 # usage: scripts/gpu_bundle.sh [--out DIR] [--kiln PATH/TO/kiln] [--no-cpu]
@@ -80,6 +82,11 @@ if [ $measure_cpu -eq 1 ]; then
     echo "gpu_bundle: measuring the CPU figures with $kiln_bin (a few minutes; --no-cpu skips)"
     bash "$root/scripts/gpu_check.sh" --measure-cpu "$kiln_bin" --data "$tmp/data/fashion-mnist" \
       --figures "$tmp/cpu-figures.txt" || die "measuring the CPU figures failed"
+    mkdir -p "$tmp/models"
+    { "$kiln_bin" train lenet --epochs 3 --data "$tmp/data/fashion-mnist" --save "$tmp/models/lenet.ckpt" --quiet &&
+      "$kiln_bin" export lenet --checkpoint "$tmp/models/lenet.ckpt" -o "$tmp/models/lenet.kiln" &&
+      "$kiln_bin" eval lenet --checkpoint "$tmp/models/lenet.ckpt" --data "$tmp/data/fashion-mnist" \
+        > "$tmp/models/lenet.cpu-eval.txt"; } >/dev/null || die "training and exporting lenet failed"
   else
     echo "gpu_bundle: note: no kiln at $kiln_bin: no CPU figures (build kiln, or pass --kiln)" >&2
   fi
