@@ -28,8 +28,9 @@ using kir::UOp;
 
 namespace {
 
-// GEMM tiling of contraction kernels (a 16x16 thread grid, 4x4 outputs per thread).
-constexpr int kTile = 64, kTileK = 16, kGemmThreads = 256;
+// GEMM tiling of contraction kernels: a 16x16 thread grid, r x r outputs per thread
+// (tiles of 16r x 16r), r = 4 unless that leaves fewer tiles than kFewTiles (below).
+constexpr int kTile = 64, kTileK = 16, kGemmThreads = 256, kGemmGrid = 16;
 // Contractions with fewer tiles than an H100 has multiprocessors, a depth of at least
 // kLongDepth and at most kNarrowOutputs outputs run one block per output (render_dot).
 constexpr int64_t kFewTiles = 132, kLongDepth = 1024, kNarrowOutputs = 16384;
@@ -664,8 +665,10 @@ class KernelRenderer {
       render_dot(c, sh, A, B, epi, out);
       add_launch(launches, name_, std::clamp<int64_t>(outputs, 1, o_.max_grid), o_.block, true);
     } else {
-      render_gemm(c, sh, A, B, epi, out);
-      add_launch(launches, name_, std::clamp<int64_t>(tiles, 1, o_.max_grid), kGemmThreads, true);
+      const int per_thread = gemm_outputs_per_thread(sh);
+      render_gemm(c, sh, A, B, epi, out, per_thread);
+      add_launch(launches, name_, std::clamp<int64_t>(gemm_tiles(sh, per_thread), 1, o_.max_grid),
+                 kGemmThreads, true);
     }
     if (!c.row_loops.empty()) {
       if (c.op != kir::ContractionOp::Matmul || c.batch != 1) return error("row epilogue on a batched GEMM");
@@ -781,17 +784,33 @@ class KernelRenderer {
     out += w.finish(signature(name_));
   }
 
-  // The tiled GEMM: each block computes 64x64 tiles (grid-stride over batch x tiles);
-  // thread (ty, tx) of a 16x16 grid owns rows ty + 16i and cols tx + 16j of the tile.
+  // Tiles of a GEMM whose threads own r x r outputs each (tiles of 16r x 16r).
+  static int64_t gemm_tiles(const GemmShape& sh, int r) {
+    const int64_t t = kGemmGrid * r;
+    return sh.batch * ((sh.rows + t - 1) / t) * ((sh.cols + t - 1) / t);
+  }
+  // r = 4 (64x64 tiles), halved while that leaves fewer tiles than a GPU has
+  // multiprocessors: the MLP's forward 256x784x256 had 16 blocks of 64x64 for the 132 of
+  // an H100 (83 us of a 292 us step, kiln bench --device cuda); with 16x16 tiles it has
+  // 256 smaller ones, each through the same K loop with a quarter of the work per step.
+  static int gemm_outputs_per_thread(const GemmShape& sh) {
+    int r = kTile / kGemmGrid;
+    while (r > 1 && gemm_tiles(sh, r) < kFewTiles) r /= 2;
+    return r;
+  }
+
+  // The tiled GEMM: each block computes tiles of 16r x 16r (grid-stride over batch x
+  // tiles); thread (ty, tx) of a 16x16 grid owns rows ty + 16i and cols tx + 16j of the tile.
   void render_gemm(const kir::ContractionKernel& c, const GemmShape& sh, const std::string& A,
-                   const std::string& B, const std::string& epi, std::string& out) {
+                   const std::string& B, const std::string& epi, std::string& out, int r) {
     const std::string T = ctype(c.dtype);
     auto S = [](int64_t v) { return std::to_string(v); };
-    const int64_t tm = (sh.rows + kTile - 1) / kTile, tn = (sh.cols + kTile - 1) / kTile;
+    const int64_t tile = kGemmGrid * r;
+    const int64_t tm = (sh.rows + tile - 1) / tile, tn = (sh.cols + tile - 1) / tile;
     FunctionWriter w(prog_, used_);
     const std::string o = w.at(c.out, "at");
-    w.line("KILN_SHARED " + T + " As[" + S(kTileK) + "][" + S(kTile) + "];");
-    w.line("KILN_SHARED " + T + " Bs[" + S(kTileK) + "][" + S(kTile) + "];");
+    w.line("KILN_SHARED " + T + " As[" + S(kTileK) + "][" + S(tile) + "];");
+    w.line("KILN_SHARED " + T + " Bs[" + S(kTileK) + "][" + S(tile) + "];");
     std::string alpha = float_lit(c.dtype, c.alpha);
     if (c.alpha_scale >= 0)
       alpha = "(" + alpha + " * (" + T + ")" + w.at(c.alpha_scale, "0") + ")";
@@ -799,11 +818,12 @@ class KernelRenderer {
     w.line("const int64_t tx = KILN_TID % 16, ty = KILN_TID / 16;");
     w.open("for (int64_t tile = KILN_BID; tile < " + S(sh.batch * tm * tn) + "; tile += KILN_NBID)");
     w.line("const int64_t bi = tile / " + S(tm * tn) + ", r0 = (tile / " + S(tn) + ") % " + S(tm) +
-           " * " + S(kTile) + ", c0 = tile % " + S(tn) + " * " + S(kTile) + ";");
-    w.line(T + " acc[4][4] = {};");
+           " * " + S(tile) + ", c0 = tile % " + S(tn) + " * " + S(tile) + ";");
+    const std::string R = S(r);
+    w.line(T + " acc[" + R + "][" + R + "] = {};");
     w.open("for (int64_t k0 = 0; k0 < " + S(sh.depth) + "; k0 += " + S(kTileK) + ")");
-    w.open("for (int64_t e = KILN_TID; e < " + S(kTile * kTileK) + "; e += " + S(kGemmThreads) + ")");
-    w.line("const int64_t kk = e / " + S(kTile) + ", i = e % " + S(kTile) + ";");
+    w.open("for (int64_t e = KILN_TID; e < " + S(tile * kTileK) + "; e += " + S(kGemmThreads) + ")");
+    w.line("const int64_t kk = e / " + S(tile) + ", i = e % " + S(tile) + ";");
     w.line("As[kk][i] = r0 + i < " + S(sh.rows) + " && k0 + kk < " + S(sh.depth) + " ? " + A +
            "(bufs, bi, r0 + i, k0 + kk) : (" + T + ")0;");
     w.line("Bs[kk][i] = c0 + i < " + S(sh.cols) + " && k0 + kk < " + S(sh.depth) + " ? " + B +
@@ -811,14 +831,14 @@ class KernelRenderer {
     w.close();
     w.line("KILN_SYNC();");
     w.open("for (int kk = 0; kk < " + S(kTileK) + "; ++kk)");
-    w.line(T + " a[4], b[4];");
-    w.line("for (int i = 0; i < 4; ++i) a[i] = As[kk][ty + 16 * i];");
-    w.line("for (int j = 0; j < 4; ++j) b[j] = Bs[kk][tx + 16 * j];");
-    w.line("for (int i = 0; i < 4; ++i) for (int j = 0; j < 4; ++j) acc[i][j] += a[i] * b[j];");
+    w.line(T + " a[" + R + "], b[" + R + "];");
+    w.line("for (int i = 0; i < " + R + "; ++i) a[i] = As[kk][ty + 16 * i];");
+    w.line("for (int j = 0; j < " + R + "; ++j) b[j] = Bs[kk][tx + 16 * j];");
+    w.line("for (int i = 0; i < " + R + "; ++i) for (int j = 0; j < " + R + "; ++j) acc[i][j] += a[i] * b[j];");
     w.close();
     w.line("KILN_SYNC();  // the tiles are refilled next");
     w.close();
-    w.open("for (int i = 0; i < 4; ++i) for (int j = 0; j < 4; ++j)");
+    w.open("for (int i = 0; i < " + R + "; ++i) for (int j = 0; j < " + R + "; ++j)");
     w.line("const int64_t r = r0 + ty + 16 * i, col = c0 + tx + 16 * j;");
     w.line("if (r >= " + S(sh.rows) + " || col >= " + S(sh.cols) + ") continue;");
     w.line("const int64_t at = (bi * " + S(sh.rows) + " + r) * " + S(sh.cols) + " + col;");

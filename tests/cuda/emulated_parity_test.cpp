@@ -43,6 +43,32 @@ TEST_CASE("emulated CUDA: matmul and state updates and gradients", "[cuda][emula
   check_emulated(cs);
 }
 
+TEST_CASE("emulated CUDA: GEMM tiles of 64, 32 and 16 by how many tiles fill the GPU", "[cuda][emulated]") {
+  // Threads own 4x4, 2x2 or 1x1 outputs (tiles of 64, 32, 16): 132 products of 64x64
+  // already give 132 tiles of 64; 36 give 36, so 32s (144); one 40x40 gives 9 tiles of 16.
+  Cases cs;
+  const std::pair<int64_t, const char*> shapes[] = {{132, "acc[4][4]"}, {36, "acc[2][2]"}, {0, "acc[1][1]"}};
+  for (const auto& [batch, acc] : shapes) {
+    cs.push_back(make_case(std::string("tiles with ") + acc, [batch](Builder& b) {
+      const int64_t side = batch ? 64 : 40;
+      Shape as{side, 12}, bs{12, side};
+      if (batch) {
+        as.dims.insert(as.dims.begin(), batch);
+        bs.dims.insert(bs.dims.begin(), batch);
+      }
+      Tensor a = b.input("a", {DType::f32, as});
+      Tensor w = b.input("w", {DType::f32, bs});
+      b.output("c", relu(matmul(a, w)));
+    }));
+  }
+  EmulatedCases e = emulate_cases(cs);
+  for (size_t i = 0; i < cs.size(); ++i) {
+    INFO(cs[i].name);
+    CHECK(e.plans[i].cuda.source.find(shapes[i].second) != std::string::npos);
+    CHECK(emulated_mismatch(cs[i], e.plans[i], e.module) == "");
+  }
+}
+
 TEST_CASE("emulated CUDA: convolutions and pooling with epilogues and prologues", "[cuda][emulated]") {
   Cases cs = conv_cases();
   for (ParityCase& c : pool_cases()) cs.push_back(std::move(c));
