@@ -24,6 +24,7 @@ const char* emulation_prelude() {
 #error "the kiln CUDA emulator's fibers need x86-64"
 #endif
 #define KILN_GLOBAL extern "C"
+#define KILN_BOUNDS(threads)
 #define KILN_DEVICE static inline
 #define KILN_SHARED static
 #define KILN_EXPORT extern "C" __attribute__((visibility("default")))

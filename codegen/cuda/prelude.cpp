@@ -12,6 +12,7 @@ typedef long long int64_t;
 typedef unsigned long long uint64_t;
 typedef unsigned char uint8_t;
 #define KILN_GLOBAL extern "C" __global__
+#define KILN_BOUNDS(threads) __launch_bounds__(threads)
 #define KILN_DEVICE static __device__ __forceinline__
 #define KILN_SHARED __shared__
 #define KILN_SYNC() __syncthreads()

@@ -6,6 +6,8 @@
 //
 // Each platform prelude defines:
 //   KILN_GLOBAL          a kernel: `KILN_GLOBAL void name(void* const* bufs)`
+//   KILN_BOUNDS(n)       after `KILN_GLOBAL void`: the kernel launches with at most n
+//                        threads per block (__launch_bounds__; nothing in the emulator)
 //   KILN_DEVICE          a helper function callable from kernels (inlined)
 //   KILN_SHARED          a per-block shared array declared inside a kernel
 //   KILN_SYNC()          block barrier (__syncthreads)

@@ -663,7 +663,7 @@ class KernelRenderer {
     const int64_t outputs = sh.batch * sh.rows * sh.cols;
     if (long_and_narrow(tiles, outputs, sh.depth)) {
       render_dot(c, sh, A, B, epi, out);
-      add_launch(launches, name_, std::clamp<int64_t>(outputs, 1, o_.max_grid), o_.block, true);
+      add_launch(launches, name_, std::clamp<int64_t>(outputs, 1, o_.max_grid), o_.dot_block, true);
     } else {
       const int per_thread = gemm_outputs_per_thread(sh);
       render_gemm(c, sh, A, B, epi, out, per_thread);
@@ -781,7 +781,10 @@ class KernelRenderer {
     if (!epi.empty()) w.line(epi + "(bufs, bi, r, col);");
     w.close();
     w.close();
-    out += w.finish(signature(name_));
+    // The bound keeps the kernel's registers within what a block of dot_block threads
+    // may use (64 each at 1024), so its launch cannot run out of registers.
+    out += w.finish("KILN_GLOBAL void KILN_BOUNDS(" + std::to_string(o_.dot_block) + ") " + name_ +
+                    "(void* const* bufs)");
   }
 
   // Tiles of a GEMM whose threads own r x r outputs each (tiles of 16r x 16r).
@@ -861,7 +864,8 @@ class KernelRenderer {
 }  // namespace
 
 Expected<CudaProgram> render_cuda(const kir::KernelProgram& prog, const CudaRenderOptions& options) {
-  if (options.block <= 0 || options.block % 32 || options.block > 1024)
+  if (options.block <= 0 || options.block % 32 || options.block > 1024 || options.dot_block <= 0 ||
+      options.dot_block % 32 || options.dot_block > 1024)
     return Error("CUDA renderer: block size must be a multiple of 32 up to 1024");
   CudaProgram p;
   for (size_t i = 0; i < prog.kernels.size(); ++i) {

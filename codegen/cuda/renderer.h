@@ -59,6 +59,9 @@ struct CudaProgram {
 struct CudaRenderOptions {
   std::string prefix = "kiln_";  // kernel names are <prefix>k<index>[_rows]
   int block = 256;               // threads per block of loop, row and scatter kernels
+  // Threads per block of a contraction computed one block per output (long and narrow:
+  // LeNet's weight gradients, 150 outputs of 200,704 terms each): few blocks, so wide ones.
+  int dot_block = 1024;
   int64_t max_grid = 4096;       // cap on blocks (grid-stride loops cover the rest)
 };
 

@@ -82,6 +82,7 @@ TEST_CASE("emulated CUDA: small blocks and grids take every grid-stride path", "
   // spaces, row kernels over their rows, GEMMs over their tiles, several times each.
   cudagen::CudaRenderOptions small;
   small.block = 64;
+  small.dot_block = 64;
   small.max_grid = 2;
   Cases cs = reduction_cases();
   for (ParityCase& c : chain_cases()) cs.push_back(std::move(c));

@@ -38,6 +38,7 @@ std::set<std::string> defined_kernels(const std::string& src) {
   const std::string key = "KILN_GLOBAL void ";
   for (size_t p = src.find(key); p != std::string::npos; p = src.find(key, p + 1)) {
     size_t b = p + key.size();
+    if (src.compare(b, 12, "KILN_BOUNDS(") == 0) b = src.find(") ", b) + 2;  // launch bounds
     names.insert(src.substr(b, src.find('(', b) - b));
   }
   return names;
