@@ -102,6 +102,14 @@ struct kiln_op_max {
   template <class T> KILN_DEVICE T apply(T a, T b) { return kiln_acc_max(a, b); }
 };
 
+// Tree reduction of one value per lane over a warp (shuffles, a fixed order): every lane
+// of the warp must call it; the result is valid in lane 0.
+template <class Op, class T>
+KILN_DEVICE T kiln_warp_reduce(T v) {
+  for (int o = 16; o > 0; o >>= 1) v = Op::apply(v, KILN_SHFL_DOWN(v, o));
+  return v;
+}
+
 // Tree reduction of one value per thread over the block, in a fixed order (warp
 // shuffles, then the warps' partials in `scratch`, 32 slots): deterministic, no atomics.
 // Every thread of the block must call it; the result is valid in thread 0.

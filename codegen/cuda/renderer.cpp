@@ -34,6 +34,11 @@ constexpr int kTile = 64, kTileK = 16, kGemmThreads = 256, kGemmGrid = 16;
 // Contractions with fewer tiles than an H100 has multiprocessors, a depth of at least
 // kLongDepth and at most kNarrowOutputs outputs run one block per output (render_dot).
 constexpr int64_t kFewTiles = 132, kLongDepth = 1024, kNarrowOutputs = 16384;
+// A row kernel's member reducing at least this many outputs per row (of more than
+// kSerialReduction terms each) reduces one output per warp rather than one per block:
+// LeNet's bias gradients, [256, 120] summed over the batch in a one-row kernel, were 120
+// block reductions in turn, two barriers each (81 us of its 1.09 ms step on an H100).
+constexpr int64_t kWarpReducedOutputs = 8;
 
 const char* ctype(DType t) {
   switch (t) {
@@ -423,9 +428,12 @@ class KernelRenderer {
     return "(" + acc + " / " + int_lit(l.out_dtype, std::max<int64_t>(1, count)) + ")";
   }
 
+  // Who reduces one output element: one thread, a warp, or the whole block.
+  enum class Reducer { Thread, Warp, Block };
+
   // The output element(s) of `l` whose kept axes are named in `outer`: the elementwise
-  // store, or the reduction serially (one thread) or over the block (every thread).
-  void element(FunctionWriter& w, const kir::LoopKernel& l, Scope& outer, bool block_reduce) {
+  // store, or the reduction by one thread, by a warp or by the block (every thread).
+  void element(FunctionWriter& w, const kir::LoopKernel& l, Scope& outer, Reducer by) {
     std::vector<int> reduced;
     for (size_t d = 0; d < l.dims.size(); ++d)
       if (l.reduced[d]) reduced.push_back(static_cast<int>(d));
@@ -438,16 +446,22 @@ class KernelRenderer {
     const std::string T = ctype(t);
     w.line(T + " acc = " + identity_lit(l.reduce, t) + ";");
     const int64_t count = product(l.dims, reduced);
-    if (!block_reduce) {
+    if (by == Reducer::Thread) {
       accumulate(w, l, outer, reduced, "acc", "0", "1");
       w.store(l.out_buffer, t, w.emit(l.out_offset, outer), finish(l, "acc", count));
       return;
     }
-    accumulate(w, l, outer, reduced, "acc", "KILN_TID", "KILN_NTID");
-    const char* op = l.reduce == kir::ReduceOp::Max ? "kiln_op_max" : "kiln_op_sum";
-    w.line("acc = kiln_block_reduce<" + std::string(op) + ">(acc, " + scratch(t) + ", " +
-           identity_lit(l.reduce, t) + ");");
-    w.open("if (KILN_TID == 0)");
+    const std::string op = l.reduce == kir::ReduceOp::Max ? "kiln_op_max" : "kiln_op_sum";
+    if (by == Reducer::Warp) {
+      accumulate(w, l, outer, reduced, "acc", "(KILN_TID & 31)", "32");
+      w.line("acc = kiln_warp_reduce<" + op + ">(acc);");
+      w.open("if ((KILN_TID & 31) == 0)");
+    } else {
+      accumulate(w, l, outer, reduced, "acc", "KILN_TID", "KILN_NTID");
+      w.line("acc = kiln_block_reduce<" + op + ">(acc, " + scratch(t) + ", " +
+             identity_lit(l.reduce, t) + ");");
+      w.open("if (KILN_TID == 0)");
+    }
     Scope s = outer;
     w.store(l.out_buffer, t, w.emit(l.out_offset, s), finish(l, "acc", count));
     w.close();
@@ -492,7 +506,7 @@ class KernelRenderer {
              "; g += KILN_NBID * KILN_NTID)");
     }
     w.decompose("g", kept, l.dims, s);
-    element(w, l, s, per_block);
+    element(w, l, s, per_block ? Reducer::Block : Reducer::Thread);
     w.close();
     std::string decl = scratch_decls();
     std::string fn = w.finish(signature(name_));
@@ -524,15 +538,20 @@ class KernelRenderer {
       const std::vector<int> kept = kept_axes(l, 1);
       const int64_t G = product(l.dims, kept);
       const bool reduces = l.reduce != kir::ReduceOp::None && kept.size() + 1 < l.dims.size();
-      width = std::max(width, reduces && !serial(l) ? row_terms(l) : G);
-      if (reduces && !serial(l)) {
+      const bool by_warps = reduces && !serial(l) && G >= kWarpReducedOutputs;
+      width = std::max(width, by_warps ? G * 32 : reduces && !serial(l) ? row_terms(l) : G);
+      if (by_warps) {  // warp w reduces outputs w, w + warps, ...: no block barrier per output
+        w.open("for (int64_t g = KILN_TID >> 5; g < " + std::to_string(G) + "; g += KILN_NTID >> 5)");
+        w.decompose("g", kept, l.dims, s);
+        element(w, l, s, Reducer::Warp);
+      } else if (reduces && !serial(l)) {
         w.open("for (int64_t g = 0; g < " + std::to_string(G) + "; ++g)");
         w.decompose("g", kept, l.dims, s);
-        element(w, l, s, true);
+        element(w, l, s, Reducer::Block);
       } else {
         w.open("for (int64_t g = KILN_TID; g < " + std::to_string(G) + "; g += KILN_NTID)");
         w.decompose("g", kept, l.dims, s);
-        element(w, l, s, false);
+        element(w, l, s, Reducer::Thread);
       }
       w.close();
       w.close();

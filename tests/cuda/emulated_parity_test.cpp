@@ -69,6 +69,26 @@ TEST_CASE("emulated CUDA: GEMM tiles of 64, 32 and 16 by how many tiles fill the
   }
 }
 
+TEST_CASE("emulated CUDA: row kernels reduce many outputs per row one warp each", "[cuda][emulated]") {
+  // Per row of 3: 8 and 40 means of 64 terms (a warp each: kiln_warp_reduce), then the
+  // centred values that read them in the same row kernel; one 64-term sum (the block).
+  Cases cs;
+  for (int64_t outputs : {8, 40}) {
+    cs.push_back(make_case("centred over " + std::to_string(outputs) + " groups", [outputs](Builder& b) {
+      Tensor x = b.input("x", {DType::f32, Shape{3, outputs, 64}});
+      Tensor c = x - mean(x, {2}, true);
+      b.output("c", c);
+      b.output("s", sum(c * c, {1, 2}));
+    }));
+  }
+  EmulatedCases e = emulate_cases(cs);
+  for (size_t i = 0; i < cs.size(); ++i) {
+    INFO(cs[i].name << "\n" << e.plans[i].cuda.source);
+    CHECK(e.plans[i].cuda.source.find("kiln_warp_reduce<") != std::string::npos);
+    CHECK(emulated_mismatch(cs[i], e.plans[i], e.module) == "");
+  }
+}
+
 TEST_CASE("emulated CUDA: convolutions and pooling with epilogues and prologues", "[cuda][emulated]") {
   Cases cs = conv_cases();
   for (ParityCase& c : pool_cases()) cs.push_back(std::move(c));
