@@ -21,7 +21,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_common import FMNIST, read_idx  # noqa: E402
 from conv_zoo_vs_pytorch import RECIPES as CONV_RECIPES, build  # noqa: E402
-from mlp_vs_pytorch import RECIPES as MLP_RECIPES  # noqa: E402
+from mlp_vs_pytorch import RECIPES as MLP_RECIPES, build_mlp  # noqa: E402
 
 
 def load(torch, data, split, image, device):
@@ -35,22 +35,8 @@ def load(torch, data, split, image, device):
 
 
 def net_and_lr(name):
-    from torch import nn
     if name in MLP_RECIPES:
-        sizes, drops, lr = MLP_RECIPES[name]
-        layers = []
-        for i in range(len(sizes) - 1):
-            layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-            if i < len(sizes) - 2:
-                layers.append(nn.ReLU())
-                if drops:
-                    layers.append(nn.Dropout(drops[i]))
-        net = nn.Sequential(*layers)
-        for m in net:
-            if isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, std=0.01)
-                nn.init.zeros_(m.bias)
-        return net, lr, False
+        return (*build_mlp(name), False)
     if name in CONV_RECIPES:
         return build(name), CONV_RECIPES[name][0], True
     sys.exit(f"error: unknown model '{name}' (mlp, softmax, mlp_dropout, lenet, lenet_bn)")

@@ -42,11 +42,9 @@ def load(torch, split):
     return x, y
 
 
-def torch_run(model, epochs, threads):
-    import torch
+def build_mlp(model):
+    """The recipe's network (N(0, 0.01) weights, zero biases) and its learning rate."""
     from torch import nn
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
     sizes, drops, lr = RECIPES[model]
     layers = []
     for i in range(len(sizes) - 1):
@@ -60,6 +58,15 @@ def torch_run(model, epochs, threads):
         if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=0.01)
             nn.init.zeros_(m.bias)
+    return net, lr
+
+
+def torch_run(model, epochs, threads):
+    import torch
+    from torch import nn
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    net, lr = build_mlp(model)
     xtr, ytr = load(torch, "train")
     xte, yte = load(torch, "test")
     opt = torch.optim.SGD(net.parameters(), lr=lr)
