@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
     --bundle) bundle=$(cd "$2" && pwd); shift 2 ;;
     --build) build=$2; shift 2 ;;
     --build-only) configure=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "gpu_zoo_check: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
