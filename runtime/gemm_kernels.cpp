@@ -23,8 +23,8 @@ namespace {
 // tile waited on a dozen misses at its end. In-process, interleaved with OpenBLAS's
 // sgemm on one thread of the Zen 3 VM (bench/gemm_vs_openblas.sh, least of 20-24 calls):
 // 1024^3 0.76-0.77 of OpenBLAS -> 0.91-0.99, 64x4096x4096 0.79-0.83 -> 0.85-0.95; shapes
-// whose C stays in cache (256x784x256, 32x768x284, 512^3) unchanged. Not for short K slices, where the
-// dozen prefetches would be a sizeable part of the tile's work.
+// whose C stays in cache (256x784x256, 32x768x284, 512^3) unchanged. Not for short K
+// slices, where the dozen prefetches would be a sizeable part of the tile's work.
 constexpr int64_t kPrefetchMinK = 64;
 
 // NAME<MR, L>: V the vector type, NV vectors per row (NR = NV * lanes), PANEL the height of

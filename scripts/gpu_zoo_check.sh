@@ -9,9 +9,10 @@
 #      draws), lenet_bn (batch norm), resnet18 at 32x32 on 4096 examples, char_gru and
 #      the transformer; each prints kiln's JSON line (compare with the same commands on a
 #      CPU: --device cpu).
-# The model file and checkpoint come from the bundle's models/ (scripts/gpu_bundle.sh
-# --models, or by hand: kiln train lenet --save lenet.ckpt; kiln export lenet --checkpoint
-# lenet.ckpt -o lenet.kiln). Prints everything and exits non-zero when a step fails.
+# The model file and checkpoint come from the bundle's models/ (scripts/gpu_bundle.sh makes
+# them when it measures the CPU figures; by hand: kiln train lenet --save lenet.ckpt; kiln
+# export lenet --checkpoint lenet.ckpt -o lenet.kiln). Prints everything and exits
+# non-zero when a step fails.
 #
 # usage: scripts/gpu_zoo_check.sh [--bundle DIR] [--build DIR] [--build-only]
 set -uo pipefail
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
     --bundle) bundle=$(cd "$2" && pwd); shift 2 ;;
     --build) build=$2; shift 2 ;;
     --build-only) configure=1; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "gpu_zoo_check: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done

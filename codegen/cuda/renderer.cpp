@@ -371,8 +371,10 @@ class KernelRenderer {
   }
 
  private:
-  std::string signature(const std::string& name) const {
-    return "KILN_GLOBAL void " + name + "(void* const* bufs)";
+  // A kernel's declaration; max_threads > 0 adds its launch bound (KILN_BOUNDS).
+  std::string signature(const std::string& name, int max_threads = 0) const {
+    const std::string bounds = max_threads > 0 ? "KILN_BOUNDS(" + std::to_string(max_threads) + ") " : "";
+    return "KILN_GLOBAL void " + bounds + name + "(void* const* bufs)";
   }
   int64_t grid_for(int64_t work_items, int64_t per_block) const {
     int64_t g = (work_items + per_block - 1) / per_block;
@@ -678,7 +680,7 @@ class KernelRenderer {
       return error("GEMM view does not match the contraction's shape");
     out += wa.finish(sigA) + wb.finish(sigB);
     const std::string epi = c.epilogue >= 0 ? render_epilogue(c, out) : "";
-    const int64_t tiles = sh.batch * ((sh.rows + kTile - 1) / kTile) * ((sh.cols + kTile - 1) / kTile);
+    const int64_t tiles = gemm_tiles(sh, kTile / kGemmGrid);
     const int64_t outputs = sh.batch * sh.rows * sh.cols;
     if (long_and_narrow(tiles, outputs, sh.depth)) {
       render_dot(c, sh, A, B, epi, out);
@@ -802,8 +804,7 @@ class KernelRenderer {
     w.close();
     // The bound keeps the kernel's registers within what a block of dot_block threads
     // may use (64 each at 1024), so its launch cannot run out of registers.
-    out += w.finish("KILN_GLOBAL void KILN_BOUNDS(" + std::to_string(o_.dot_block) + ") " + name_ +
-                    "(void* const* bufs)");
+    out += w.finish(signature(name_, o_.dot_block));
   }
 
   // Tiles of a GEMM whose threads own r x r outputs each (tiles of 16r x 16r).
