@@ -13,11 +13,13 @@
 #include "runtime/thread_pool.h"
 
 #include "runtime/abi.h"
+#include "runtime/cpu_quota.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -114,16 +116,21 @@ int clamp_threads(int n) { return std::clamp(n, 1, kMaxThreads); }
 }  // namespace
 
 int available_cpus() {
+  int n = 0;
 #if defined(__linux__)
   cpu_set_t set;
   CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    int n = CPU_COUNT(&set);
-    if (n > 0) return clamp_threads(n);
-  }
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) n = CPU_COUNT(&set);
 #endif
-  unsigned hc = std::thread::hardware_concurrency();
-  return clamp_threads(hc ? static_cast<int>(hc) : 1);
+  if (n <= 0) {
+    unsigned hc = std::thread::hardware_concurrency();
+    n = hc ? static_cast<int>(std::min<unsigned>(hc, kMaxThreads)) : 1;
+  }
+  // A control group's CPU limit (a container's --cpus) caps it, rounded up: 1.5 CPUs of
+  // time keep 2 threads busy part of the time, better than 1 all of it.
+  const double limit = cgroup_cpu_limit();
+  if (limit > 0) n = std::min(n, static_cast<int>(std::ceil(std::min<double>(limit, kMaxThreads))));
+  return clamp_threads(n);
 }
 
 ThreadCountSetting parse_thread_count_env(const char* value, int fallback) {

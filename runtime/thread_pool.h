@@ -51,7 +51,8 @@ namespace kiln {
 // The largest pool: the range of `--threads` and KILN_NUM_THREADS is 1..kMaxThreads.
 inline constexpr int kMaxThreads = 256;
 
-// CPUs this process may run on (its affinity mask, else hardware_concurrency), clamped to
+// CPUs this process may run on (its affinity mask, else hardware_concurrency), capped by
+// its control groups' CPU limit rounded up (runtime/cpu_quota.h) and clamped to
 // 1..kMaxThreads: the default pool size.
 int available_cpus();
 

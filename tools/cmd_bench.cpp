@@ -158,7 +158,7 @@ int run_bench(const BenchArgs& a) {
     std::printf("%s\n", json_line(j).c_str());
     return 0;
   }
-  const std::string where = peaks ? std::to_string(peaks->threads) + " threads" : device;
+  const std::string where = peaks ? std::to_string(peaks->threads) + (peaks->threads == 1 ? " thread" : " threads") : device;
   std::printf("kiln bench %s: %s step, batch %lld, %s, %zu kernels%s\n", a.model.c_str(),
               a.eval ? "evaluation" : "training", (long long)a.batch, where.c_str(), launches.size(),
               a.no_fusion ? ", unfused" : "");
