@@ -225,4 +225,19 @@ inline double check_parity(const Graph& g, const ParityOptions& o = {}) {
   return worst;
 }
 
+// The optimized LLVM IR of g's plan (compiled with the cache off: a cached object has
+// no IR to show).
+inline std::string optimized_llvm(const Graph& g) {
+  std::string llvm;
+  CompileOptions co;
+  co.want_llvm = true;
+  co.cache = CompileCacheConfig{};
+  co.after_stage = [&](const std::string& stage, const std::string& text) {
+    if (stage == "llvm") llvm = text;
+  };
+  REQUIRE(compile_plan(g, co).ok());
+  REQUIRE_FALSE(llvm.empty());
+  return llvm;
+}
+
 }  // namespace kiln::test

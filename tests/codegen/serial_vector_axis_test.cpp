@@ -18,15 +18,7 @@ TEST_CASE("a serial permute keeps its contiguous axis as the vector loop",
   Tensor x = b.input("x", {DType::f32, Shape{10, 64, 32}});
   b.output("y", mul(permute(x, {1, 0, 2}), b.scalar(2.0)));
   REQUIRE(b.ok());
-  std::string llvm;
-  CompileOptions co;
-  co.want_llvm = true;
-  co.cache = CompileCacheConfig{};  // off: the LLVM IR is only seen when compiled
-  co.after_stage = [&](const std::string& stage, const std::string& text) {
-    if (stage == "llvm") llvm = text;
-  };
-  REQUIRE(compile_plan(g, co).ok());
-  REQUIRE_FALSE(llvm.empty());
+  const std::string llvm = test::optimized_llvm(g);
   CHECK(llvm.find("llvm.masked.gather") == std::string::npos);
   CHECK(llvm.find("llvm.masked.scatter") == std::string::npos);
   test::check_parity(g);

@@ -6,27 +6,9 @@
 // them on vectors, and the results match the reference.
 #include <catch2/catch.hpp>
 
-#include "codegen/compile.h"
 #include "harness.h"
 
 using namespace kiln;
-
-namespace {
-
-// The optimized LLVM IR of g's plan.
-std::string optimized_llvm(const Graph& g) {
-  std::string llvm;
-  CompileOptions co;
-  co.want_llvm = true;
-  co.cache = CompileCacheConfig{};  // off: the LLVM IR is only seen when compiled
-  co.after_stage = [&](const std::string& stage, const std::string& text) {
-    if (stage == "llvm") llvm = text;
-  };
-  REQUIRE(compile_plan(g, co).ok());
-  return llvm;
-}
-
-}  // namespace
 
 TEST_CASE("a short strided pooling loop is vectorized", "[codegen][vectorize]") {
   // Short rows (12 and 8 outputs) of stride-2 windows: unclamped, and clamped by padding.
@@ -40,7 +22,7 @@ TEST_CASE("a short strided pooling loop is vectorized", "[codegen][vectorize]") 
     Tensor x = b.input("x", {DType::f32, Shape{4, 6, hw, hw}});
     b.output("y", avg_pool2d(sigmoid(x), o));
     REQUIRE(b.ok());
-    const std::string llvm = optimized_llvm(g);
+    const std::string llvm = test::optimized_llvm(g);
     INFO("kernel " << o.kernel[0] << "x" << o.kernel[1] << " on " << hw << "x" << hw << "\n" << llvm);
     // Vector arithmetic: the sigmoid's reciprocal and the window sum on float vectors.
     CHECK(llvm.find("fdiv <") != std::string::npos);

@@ -21,6 +21,13 @@ void put(const testing::TempDir& root, const std::string& rel, const std::string
   std::ofstream(p) << text;
 }
 
+// A cgroup v1 group directory (under the fake root) with a CFS quota and period.
+void put_v1(const testing::TempDir& root, const std::string& dir, const std::string& quota,
+            const std::string& period = "100000") {
+  put(root, dir + "/cpu.cfs_quota_us", quota + "\n");
+  put(root, dir + "/cpu.cfs_period_us", period + "\n");
+}
+
 // A mountinfo line for a cgroup mount (`type` cgroup or cgroup2).
 std::string mount_line(int id, const std::string& root, const std::string& point,
                        const std::string& type, const std::string& super) {
@@ -66,16 +73,14 @@ TEST_CASE("cgroup v1 and hybrid hosts: cfs quota and period", "[runtime][cpu_quo
   put(sys, "proc/self/cgroup", "4:memory:/jobs/7\n2:cpuacct:/\n1:cpu:/jobs/7\n0::/\n");
   CHECK(cgroup_cpu_limit(sys.path()) == 0);
 
-  put(sys, "sys/fs/cgroup/cpu/jobs/7/cpu.cfs_quota_us", "-1\n");
-  put(sys, "sys/fs/cgroup/cpu/jobs/7/cpu.cfs_period_us", "100000\n");
+  put_v1(sys, "sys/fs/cgroup/cpu/jobs/7", "-1");
   CHECK(cgroup_cpu_limit(sys.path()) == 0);  // -1: unlimited
 
   put(sys, "sys/fs/cgroup/cpu/jobs/7/cpu.cfs_quota_us", "300000\n");
   CHECK(cgroup_cpu_limit(sys.path()) == Approx(3.0));
 
   // A quota on the cpuacct-only or memory hierarchy is not a CPU limit.
-  put(sys, "sys/fs/cgroup/memory/jobs/7/cpu.cfs_quota_us", "100000\n");
-  put(sys, "sys/fs/cgroup/memory/jobs/7/cpu.cfs_period_us", "100000\n");
+  put_v1(sys, "sys/fs/cgroup/memory/jobs/7", "100000");
   CHECK(cgroup_cpu_limit(sys.path()) == Approx(3.0));
 
   // Co-mounted controllers ("cpu,cpuacct"), as most v1 hosts have them.
@@ -83,8 +88,7 @@ TEST_CASE("cgroup v1 and hybrid hosts: cfs quota and period", "[runtime][cpu_quo
   put(co, "proc/self/mountinfo",
       mount_line(40, "/", "/sys/fs/cgroup/cpu,cpuacct", "cgroup", "rw,cpu,cpuacct"));
   put(co, "proc/self/cgroup", "3:cpu,cpuacct:/docker/abc\n");
-  put(co, "sys/fs/cgroup/cpu,cpuacct/docker/abc/cpu.cfs_quota_us", "200000\n");
-  put(co, "sys/fs/cgroup/cpu,cpuacct/docker/abc/cpu.cfs_period_us", "100000\n");
+  put_v1(co, "sys/fs/cgroup/cpu,cpuacct/docker/abc", "200000");
   CHECK(cgroup_cpu_limit(co.path()) == Approx(2.0));
 }
 
@@ -95,14 +99,12 @@ TEST_CASE("cgroup: a container's view and escaped mount points", "[runtime][cpu_
   put(sys, "proc/self/mountinfo",
       mount_line(50, "/docker/abc", "/sys/fs/cgroup/my\\040cpu", "cgroup", "rw,cpu"));
   put(sys, "proc/self/cgroup", "1:cpu:/docker/abc\n");
-  put(sys, "sys/fs/cgroup/my cpu/cpu.cfs_quota_us", "100000\n");
-  put(sys, "sys/fs/cgroup/my cpu/cpu.cfs_period_us", "100000\n");
+  put_v1(sys, "sys/fs/cgroup/my cpu", "100000");
   CHECK(cgroup_cpu_limit(sys.path()) == Approx(1.0));
 
   // A subgroup below the container's root.
   put(sys, "proc/self/cgroup", "1:cpu:/docker/abc/worker\n");
-  put(sys, "sys/fs/cgroup/my cpu/worker/cpu.cfs_quota_us", "50000\n");
-  put(sys, "sys/fs/cgroup/my cpu/worker/cpu.cfs_period_us", "100000\n");
+  put_v1(sys, "sys/fs/cgroup/my cpu/worker", "50000");
   CHECK(cgroup_cpu_limit(sys.path()) == Approx(0.5));
 
   // A group outside the mount's root (another namespace's view): the mount point's own.
