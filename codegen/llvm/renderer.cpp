@@ -535,11 +535,15 @@ class KernelRenderer {
     const BOp op = static_cast<BOp>(e.sub);
     const int64_t a = stride_along_vector_axis(e.a), b = stride_along_vector_axis(e.b);
     if (a == kNotAffine || b == kNotAffine) return kNotAffine;
-    if (op == BOp::Add) return a + b;
-    if (op == BOp::Sub) return a - b;
-    if (op == BOp::Mul && b == 0 && P_.is_const(e.b)) return a * P_.const_int(e.b);
-    if (op == BOp::Mul && a == 0 && P_.is_const(e.a)) return b * P_.const_int(e.a);
-    return kNotAffine;
+    int64_t r = kNotAffine;
+    bool overflow = false;  // strides that do not fit count as not affine
+    if (op == BOp::Add) overflow = __builtin_add_overflow(a, b, &r);
+    else if (op == BOp::Sub) overflow = __builtin_sub_overflow(a, b, &r);
+    else if (op == BOp::Mul && b == 0 && P_.is_const(e.b))
+      overflow = __builtin_mul_overflow(a, P_.const_int(e.b), &r);
+    else if (op == BOp::Mul && a == 0 && P_.is_const(e.a))
+      overflow = __builtin_mul_overflow(b, P_.const_int(e.a), &r);
+    return overflow ? kNotAffine : r;
   }
   // Whether some load of `root` moves along the vector axis other than by one element.
   bool loads_across_vector_axis(ExprId root) {
