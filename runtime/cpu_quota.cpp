@@ -108,6 +108,9 @@ double group_limit(const std::string& dir, bool v2) {
   return quota > 0 && period > 0 ? quota / period : 0;
 }
 
+// The tighter of two limits in CPUs, where 0 means none.
+double tighter(double a, double b) { return a == 0 ? b : b == 0 ? a : std::min(a, b); }
+
 // The least limit on `group` and its ancestors within a mount (0: none).
 double mount_limit(const std::string& sysroot, const CgroupMount& m, std::string_view group) {
   // The group relative to the mount's root; outside it (another namespace's view), the
@@ -122,8 +125,7 @@ double mount_limit(const std::string& sysroot, const CgroupMount& m, std::string
   for (;;) {
     std::string dir = sysroot + m.point;
     if (group != "/") dir.append(group);
-    const double limit = group_limit(dir, m.v2);
-    if (limit > 0 && (least == 0 || limit < least)) least = limit;
+    least = tighter(least, group_limit(dir, m.v2));
     const size_t slash = group.find_last_of('/');
     if (slash == std::string_view::npos || group == "/") break;
     group = slash == 0 ? std::string_view("/") : group.substr(0, slash);
@@ -143,8 +145,7 @@ double cgroup_cpu_limit(const std::string& sysroot) {
   for (const CgroupMount& m : cgroup_mounts(mountinfo)) {
     const std::string& group = m.v2 ? v2_group : v1_group;
     if (group.empty() || group[0] != '/') continue;  // not in this hierarchy
-    const double limit = mount_limit(sysroot, m, group);
-    if (limit > 0 && (least == 0 || limit < least)) least = limit;
+    least = tighter(least, mount_limit(sysroot, m, group));
   }
   return least;
 }

@@ -885,9 +885,10 @@ class KernelRenderer {
 }  // namespace
 
 Expected<CudaProgram> render_cuda(const kir::KernelProgram& prog, const CudaRenderOptions& options) {
-  if (options.block <= 0 || options.block % 32 || options.block > 1024 || options.dot_block <= 0 ||
-      options.dot_block % 32 || options.dot_block > 1024)
-    return Error("CUDA renderer: block size must be a multiple of 32 up to 1024");
+  for (const auto& [what, threads] : {std::pair{"block", options.block}, {"dot_block", options.dot_block}})
+    if (threads <= 0 || threads % 32 || threads > 1024)
+      return Error(std::string("CUDA renderer: ") + what + " size " + std::to_string(threads) +
+                   " is not a multiple of 32 up to 1024");
   CudaProgram p;
   for (size_t i = 0; i < prog.kernels.size(); ++i) {
     KernelRenderer r(prog, prog.kernels[i], static_cast<int>(i), options);

@@ -323,7 +323,10 @@ class KernelRenderer {
 
   void render_loop(const kir::LoopKernel& k, Value* begin, Value* end) {
     LoopSchedule s = schedule_loop(k);
-    if (vector_axis_ != s.vector_axis) depends_.clear();  // a row kernel's loops differ
+    if (vector_axis_ != s.vector_axis) {  // a row kernel's loops differ
+      depends_.clear();
+      strides_.clear();
+    }
     vector_axis_ = s.vector_axis;
     const int n = static_cast<int>(k.dims.size());
     ax_.assign(n, i64c(0));
@@ -530,6 +533,11 @@ class KernelRenderer {
   int64_t stride_along_vector_axis(ExprId id) {
     const kir::Expr& e = P_[id];
     if (!depends_on_vector_axis(id)) return 0;
+    // Memoized with depends_ (index DAGs share subexpressions).
+    if (auto it = strides_.find(id); it != strides_.end()) return it->second;
+    return strides_[id] = stride_uncached(e);
+  }
+  int64_t stride_uncached(const kir::Expr& e) {
     if (e.op == EOp::LoopIndex) return 1;
     if (e.op != EOp::Binary) return kNotAffine;
     const BOp op = static_cast<BOp>(e.sub);
@@ -667,6 +675,7 @@ class KernelRenderer {
   std::unordered_map<ExprId, Value*> memo_;
   int vector_axis_ = -1;  // LoopIndex of the vectorized loop (-1: no select peephole)
   std::unordered_map<ExprId, bool> depends_;
+  std::unordered_map<ExprId, int64_t> strides_;  // stride_along_vector_axis
 };
 
 // A constant parameter block: `ints` as i64 fields, then alpha as a double.
