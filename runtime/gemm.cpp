@@ -5,7 +5,9 @@
 //     pack the task's columns of op(B) for this slice into k-major NR-wide panels;
 //     for each block of kMC rows: pack those rows of op(A) into MR-tall k-major panels
 //       (only when A is transposed; row-major A is read in place: the micro-kernel
-//       broadcasts from MR row pointers, which saves a transposing copy of A);
+//       broadcasts from MR row pointers, which saves a transposing copy of A; but a
+//       large one that several column tasks share is packed once for all of them
+//       first, share_packed_a);
 //       for each B panel, for each row tile: micro-kernel.
 // Row tiles are MR rows, and the last one runs a kernel for just its rows (tile_rows
 // splits a small remainder evenly with the tile before it); edge panels (N % NR) go
@@ -13,7 +15,8 @@
 // runs on each finished strip of a row block (kMC rows x about 64 columns) right after
 // its tiles are stored, so it finds them in L1/L2 and one indirect call covers thousands
 // of elements. Each task packs its own B columns, so there is one fork/join per GEMM
-// (every product of a batch included) and no shared packed buffer; the (rows x columns)
+// (every product of a batch included; two when A is packed once for several column
+// tasks, pack_all_a) and B needs no shared packed buffer; the (rows x columns)
 // task grid is chosen by a small cost model (compute of the padded block + packing) so
 // that, e.g., the MLP forward x@W1 splits N (each thread packs half of W1, A read in
 // place) while the weight gradient x^T@dh splits M (B is small, A must be packed).
@@ -61,6 +64,9 @@ constexpr int64_t kEpiCols = 64;  // columns per epilogue call (a few NR panels)
 constexpr double kMinParallelFlops = 2e5;  // smaller GEMMs (all products) run on one thread
 constexpr int64_t kDirectBMaxRows = 48;     // at most this many rows: B read in place
 constexpr int64_t kDirectBBadStride = 512;  // ... unless its rows are 2 KB multiples apart
+constexpr int64_t kShareAMinRows = 64;    // row-major A is packed once for column tasks
+constexpr int64_t kShareAMinPanels = 16;  // ... from this many rows, panels per task
+constexpr double kShareAMinFlops = 3e8;   // ... and FLOPs (a second fork/join, a pass on A)
 
 using gemm::Epi;
 using gemm::Isa;
@@ -87,6 +93,7 @@ struct Scratch {
 };
 thread_local Scratch t_packed_b;
 thread_local Scratch t_packed_a;
+thread_local Scratch t_shared_a;  // A packed once for all tasks of a call (the caller's)
 
 // One full panel of row-major B: kc rows of NR contiguous floats. NR is a template
 // parameter so each row is a few inlined vector moves rather than a memcpy call.
@@ -261,6 +268,8 @@ struct F32Job {
   const RowEpilogue* rows;  // null or empty: none
   const Isa* isa;
   const float* packed_b;              // pre-packed op(B) (GemmParams::packed_b), or null
+  const float* packed_a;              // all of op(A) packed once (pack_all_a), or null
+  int64_t packed_a_slice;             // floats per K slice in packed_a
   bool direct_a;                      // read A in place
   bool direct_b;                      // read row-major B in place (but a partial last panel)
   int64_t m_tiles, n_panels, mt, nt;  // task grid mt x nt over tiles / panels, per product
@@ -269,6 +278,30 @@ struct F32Job {
   // (a recurrent step's 32 rows), whole tiles leave one thread a tile more than the other.
   bool even_rows;
 };
+
+// Rows [row0, row1) of the tasks in row `tm` of the grid, and the most rows in one of
+// their blocks.
+struct TaskRows {
+  int64_t row0, row1, mc_max;
+};
+TaskRows task_rows(const F32Job& job, int64_t tm) {
+  const GemmParams& p = *job.p;
+  const int64_t mr = job.isa->mr;
+  const int64_t mt0 = job.m_tiles * tm / job.mt, mt1 = job.m_tiles * (tm + 1) / job.mt;
+  TaskRows r{mt0 * mr, std::min(p.m, mt1 * mr),
+             std::max(mr, std::min<int64_t>((kMC / mr) * mr, (mt1 - mt0) * mr))};
+  if (job.even_rows) {  // equal even row counts: 32 rows on 2 threads = 16 + 16, not 18 + 14
+    r.row0 = p.m * tm / job.mt / 2 * 2;
+    r.row1 = tm + 1 == job.mt ? p.m : p.m * (tm + 1) / job.mt / 2 * 2;
+  }
+  return r;
+}
+
+// Rows in the block of a task's rows that starts at `ic`: mc_max, except that the last
+// block takes a remainder of less than a tile with it.
+int64_t block_rows(const TaskRows& r, int64_t ic, int64_t mr) {
+  return r.row1 - ic < r.mc_max + mr ? r.row1 - ic : r.mc_max;
+}
 
 // Task `task` of product bi (bi = task / (mt*nt)).
 void run_f32_task(const F32Job& job, int64_t task) {
@@ -280,15 +313,11 @@ void run_f32_task(const F32Job& job, int64_t task) {
   const float* a = job.a + bi * p.stride_a;
   const float* b = job.b + bi * p.stride_b;
   float* c = job.c + bi * p.stride_c;
-  int64_t tm = task / job.nt, tn = task % job.nt;
-  int64_t mt0 = job.m_tiles * tm / job.mt, mt1 = job.m_tiles * (tm + 1) / job.mt;
-  int64_t jp0 = job.n_panels * tn / job.nt, jp1 = job.n_panels * (tn + 1) / job.nt;
-  if (mt0 >= mt1 || jp0 >= jp1) return;
-  int64_t row0 = mt0 * mr, row1 = std::min(p.m, mt1 * mr);
-  if (job.even_rows) {  // equal even row counts: 32 rows on 2 threads = 16 + 16, not 18 + 14
-    row0 = p.m * tm / job.mt / 2 * 2;
-    row1 = tm + 1 == job.mt ? p.m : p.m * (tm + 1) / job.mt / 2 * 2;
-  }
+  const int64_t tm = task / job.nt, tn = task % job.nt;
+  const int64_t jp0 = job.n_panels * tn / job.nt, jp1 = job.n_panels * (tn + 1) / job.nt;
+  const TaskRows rows = task_rows(job, tm);
+  const int64_t row0 = rows.row0, row1 = rows.row1, mc_max = rows.mc_max;
+  if (row0 >= row1 || jp0 >= jp1) return;
   const int64_t col0 = jp0 * nr, col1 = std::min(p.n, jp1 * nr);
   const float alpha = static_cast<float>(p.alpha);
 
@@ -303,7 +332,6 @@ void run_f32_task(const F32Job& job, int64_t task) {
     return;
   }
 
-  const int64_t mc_max = std::max(mr, std::min<int64_t>((kMC / mr) * mr, (mt1 - mt0) * mr));
   const int64_t kstep = job.kstep;
   const int64_t epi_panels = std::max<int64_t>(1, kEpiCols / nr);
   const int64_t padded_n = job.n_panels * nr;
@@ -323,8 +351,9 @@ void run_f32_task(const F32Job& job, int64_t task) {
   float* bp = job.packed_b ? nullptr
                            : t_packed_b.get(static_cast<size_t>(kstep * packed_panels * nr) + 16);
   // Packed A block: at most mc_max + mr - 1 rows (below), in tiles of at most mr.
-  float* ap = job.direct_a ? nullptr
-                           : t_packed_a.get(static_cast<size_t>((mc_max + 2 * mr) * kstep) + 16);
+  float* ap = job.direct_a || job.packed_a
+                  ? nullptr
+                  : t_packed_a.get(static_cast<size_t>((mc_max + 2 * mr) * kstep) + 16);
   const gemm::ALayout layout =
       !job.direct_a ? gemm::kPackedA : p.trans_a ? gemm::kDirectTransA : gemm::kDirectA;
   alignas(64) float tile[16 * 64];
@@ -338,9 +367,9 @@ void run_f32_task(const F32Job& job, int64_t task) {
       pack_b(b, p.ldb, false, pc, kc, (jp1 - 1) * nr, col1 - (jp1 - 1) * nr, nr, bp);
     const Epi e{alpha, p.accumulate || pc > 0};
     for (int64_t ic = row0, mc; ic < row1; ic += mc) {
-      // A block of mc_max rows; the last takes a remainder of less than a tile with it.
-      mc = row1 - ic < mc_max + mr ? row1 - ic : mc_max;
-      if (!job.direct_a) pack_a(a, p.lda, p.trans_a, ic, mc, pc, kc, mr, ap);
+      mc = block_rows(rows, ic, mr);
+      if (job.packed_a) ap = const_cast<float*>(job.packed_a) + pc / kstep * job.packed_a_slice + ic * kc;
+      else if (!job.direct_a) pack_a(a, p.lda, p.trans_a, ic, mc, pc, kc, mr, ap);
       for (int64_t jp = jp0; jp < jp1; ++jp) {
         const int64_t j0 = jp * nr, nj = std::min(nr, p.n - j0);
         const bool in_place = job.direct_b && nj == nr;
@@ -462,6 +491,60 @@ void pack_all_b(const F32Job& job, const float* b, float* packed, int64_t thread
   else parallel_for(units, 4, pack);
 }
 
+// Whether row-major A is packed once for all tasks (pack_all_a) rather than read in
+// place: when the grid splits the columns, so that several tasks read the same rows, and
+// the GEMM is large. A packed panel is one contiguous stream for the micro-kernel where
+// in place it reads MR rows lda apart (4 KB for 1024 columns: all in one L1 set, with the
+// B micro-panel's lines). Each task packing for itself would repeat the copy per task.
+// Measured in one process against the previous driver and OpenBLAS's sgemm, in turn,
+// 2 threads on the Zen 3 VM (least and first quartile of 24 calls, two runs): 1024^3,
+// 256x1024x1024 and 64x4096x4096 1.02-1.07x faster in all twelve figures; 256x784x256
+// (0.1 GFLOP, below kShareAMinFlops) 0.91-1.04x, so small GEMMs keep A in place. On one
+// thread (one task) packing A was no faster than reading it in place (0.98-1.03x).
+bool share_packed_a(const GemmParams& p, const F32Job& job, int64_t threads) {
+  const double flops = 2.0 * double(p.m) * double(p.n) * double(p.k);
+  return !p.trans_a && job.direct_a && job.nt > 1 && threads > 1 && p.batch == 1 &&
+         p.k > 0 && !job.even_rows && p.m >= kShareAMinRows &&
+         job.n_panels / job.nt >= kShareAMinPanels && flops >= kShareAMinFlops;
+}
+
+// Packs all of op(A) into `packed` in the layout run_f32_task reads when job.packed_a is
+// set: per K slice (packed_a_slice floats each), row tile t of the grid at t * MR * kc,
+// written block by block as each task's rows are split (task_rows, block_rows), so the
+// tiles are the ones its micro-kernels take.
+void pack_all_a(F32Job& job, const float* a, float* packed) {
+  const GemmParams& p = *job.p;
+  const int64_t mr = job.isa->mr, slices = (p.k + job.kstep - 1) / job.kstep;
+  job.packed_a_slice = job.m_tiles * mr * job.kstep;
+  // Units of work: (K slice, row block), over the blocks of every row of tasks in order.
+  auto for_each_block = [&](auto&& fn) {  // fn(index, first row, rows); false: stop
+    int64_t index = 0;
+    for (int64_t tm = 0; tm < job.mt; ++tm) {
+      const TaskRows r = task_rows(job, tm);
+      for (int64_t ic = r.row0, mc; ic < r.row1; ic += mc) {
+        mc = block_rows(r, ic, mr);
+        if (!fn(index++, ic, mc)) return;
+      }
+    }
+  };
+  int64_t blocks = 0;
+  for_each_block([&](int64_t, int64_t, int64_t) { return ++blocks; });
+  auto pack = [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t pc = u / blocks * job.kstep, kc = std::min(job.kstep, p.k - pc);
+      for_each_block([&](int64_t index, int64_t ic, int64_t mc) {
+        if (index != u % blocks) return true;
+        pack_a(a, p.lda, false, ic, mc, pc, kc, mr,
+               packed + pc / job.kstep * job.packed_a_slice + ic * kc);
+        return false;
+      });
+    }
+  };
+  parallel_for(slices * blocks, 1, pack);
+  job.packed_a = packed;
+  job.direct_a = false;
+}
+
 void run_f32(const GemmParams& p, const float* a, const float* b, float* c,
              const Epilogue& epi, int64_t threads, float* packed, const RowEpilogue& rows) {
   if (p.m <= 0 || p.n <= 0) return;
@@ -473,6 +556,10 @@ void run_f32(const GemmParams& p, const float* a, const float* b, float* c,
   if (p.packed_b != kUnpackedB && p.batch == 1 && packed && p.k > 0) {
     if (p.packed_b == kPackB) pack_all_b(job, b, packed, threads);
     job.packed_b = packed;
+  }
+  if (share_packed_a(p, job, threads)) {
+    const size_t slices = static_cast<size_t>((p.k + job.kstep - 1) / job.kstep);
+    pack_all_a(job, a, t_shared_a.get(slices * job.m_tiles * job.isa->mr * job.kstep + 16));
   }
   job.a = a;
   job.b = b;
@@ -511,6 +598,11 @@ void gemm_f32(const GemmParams& p, const float* a, const float* b, float* c,
 void gemm_f32_serial(const GemmParams& p, const float* a, const float* b, float* c,
                      const Epilogue& epi) {
   run_f32(p, a, b, c, epi, 1, nullptr, {});
+}
+
+void gemm_f32_planned_for(int64_t threads, const GemmParams& p, const float* a, const float* b,
+                          float* c, const Epilogue& epi) {
+  run_f32(p, a, b, c, epi, threads, nullptr, {});
 }
 
 }  // namespace kiln

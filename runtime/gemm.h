@@ -5,8 +5,9 @@
 // elementwise work fused after the contraction (bias, activation, mask, ...): it is called
 // on rectangles of finished C while they are still in cache, exactly once per element.
 // f32 uses the BLIS/GotoBLAS structure (DESIGN.md convention 11): B packed into k x NR
-// panels, A read in place (row-major A) or packed into MR x k panels (transposed A), a
-// register-tiled micro-kernel of broadcast FMAs (AVX2: 6x16 with 12 ymm accumulators;
+// panels, A read in place (row-major A, unless large and shared by column tasks) or
+// packed into MR x k panels (transposed A), a register-tiled micro-kernel of broadcast
+// FMAs (AVX2: 6x16 with 12 ymm accumulators;
 // AVX-512: 12x32 with 24 zmm accumulators, except on AMD Zen 3/4 where AVX2 is as fast)
 // selected at run time with __builtin_cpu_supports, so one binary runs on any x86-64.
 // Work is split over (M, N) blocks on the global thread pool. f64 takes a simple
@@ -39,6 +40,12 @@ void gemm_f32_serial(const GemmParams& p, const float* a, const float* b, float*
                      const Epilogue& epi = {});
 void gemm_f64_serial(const GemmParams& p, const double* a, const double* b, double* c,
                      const Epilogue& epi = {});
+
+// For tests: the f32 GEMM with its task grid planned for `threads` threads, which the
+// pool runs on what it has: the grids of machines larger than this one. Same results to
+// the bit as gemm_f32.
+void gemm_f32_planned_for(int64_t threads, const GemmParams& p, const float* a, const float* b,
+                          float* c, const Epilogue& epi = {});
 
 // Which f32 micro-kernel is in use: "avx512", "avx2" or "generic".
 const char* gemm_f32_isa();

@@ -3,6 +3,7 @@
 // value), every micro-kernel the CPU supports, A read in place and packed, f32 and f64.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <memory>
@@ -222,6 +223,61 @@ TEST_CASE("gemm f32 streaming a wide B through panel groups matches naive", "[ge
   }
   gemm_force_isa("");
   set_num_threads(saved);
+}
+
+namespace {
+
+// Row-major A x B (padded leading dimensions, accumulating, alpha) with the task grid
+// planned for `threads` threads.
+std::vector<float> planned_gemm(int64_t threads, const GemmParams& p, const std::vector<float>& a,
+                                const std::vector<float>& b, const std::vector<float>& c0) {
+  std::vector<float> c = c0;
+  gemm_f32_planned_for(threads, p, a.data(), b.data(), c.data());
+  return c;
+}
+
+}  // namespace
+
+// A large row-major A is packed once for all the tasks of a grid that share its rows
+// (1 x N and 2 x 2 grids, several K slices and row blocks, short last tiles); one thread
+// reads it in place: every grid gives the naive result and the same bits as one thread.
+TEST_CASE("gemm f32 packs row-major A once for the tasks that share its rows", "[gemm]") {
+  struct Shape {
+    int64_t m, n, k;
+  };
+  for (const char* isa : {"avx512", "avx2", "generic"}) {
+    if (!gemm_force_isa(isa)) continue;
+    for (Shape s : {Shape{301, 1100, 700}, Shape{64, 2200, 1100}, Shape{149, 2048, 520}}) {
+      INFO("isa " << isa << " m=" << s.m << " n=" << s.n << " k=" << s.k);
+      std::mt19937 rng(uint32_t(s.m + s.n));
+      std::uniform_real_distribution<float> u(-1, 1);
+      GemmParams p;
+      p.m = s.m;
+      p.n = s.n;
+      p.k = s.k;
+      p.lda = s.k + 5;
+      p.ldb = s.n + 3;
+      p.ldc = s.n + 1;
+      p.accumulate = true;
+      p.alpha = 0.75;
+      std::vector<float> a(s.m * p.lda), b(s.k * p.ldb), c0(s.m * p.ldc);
+      for (auto* v : {&a, &b, &c0})
+        for (float& x : *v) x = u(rng);
+      std::vector<float> ref = c0;
+      naive<float>(p, a.data(), b.data(), ref.data());
+      const std::vector<float> one = planned_gemm(1, p, a, b, c0);
+      double err = 0;
+      for (size_t i = 0; i < ref.size(); ++i)
+        err = std::max(err, std::abs(double(one[i]) - double(ref[i])) / (1.0 + std::sqrt(double(s.k))));
+      CHECK(err < 1e-5);
+      for (int64_t threads : {2, 3, 4}) {
+        INFO("planned for " << threads << " threads");
+        const std::vector<float> c = planned_gemm(threads, p, a, b, c0);
+        CHECK(std::equal(c.begin(), c.end(), one.begin()));
+      }
+    }
+  }
+  gemm_force_isa("");
 }
 
 namespace {
