@@ -15,6 +15,9 @@ class ImageSource : public DataSource {
  public:
   explicit ImageSource(const ImageDataset& data) : data_(data) {}
   int64_t size() const override { return data_.size(); }
+  std::vector<ExampleLayout> example_layouts() const override {
+    return {{DType::f32, data_.example_numel()}, {DType::i32, 1}};
+  }
   void gather(const int64_t* idx, int64_t n, std::span<HostBuffer* const> in) const override {
     data_.gather(idx, n, in[0]->as<float>(), in[1]->as<int32_t>());
   }

@@ -70,6 +70,11 @@ class TranslationSource : public DataSource {
   std::vector<std::string> input_names() const override {
     return {"src", "src_valid", "dec_input", "tgt", "tgt_valid"};
   }
+  std::vector<ExampleLayout> example_layouts() const override {
+    const int64_t steps = d_.source.num_steps;
+    return {{DType::i32, steps}, {DType::i32, 1}, {DType::i32, steps}, {DType::i32, steps},
+            {DType::i32, 1}};
+  }
   void gather(const int64_t* idx, int64_t n, std::span<HostBuffer* const> in) const override {
     const int64_t T = d_.source.num_steps;
     int32_t* src = in[0]->as<int32_t>();

@@ -24,6 +24,11 @@ TableSource::TableSource(std::vector<float> features, int64_t width, std::vector
       labels_(std::move(labels)),
       n_(width > 0 ? static_cast<int64_t>(x_.size()) / width : 0) {}
 
+std::vector<ExampleLayout> TableSource::example_layouts() const {
+  if (!labels_.empty()) return {{DType::f32, width_}, {DType::i32, 1}};
+  return {{DType::f32, width_}, {DType::f32, target_width_}};
+}
+
 void TableSource::gather(const int64_t* idx, int64_t n, std::span<HostBuffer* const> in) const {
   float* xd = in[0]->as<float>();
   for (int64_t i = 0; i < n; ++i)
@@ -121,8 +126,20 @@ Expected<Executable*> Trainer::executable_for(const ExecutableFactory& factory, 
                                               const DataSource& data) {
   Executable* exe = KILN_TRY(factory(batch));
   std::string where = "executable for batch " + std::to_string(batch);
-  for (const std::string& in : data.input_names())
-    if (!exe->input(in)) return Error(where + " has no input '" + in + "'");
+  const std::vector<std::string> names = data.input_names();
+  const std::vector<ExampleLayout> layouts = data.example_layouts();
+  if (layouts.size() != names.size())
+    return Error("the data source names " + std::to_string(names.size()) + " inputs but describes " +
+                 std::to_string(layouts.size()));
+  for (size_t i = 0; i < names.size(); ++i) {
+    const HostBuffer* in = exe->input(names[i]);
+    if (!in) return Error(where + " has no input '" + names[i] + "'");
+    const ExampleLayout& want = layouts[i];
+    if (in->type().dtype != want.dtype || in->type().shape.numel() != batch * want.numel)
+      return Error(where + ": input '" + names[i] + "' is " + in->type().to_string() +
+                   ", but the data gives " + std::to_string(batch) + " examples of " +
+                   std::to_string(want.numel) + " " + dtype_name(want.dtype) + " each");
+  }
   std::vector<std::string> outs = {opts_.loss_output};
   if (opts_.has_accuracy) outs.push_back(opts_.correct_output);
   for (const MetricSpec& m : opts_.extra_metrics) outs.push_back(m.output);

@@ -26,6 +26,12 @@
 
 namespace kiln {
 
+// What one example writes into an input: its element type and count.
+struct ExampleLayout {
+  DType dtype;
+  int64_t numel;
+};
+
 // Where minibatches come from.
 class DataSource {
  public:
@@ -33,6 +39,10 @@ class DataSource {
   virtual int64_t size() const = 0;
   // The executable inputs gather() fills, in order.
   virtual std::vector<std::string> input_names() const { return {"x", "y"}; }
+  // Per input of input_names(), in order: what one example writes there. The trainer
+  // refuses an executable whose input does not hold exactly batch x that, since
+  // gather() writes without checking (data of another shape would run past the buffer).
+  virtual std::vector<ExampleLayout> example_layouts() const = 0;
   // Writes examples idx[0..n) into the input buffers named by input_names().
   virtual void gather(const int64_t* idx, int64_t n, std::span<HostBuffer* const> inputs) const = 0;
 };
@@ -45,6 +55,7 @@ class TableSource : public DataSource {
               int64_t target_width = 1);
   TableSource(std::vector<float> features, int64_t width, std::vector<int32_t> labels);
   int64_t size() const override { return n_; }
+  std::vector<ExampleLayout> example_layouts() const override;
   void gather(const int64_t* idx, int64_t n, std::span<HostBuffer* const> inputs) const override;
   int64_t width() const { return width_; }
 

@@ -183,6 +183,40 @@ TEST_CASE("the compiled loss at w = 1 is the non-parametric loss, and SGD steps 
   CHECK(m.state().find(kWidth)->as<float>()[0] == Approx(1.0 - 0.5 * grad).epsilon(1e-4));
 }
 
+// gather() writes without checking sizes, so the trainer checks each input against the
+// data's example layout first: rows one float too wide, or integer labels where the model
+// takes float targets, are an error naming the input, not a write past its buffer.
+TEST_CASE("the trainer refuses data whose examples do not fit the model's inputs", "[zoo][nw]") {
+  Data d = make_data(5);
+  CompiledModel m = compiled_model(0);
+  TrainerOptions to;
+  to.batch_size = kTrain;
+  to.has_accuracy = false;
+  Trainer t(m.factory(GraphKind::Train), m.factory(GraphKind::Eval), to);
+  const TableSource fits(leave_one_out_rows(d), kRowWidth, d.y_train);
+  REQUIRE(t.evaluate(fits).ok());
+
+  std::vector<float> wide;
+  const std::vector<float> rows = leave_one_out_rows(d);
+  for (int64_t i = 0; i < kTrain; ++i) {
+    wide.insert(wide.end(), rows.begin() + i * kRowWidth, rows.begin() + (i + 1) * kRowWidth);
+    wide.push_back(0.f);
+  }
+  const TableSource too_wide(wide, kRowWidth + 1, d.y_train);
+  Expected<EvalMetrics> e = t.evaluate(too_wide);
+  REQUIRE_FALSE(e.ok());
+  CHECK_THAT(e.error().message(), Catch::Contains("input 'x'") &&
+                                      Catch::Contains(std::to_string(kRowWidth + 1) + " f32 each"));
+  Expected<std::vector<EpochMetrics>> f = t.fit(too_wide, nullptr);
+  REQUIRE_FALSE(f.ok());
+  CHECK_THAT(f.error().message(), Catch::Contains("input 'x'"));
+
+  const TableSource int_labels(rows, kRowWidth, std::vector<int32_t>(kTrain, 1));
+  e = t.evaluate(int_labels);
+  REQUIRE_FALSE(e.ok());
+  CHECK_THAT(e.error().message(), Catch::Contains("input 'y'") && Catch::Contains("i32"));
+}
+
 // d2l's recipe does not win on every seed: of --seed 0..49, 45 end below the
 // non-parametric loss; seeds 2, 25, 28 and 39 start w on the flat, slightly bumpy part of
 // the loss near w = 0 and stay there, and seed 9 overshoots (lr 0.5 on a summed loss) to
