@@ -93,38 +93,37 @@ std::optional<InitKind> parse_init_kind(std::string_view n) {
 std::string init_kind_list() { return name_list(kInitNames); }
 std::string state_kind_list() { return name_list(kStateKindNames); }
 
+InitialValues::InitialValues(const InitSpec& init, const TensorType& type, const std::string& name,
+                             uint64_t seed)
+    : init_(init), dtype_(type.dtype), rng_(SplitMix64{seed}.next() ^ fnv1a64(name)) {
+  const Fans f = fans(type.shape);
+  if (init.kind == InitKind::XavierUniform)
+    scale_ = f.in + f.out > 0 ? std::sqrt(6.0 / (f.in + f.out)) : 0.0;
+  if (init.kind == InitKind::KaimingNormal) scale_ = f.in > 0 ? std::sqrt(2.0 / f.in) : 0.0;
+}
+
+void InitialValues::next(size_t count, double* out) {
+  const double a = init_.a, b = init_.b;
+  SplitMix64 rng{rng_};
+  for (size_t i = 0; i < count; ++i) {
+    double x = 0.0;
+    switch (init_.kind) {
+      case InitKind::Zeros: break;
+      case InitKind::Constant: x = a; break;
+      case InitKind::Normal: x = a + b * rng.normal(); break;
+      case InitKind::Uniform: x = a + (b - a) * rng.uniform(); break;
+      case InitKind::XavierUniform: x = -scale_ + 2 * scale_ * rng.uniform(); break;
+      case InitKind::KaimingNormal: x = scale_ * rng.normal(); break;
+    }
+    out[i] = round_to_dtype(dtype_, x);
+  }
+  rng_ = rng.state;
+}
+
 std::vector<double> initial_values(const InitSpec& init, const TensorType& type,
                                    const std::string& name, uint64_t seed) {
-  const Shape& shape = type.shape;
-  size_t n = static_cast<size_t>(shape.numel());
-  const double a = init.a, b = init.b;
-  SplitMix64 rng{SplitMix64{seed}.next() ^ fnv1a64(name)};
-  std::vector<double> out(n, 0.0);
-  switch (init.kind) {
-    case InitKind::Zeros: break;
-    case InitKind::Constant:
-      for (double& x : out) x = a;
-      break;
-    case InitKind::Normal:
-      for (double& x : out) x = a + b * rng.normal();
-      break;
-    case InitKind::Uniform:
-      for (double& x : out) x = a + (b - a) * rng.uniform();
-      break;
-    case InitKind::XavierUniform: {
-      const Fans f = fans(shape);
-      double bound = f.in + f.out > 0 ? std::sqrt(6.0 / (f.in + f.out)) : 0.0;
-      for (double& x : out) x = -bound + 2 * bound * rng.uniform();
-      break;
-    }
-    case InitKind::KaimingNormal: {
-      const Fans f = fans(shape);
-      double sigma = f.in > 0 ? std::sqrt(2.0 / f.in) : 0.0;
-      for (double& x : out) x = sigma * rng.normal();
-      break;
-    }
-  }
-  for (double& x : out) x = round_to_dtype(type.dtype, x);
+  std::vector<double> out(static_cast<size_t>(type.shape.numel()));
+  InitialValues(init, type, name, seed).next(out.size(), out.data());
   return out;
 }
 

@@ -75,4 +75,20 @@ std::string state_kind_list();
 std::vector<double> initial_values(const InitSpec& init, const TensorType& type,
                                    const std::string& name, uint64_t seed);
 
+// The same values a chunk at a time, for filling a buffer without holding them all as
+// doubles (twice a f32 state's size): next(count, out) writes the next `count` values.
+class InitialValues {
+ public:
+  InitialValues(const InitSpec& init, const TensorType& type, const std::string& name,
+                uint64_t seed);
+  void next(size_t count, double* out);
+  bool all_zero() const { return init_.kind == InitKind::Zeros; }
+
+ private:
+  InitSpec init_;
+  DType dtype_;
+  double scale_ = 0;  // xavier_uniform's bound, kaiming_normal's sigma
+  uint64_t rng_;
+};
+
 }  // namespace kiln

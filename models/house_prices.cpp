@@ -97,7 +97,7 @@ Status save_final_model(CompiledModel& model, const TabularData& data, int epoch
   ck.data_seed = o.seed;
   ck.metadata = {{"example_shape", Shape{data.num_features}.to_string()}};
   for (auto& kv : tabular_metadata(data)) ck.metadata.push_back(std::move(kv));
-  ck.tensors = snapshot_state(model.state());
+  ck.tensors = KILN_TRY(snapshot_state(model.state()));
   return save_checkpoint(o.save, ck);
 }
 

@@ -240,7 +240,7 @@ Expected<RunReport> run_language_model(const std::string& name, const LanguageMo
       ck.data_seed = o.seed;
       ck.epoch_metrics = history;
       ck.metadata = lm_metadata(run, corpus.vocab);
-      ck.tensors = snapshot_state(model.state());
+      ck.tensors = KILN_TRY(snapshot_state(model.state()));
       KILN_RETURN_IF_ERROR(save_checkpoint(o.save, ck));
     }
   }

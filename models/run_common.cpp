@@ -110,7 +110,7 @@ Expected<ImageDataset> load_fashion_test(const RunOptions& opts, int resize) {
 namespace {
 
 // The trainer's position and the model's state, as saved after every epoch.
-CheckpointData make_checkpoint(const SupervisedSpec& spec, const RunOptions& opts,
+Expected<CheckpointData> make_checkpoint(const SupervisedSpec& spec, const RunOptions& opts,
                                const std::vector<EpochMetrics>& history, int64_t steps_per_epoch,
                                int64_t batch, const StateStore& state) {
   CheckpointData ck;
@@ -123,7 +123,7 @@ CheckpointData make_checkpoint(const SupervisedSpec& spec, const RunOptions& opt
   for (const EpochMetrics& m : history) ck.epoch_metrics.push_back(m.items());
   ck.metadata = {{"batch_size", std::to_string(batch)},
                  {"example_shape", spec.example_shape.to_string()}};
-  ck.tensors = snapshot_state(state);
+  ck.tensors = KILN_TRY(snapshot_state(state));
   return ck;
 }
 
@@ -262,8 +262,8 @@ Expected<RunReport> run_supervised(
     if (!classification && m.test_loss >= 0) extra.push_back({"test_loss", m.test_loss});
     bar.end_epoch(extra);
     if (opts.save.empty()) return Status::Ok();
-    return save_checkpoint(opts.save, make_checkpoint(model.spec(), opts, history, steps, to.batch_size,
-                                                      model.state()));
+    return save_checkpoint(opts.save, KILN_TRY(make_checkpoint(model.spec(), opts, history, steps,
+                                                               to.batch_size, model.state())));
   };
   KILN_TRY(trainer.fit(train, test, done));  // appends each new epoch through on_epoch
 

@@ -109,7 +109,7 @@ TranslationModelSpec make_spec(const TranslationModelMaker& make, const Translat
   return spec;
 }
 
-CheckpointData make_checkpoint(const std::string& name, const RunOptions& o, const NmtRun& run,
+Expected<CheckpointData> make_checkpoint(const std::string& name, const RunOptions& o, const NmtRun& run,
                                const TranslationData& data,
                                const std::vector<EpochMetrics>& history, int64_t steps_per_epoch,
                                const StateStore& state) {
@@ -121,7 +121,7 @@ CheckpointData make_checkpoint(const std::string& name, const RunOptions& o, con
   ck.data_seed = o.seed;
   for (const EpochMetrics& m : history) ck.epoch_metrics.push_back(m.items());
   ck.metadata = nmt_metadata(run, data);
-  ck.tensors = snapshot_state(state);
+  ck.tensors = KILN_TRY(snapshot_state(state));
   return ck;
 }
 
@@ -169,7 +169,8 @@ Expected<RunReport> run_translation_model(const std::string& name,
     record(m);
     bar.end_epoch({});
     if (o.save.empty()) return Status::Ok();
-    return save_checkpoint(o.save, make_checkpoint(name, o, run, data, history, steps, model.state()));
+    return save_checkpoint(o.save,
+                           KILN_TRY(make_checkpoint(name, o, run, data, history, steps, model.state())));
   };
   KILN_TRY(trainer.fit(source, nullptr, done));
 

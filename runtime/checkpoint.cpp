@@ -3,23 +3,48 @@
 
 #include <cstring>
 #include <map>
+#include <new>
 
 #include "runtime/atomic_file.h"
 
 namespace kiln {
 
-std::vector<CheckpointTensor> snapshot_state(const StateStore& store) {
+namespace {
+
+// Flatbuffers cannot address more than 2 GiB: a checkpoint stays 16 MiB under it, counting
+// each tensor's bytes, its name and a table's worth of fields.
+constexpr uint64_t kMaxCheckpointBytes = (uint64_t{1} << 31) - (uint64_t{1} << 24);
+uint64_t tensor_footprint(size_t bytes, size_t name_size) { return bytes + name_size + 256; }
+
+Status check_checkpoint_size(uint64_t total, const std::string& what) {
+  if (total < kMaxCheckpointBytes) return Status::Ok();
+  return Error(what + " of " + std::to_string(total >> 20) +
+               " MiB exceeds the checkpoint format's 2 GiB limit");
+}
+
+}  // namespace
+
+Expected<std::vector<CheckpointTensor>> snapshot_state(const StateStore& store) {
+  uint64_t total = 0;
+  for (const StateEntry* e : store.entries())
+    if (e->scope == StateScope::Model) total += tensor_footprint(e->buffer.bytes(), e->name.size());
+  KILN_RETURN_IF_ERROR(check_checkpoint_size(total, "the model's state"));
   std::vector<CheckpointTensor> out;
-  for (const StateEntry* e : store.entries()) {
-    if (e->scope != StateScope::Model) continue;
-    CheckpointTensor t;
-    t.name = e->name;
-    t.kind = e->kind;
-    t.scope = e->scope;
-    t.type = e->buffer.type();
-    const auto* p = static_cast<const uint8_t*>(e->buffer.data());
-    t.bytes.assign(p, p + e->buffer.bytes());
-    out.push_back(std::move(t));
+  try {
+    for (const StateEntry* e : store.entries()) {
+      if (e->scope != StateScope::Model) continue;
+      CheckpointTensor t;
+      t.name = e->name;
+      t.kind = e->kind;
+      t.scope = e->scope;
+      t.type = e->buffer.type();
+      const auto* p = static_cast<const uint8_t*>(e->buffer.data());
+      t.bytes.assign(p, p + e->buffer.bytes());
+      out.push_back(std::move(t));
+    }
+  } catch (const std::bad_alloc&) {
+    return Error("out of memory copying the model's state (" + std::to_string(total >> 20) +
+                 " MiB) for a checkpoint");
   }
   return out;
 }
@@ -56,12 +81,9 @@ Status restore_state(StateStore& store, const CheckpointData& data, const std::s
 }
 
 Status save_checkpoint(const std::string& path, const CheckpointData& data) {
-  // Flatbuffers cannot address more than 2 GiB; refuse before serializing.
-  uint64_t total = 0;
-  for (const CheckpointTensor& t : data.tensors) total += t.bytes.size() + t.name.size() + 256;
-  if (total >= (uint64_t{1} << 31) - (uint64_t{1} << 24))
-    return Error(path + ": a checkpoint of " + std::to_string(total >> 20) +
-                 " MiB exceeds the format's 2 GiB limit");
+  uint64_t total = 0;  // refused before serializing
+  for (const CheckpointTensor& t : data.tensors) total += tensor_footprint(t.bytes.size(), t.name.size());
+  KILN_RETURN_IF_ERROR(check_checkpoint_size(total, path + ": a checkpoint"));
   std::vector<uint8_t> bytes = serialize_checkpoint(data);
   return write_file_atomic(path, bytes.data(), bytes.size());
 }

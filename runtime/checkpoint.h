@@ -12,8 +12,10 @@
 
 namespace kiln {
 
-// Every model-scoped buffer of `store` as checkpoint tensors (sorted by name).
-std::vector<CheckpointTensor> snapshot_state(const StateStore& store);
+// Every model-scoped buffer of `store` as checkpoint tensors (sorted by name): copies.
+// Fails before copying anything when they would not fit a checkpoint (the format's 2 GiB)
+// and when memory for the copies runs out.
+Expected<std::vector<CheckpointTensor>> snapshot_state(const StateStore& store);
 
 enum class RestoreMode {
   Exact,   // the checkpoint and the store hold the same names (resuming training)

@@ -121,8 +121,10 @@ HostBuffer& HostBuffer::operator=(HostBuffer&& o) noexcept {
 
 HostBuffer::~HostBuffer() { std::free(data_); }
 
-void store_elements(DType dtype, const std::vector<double>& values, size_t n, void* dst) {
-  auto get = [&](size_t i) { return values.empty() ? 0.0 : values[values.size() == 1 ? 0 : i]; };
+namespace {
+
+template <typename Get>
+void store_each(DType dtype, Get&& get, size_t n, void* dst) {
   for (size_t i = 0; i < n; ++i) {
     double x = get(i);
     switch (dtype) {
@@ -133,6 +135,17 @@ void store_elements(DType dtype, const std::vector<double>& values, size_t n, vo
       case DType::boolean: static_cast<uint8_t*>(dst)[i] = x != 0.0; break;
     }
   }
+}
+
+}  // namespace
+
+void store_elements(DType dtype, const std::vector<double>& values, size_t n, void* dst) {
+  store_each(dtype, [&](size_t i) { return values.empty() ? 0.0 : values[values.size() == 1 ? 0 : i]; },
+             n, dst);
+}
+
+void store_elements(DType dtype, const double* values, size_t n, void* dst) {
+  store_each(dtype, [&](size_t i) { return values[i]; }, n, dst);
 }
 
 }  // namespace kiln

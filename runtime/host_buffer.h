@@ -74,5 +74,7 @@ class HostBuffer {
 // `dtype` at dst, converting as a static_cast would (bool: v != 0), except that integers
 // saturate and NaN becomes 0 where the cast would be undefined.
 void store_elements(DType dtype, const std::vector<double>& values, size_t n, void* dst);
+// values[0..n) into elements [0, n) of dst, converted as above.
+void store_elements(DType dtype, const double* values, size_t n, void* dst);
 
 }  // namespace kiln

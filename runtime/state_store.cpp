@@ -1,12 +1,27 @@
 // StateStore implementation.
 #include "runtime/state_store.h"
 
+#include <algorithm>
+#include <cstring>
+
 namespace kiln {
 
 void StateEntry::reinitialize() {
   const TensorType& t = buffer.type();
-  store_elements(t.dtype, initial_values(init, t, name, seed),
-                 static_cast<size_t>(t.shape.numel()), buffer.data());
+  const size_t n = static_cast<size_t>(t.shape.numel()), width = dtype_size(t.dtype);
+  InitialValues values(init, t, name, seed);
+  if (values.all_zero()) {  // every dtype's zero is all zero bits
+    std::memset(buffer.data(), 0, n * width);
+    return;
+  }
+  constexpr size_t kChunk = 4096;
+  double chunk[kChunk];
+  auto* dst = static_cast<char*>(buffer.data());
+  for (size_t i = 0; i < n; i += kChunk) {
+    const size_t count = std::min(kChunk, n - i);
+    values.next(count, chunk);
+    store_elements(t.dtype, chunk, count, dst + i * width);
+  }
 }
 
 Expected<StateEntry*> StateStore::get_or_create(const std::string& name, const TensorType& type,

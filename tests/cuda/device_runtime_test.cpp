@@ -105,9 +105,9 @@ TEST_CASE("device runtime: a training step is captured once, replayed, and freed
 
     // A host read brings every state down once; a second read copies nothing more.
     const int before_read = st.count("cuMemcpyDtoHAsync");
-    CHECK(snapshot_state(std::as_const(*store)).size() == states.size());
+    CHECK(snapshot_state(std::as_const(*store))->size() == states.size());
     CHECK(st.count("cuMemcpyDtoHAsync") - before_read == static_cast<int>(states.size()));
-    CHECK(snapshot_state(std::as_const(*store)).size() == states.size());
+    CHECK(snapshot_state(std::as_const(*store))->size() == states.size());
     CHECK(st.count("cuMemcpyDtoHAsync") - before_read == static_cast<int>(states.size()));
     // A host write (a mutable lookup) sends that state up before the next step only.
     REQUIRE(store->find(*states.begin()) != nullptr);

@@ -119,7 +119,7 @@ TEST_CASE("device runtime on the emulated driver: a Trainer loop keeps eval and 
     REQUIRE(e.ok());
     dev_loss = e->loss;
     // What a checkpoint saves: the device's current weights.
-    trained = snapshot_state(std::as_const(dev.state()));
+    trained = *snapshot_state(std::as_const(dev.state()));
     // Host writes reach the device: with every parameter zero the logits are zero and
     // the loss is ln 10.
     for (const std::string& p : dev.state().parameters()) {
