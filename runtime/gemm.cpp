@@ -497,10 +497,11 @@ void pack_all_b(const F32Job& job, const float* b, float* packed, int64_t thread
 // in place it reads MR rows lda apart (4 KB for 1024 columns: all in one L1 set, with the
 // B micro-panel's lines). Each task packing for itself would repeat the copy per task.
 // Measured in one process against the previous driver and OpenBLAS's sgemm, in turn,
-// 2 threads on the Zen 3 VM (least and first quartile of 24 calls, two runs): 1024^3,
-// 256x1024x1024 and 64x4096x4096 1.02-1.07x faster in all twelve figures; 256x784x256
-// (0.1 GFLOP, below kShareAMinFlops) 0.91-1.04x, so small GEMMs keep A in place. On one
-// thread (one task) packing A was no faster than reading it in place (0.98-1.03x).
+// 2 threads on the Zen 3 VM (least and first quartile of 16-24 calls, four runs): 1024^3,
+// 256x1024x1024 and 64x4096x4096 1.01-1.16x faster in all 24 figures (1024^3 least 18.0
+// -> 15.6 ms, OpenBLAS 16.0); 256x784x256 (0.1 GFLOP, below kShareAMinFlops) 0.91-1.04x,
+// so small GEMMs keep A in place. On one thread (one task) packing A was no faster than
+// reading it in place (0.98-1.03x).
 bool share_packed_a(const GemmParams& p, const F32Job& job, int64_t threads) {
   const double flops = 2.0 * double(p.m) * double(p.n) * double(p.k);
   return !p.trans_a && job.direct_a && job.nt > 1 && threads > 1 && p.batch == 1 &&
@@ -528,7 +529,10 @@ void pack_all_a(F32Job& job, const float* a, float* packed) {
     }
   };
   int64_t blocks = 0;
-  for_each_block([&](int64_t, int64_t, int64_t) { return ++blocks; });
+  for_each_block([&](int64_t, int64_t, int64_t) {
+    ++blocks;
+    return true;
+  });
   auto pack = [&](int64_t u0, int64_t u1) {
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t pc = u / blocks * job.kstep, kc = std::min(job.kstep, p.k - pc);
