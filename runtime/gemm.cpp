@@ -44,6 +44,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "ir/status.h"
 #include "runtime/gemm_kernels.h"
@@ -502,9 +504,9 @@ void pack_all_b(const F32Job& job, const float* b, float* packed, int64_t thread
 // -> 15.6 ms, OpenBLAS 16.0); 256x784x256 (0.1 GFLOP, below kShareAMinFlops) 0.91-1.04x,
 // so small GEMMs keep A in place. On one thread (one task) packing A was no faster than
 // reading it in place (0.98-1.03x).
-bool share_packed_a(const GemmParams& p, const F32Job& job, int64_t threads) {
+bool share_packed_a(const GemmParams& p, const F32Job& job) {
   const double flops = 2.0 * double(p.m) * double(p.n) * double(p.k);
-  return !p.trans_a && job.direct_a && job.nt > 1 && threads > 1 && p.batch == 1 &&
+  return !p.trans_a && job.nt > 1 && p.batch == 1 &&
          p.k > 0 && !job.even_rows && p.m >= kShareAMinRows &&
          job.n_panels / job.nt >= kShareAMinPanels && flops >= kShareAMinFlops;
 }
@@ -517,34 +519,22 @@ void pack_all_a(F32Job& job, const float* a, float* packed) {
   const GemmParams& p = *job.p;
   const int64_t mr = job.isa->mr, slices = (p.k + job.kstep - 1) / job.kstep;
   job.packed_a_slice = job.m_tiles * mr * job.kstep;
-  // Units of work: (K slice, row block), over the blocks of every row of tasks in order.
-  auto for_each_block = [&](auto&& fn) {  // fn(index, first row, rows); false: stop
-    int64_t index = 0;
-    for (int64_t tm = 0; tm < job.mt; ++tm) {
-      const TaskRows r = task_rows(job, tm);
-      for (int64_t ic = r.row0, mc; ic < r.row1; ic += mc) {
-        mc = block_rows(r, ic, mr);
-        if (!fn(index++, ic, mc)) return;
-      }
-    }
-  };
-  int64_t blocks = 0;
-  for_each_block([&](int64_t, int64_t, int64_t) {
-    ++blocks;
-    return true;
-  });
-  auto pack = [&](int64_t u0, int64_t u1) {
+  // Units of work: (K slice, row block), over the blocks of every row of tasks.
+  std::vector<std::pair<int64_t, int64_t>> blocks;  // first row, rows
+  for (int64_t tm = 0; tm < job.mt; ++tm) {
+    const TaskRows r = task_rows(job, tm);
+    for (int64_t ic = r.row0; ic < r.row1; ic += blocks.back().second)
+      blocks.push_back({ic, block_rows(r, ic, mr)});
+  }
+  const int64_t nb = static_cast<int64_t>(blocks.size());
+  parallel_for(slices * nb, 1, [&](int64_t u0, int64_t u1) {
     for (int64_t u = u0; u < u1; ++u) {
-      const int64_t pc = u / blocks * job.kstep, kc = std::min(job.kstep, p.k - pc);
-      for_each_block([&](int64_t index, int64_t ic, int64_t mc) {
-        if (index != u % blocks) return true;
-        pack_a(a, p.lda, false, ic, mc, pc, kc, mr,
-               packed + pc / job.kstep * job.packed_a_slice + ic * kc);
-        return false;
-      });
+      const int64_t pc = u / nb * job.kstep, kc = std::min(job.kstep, p.k - pc);
+      const auto [ic, mc] = blocks[u % nb];
+      pack_a(a, p.lda, false, ic, mc, pc, kc, mr,
+             packed + pc / job.kstep * job.packed_a_slice + ic * kc);
     }
-  };
-  parallel_for(slices * blocks, 1, pack);
+  });
   job.packed_a = packed;
   job.direct_a = false;
 }
@@ -561,7 +551,7 @@ void run_f32(const GemmParams& p, const float* a, const float* b, float* c,
     if (p.packed_b == kPackB) pack_all_b(job, b, packed, threads);
     job.packed_b = packed;
   }
-  if (share_packed_a(p, job, threads)) {
+  if (share_packed_a(p, job)) {
     const size_t slices = static_cast<size_t>((p.k + job.kstep - 1) / job.kstep);
     pack_all_a(job, a, t_shared_a.get(slices * job.m_tiles * job.isa->mr * job.kstep + 16));
   }
